@@ -1,0 +1,296 @@
+/**
+ * sequential-stage: runs the `pre` or `post` plugins of one activity, one at a time in registry
+ * order, each invoked synchronously with the plugin message in an SNS event.
+ *
+ * Writes: one UpdateItem starts the stage (and returns the document); one UpdateItem per plugin
+ * outcome, the last of which also settles the stage, the activity and the run. A finished stage
+ * (re-run) is skipped. A failed invocation throws `PluginInvocationFailed` so Step Functions retries
+ * with backoff (no sleeping here); at `maxAttempts` the Error is recorded and `PluginFailed` thrown.
+ */
+import { randomUUID } from 'node:crypto';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { lambda } from './shared/clients';
+import { pluginTableName, statusTableName } from './shared/environment';
+import {
+  PluginFailed, PluginInvocationFailed, RunContext, StatusItemMissing, StatusUpdateConflict,
+} from './shared/errors';
+import { logger } from './shared/logger';
+import { loadPlugins, pluginKind, pluginRef, RegisteredPlugin } from './shared/registry';
+import { preparePluginMessage, startStage } from './shared/stage';
+import {
+  describeFailure, isPluginFinal, isPluginSkippable, PluginEntry, PluginState, registeredView, RegisteredRef,
+  SequentialStageKey, snsEnvelope, stageFailure, State, StatusDocument, summarizeActivity, summarizeRun,
+  summarizeStage, trimMessage, unregisteredPendingEntries,
+} from './shared/status';
+import { EntryChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
+import { updateStatus } from './shared/status-table';
+import { parseSequentialStageEvent, SequentialStageEvent } from './shared/validation';
+
+/** How often to recompute a write whose condition failed because the item changed meanwhile. */
+const MAX_WRITE_TRIES = 3;
+
+export interface SequentialStageResult {
+  readonly uid: string;
+  readonly workflow: string;
+  readonly activity: string;
+  readonly stage: SequentialStageKey;
+  readonly state: State;
+  /** False when the stage was already done (a re-run) and nothing ran. */
+  readonly started: boolean;
+  readonly invoked: readonly string[];
+}
+
+/** What one invocation told us. */
+export type PluginOutcome =
+  | { readonly kind: 'complete' }
+  | { readonly kind: 'doNotRun' }
+  /** The plugin ran and reported a failure of its own (`{ state: 'Error' }` or its entry): no retry. */
+  | { readonly kind: 'businessError'; readonly message: string }
+  /** The invocation failed (crash, timeout, throttling): retried up to maxAttempts. */
+  | { readonly kind: 'invocationError'; readonly message: string };
+
+interface StageRun {
+  readonly event: SequentialStageEvent;
+  readonly target: StatusTarget;
+  readonly context: RunContext;
+  readonly registered: readonly RegisteredRef[];
+  doc: StatusDocument;
+}
+
+export async function handler(rawEvent: unknown): Promise<SequentialStageResult> {
+  const event = parseSequentialStageEvent(rawEvent);
+  const { uid, workflow, activity, stage } = event;
+  const context: RunContext = { uid, workflow, activity, stage };
+  const target: StatusTarget = { tableName: statusTableName(), key: { uid, workflow } };
+
+  const plugins = await loadPlugins(pluginTableName(), activity, stage);
+  const start = await startStage(target, {
+    activity,
+    stage,
+    plugins: plugins.map(pluginRef),
+    // No plugins: the stage is complete the moment it starts.
+    stageState: plugins.length > 0 ? State.IN_PROGRESS : State.COMPLETE,
+    now: new Date().toISOString(),
+  }, context);
+  const result = (doc: StatusDocument, started: boolean, invoked: string[]): SequentialStageResult =>
+    ({ uid, workflow, activity, stage, state: doc.activities[activity][stage].status.state, started, invoked });
+  if (!start.started) {
+    logger.info('Stage already done; skipped', { ...context, state: start.doc.activities[activity][stage].status.state });
+    return result(start.doc, false, []);
+  }
+
+  const run: StageRun = { event, target, context, registered: plugins.map(pluginRef), doc: start.doc };
+  const toRun = plugins.filter((plugin) => !isPluginSkippable(entryOf(run.doc, event, plugin)?.state));
+  const invoked: string[] = [];
+  for (const [index, plugin] of toRun.entries()) {
+    const outcome = await invokePlugin(plugin, run);
+    invoked.push(plugin.pluginName);
+    logger.info('Plugin invoked', { ...context, plugin: plugin.pluginName, outcome: outcome.kind });
+    await recordOutcome(run, plugin, outcome, index === toRun.length - 1);
+  }
+  if (toRun.length === 0) await settleWithoutPlugin(run);
+  return result(run.doc, true, invoked);
+}
+
+function entryOf(doc: StatusDocument, event: SequentialStageEvent, plugin: RegisteredPlugin): PluginEntry | undefined {
+  return doc.activities[event.activity]?.[event.stage]?.[pluginKind(plugin)]?.[plugin.pluginName];
+}
+
+async function invokePlugin(plugin: RegisteredPlugin, run: StageRun): Promise<PluginOutcome> {
+  const now = new Date().toISOString();
+  const { body, attributes } = preparePluginMessage(run.doc, run.event.activity, run.event.stage, now);
+  const envelope = snsEnvelope({
+    body, attributes, topicArn: run.event.topicArn, subscriptionArn: plugin.subscriptionArn, messageId: randomUUID(), now,
+  });
+  try {
+    const response = await lambda().send(new InvokeCommand({
+      FunctionName: plugin.functionArn ?? plugin.functionName,
+      InvocationType: 'RequestResponse',
+      Payload: new TextEncoder().encode(JSON.stringify(envelope)),
+    }));
+    const text = response.Payload ? new TextDecoder().decode(response.Payload) : '';
+    if (response.FunctionError) return { kind: 'invocationError', message: functionErrorMessage(text, response.FunctionError) };
+    return outcomeFromResult(text);
+  } catch (error) {
+    const failure = error as Error;
+    return { kind: 'invocationError', message: `${failure.name}: ${failure.message}` };
+  }
+}
+
+/** A plugin's return value: `{ state: 'Error', message }` and `{ state: 'Do Not Run' }` count; anything else is success. */
+export function outcomeFromResult(payload: string): PluginOutcome {
+  let result: unknown;
+  try {
+    result = payload ? JSON.parse(payload) : undefined;
+  } catch {
+    return { kind: 'complete' };
+  }
+  if (typeof result === 'object' && result !== null && 'state' in result) {
+    const { state, message } = result as { state: unknown; message?: unknown };
+    if (state === State.ERROR) return { kind: 'businessError', message: typeof message === 'string' && message ? message : 'the plugin reported Error' };
+    if (state === State.DO_NOT_RUN) return { kind: 'doNotRun' };
+  }
+  return { kind: 'complete' };
+}
+
+/** `errorType: errorMessage` from a Lambda function error payload. */
+export function functionErrorMessage(payload: string, functionError: string): string {
+  try {
+    const error = JSON.parse(payload) as { errorType?: unknown; errorMessage?: unknown };
+    const type = typeof error.errorType === 'string' ? error.errorType : functionError;
+    return typeof error.errorMessage === 'string' ? `${type}: ${error.errorMessage}` : type;
+  } catch {
+    return payload ? `${functionError}: ${payload}` : functionError;
+  }
+}
+
+/** The entry's own final state wins: a plugin may have reported `Complete`/`Error` itself before returning. */
+function reconcile(outcome: PluginOutcome, entry: PluginEntry | undefined): PluginOutcome {
+  if (!entry || !isPluginFinal(entry.state)) return outcome;
+  if (entry.state === State.ERROR) return { kind: 'businessError', message: entry.message ?? 'the plugin reported Error' };
+  return entry.state === State.DO_NOT_RUN ? { kind: 'doNotRun' } : { kind: 'complete' };
+}
+
+interface Decision {
+  /** Undefined: nothing to write. */
+  readonly change?: StatusChange;
+  /** Thrown once the change is stored. */
+  readonly error?: Error;
+}
+
+async function recordOutcome(run: StageRun, plugin: RegisteredPlugin, invocation: PluginOutcome, isLast: boolean): Promise<void> {
+  for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
+    const decision = decide(run, plugin, reconcile(invocation, entryOf(run.doc, run.event, plugin)), isLast);
+    if (!decision.change) {
+      if (decision.error) throw decision.error;
+      return;
+    }
+    const written = await updateStatus(statusChangeUpdate(run.target, decision.change));
+    if (written.applied) {
+      run.doc = written.item!;
+      if (decision.error) throw decision.error;
+      return;
+    }
+    if (!written.current) throw new StatusItemMissing(`Status item ${run.target.key.uid}/${run.target.key.workflow} disappeared`, run.context);
+    run.doc = written.current; // someone else moved the entry: decide again from what is stored
+  }
+  throw new StatusUpdateConflict(`Could not record ${plugin.pluginName}: the status item kept changing`, run.context);
+}
+
+function decide(run: StageRun, plugin: RegisteredPlugin, outcome: PluginOutcome, isLast: boolean): Decision {
+  const { event, context } = run;
+  const entry = entryOf(run.doc, event, plugin);
+  const ref = { kind: pluginKind(plugin), plugin: plugin.pluginName };
+  const now = new Date().toISOString();
+  const base = { activity: event.activity, stage: event.stage, now };
+
+  const finalEntry = (state: PluginState, message?: string, attempts?: number): EntryChange | undefined =>
+    // Already stored by the plugin itself: keep its message, write nothing for the entry.
+    entry?.state === state ? undefined : { ...ref, state, message, attempts, allowSameState: true };
+  const continueOrSettle = (change: EntryChange | undefined): Decision => {
+    if (isLast) return settle(run, change);
+    return change ? { change: { ...base, entries: [change] } } : {};
+  };
+
+  switch (outcome.kind) {
+    case 'complete':
+      return continueOrSettle(finalEntry(State.COMPLETE));
+    case 'doNotRun':
+      return continueOrSettle(finalEntry(State.DO_NOT_RUN));
+    case 'businessError':
+      if (plugin.mandatory) return failStage(run, plugin, finalEntry(State.ERROR, outcome.message), outcome.message);
+      return continueOrSettle(finalEntry(State.ERROR, outcome.message));
+    case 'invocationError': {
+      const attempts = (entry?.attempts ?? 0) + 1;
+      if (attempts < event.maxAttempts) {
+        return {
+          change: { ...base, entries: [{ ...ref, attempts, message: outcome.message }] },
+          error: new PluginInvocationFailed(
+            `${plugin.pluginName} failed (attempt ${attempts} of ${event.maxAttempts}): ${trimMessage(outcome.message)}`,
+            context, plugin.pluginName, attempts),
+        };
+      }
+      const message = `${outcome.message} (after ${attempts} attempts)`;
+      if (plugin.mandatory) return failStage(run, plugin, { ...ref, state: State.ERROR, message, attempts, allowSameState: true }, message);
+      return continueOrSettle({ ...ref, state: State.ERROR, message, attempts, allowSameState: true });
+    }
+  }
+}
+
+/** A mandatory plugin failed for good: plugin, stage, activity and run `Error` in one write. */
+function failStage(run: StageRun, plugin: RegisteredPlugin, entry: EntryChange | undefined, message: string): Decision {
+  const { event, context } = run;
+  const failure = describeFailure({ plugin: plugin.pluginName, message });
+  return {
+    change: {
+      activity: event.activity,
+      stage: event.stage,
+      now: new Date().toISOString(),
+      entries: entry ? [entry] : [],
+      stageStatus: { state: State.ERROR, message: failure },
+      activityStatus: { state: State.ERROR, message: `${event.stage}: ${failure}` },
+      runState: State.ERROR,
+    },
+    error: new PluginFailed(failure, context, plugin.pluginName),
+  };
+}
+
+/** The write that ends the stage: the last entry (if any) plus stage, activity and run summaries. */
+function settle(run: StageRun, entry: EntryChange | undefined): Decision {
+  const { event } = run;
+  const projected = structuredClone(run.doc);
+  const stage = projected.activities[event.activity][event.stage];
+  if (entry?.state) {
+    stage[entry.kind][entry.plugin] = { ...stage[entry.kind][entry.plugin], state: entry.state };
+  }
+  const stageState = summarizeStage(registeredView(stage, run.registered));
+  if (stageState === State.ERROR) {
+    // A mandatory entry was already Error (e.g. a run not reset by start-run): fail like any plugin failure.
+    const failure = stageFailure(registeredView(stage, run.registered))!;
+    const failed: RegisteredPlugin = { pluginName: failure.plugin, mandatory: true } as RegisteredPlugin;
+    return failStage(run, failed, entry, failure.message);
+  }
+  stage.status = { ...stage.status, state: stageState };
+  const activity = projected.activities[event.activity];
+  const activityState = summarizeActivity(activity);
+  activity.status = { state: activityState };
+  const runState = summarizeRun(projected.activities);
+  const stale = unregisteredPendingEntries(run.doc.activities[event.activity][event.stage], run.registered);
+
+  const current = run.doc.activities[event.activity];
+  const unchanged = !entry && stale.length === 0 && current[event.stage].status.state === stageState
+    && current.status.state === activityState && run.doc.status.state === runState;
+  if (unchanged) return {};
+  return {
+    change: {
+      activity: event.activity,
+      stage: event.stage,
+      now: new Date().toISOString(),
+      entries: entry ? [entry] : [],
+      removeEntries: stale,
+      stageStatus: { state: stageState },
+      activityStatus: { state: activityState },
+      runState,
+    },
+  };
+}
+
+/** Nothing to invoke (no plugins, or all done in an earlier attempt): settle from what is stored. */
+async function settleWithoutPlugin(run: StageRun): Promise<void> {
+  for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
+    const decision = settle(run, undefined);
+    if (!decision.change) {
+      if (decision.error) throw decision.error;
+      return;
+    }
+    const written = await updateStatus(statusChangeUpdate(run.target, decision.change));
+    if (written.applied) {
+      run.doc = written.item!;
+      if (decision.error) throw decision.error;
+      return;
+    }
+    if (!written.current) throw new StatusItemMissing(`Status item ${run.target.key.uid}/${run.target.key.workflow} disappeared`, run.context);
+    run.doc = written.current;
+  }
+  throw new StatusUpdateConflict('Could not settle the stage: the status item kept changing', run.context);
+}

@@ -1,0 +1,86 @@
+/**
+ * The plugin registry (plugin table): which plugins serve one stage of one activity, in the
+ * order they run. Items are written by the constructs at deploy time and by the dynamic
+ * registration path; a malformed item is logged and left out rather than failing every run.
+ */
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamoDb } from './clients';
+import type { FilterPolicyScope } from './filter-policy';
+import { logger } from './logger';
+import { PluginKind, StageKey } from './status';
+import { PluginRef } from './status-store';
+
+export interface RegisteredPlugin {
+  readonly pluginName: string;
+  readonly subscriptionArn: string;
+  readonly functionName: string;
+  readonly functionArn?: string;
+  readonly mandatory: boolean;
+  readonly order: number;
+  readonly timeoutSeconds?: number;
+  /** JSON string of the SNS subscription filter policy. */
+  readonly filterPolicy?: string;
+  readonly filterPolicyScope?: FilterPolicyScope;
+}
+
+/** Plugins without an `order` run after ordered ones (the seed's default was 90). */
+export const DEFAULT_PLUGIN_ORDER = 90;
+
+/** The registry's partition key for one stage of one activity. */
+export function registryId(activity: string, stage: StageKey): string {
+  return `${activity}|${stage}`;
+}
+
+export function pluginKind(plugin: Pick<RegisteredPlugin, 'mandatory'>): PluginKind {
+  return plugin.mandatory ? 'mandatory' : 'optional';
+}
+
+export function pluginRef(plugin: RegisteredPlugin): PluginRef {
+  return { name: plugin.pluginName, kind: pluginKind(plugin) };
+}
+
+/** Parses one registry item; undefined when it cannot name and reach a plugin. */
+export function parseRegistryItem(item: Record<string, unknown>): RegisteredPlugin | undefined {
+  const functionName = typeof item.functionName === 'string' ? item.functionName : undefined;
+  const pluginName = typeof item.pluginName === 'string' && item.pluginName !== '' ? item.pluginName : functionName;
+  if (!pluginName || !functionName || typeof item.subscriptionArn !== 'string') return undefined;
+  const order = typeof item.order === 'number' && Number.isFinite(item.order) ? item.order : DEFAULT_PLUGIN_ORDER;
+  return {
+    pluginName,
+    subscriptionArn: item.subscriptionArn,
+    functionName,
+    functionArn: typeof item.functionArn === 'string' ? item.functionArn : undefined,
+    mandatory: item.mandatory !== false, // mandatory unless it says otherwise
+    order,
+    timeoutSeconds: typeof item.timeoutSeconds === 'number' ? item.timeoutSeconds : undefined,
+    filterPolicy: typeof item.filterPolicy === 'string' && item.filterPolicy !== '' ? item.filterPolicy : undefined,
+    filterPolicyScope: item.filterPolicyScope === 'MessageBody' ? 'MessageBody' : undefined,
+  };
+}
+
+/** By `order`, then by name; one entry per plugin name (the first in that order wins). */
+export function orderPlugins(plugins: readonly RegisteredPlugin[]): RegisteredPlugin[] {
+  const sorted = [...plugins].sort((a, b) => a.order - b.order || (a.pluginName < b.pluginName ? -1 : a.pluginName > b.pluginName ? 1 : 0));
+  const seen = new Set<string>();
+  return sorted.filter((plugin) => !seen.has(plugin.pluginName) && seen.add(plugin.pluginName));
+}
+
+export async function loadPlugins(tableName: string, activity: string, stage: StageKey): Promise<RegisteredPlugin[]> {
+  const plugins: RegisteredPlugin[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamoDb().send(new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'orchestratorId = :id',
+      ExpressionAttributeValues: { ':id': registryId(activity, stage) },
+      ExclusiveStartKey: startKey,
+    }));
+    for (const item of page.Items ?? []) {
+      const plugin = parseRegistryItem(item);
+      if (plugin) plugins.push(plugin);
+      else logger.warn('Ignoring malformed plugin registry item', { activity, stage, item });
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return orderPlugins(plugins);
+}

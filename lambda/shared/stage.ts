@@ -1,0 +1,42 @@
+/**
+ * What the two stage handlers share: the conditional stage start (skipping finished stages) and
+ * the plugin message with its SNS message attributes.
+ */
+import { StatusItemMissing, RunContext } from './errors';
+import {
+  buildPluginMessage, messageAttributesFromMetadata, MessageAttribute, serializePluginMessage,
+  SNS_MESSAGE_MAX_BYTES, StageKey, StatusDocument,
+} from './status';
+import { StageStart, stageStartUpdate, StatusTarget } from './status-store';
+import { updateStatus } from './status-table';
+
+export type StageStartOutcome =
+  | { readonly started: true; readonly doc: StatusDocument }
+  /** The activity or the stage is already done (a re-run): nothing was written. */
+  | { readonly started: false; readonly doc: StatusDocument };
+
+export async function startStage(target: StatusTarget, start: StageStart, context: RunContext): Promise<StageStartOutcome> {
+  const result = await updateStatus(stageStartUpdate(target, start));
+  if (result.applied) return { started: true, doc: result.item! };
+  const current = result.current;
+  if (!current) {
+    throw new StatusItemMissing(`No status item for ${target.key.uid}/${target.key.workflow}: start-run has not run for it`, context);
+  }
+  if (!current.activities[start.activity]) {
+    throw new StatusItemMissing(`Run ${target.key.uid}/${target.key.workflow} has no activity ${start.activity}`, context);
+  }
+  return { started: false, doc: current };
+}
+
+export interface PreparedMessage {
+  readonly body: string;
+  readonly attributes: Record<string, MessageAttribute>;
+}
+
+/** The plugin message for one stage, sized so body and attributes fit in one SNS message. */
+export function preparePluginMessage(doc: StatusDocument, activity: string, stage: StageKey, now: string): PreparedMessage {
+  const attributes = messageAttributesFromMetadata(doc.metadata);
+  const attributeBytes = new TextEncoder().encode(JSON.stringify(attributes)).length;
+  const body = serializePluginMessage(buildPluginMessage(doc, { activity, stage, now }), SNS_MESSAGE_MAX_BYTES - attributeBytes);
+  return { body, attributes };
+}

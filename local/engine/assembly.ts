@@ -1,0 +1,384 @@
+/**
+ * Reads a synthesized CDK app (a `cdk.out` directory, or a `Stack` synthesized in memory) into the
+ * resources the local engine emulates. Everything comes from the templates and the cloud-assembly
+ * manifests — never from a second description of the app — so what runs locally is what deploys.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
+import { Environment, functionNameOf, Template, TemplateContext, TemplateResource } from './intrinsics';
+
+export interface LocalTable {
+  readonly name: string;
+  readonly arn: string;
+  /** Stable local ARN used in templates (`<tableArn>/stream/local`), when the table has a stream. */
+  readonly streamArn?: string;
+  readonly streamViewType?: string;
+  readonly keySchema: { AttributeName: string; KeyType: string }[];
+  readonly attributeDefinitions: { AttributeName: string; AttributeType: string }[];
+  readonly globalSecondaryIndexes: any[];
+  readonly localSecondaryIndexes: any[];
+  readonly path?: string;
+}
+
+export interface LocalFunction {
+  readonly logicalId: string;
+  readonly stackName: string;
+  readonly path?: string;
+  readonly name: string;
+  readonly arn: string;
+  readonly handler: string;
+  readonly runtime: string;
+  /** Directory holding the function's code (an asset dir of the assembly). */
+  readonly codeDir?: string;
+  /** Inline code (`Code.ZipFile`). */
+  readonly inlineCode?: string;
+  readonly environment: Record<string, string>;
+  readonly memoryMb: number;
+  readonly timeoutSeconds: number;
+  readonly reservedConcurrency?: number;
+}
+
+export interface LocalTopic { readonly name: string; readonly arn: string; readonly path?: string }
+
+export interface LocalSubscription {
+  readonly arn: string;
+  readonly topicArn: string;
+  readonly protocol: string;
+  readonly endpoint: string;
+  readonly filterPolicy?: Record<string, unknown>;
+  readonly filterPolicyScope: 'MessageAttributes' | 'MessageBody';
+  readonly rawMessageDelivery: boolean;
+}
+
+export interface LocalQueue { readonly name: string; readonly arn: string; readonly url: string; readonly fifo: boolean }
+
+export interface LocalEventSourceMapping {
+  readonly id: string;
+  readonly functionName: string;
+  readonly sourceArn: string;
+  readonly batchSize: number;
+  readonly filterPatterns: Record<string, unknown>[];
+  /** -1: until the record expires (AWS's default for streams). */
+  readonly maximumRetryAttempts: number;
+  readonly bisectBatchOnFunctionError: boolean;
+  readonly reportBatchItemFailures: boolean;
+  readonly onFailureArn?: string;
+  readonly enabled: boolean;
+}
+
+export interface LocalEventInvokeConfig {
+  readonly functionName: string;
+  readonly maximumRetryAttempts: number;
+  readonly onSuccessArn?: string;
+  readonly onFailureArn?: string;
+}
+
+export interface LocalStateMachine {
+  readonly logicalId: string;
+  readonly stackName: string;
+  readonly path?: string;
+  readonly name: string;
+  readonly arn: string;
+  readonly definition: Record<string, any>;
+}
+
+export interface LocalCustomResource {
+  readonly logicalId: string;
+  readonly stackName: string;
+  readonly path?: string;
+  /** The `Create` SDK call of an `AwsCustomResource`. */
+  readonly create: { service: string; action: string; parameters?: Record<string, unknown>; region?: string };
+}
+
+export interface LocalParameter { readonly name: string; readonly value: string; readonly type: string }
+
+export interface LocalAssembly {
+  readonly directory: string;
+  readonly stacks: string[];
+  readonly tables: LocalTable[];
+  readonly functions: LocalFunction[];
+  readonly topics: LocalTopic[];
+  readonly subscriptions: LocalSubscription[];
+  readonly queues: LocalQueue[];
+  readonly eventSourceMappings: LocalEventSourceMapping[];
+  readonly eventInvokeConfigs: LocalEventInvokeConfig[];
+  readonly stateMachines: LocalStateMachine[];
+  readonly customResources: LocalCustomResource[];
+  readonly parameters: LocalParameter[];
+}
+
+/** Anything with a `synth()` like `Stage`/`App`, or a `Stack` (its stage is synthesized). */
+export type AppSource = string | { node: any };
+
+/** Synthesizes (when given constructs) and loads an app. */
+export function loadAssembly(source: AppSource, env: Environment): LocalAssembly {
+  const directory = typeof source === 'string' ? resolvePath(source) : synthesize(source);
+  return new AssemblyReader(directory, env).read();
+}
+
+function synthesize(construct: { node: any }): string {
+  // Lazy: aws-cdk-lib is only needed when the caller hands us constructs.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Stage } = require('aws-cdk-lib') as typeof import('aws-cdk-lib');
+  const stage = Stage.isStage(construct) ? construct : Stage.of(construct as any);
+  if (!stage) throw new Error('loadAssembly: the construct is not inside an App or Stage');
+  return stage.synth().directory;
+}
+
+interface StackTemplate { stackName: string; path: string; template: Template; dir: string }
+
+class AssemblyReader {
+  private readonly contexts: TemplateContext[] = [];
+  private readonly contextPaths = new Map<TemplateContext, string>();
+  private readonly exports = new Map<string, { ctx: TemplateContext; value: unknown }>();
+  private readonly assets = new Map<string, string>();
+  private readonly treePaths = new Map<string, Map<string, string>>();
+  private readonly nestedPaths = new Map<string, string>();
+  private readonly nested = new Map<TemplateContext, Map<string, TemplateContext>>();
+  private readonly contextDirs = new Map<TemplateContext, string>();
+
+  constructor(private readonly directory: string, private readonly env: Environment) {}
+
+  public read(): LocalAssembly {
+    const stacks = this.stackTemplates(this.directory);
+    for (const stack of stacks) {
+      this.indexAssets(stack.dir);
+      this.indexTree(stack.dir);
+    }
+    for (const stack of stacks) this.addContext(stack.stackName, stack.path, stack.template, stack.dir, undefined);
+    // Exports are registered after all contexts exist: `Fn::ImportValue` resolves lazily.
+    for (const ctx of this.contexts) {
+      for (const output of Object.values(ctx.template.Outputs ?? {})) {
+        if (output.Export) this.exports.set(String(ctx.resolve(output.Export.Name)), { ctx, value: output.Value });
+      }
+    }
+    const assembly: LocalAssembly = {
+      directory: this.directory,
+      stacks: stacks.map((s) => s.stackName),
+      tables: [], functions: [], topics: [], subscriptions: [], queues: [], eventSourceMappings: [],
+      eventInvokeConfigs: [], stateMachines: [], customResources: [], parameters: [],
+    };
+    for (const ctx of this.contexts) this.discover(ctx, assembly);
+    return assembly;
+  }
+
+  private stackTemplates(dir: string): StackTemplate[] {
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const out: StackTemplate[] = [];
+    for (const [id, artifact] of Object.entries<any>(manifest.artifacts ?? {})) {
+      if (artifact.type === 'aws:cloudformation:stack') {
+        const template = JSON.parse(readFileSync(join(dir, artifact.properties.templateFile), 'utf8'));
+        out.push({ stackName: artifact.properties.stackName ?? id, path: artifact.displayName ?? id, template, dir });
+      } else if (artifact.type === 'cdk:cloud-assembly') {
+        out.push(...this.stackTemplates(join(dir, artifact.properties.directoryName)));
+      }
+    }
+    return out;
+  }
+
+  private addContext(stackName: string, path: string, template: Template, dir: string, parameters?: Record<string, unknown>) {
+    const ctx: TemplateContext = new TemplateContext({
+      env: this.env,
+      stackName,
+      template,
+      parameters,
+      importValue: (name) => {
+        const exported = this.exports.get(name);
+        if (!exported) throw new Error(`Fn::ImportValue: no stack exports "${name}"`);
+        return exported.ctx.resolve(exported.value);
+      },
+      nestedOutput: (logicalId, output) => {
+        const nested = this.nested.get(ctx)?.get(logicalId);
+        if (!nested) throw new Error(`${stackName}: nested stack ${logicalId} not found`);
+        return nested.resolve(nested.template.Outputs?.[output]?.Value);
+      },
+    });
+    this.contexts.push(ctx);
+    this.contextPaths.set(ctx, path);
+    this.contextDirs.set(ctx, dir);
+    for (const [logicalId, resource] of ctx.resources()) {
+      if (resource.Type !== 'AWS::CloudFormation::Stack') continue;
+      const file = this.nestedTemplateFile(resource, dir);
+      if (!file) continue;
+      const nestedTemplate = JSON.parse(readFileSync(file, 'utf8'));
+      // Parameters are resolved lazily: they may refer to resources of this (parent) template.
+      const params = new Proxy({}, {
+        has: (_, key) => typeof key === 'string' && key in (resource.Properties?.Parameters ?? {}),
+        get: (_, key) => ctx.resolve(resource.Properties?.Parameters?.[key as string]),
+      }) as Record<string, unknown>;
+      const nestedPath = this.nestedPaths.get(`${path}\0${logicalId}`) ?? `${path}/${logicalId}`;
+      const nested = this.addContext(`${stackName}-${logicalId}`.slice(0, 128), nestedPath, nestedTemplate, dir, params);
+      if (!this.nested.has(ctx)) this.nested.set(ctx, new Map());
+      this.nested.get(ctx)!.set(logicalId, nested);
+    }
+    return ctx;
+  }
+
+  private nestedTemplateFile(resource: TemplateResource, dir: string): string | undefined {
+    const metaPath = resource.Metadata?.['aws:asset:path'];
+    if (metaPath && existsSync(join(dir, metaPath))) return join(dir, metaPath);
+    const url = JSON.stringify(resource.Properties?.TemplateURL ?? '');
+    const hash = /([0-9a-f]{64})\.json/.exec(url)?.[1];
+    const asset = hash ? this.assets.get(`${hash}.json`) : undefined;
+    return asset && existsSync(asset) ? asset : undefined;
+  }
+
+  /** Asset manifests map S3 object keys (what templates reference) to files in the assembly. */
+  private indexAssets(dir: string) {
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.assets.json'))) {
+      const manifest = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+      for (const asset of Object.values<any>(manifest.files ?? {})) {
+        for (const destination of Object.values<any>(asset.destinations ?? {})) {
+          this.assets.set(destination.objectKey, join(dir, asset.source.path));
+        }
+      }
+    }
+  }
+
+  /**
+   * tree.json gives construct paths when templates carry no `aws:cdk:path` metadata (apps synthesized
+   * without the CLI). Logical ids are unique per template, so they are keyed by their stack's path.
+   */
+  private indexTree(dir: string) {
+    const file = join(dir, 'tree.json');
+    if (!existsSync(file)) return;
+    const visit = (node: any, stackPath: string) => {
+      const fqn: string | undefined = node.constructInfo?.fqn;
+      const isStack = fqn === 'aws-cdk-lib.Stack' || fqn === 'aws-cdk-lib.NestedStack';
+      const current = isStack ? node.path : stackPath;
+      const logicalId = node.attributes?.['aws:cdk:cloudformation:logicalId'];
+      if (logicalId) {
+        if (!this.treePaths.has(current)) this.treePaths.set(current, new Map());
+        this.treePaths.get(current)!.set(logicalId, node.path.replace(/\/Resource$/, ''));
+        // CDK's convention: nested stack `P` is deployed by `P.NestedStack/P.NestedStackResource` in its parent.
+        const nested = /^(.*)\.NestedStack\/[^/]*\.NestedStackResource$/.exec(node.path);
+        if (nested) this.nestedPaths.set(`${current}\0${logicalId}`, nested[1]);
+      }
+      for (const child of Object.values(node.children ?? {})) visit(child, current);
+    };
+    visit(JSON.parse(readFileSync(file, 'utf8')).tree, '');
+  }
+
+  private constructPath(ctx: TemplateContext, logicalId: string, resource: TemplateResource): string | undefined {
+    const meta = resource.Metadata?.['aws:cdk:path'];
+    if (typeof meta === 'string') return meta.replace(/\/Resource$/, '');
+    return this.treePaths.get(this.contextPaths.get(ctx) ?? '')?.get(logicalId);
+  }
+
+  private discover(ctx: TemplateContext, out: LocalAssembly) {
+    const push = <T>(list: T[], item: T) => list.push(item);
+    for (const [logicalId, resource] of ctx.resources()) {
+      const props = () => ctx.resolve(resource.Properties ?? {}) as Record<string, any>;
+      const path = this.constructPath(ctx, logicalId, resource);
+      switch (resource.Type) {
+        case 'AWS::DynamoDB::Table':
+        case 'AWS::DynamoDB::GlobalTable': {
+          const p = props();
+          const viewType = p.StreamSpecification?.StreamViewType;
+          const arn = ctx.arn(logicalId);
+          push(out.tables, {
+            name: ctx.physicalName(logicalId), arn, path,
+            streamArn: viewType ? `${arn}/stream/local` : undefined,
+            streamViewType: viewType,
+            keySchema: p.KeySchema,
+            attributeDefinitions: p.AttributeDefinitions,
+            globalSecondaryIndexes: p.GlobalSecondaryIndexes ?? [],
+            localSecondaryIndexes: p.LocalSecondaryIndexes ?? [],
+          });
+          break;
+        }
+        case 'AWS::Lambda::Function': {
+          const p = props();
+          const key = p.Code?.S3Key as string | undefined;
+          const metaAsset = resource.Metadata?.['aws:asset:path'];
+          const dir = this.directoryOf(ctx);
+          const codeDir = metaAsset && existsSync(join(dir, metaAsset)) ? join(dir, metaAsset) : key ? this.assets.get(key) : undefined;
+          push(out.functions, {
+            logicalId, stackName: ctx.stackName, path,
+            name: ctx.physicalName(logicalId), arn: ctx.arn(logicalId),
+            handler: p.Handler ?? 'index.handler', runtime: p.Runtime ?? 'unknown',
+            codeDir, inlineCode: p.Code?.ZipFile,
+            environment: Object.fromEntries(Object.entries(p.Environment?.Variables ?? {}).map(([k, v]) => [k, String(v)])),
+            memoryMb: Number(p.MemorySize ?? 128), timeoutSeconds: Number(p.Timeout ?? 3),
+            reservedConcurrency: p.ReservedConcurrentExecutions,
+          });
+          break;
+        }
+        case 'AWS::SNS::Topic':
+          push(out.topics, { name: ctx.physicalName(logicalId), arn: ctx.arn(logicalId), path });
+          break;
+        case 'AWS::SNS::Subscription': {
+          const p = props();
+          push(out.subscriptions, {
+            arn: ctx.ref(logicalId) as string, topicArn: p.TopicArn, protocol: p.Protocol, endpoint: p.Endpoint,
+            filterPolicy: typeof p.FilterPolicy === 'string' ? JSON.parse(p.FilterPolicy) : p.FilterPolicy,
+            filterPolicyScope: p.FilterPolicyScope ?? 'MessageAttributes',
+            rawMessageDelivery: p.RawMessageDelivery === true || p.RawMessageDelivery === 'true',
+          });
+          break;
+        }
+        case 'AWS::SQS::Queue': {
+          const name = ctx.physicalName(logicalId);
+          push(out.queues, { name, arn: ctx.arn(logicalId), url: ctx.getAtt(logicalId, 'QueueUrl') as string, fifo: name.endsWith('.fifo') });
+          break;
+        }
+        case 'AWS::Lambda::EventSourceMapping': {
+          const p = props();
+          push(out.eventSourceMappings, {
+            id: `${ctx.stackName}-${logicalId}`,
+            functionName: functionNameOf(String(p.FunctionName)),
+            sourceArn: p.EventSourceArn,
+            batchSize: Number(p.BatchSize ?? (String(p.EventSourceArn).startsWith('arn:aws:sqs') ? 10 : 100)),
+            filterPatterns: (p.FilterCriteria?.Filters ?? []).map((f: { Pattern: string }) => JSON.parse(f.Pattern)),
+            maximumRetryAttempts: p.MaximumRetryAttempts === undefined ? -1 : Number(p.MaximumRetryAttempts),
+            bisectBatchOnFunctionError: Boolean(p.BisectBatchOnFunctionError),
+            reportBatchItemFailures: (p.FunctionResponseTypes ?? []).includes('ReportBatchItemFailures'),
+            onFailureArn: p.DestinationConfig?.OnFailure?.Destination,
+            enabled: p.Enabled !== false,
+          });
+          break;
+        }
+        case 'AWS::Lambda::EventInvokeConfig': {
+          const p = props();
+          push(out.eventInvokeConfigs, {
+            functionName: functionNameOf(String(p.FunctionName)),
+            maximumRetryAttempts: p.MaximumRetryAttempts === undefined ? 2 : Number(p.MaximumRetryAttempts),
+            onSuccessArn: p.DestinationConfig?.OnSuccess?.Destination,
+            onFailureArn: p.DestinationConfig?.OnFailure?.Destination,
+          });
+          break;
+        }
+        case 'AWS::StepFunctions::StateMachine': {
+          const p = props();
+          let definition = typeof p.DefinitionString === 'string' ? JSON.parse(p.DefinitionString) : p.Definition;
+          if (p.DefinitionSubstitutions) definition = substitute(definition, p.DefinitionSubstitutions);
+          push(out.stateMachines, { logicalId, stackName: ctx.stackName, path, name: ctx.physicalName(logicalId), arn: ctx.arn(logicalId), definition });
+          break;
+        }
+        case 'AWS::SSM::Parameter': {
+          const p = props();
+          push(out.parameters, { name: ctx.physicalName(logicalId), value: String(p.Value), type: p.Type ?? 'String' });
+          break;
+        }
+        default:
+          if (resource.Type.startsWith('Custom::')) {
+            const p = props();
+            const create = typeof p.Create === 'string' ? JSON.parse(p.Create) : p.Create;
+            if (create?.service && create?.action) push(out.customResources, { logicalId, stackName: ctx.stackName, path, create });
+          }
+      }
+    }
+  }
+
+  private directoryOf(ctx: TemplateContext): string {
+    return this.contextDirs.get(ctx) ?? this.directory;
+  }
+}
+
+/** `${Var}` substitutions of `DefinitionSubstitutions`, applied to every string of the definition. */
+function substitute(value: any, vars: Record<string, unknown>): any {
+  if (typeof value === 'string') return value.replace(/\$\{([^}]+)\}/g, (m, k: string) => (k in vars ? String(vars[k]) : m));
+  if (Array.isArray(value)) return value.map((v) => substitute(v, vars));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, vars)]));
+  return value;
+}

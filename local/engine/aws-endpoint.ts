@@ -1,0 +1,168 @@
+/**
+ * One local HTTP endpoint that speaks the AWS wire protocols the handlers use, so handler code
+ * reaches the local services through the ordinary AWS SDK (`AWS_ENDPOINT_URL_<SERVICE>`), with no
+ * local branches:
+ * - AWS JSON 1.0/1.1 (`X-Amz-Target`): Step Functions, SQS, SSM, and DynamoDB / DynamoDB Streams,
+ *   which are forwarded to DynamoDB Local and counted (reads, writes) on the way;
+ * - AWS Query (form-encoded, XML answers): SNS;
+ * - REST JSON: Lambda `Invoke` (`POST /2015-03-31/functions/<name>/invocations`).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, IncomingMessage, request as httpRequest, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** An AWS service error: `code` is what the SDK turns into the exception's name. */
+export class AwsError extends Error {
+  constructor(public readonly code: string, message: string, public readonly status = 400) {
+    super(message);
+    this.name = code;
+  }
+}
+
+export type JsonHandler = (operation: string, body: any) => Promise<unknown>;
+export type QueryHandler = (params: URLSearchParams) => Promise<string>;
+export interface LambdaInvokeRequest { functionName: string; invocationType: string; payload: string; qualifier?: string }
+export interface LambdaInvokeResponse { status: number; payload: string; functionError?: string; executedVersion?: string }
+export type LambdaHandler = (request: LambdaInvokeRequest) => Promise<LambdaInvokeResponse>;
+
+/** DynamoDB operations by kind, for the read/write counters. */
+const DYNAMODB_READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
+const DYNAMODB_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+
+export interface DynamoDbCounters { reads: number; writes: number; other: number; byOperation: Record<string, number> }
+
+export interface AwsEndpointOptions {
+  /** JSON protocol handlers by target prefix (`AWSStepFunctions`, `AmazonSQS`, `AmazonSSM`). */
+  readonly json: Record<string, JsonHandler>;
+  readonly sns: QueryHandler;
+  readonly lambda: LambdaHandler;
+  /** DynamoDB Local's URL: DynamoDB and Streams calls are proxied there. */
+  readonly dynamodbUrl: string;
+}
+
+export class AwsEndpoint {
+  public readonly dynamodb: DynamoDbCounters = { reads: 0, writes: 0, other: 0, byOperation: {} };
+  private server?: Server;
+
+  constructor(private readonly options: AwsEndpointOptions) {}
+
+  public get url(): string {
+    const address = this.server?.address() as AddressInfo | undefined;
+    if (!address) throw new Error('AWS endpoint not started');
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  public async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      this.route(req, res).catch((e) => sendJsonError(res, e instanceof AwsError ? e : new AwsError('InternalFailure', String(e?.stack ?? e), 500)));
+    });
+    // Many concurrent SDK clients keep connections alive: never let the server be the bottleneck.
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+  }
+
+  public async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse) {
+    const target = req.headers['x-amz-target'];
+    if (typeof target === 'string' && /^DynamoDB(Streams)?_20120810\./.test(target)) {
+      this.countDynamoDb(target);
+      return this.proxy(req, res);
+    }
+    const body = await readBody(req);
+    if (typeof target === 'string') {
+      const [prefix, operation] = target.split('.');
+      const handler = this.options.json[prefix];
+      if (!handler) throw new AwsError('UnknownOperationException', `The local engine does not emulate ${target}`);
+      const result = await handler(operation, body.length ? JSON.parse(body) : {});
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
+      res.end(JSON.stringify(result ?? {}));
+      return;
+    }
+    const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
+    if (invoke && req.method === 'POST') {
+      const url = new URL(req.url!, 'http://local');
+      const response = await this.options.lambda({
+        functionName: decodeURIComponent(invoke[1]),
+        invocationType: String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse'),
+        payload: body,
+        qualifier: url.searchParams.get('Qualifier') ?? undefined,
+      });
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() };
+      if (response.functionError) headers['x-amz-function-error'] = response.functionError;
+      if (response.executedVersion) headers['x-amz-executed-version'] = response.executedVersion;
+      res.writeHead(response.status, headers);
+      res.end(response.payload);
+      return;
+    }
+    const params = new URLSearchParams(body);
+    if (params.has('Action')) {
+      try {
+        const xml = await this.options.sns(params);
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        res.end(xml);
+      } catch (e) {
+        sendQueryError(res, e instanceof AwsError ? e : new AwsError('InternalError', String(e), 500));
+      }
+      return;
+    }
+    throw new AwsError('UnknownOperationException', `The local engine does not emulate ${req.method} ${req.url}`);
+  }
+
+  private countDynamoDb(target: string) {
+    const operation = target.split('.')[1];
+    this.dynamodb.byOperation[operation] = (this.dynamodb.byOperation[operation] ?? 0) + 1;
+    if (DYNAMODB_READS.has(operation)) this.dynamodb.reads++;
+    else if (DYNAMODB_WRITES.has(operation)) this.dynamodb.writes++;
+    else this.dynamodb.other++;
+  }
+
+  /** Streams the request to DynamoDB Local unchanged (the SDK's signature and credentials included). */
+  private proxy(req: IncomingMessage, res: ServerResponse) {
+    return new Promise<void>((resolve, reject) => {
+      const target = new URL(this.options.dynamodbUrl);
+      const upstream = httpRequest({
+        host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host },
+      }, (response) => {
+        res.writeHead(response.statusCode ?? 500, response.headers);
+        response.pipe(res);
+        response.on('end', resolve);
+      });
+      upstream.on('error', reject);
+      req.pipe(upstream);
+    });
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** AWS JSON protocol error: the SDK reads `__type` (after `#`) as the exception name. */
+function sendJsonError(res: ServerResponse, error: AwsError) {
+  if (res.headersSent) return res.end();
+  res.writeHead(error.status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': error.code, 'x-amzn-requestid': randomUUID() });
+  res.end(JSON.stringify({ __type: `com.amazonaws.local#${error.code}`, message: error.message }));
+}
+
+/** AWS Query protocol error (SNS). */
+function sendQueryError(res: ServerResponse, error: AwsError) {
+  res.writeHead(error.status, { 'content-type': 'text/xml' });
+  res.end(`<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>${escapeXml(error.code)}</Code>`
+    + `<Message>${escapeXml(error.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`);
+}
+
+export function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' }[c]!));
+}

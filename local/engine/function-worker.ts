@@ -1,0 +1,110 @@
+/**
+ * Runs inside one worker thread: the local equivalent of a warm Lambda container. It loads one
+ * function's handler module once (module state persists between invocations, as in Lambda) and
+ * runs invocations one at a time. Its `process.env` is the function's own environment.
+ *
+ * This file is transpiled on the fly (esbuild) and started with `eval: true`, so it must only
+ * import Node built-ins.
+ */
+import Module from 'node:module';
+import { isAbsolute, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parentPort, workerData } from 'node:worker_threads';
+
+export interface WorkerData {
+  /** Absolute path of the module file to load. */
+  readonly file: string;
+  /** Name of the exported handler. */
+  readonly exportName: string;
+  /** Extra module directories searched last (the Lambda runtime provides the AWS SDK). */
+  readonly fallbackModulePaths: string[];
+}
+
+export interface InvokeMessage {
+  readonly id: number;
+  readonly event: unknown;
+  readonly context: {
+    readonly awsRequestId: string;
+    readonly deadlineMs: number;
+    readonly functionName: string;
+    readonly functionVersion: string;
+    readonly invokedFunctionArn: string;
+    readonly memoryLimitInMB: string;
+    readonly logGroupName: string;
+    readonly logStreamName: string;
+  };
+}
+
+export interface LambdaError { errorType: string; errorMessage: string; trace: string[] }
+
+export type ResultMessage =
+  | { id: number; ok: true; payload: string; durationMs: number }
+  | { id: number; ok: false; error: LambdaError; durationMs: number };
+
+const data = workerData as WorkerData;
+const port = parentPort!;
+
+function addFallbackModulePaths(paths: string[]) {
+  // Module._initPaths reads NODE_PATH; set it only for that call so handlers never see it.
+  const previous = process.env.NODE_PATH;
+  process.env.NODE_PATH = paths.join(process.platform === 'win32' ? ';' : ':');
+  (Module as any)._initPaths();
+  if (previous === undefined) delete process.env.NODE_PATH;
+  else process.env.NODE_PATH = previous;
+}
+
+function toLambdaError(error: unknown): LambdaError {
+  if (error instanceof Error) {
+    return { errorType: error.name || 'Error', errorMessage: error.message, trace: (error.stack ?? '').split('\n') };
+  }
+  return { errorType: 'Error', errorMessage: typeof error === 'string' ? error : JSON.stringify(error), trace: [] };
+}
+
+async function loadHandler(): Promise<(...args: any[]) => any> {
+  const file = isAbsolute(data.file) ? data.file : join(process.cwd(), data.file);
+  let mod: any;
+  try {
+    mod = file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : require(file);
+  } catch (e) {
+    if ((e as any)?.code === 'ERR_REQUIRE_ESM') {
+      mod = await import(pathToFileURL(file).href);
+    } else {
+      const err = toLambdaError(e);
+      throw Object.assign(new Error(`Error: ${err.errorMessage}`), { name: 'Runtime.ImportModuleError' });
+    }
+  }
+  const handler = mod?.[data.exportName] ?? mod?.default?.[data.exportName];
+  if (typeof handler !== 'function') {
+    throw Object.assign(new Error(`${file} does not export a function named "${data.exportName}"`), { name: 'Runtime.HandlerNotFound' });
+  }
+  return handler;
+}
+
+addFallbackModulePaths(data.fallbackModulePaths);
+const handlerPromise = loadHandler();
+// An init failure is reported on every invocation, like Lambda's init errors; keep it from crashing the worker.
+handlerPromise.catch(() => undefined);
+
+port.on('message', async (message: InvokeMessage) => {
+  const started = performance.now();
+  const { context } = message;
+  const lambdaContext = {
+    ...context,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, context.deadlineMs - Date.now()),
+  };
+  try {
+    const handler = await handlerPromise;
+    const result = await new Promise((resolve, reject) => {
+      // Callback-style handlers (event, context, callback) are still supported by the Node.js runtime.
+      const callback = (err: unknown, value: unknown) => (err ? reject(err) : resolve(value));
+      const returned = handler(message.event, lambdaContext, callback);
+      if (returned && typeof returned.then === 'function') returned.then(resolve, reject);
+      else if (handler.length < 3) resolve(returned);
+    });
+    const payload = result === undefined ? 'null' : JSON.stringify(result);
+    port.postMessage({ id: message.id, ok: true, payload, durationMs: performance.now() - started } satisfies ResultMessage);
+  } catch (error) {
+    port.postMessage({ id: message.id, ok: false, error: toLambdaError(error), durationMs: performance.now() - started } satisfies ResultMessage);
+  }
+});

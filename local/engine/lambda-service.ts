@@ -1,0 +1,139 @@
+/**
+ * The Lambda service: synchronous and asynchronous invocation of the hosted functions, with
+ * Lambda's semantics where they matter to the orchestrator — the error shape of a failed
+ * invocation, asynchronous retries (EventInvokeConfig `MaximumRetryAttempts`, default 2) and
+ * on-success / on-failure destinations.
+ */
+import { randomUUID } from 'node:crypto';
+import type { LocalEventInvokeConfig, LocalFunction } from './assembly';
+import { AwsError, LambdaInvokeRequest, LambdaInvokeResponse } from './aws-endpoint';
+import { FunctionHost, FunctionStats, HandlerEntry, InvokeResult } from './function-host';
+import { functionNameOf } from './intrinsics';
+
+export interface LambdaServiceOptions {
+  readonly functions: LocalFunction[];
+  readonly invokeConfigs: LocalEventInvokeConfig[];
+  /** The code to run for a function, or a message saying why it has none locally. */
+  readonly entryFor: (fn: LocalFunction) => HandlerEntry | string;
+  readonly environmentFor: (fn: LocalFunction) => Record<string, string>;
+  readonly maxWorkersPerFunction: number;
+  /** Delays between asynchronous retries (AWS waits about 1 and 2 minutes; locally shorter). */
+  readonly asyncRetryDelaysMs: number[];
+  readonly onLog: (functionName: string, line: string) => void;
+  /** Sends a destination record to an SQS queue, SNS topic or Lambda function ARN. */
+  readonly deliverToDestination: (arn: string, record: unknown) => Promise<void>;
+  readonly track: <T>(work: Promise<T>) => Promise<T>;
+}
+
+export class LambdaService {
+  private readonly hosts = new Map<string, FunctionHost>();
+  private readonly byName = new Map<string, LocalFunction>();
+  private readonly missing = new Map<string, string>();
+
+  constructor(private readonly options: LambdaServiceOptions) {
+    for (const fn of options.functions) this.byName.set(fn.name, fn);
+  }
+
+  public functionFor(nameOrArn: string): LocalFunction | undefined {
+    return this.byName.get(functionNameOf(nameOrArn));
+  }
+
+  /** Invokes synchronously (RequestResponse). Unknown functions are a `ResourceNotFoundException`. */
+  public async invoke(nameOrArn: string, event: unknown): Promise<InvokeResult> {
+    const fn = this.functionFor(nameOrArn);
+    if (!fn) throw new AwsError('ResourceNotFoundException', `Function not found: ${nameOrArn}`, 404);
+    const host = this.host(fn);
+    if (!host) {
+      return { ok: false, requestId: randomUUID(), durationMs: 0, error: { errorType: 'LocalEngine.NoLocalHandler', errorMessage: this.missing.get(fn.name)!, trace: [] } };
+    }
+    return host.invoke(event);
+  }
+
+  /** Queues an asynchronous (Event) invocation: retried on error, then sent to its destinations. */
+  public invokeAsync(nameOrArn: string, event: unknown): void {
+    const fn = this.functionFor(nameOrArn);
+    if (!fn) throw new AwsError('ResourceNotFoundException', `Function not found: ${nameOrArn}`, 404);
+    void this.options.track(this.runAsync(fn, event));
+  }
+
+  /** The Lambda `Invoke` API as the AWS endpoint receives it. */
+  public async handleApi(request: LambdaInvokeRequest): Promise<LambdaInvokeResponse> {
+    const event = request.payload.length ? JSON.parse(request.payload) : {};
+    if (request.invocationType === 'Event') {
+      this.invokeAsync(request.functionName, event);
+      return { status: 202, payload: '' };
+    }
+    if (request.invocationType === 'DryRun') {
+      if (!this.functionFor(request.functionName)) throw new AwsError('ResourceNotFoundException', `Function not found: ${request.functionName}`, 404);
+      return { status: 204, payload: '' };
+    }
+    const result = await this.invoke(request.functionName, event);
+    return result.ok
+      ? { status: 200, payload: result.payload, executedVersion: '$LATEST' }
+      : { status: 200, payload: JSON.stringify(result.error), functionError: 'Unhandled', executedVersion: '$LATEST' };
+  }
+
+  public stats(): Record<string, FunctionStats & { gbSeconds: number }> {
+    const out: Record<string, FunctionStats & { gbSeconds: number }> = {};
+    for (const [name, host] of this.hosts) {
+      out[name] = { ...host.stats, gbSeconds: (host.stats.billedMs / 1000) * (host.stats.memoryMb / 1024) };
+    }
+    return out;
+  }
+
+  public async stop(): Promise<void> {
+    await Promise.all([...this.hosts.values()].map((h) => h.stop()));
+  }
+
+  private host(fn: LocalFunction): FunctionHost | undefined {
+    const existing = this.hosts.get(fn.name);
+    if (existing) return existing;
+    if (this.missing.has(fn.name)) return undefined;
+    const entry = this.options.entryFor(fn);
+    if (typeof entry === 'string') {
+      this.missing.set(fn.name, entry);
+      return undefined;
+    }
+    const host = new FunctionHost({
+      fn, entry,
+      environment: this.options.environmentFor(fn),
+      maxWorkers: fn.reservedConcurrency ?? this.options.maxWorkersPerFunction,
+      onLog: this.options.onLog,
+    });
+    this.hosts.set(fn.name, host);
+    return host;
+  }
+
+  private async runAsync(fn: LocalFunction, event: unknown) {
+    const config = this.options.invokeConfigs.find((c) => c.functionName === fn.name);
+    const maxRetries = config?.maximumRetryAttempts ?? 2;
+    const requestId = randomUUID();
+    let result: InvokeResult | undefined;
+    let attempt = 0;
+    for (; attempt <= maxRetries; attempt++) {
+      if (attempt > 0) await sleep(this.options.asyncRetryDelaysMs[Math.min(attempt - 1, this.options.asyncRetryDelaysMs.length - 1)] ?? 0);
+      result = await this.invoke(fn.name, event);
+      if (result.ok) break;
+    }
+    const destination = result?.ok ? config?.onSuccessArn : config?.onFailureArn;
+    if (!destination || !result) return;
+    // The record shape of Lambda destinations for asynchronous invocations.
+    const record = {
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId, functionArn: `${fn.arn}:$LATEST`,
+        condition: result.ok ? 'Success' : 'RetriesExhausted',
+        approximateInvokeCount: Math.min(attempt + 1, maxRetries + 1),
+      },
+      requestPayload: event,
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', ...(result.ok ? {} : { functionError: 'Unhandled' }) },
+      responsePayload: result.ok ? JSON.parse(result.payload) : result.error,
+    };
+    await this.options.deliverToDestination(destination, record);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,182 @@
+/**
+ * SNS: topics and subscriptions from the templates (plus `Subscribe` at run time), `Publish` /
+ * `PublishBatch` over the Query protocol. A publish reaches every subscription of the topic whose
+ * filter policy accepts it (the shared evaluator in lambda/shared/filter-policy.ts); Lambda
+ * subscribers are invoked asynchronously with the SNS event shape (so Lambda's async retries and
+ * destinations apply), SQS subscribers get the SNS envelope (or the raw message).
+ */
+import { randomUUID } from 'node:crypto';
+import { FilterableAttribute, matchesFilterPolicy } from '../../lambda/shared/filter-policy';
+import type { LocalSubscription, LocalTopic } from './assembly';
+import { AwsError, escapeXml } from './aws-endpoint';
+
+export interface SnsCounters { publishes: number; deliveries: number; filteredOut: number }
+
+export interface SnsDelivery {
+  readonly subscription: LocalSubscription;
+  readonly messageId: string;
+  readonly topicArn: string;
+}
+
+export interface SnsServiceOptions {
+  readonly topics: LocalTopic[];
+  readonly subscriptions: LocalSubscription[];
+  readonly invokeLambdaAsync: (functionArn: string, event: unknown) => void;
+  readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, { DataType: string; StringValue?: string }>, groupId?: string) => void;
+  readonly onDelivery?: (delivery: SnsDelivery) => void;
+}
+
+export interface PublishInput {
+  readonly topicArn: string;
+  readonly message: string;
+  readonly subject?: string;
+  readonly attributes?: Record<string, FilterableAttribute>;
+  readonly messageGroupId?: string;
+}
+
+const NS = 'http://sns.amazonaws.com/doc/2010-03-31/';
+
+export class SnsService {
+  public readonly counters: SnsCounters = { publishes: 0, deliveries: 0, filteredOut: 0 };
+  private readonly topics = new Map<string, LocalTopic>();
+  private readonly subscriptions: LocalSubscription[];
+
+  constructor(private readonly options: SnsServiceOptions) {
+    for (const topic of options.topics) this.topics.set(topic.arn, topic);
+    this.subscriptions = [...options.subscriptions];
+  }
+
+  /** Publishes one message; returns its id. */
+  public publish(input: PublishInput): string {
+    if (!this.topics.has(input.topicArn)) throw new AwsError('NotFound', `Topic does not exist: ${input.topicArn}`, 404);
+    if (Buffer.byteLength(input.message) > 262_144) {
+      throw new AwsError('InvalidParameter', 'Invalid parameter: Message too long', 400);
+    }
+    this.counters.publishes++;
+    const messageId = randomUUID();
+    const timestamp = new Date().toISOString();
+    const attributes = Object.fromEntries(Object.entries(input.attributes ?? {}).map(([k, a]) => [k, {
+      Type: a.DataType ?? a.Type ?? 'String', Value: a.StringValue ?? a.Value ?? String(a.BinaryValue ?? ''),
+    }]));
+    for (const subscription of this.subscriptions.filter((s) => s.topicArn === input.topicArn)) {
+      const accepted = matchesFilterPolicy(subscription.filterPolicy, { body: input.message, attributes: input.attributes }, subscription.filterPolicyScope);
+      if (!accepted) {
+        this.counters.filteredOut++;
+        continue;
+      }
+      const envelope = {
+        Type: 'Notification', MessageId: messageId, TopicArn: input.topicArn, Subject: input.subject ?? null,
+        Message: input.message, Timestamp: timestamp, SignatureVersion: '1', Signature: 'LOCAL',
+      };
+      if (subscription.protocol === 'lambda') {
+        this.options.invokeLambdaAsync(subscription.endpoint, {
+          Records: [{
+            EventSource: 'aws:sns', EventVersion: '1.0', EventSubscriptionArn: subscription.arn,
+            Sns: { ...envelope, SigningCertUrl: 'LOCAL', UnsubscribeUrl: 'LOCAL', MessageAttributes: attributes },
+          }],
+        });
+      } else if (subscription.protocol === 'sqs') {
+        const body = subscription.rawMessageDelivery
+          ? input.message
+          : JSON.stringify({ ...envelope, SigningCertURL: 'LOCAL', UnsubscribeURL: 'LOCAL', ...(Object.keys(attributes).length ? { MessageAttributes: attributes } : {}) });
+        const sqsAttributes = subscription.rawMessageDelivery
+          ? Object.fromEntries(Object.entries(attributes).map(([k, a]) => [k, { DataType: a.Type, StringValue: a.Value }]))
+          : {};
+        this.options.sendToQueue(subscription.endpoint, body, sqsAttributes, input.messageGroupId);
+      } else {
+        continue; // http/email/sms endpoints do not exist locally
+      }
+      this.counters.deliveries++;
+      this.options.onDelivery?.({ subscription, messageId, topicArn: input.topicArn });
+    }
+    return messageId;
+  }
+
+  /** The SNS Query API (the subset handlers and plugin registration use). */
+  public async handleQuery(params: URLSearchParams): Promise<string> {
+    const action = params.get('Action');
+    switch (action) {
+      case 'Publish': {
+        const topicArn = params.get('TopicArn') ?? params.get('TargetArn') ?? '';
+        const id = this.publish({
+          topicArn, message: params.get('Message') ?? '', subject: params.get('Subject') ?? undefined,
+          attributes: queryAttributes(params, 'MessageAttributes'), messageGroupId: params.get('MessageGroupId') ?? undefined,
+        });
+        return response('Publish', `<MessageId>${id}</MessageId>`);
+      }
+      case 'PublishBatch': {
+        const topicArn = params.get('TopicArn') ?? '';
+        let members = '';
+        for (let i = 1; params.has(`PublishBatchRequestEntries.member.${i}.Id`); i++) {
+          const prefix = `PublishBatchRequestEntries.member.${i}`;
+          const id = this.publish({
+            topicArn, message: params.get(`${prefix}.Message`) ?? '', subject: params.get(`${prefix}.Subject`) ?? undefined,
+            attributes: queryAttributes(params, `${prefix}.MessageAttributes`), messageGroupId: params.get(`${prefix}.MessageGroupId`) ?? undefined,
+          });
+          members += `<member><Id>${escapeXml(params.get(`${prefix}.Id`)!)}</Id><MessageId>${id}</MessageId></member>`;
+        }
+        return response('PublishBatch', `<Successful>${members}</Successful><Failed/>`);
+      }
+      case 'Subscribe': {
+        const topicArn = params.get('TopicArn') ?? '';
+        if (!this.topics.has(topicArn)) throw new AwsError('NotFound', `Topic does not exist: ${topicArn}`, 404);
+        const attrs = queryMap(params, 'Attributes');
+        const subscription: LocalSubscription = {
+          arn: `${topicArn}:${randomUUID()}`, topicArn,
+          protocol: params.get('Protocol') ?? 'lambda', endpoint: params.get('Endpoint') ?? '',
+          filterPolicy: attrs.FilterPolicy ? JSON.parse(attrs.FilterPolicy) : undefined,
+          filterPolicyScope: (attrs.FilterPolicyScope as LocalSubscription['filterPolicyScope']) ?? 'MessageAttributes',
+          rawMessageDelivery: attrs.RawMessageDelivery === 'true',
+        };
+        this.subscriptions.push(subscription);
+        return response('Subscribe', `<SubscriptionArn>${escapeXml(subscription.arn)}</SubscriptionArn>`);
+      }
+      case 'Unsubscribe': {
+        const arn = params.get('SubscriptionArn');
+        const i = this.subscriptions.findIndex((s) => s.arn === arn);
+        if (i >= 0) this.subscriptions.splice(i, 1);
+        return response('Unsubscribe', '');
+      }
+      case 'ListSubscriptionsByTopic': {
+        const topicArn = params.get('TopicArn');
+        const members = this.subscriptions.filter((s) => s.topicArn === topicArn).map((s) => '<member>'
+          + `<SubscriptionArn>${escapeXml(s.arn)}</SubscriptionArn><TopicArn>${escapeXml(s.topicArn)}</TopicArn>`
+          + `<Protocol>${escapeXml(s.protocol)}</Protocol><Endpoint>${escapeXml(s.endpoint)}</Endpoint><Owner>local</Owner></member>`).join('');
+        return response('ListSubscriptionsByTopic', `<Subscriptions>${members}</Subscriptions>`);
+      }
+      case 'GetTopicAttributes': {
+        const topicArn = params.get('TopicArn') ?? '';
+        if (!this.topics.has(topicArn)) throw new AwsError('NotFound', `Topic does not exist: ${topicArn}`, 404);
+        return response('GetTopicAttributes', `<Attributes><entry><key>TopicArn</key><value>${escapeXml(topicArn)}</value></entry></Attributes>`);
+      }
+      default:
+        throw new AwsError('InvalidAction', `The local engine does not emulate SNS ${action}`);
+    }
+  }
+}
+
+function response(action: string, result: string): string {
+  return `<${action}Response xmlns="${NS}"><${action}Result>${result}</${action}Result>`
+    + `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></${action}Response>`;
+}
+
+/** `MessageAttributes.entry.N.Name` / `.Value.DataType` / `.Value.StringValue` (Query encoding). */
+function queryAttributes(params: URLSearchParams, prefix: string): Record<string, FilterableAttribute> {
+  const out: Record<string, FilterableAttribute> = {};
+  for (let i = 1; params.has(`${prefix}.entry.${i}.Name`); i++) {
+    const p = `${prefix}.entry.${i}`;
+    out[params.get(`${p}.Name`)!] = {
+      DataType: params.get(`${p}.Value.DataType`) ?? 'String',
+      StringValue: params.get(`${p}.Value.StringValue`) ?? undefined,
+      BinaryValue: params.get(`${p}.Value.BinaryValue`) ?? undefined,
+    };
+  }
+  return out;
+}
+
+/** `Attributes.entry.N.key` / `.value`. */
+function queryMap(params: URLSearchParams, prefix: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 1; params.has(`${prefix}.entry.${i}.key`); i++) out[params.get(`${prefix}.entry.${i}.key`)!] = params.get(`${prefix}.entry.${i}.value`) ?? '';
+  return out;
+}

@@ -1,0 +1,232 @@
+/**
+ * A small in-memory SQS (JSON protocol) for the queue bridge: SNS-to-SQS subscriptions, handlers
+ * that send/receive/delete, and SQS event source mappings (batches to a Lambda function; a failed
+ * batch becomes visible again after the visibility timeout; FIFO groups are delivered in order).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { matchesPattern } from '../../lambda/shared/filter-policy';
+import type { LocalEventSourceMapping, LocalQueue } from './assembly';
+import { AwsError } from './aws-endpoint';
+import type { InvokeResult } from './function-host';
+
+interface Message {
+  id: string;
+  body: string;
+  attributes: Record<string, { DataType: string; StringValue?: string }>;
+  groupId?: string;
+  receiveCount: number;
+  visibleAt: number;
+  receipt?: string;
+  sentAt: number;
+}
+
+interface Queue { def: LocalQueue; messages: Message[]; visibilityMs: number; dlqArn?: string; maxReceiveCount?: number }
+
+export interface SqsServiceOptions {
+  readonly queues: LocalQueue[];
+  readonly mappings: LocalEventSourceMapping[];
+  readonly invoke: (functionName: string, event: unknown) => Promise<InvokeResult>;
+  readonly track: <T>(work: Promise<T>) => Promise<T>;
+  readonly region: string;
+}
+
+export class SqsService {
+  private readonly queues = new Map<string, Queue>();
+  private readonly pollers: NodeJS.Timeout[] = [];
+  private readonly waiters = new Set<() => void>();
+
+  constructor(private readonly options: SqsServiceOptions) {
+    for (const def of options.queues) this.queues.set(def.arn, { def, messages: [], visibilityMs: 30_000 });
+  }
+
+  /** Visibility timeout and redrive come from the template properties the engine passes in. */
+  public configure(arn: string, config: { visibilityTimeoutSeconds?: number; deadLetterTargetArn?: string; maxReceiveCount?: number }) {
+    const q = this.queues.get(arn);
+    if (!q) return;
+    if (config.visibilityTimeoutSeconds !== undefined) q.visibilityMs = config.visibilityTimeoutSeconds * 1000;
+    q.dlqArn = config.deadLetterTargetArn;
+    q.maxReceiveCount = config.maxReceiveCount;
+  }
+
+  public send(queueArnOrUrl: string, body: string, attributes: Message['attributes'] = {}, groupId?: string): string {
+    const q = this.queue(queueArnOrUrl);
+    const id = randomUUID();
+    q.messages.push({ id, body, attributes, groupId, receiveCount: 0, visibleAt: 0, sentAt: Date.now() });
+    for (const wake of this.waiters) wake();
+    return id;
+  }
+
+  public start() {
+    for (const mapping of this.options.mappings.filter((m) => m.enabled && this.queues.has(m.sourceArn))) {
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        void this.options.track(this.pollMapping(mapping)).finally(() => { busy = false; });
+      }, 20);
+      timer.unref();
+      this.pollers.push(timer);
+    }
+  }
+
+  public stop() {
+    for (const t of this.pollers.splice(0)) clearInterval(t);
+    for (const wake of this.waiters) wake();
+  }
+
+  public async handleApi(operation: string, body: any): Promise<unknown> {
+    switch (operation) {
+      case 'SendMessage':
+        return this.sendResult(this.send(body.QueueUrl, body.MessageBody, body.MessageAttributes, body.MessageGroupId), body.MessageBody);
+      case 'SendMessageBatch':
+        return {
+          Successful: (body.Entries ?? []).map((e: any) => ({
+            Id: e.Id, ...this.sendResult(this.send(body.QueueUrl, e.MessageBody, e.MessageAttributes, e.MessageGroupId), e.MessageBody),
+          })),
+          Failed: [],
+        };
+      case 'ReceiveMessage': {
+        const q = this.queue(body.QueueUrl);
+        const deadline = Date.now() + Number(body.WaitTimeSeconds ?? 0) * 1000;
+        for (;;) {
+          const batch = this.receive(q, Number(body.MaxNumberOfMessages ?? 1), body.VisibilityTimeout);
+          if (batch.length || Date.now() >= deadline) return { Messages: batch.map((m) => this.toApiMessage(m)) };
+          await this.waitForMessage(deadline - Date.now());
+        }
+      }
+      case 'DeleteMessage':
+        this.delete(body.QueueUrl, body.ReceiptHandle);
+        return {};
+      case 'DeleteMessageBatch':
+        for (const e of body.Entries ?? []) this.delete(body.QueueUrl, e.ReceiptHandle);
+        return { Successful: (body.Entries ?? []).map((e: any) => ({ Id: e.Id })), Failed: [] };
+      case 'ChangeMessageVisibility': {
+        const m = this.queue(body.QueueUrl).messages.find((x) => x.receipt === body.ReceiptHandle);
+        if (m) m.visibleAt = Date.now() + Number(body.VisibilityTimeout) * 1000;
+        return {};
+      }
+      case 'GetQueueUrl': {
+        const q = [...this.queues.values()].find((x) => x.def.name === body.QueueName);
+        if (!q) throw new AwsError('QueueDoesNotExist', `The specified queue does not exist: ${body.QueueName}`);
+        return { QueueUrl: q.def.url };
+      }
+      case 'GetQueueAttributes': {
+        const q = this.queue(body.QueueUrl);
+        const now = Date.now();
+        return {
+          Attributes: {
+            QueueArn: q.def.arn,
+            ApproximateNumberOfMessages: String(q.messages.filter((m) => m.visibleAt <= now).length),
+            ApproximateNumberOfMessagesNotVisible: String(q.messages.filter((m) => m.visibleAt > now).length),
+            VisibilityTimeout: String(q.visibilityMs / 1000),
+          },
+        };
+      }
+      case 'PurgeQueue':
+        this.queue(body.QueueUrl).messages.length = 0;
+        return {};
+      default:
+        throw new AwsError('UnsupportedOperation', `The local engine does not emulate SQS ${operation}`);
+    }
+  }
+
+  /** Messages currently in a queue (visible or not), for tests. */
+  public messages(queueArnOrUrl: string): { body: string; attributes: Message['attributes'] }[] {
+    return this.queue(queueArnOrUrl).messages.map((m) => ({ body: m.body, attributes: m.attributes }));
+  }
+
+  private sendResult(id: string, body: string) {
+    return { MessageId: id, MD5OfMessageBody: createHash('md5').update(body).digest('hex') };
+  }
+
+  private queue(arnOrUrl: string): Queue {
+    const q = this.queues.get(arnOrUrl) ?? [...this.queues.values()].find((x) => x.def.url === arnOrUrl || arnOrUrl.endsWith(`/${x.def.name}`));
+    if (!q) throw new AwsError('AWS.SimpleQueueService.NonExistentQueue', `The specified queue does not exist: ${arnOrUrl}`);
+    return q;
+  }
+
+  private receive(q: Queue, max: number, visibilitySeconds?: number): Message[] {
+    const now = Date.now();
+    const out: Message[] = [];
+    const blockedGroups = new Set(q.messages.filter((m) => m.groupId && m.visibleAt > now).map((m) => m.groupId));
+    for (const m of [...q.messages]) {
+      if (out.length >= max) break;
+      if (m.visibleAt > now) continue;
+      // FIFO: a group with a message in flight waits, so each group is processed in order.
+      if (q.def.fifo && m.groupId && blockedGroups.has(m.groupId)) continue;
+      if (q.maxReceiveCount && q.dlqArn && m.receiveCount >= q.maxReceiveCount) {
+        q.messages.splice(q.messages.indexOf(m), 1);
+        this.send(q.dlqArn, m.body, m.attributes, m.groupId);
+        continue;
+      }
+      m.receiveCount++;
+      m.receipt = randomUUID();
+      m.visibleAt = now + (visibilitySeconds !== undefined ? Number(visibilitySeconds) * 1000 : q.visibilityMs);
+      if (m.groupId) blockedGroups.add(m.groupId);
+      out.push(m);
+    }
+    return out;
+  }
+
+  private delete(queueUrl: string, receipt: string) {
+    const q = this.queue(queueUrl);
+    const i = q.messages.findIndex((m) => m.receipt === receipt);
+    if (i >= 0) q.messages.splice(i, 1);
+  }
+
+  private toApiMessage(m: Message) {
+    return {
+      MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body,
+      MD5OfBody: createHash('md5').update(m.body).digest('hex'),
+      Attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt), ...(m.groupId ? { MessageGroupId: m.groupId } : {}) },
+      MessageAttributes: m.attributes,
+    };
+  }
+
+  private waitForMessage(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.waiters.add(done);
+    });
+  }
+
+  /** One poll of an SQS event source mapping: a batch to the function, deleted on success. */
+  private async pollMapping(mapping: LocalEventSourceMapping) {
+    const q = this.queues.get(mapping.sourceArn)!;
+    const batch = this.receive(q, mapping.batchSize);
+    if (!batch.length) return;
+    const records = batch.map((m) => ({
+      messageId: m.id, receiptHandle: m.receipt, body: m.body,
+      attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt), ...(m.groupId ? { MessageGroupId: m.groupId } : {}) },
+      messageAttributes: Object.fromEntries(Object.entries(m.attributes).map(([k, a]) => [k, { dataType: a.DataType, stringValue: a.StringValue }])),
+      md5OfBody: createHash('md5').update(m.body).digest('hex'),
+      eventSource: 'aws:sqs', eventSourceARN: q.def.arn, awsRegion: this.options.region,
+    }));
+    // Filtered-out messages are deleted without invoking, as Lambda does for SQS.
+    const kept = records.filter((r) => !mapping.filterPatterns.length || mapping.filterPatterns.some((p) => matchesPattern(p, withParsedBody(r))));
+    for (const r of records.filter((x) => !kept.includes(x))) this.delete(q.def.arn, r.receiptHandle!);
+    if (!kept.length) return;
+    const result = await this.options.invoke(mapping.functionName, { Records: kept });
+    if (!result.ok) return; // messages reappear after the visibility timeout
+    let failed = new Set<string>();
+    if (mapping.reportBatchItemFailures) {
+      const response = JSON.parse(result.payload ?? 'null');
+      failed = new Set((response?.batchItemFailures ?? []).map((f: { itemIdentifier: string }) => f.itemIdentifier));
+    }
+    for (const r of kept) if (!failed.has(r.messageId)) this.delete(q.def.arn, r.receiptHandle!);
+  }
+}
+
+/** Lambda filters SQS records on the body parsed as JSON when it is JSON. */
+function withParsedBody(record: { body: string }) {
+  try {
+    return { ...record, body: JSON.parse(record.body) };
+  } catch {
+    return record;
+  }
+}

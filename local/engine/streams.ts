@@ -1,0 +1,253 @@
+/**
+ * DynamoDB stream consumers driven by DynamoDB Local's real Streams API, with Lambda event-source
+ * semantics: each consumer sees every record once, in order per shard; records failing the
+ * mapping's filter patterns are dropped; batches hold up to BatchSize records; a failed batch is
+ * retried whole (bounded by MaximumRetryAttempts; split in halves with BisectBatchOnFunctionError;
+ * partial retries with ReportBatchItemFailures) and, when retries run out, described to the
+ * on-failure destination and skipped.
+ */
+import { randomUUID } from 'node:crypto';
+import { _Record, DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { matchesPattern } from '../../lambda/shared/filter-policy';
+import type { LocalEventSourceMapping } from './assembly';
+import type { InvokeResult } from './function-host';
+import { sleep } from './lambda-service';
+
+/** A stream record in the shape Lambda delivers (`Records[]` of a DynamoDB stream event). */
+export interface StreamEventRecord {
+  eventID: string;
+  eventName: 'INSERT' | 'MODIFY' | 'REMOVE';
+  eventVersion: string;
+  eventSource: 'aws:dynamodb';
+  awsRegion: string;
+  eventSourceARN: string;
+  dynamodb: Record<string, any>;
+}
+
+export interface StreamConsumer {
+  /** Handles records in order; resolves when they are done (consumers keep their own queue). */
+  enqueue(records: StreamEventRecord[], shardId: string): void;
+  idle(): boolean;
+}
+
+export interface StreamReaderOptions {
+  readonly client: DynamoDBStreamsClient;
+  /** DynamoDB Local's stream ARN for the table. */
+  readonly localStreamArn: string;
+  /** The stable ARN the templates use (`<tableArn>/stream/local`), reported as `eventSourceARN`. */
+  readonly eventSourceArn: string;
+  readonly region: string;
+  readonly consumers: StreamConsumer[];
+  readonly pollIntervalMs: number;
+  readonly onError: (error: unknown) => void;
+}
+
+interface ShardState { id: string; parent?: string; iterator?: string; finished: boolean }
+
+/** Reads one table's stream (every shard, parents before children) and fans records out. */
+export class StreamReader {
+  /** True when the last poll found no new records in DynamoDB Local. */
+  public caughtUp = false;
+  private readonly shards = new Map<string, ShardState>();
+  private running = false;
+  private loop?: Promise<void>;
+  private lastDescribe = 0;
+
+  constructor(private readonly options: StreamReaderOptions) {}
+
+  public start() {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  public async stop() {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run() {
+    while (this.running) {
+      let got = 0;
+      try {
+        if (Date.now() - this.lastDescribe > 1000 || this.shards.size === 0) await this.describe();
+        for (const shard of this.shards.values()) {
+          if (shard.finished) continue;
+          const parent = shard.parent ? this.shards.get(shard.parent) : undefined;
+          if (parent && !parent.finished) continue; // in order: a child waits for its parent
+          got += await this.poll(shard);
+        }
+      } catch (e) {
+        this.options.onError(e);
+      }
+      this.caughtUp = got === 0;
+      if (got === 0) await sleep(this.options.pollIntervalMs);
+    }
+  }
+
+  private async describe() {
+    this.lastDescribe = Date.now();
+    let start: string | undefined;
+    do {
+      const out = await this.options.client.send(new DescribeStreamCommand({ StreamArn: this.options.localStreamArn, ExclusiveStartShardId: start }));
+      for (const s of out.StreamDescription?.Shards ?? []) {
+        if (!this.shards.has(s.ShardId!)) this.shards.set(s.ShardId!, { id: s.ShardId!, parent: s.ParentShardId, finished: false });
+      }
+      start = out.StreamDescription?.LastEvaluatedShardId;
+    } while (start);
+  }
+
+  private async poll(shard: ShardState): Promise<number> {
+    if (!shard.iterator) {
+      const out = await this.options.client.send(new GetShardIteratorCommand({
+        StreamArn: this.options.localStreamArn, ShardId: shard.id, ShardIteratorType: 'TRIM_HORIZON',
+      }));
+      shard.iterator = out.ShardIterator;
+    }
+    let out;
+    try {
+      out = await this.options.client.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }));
+    } catch (e: any) {
+      // DynamoDB Local can reject a first iterator (TrimmedDataAccessException); a new one works.
+      if (e?.name === 'TrimmedDataAccessException' || e?.name === 'ExpiredIteratorException') {
+        shard.iterator = undefined;
+        return 0;
+      }
+      throw e;
+    }
+    shard.iterator = out.NextShardIterator;
+    if (!shard.iterator) shard.finished = true;
+    const records = (out.Records ?? []).map((r) => this.toEvent(r));
+    if (records.length) for (const consumer of this.options.consumers) consumer.enqueue(records, shard.id);
+    return records.length;
+  }
+
+  private toEvent(r: _Record): StreamEventRecord {
+    const created = r.dynamodb?.ApproximateCreationDateTime;
+    return {
+      eventID: r.eventID!, eventName: r.eventName as StreamEventRecord['eventName'], eventVersion: r.eventVersion ?? '1.1',
+      eventSource: 'aws:dynamodb', awsRegion: this.options.region, eventSourceARN: this.options.eventSourceArn,
+      dynamodb: { ...r.dynamodb, ApproximateCreationDateTime: created instanceof Date ? created.getTime() / 1000 : created },
+    };
+  }
+}
+
+export interface MappingConsumerOptions {
+  readonly mapping: LocalEventSourceMapping;
+  readonly functionArn: string;
+  readonly invoke: (functionName: string, event: unknown) => Promise<InvokeResult>;
+  readonly deliverToDestination: (arn: string, record: unknown) => Promise<void>;
+  readonly track: <T>(work: Promise<T>) => Promise<T>;
+  readonly onLog: (line: string) => void;
+}
+
+/** One event source mapping: its own queue, one batch in flight at a time (in order). */
+export class MappingConsumer implements StreamConsumer {
+  public delivered = 0;
+  public filteredOut = 0;
+  private readonly queue: { record: StreamEventRecord; shardId: string }[] = [];
+  private busy = false;
+
+  constructor(private readonly options: MappingConsumerOptions) {}
+
+  public enqueue(records: StreamEventRecord[], shardId: string) {
+    const { filterPatterns } = this.options.mapping;
+    for (const record of records) {
+      // Lambda evaluates filters before batching; a record that matches no filter is dropped.
+      if (filterPatterns.length && !filterPatterns.some((p) => matchesPattern(p, record))) {
+        this.filteredOut++;
+        continue;
+      }
+      this.queue.push({ record, shardId });
+    }
+    if (!this.busy && this.queue.length) {
+      this.busy = true;
+      void this.options.track(this.pump().finally(() => { this.busy = false; }));
+    }
+  }
+
+  public idle(): boolean {
+    return !this.busy && this.queue.length === 0;
+  }
+
+  private async pump() {
+    while (this.queue.length) {
+      const shardId = this.queue[0].shardId;
+      const batch: StreamEventRecord[] = [];
+      while (batch.length < this.options.mapping.batchSize && this.queue.length && this.queue[0].shardId === shardId) {
+        batch.push(this.queue.shift()!.record);
+      }
+      await this.process(batch, shardId, 0);
+    }
+  }
+
+  /** Processes a batch until it succeeds, is split, or runs out of retries. */
+  private async process(batch: StreamEventRecord[], shardId: string, retriesSoFar: number): Promise<void> {
+    const { mapping } = this.options;
+    let records = batch;
+    let retries = retriesSoFar;
+    for (;;) {
+      const result = await this.options.invoke(mapping.functionName, { Records: records });
+      let failedFrom = -1;
+      if (result.ok && mapping.reportBatchItemFailures) {
+        const failures: { itemIdentifier?: string }[] = JSON.parse(result.payload ?? 'null')?.batchItemFailures ?? [];
+        if (failures.length) {
+          const ids = new Set(failures.map((f) => f.itemIdentifier));
+          failedFrom = records.findIndex((r) => ids.has(r.dynamodb.SequenceNumber));
+          if (failedFrom < 0) failedFrom = 0; // an unknown identifier fails the whole batch, as in Lambda
+        }
+      }
+      if (result.ok && failedFrom < 0) {
+        this.delivered += records.length;
+        return;
+      }
+      if (failedFrom > 0) {
+        this.delivered += failedFrom; // checkpoint: records before the first failure are done
+        records = records.slice(failedFrom);
+      }
+      const limit = mapping.maximumRetryAttempts < 0 ? Infinity : mapping.maximumRetryAttempts;
+      const reason = result.ok ? 'batch item failures' : `${result.error.errorType}: ${result.error.errorMessage}`;
+      if (retries >= limit) {
+        this.options.onLog(`${mapping.functionName}: batch of ${records.length} dropped after ${retries} retries (${reason})`);
+        await this.sendToFailureDestination(records, shardId, retries + 1, result);
+        return;
+      }
+      retries++;
+      this.options.onLog(`${mapping.functionName}: retrying batch of ${records.length} (attempt ${retries + 1}; ${reason})`);
+      await sleep(Math.min(100 * 2 ** Math.min(retries - 1, 5), 2000));
+      if (mapping.bisectBatchOnFunctionError && records.length > 1) {
+        const half = Math.ceil(records.length / 2);
+        await this.process(records.slice(0, half), shardId, retries);
+        await this.process(records.slice(half), shardId, retries);
+        return;
+      }
+    }
+  }
+
+  private async sendToFailureDestination(records: StreamEventRecord[], shardId: string, invokeCount: number, result: InvokeResult) {
+    const destination = this.options.mapping.onFailureArn;
+    if (!destination) return;
+    await this.options.deliverToDestination(destination, {
+      requestContext: { requestId: randomUUID(), functionArn: this.options.functionArn, condition: 'RetryAttemptsExhausted', approximateInvokeCount: invokeCount },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: result.ok ? undefined : 'Unhandled' },
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      DDBStreamBatchInfo: {
+        shardId, batchSize: records.length, streamArn: records[0].eventSourceARN,
+        startSequenceNumber: records[0].dynamodb.SequenceNumber, endSequenceNumber: records[records.length - 1].dynamodb.SequenceNumber,
+        approximateArrivalOfFirstRecord: new Date(records[0].dynamodb.ApproximateCreationDateTime * 1000).toISOString(),
+        approximateArrivalOfLastRecord: new Date(records[records.length - 1].dynamodb.ApproximateCreationDateTime * 1000).toISOString(),
+      },
+    });
+  }
+}
+
+/** A consumer that hands records to a callback (the engine's timeline), in order. */
+export class CallbackConsumer implements StreamConsumer {
+  constructor(private readonly callback: (records: StreamEventRecord[]) => void) {}
+  public enqueue(records: StreamEventRecord[]) {
+    this.callback(records);
+  }
+  public idle(): boolean {
+    return true;
+  }
+}

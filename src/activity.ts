@@ -1,0 +1,251 @@
+import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct, IConstruct } from 'constructs';
+import { ActivityStage, ActivityStageKey } from './activity-stage';
+import { ACTIVITY_STATE_NAMES, PLUGIN_RETRY } from './defaults';
+import { OrchestratorHandlers } from './handlers';
+import { activityStateMachineName, activityTopicName } from './private/naming';
+import { describe, validateActivityName } from './private/validation';
+
+/**
+ * Behaviour of an activity. Set on `OrchestratorProps` for every activity, and per activity in
+ * `OrchestratorProps.activityOptions`.
+ */
+export interface ActivityOptions {
+  /**
+   * How long the parallel stage may take, from the message to the parallel topic until every
+   * mandatory plugin is done. The stage then fails with `States.Timeout`.
+   *
+   * @default Duration.hours(1)
+   */
+  readonly parallelTimeout?: Duration;
+
+  /**
+   * How long the parallel stage may go without progress (a plugin changing its state) before it
+   * fails with `States.HeartbeatTimeout`. Must be shorter than `parallelTimeout`.
+   *
+   * @default Duration.minutes(15)
+   */
+  readonly parallelHeartbeat?: Duration;
+
+  /**
+   * How many times a failed pre/post plugin invocation is retried (1 s, then doubling) before the
+   * plugin and its stage are marked `Error`. 0 to 10.
+   *
+   * @default 2
+   */
+  readonly pluginRetries?: number;
+}
+
+/**
+ * An activity: a named step with a `pre`, a parallel and a `post` stage, run by its own state
+ * machine, with one SNS topic per stage that plugins subscribe to.
+ */
+export interface IActivity extends IConstruct {
+  /** The activity's name, e.g. `Step1`. */
+  readonly activityName: string;
+  /** The activity's state machine; its execution input is `{ uid, workflow }`. */
+  readonly stateMachine: sfn.IStateMachine;
+  /** Topic of the sequential pre stage. */
+  readonly preTopic: sns.ITopic;
+  /** Topic of the parallel stage: one message per activity run, every subscribed plugin works at once. */
+  readonly parallelTopic: sns.ITopic;
+  /** Topic of the sequential post stage. */
+  readonly postTopic: sns.ITopic;
+  /** The topic of a stage. */
+  topic(stage: ActivityStage): sns.ITopic;
+}
+
+/**
+ * What identifies an existing activity.
+ */
+export interface ActivityAttributes {
+  /** The activity's name. */
+  readonly activityName: string;
+  /** ARN of the activity's state machine. */
+  readonly stateMachineArn: string;
+  /** ARN of the pre stage topic. */
+  readonly preTopicArn: string;
+  /** ARN of the parallel stage topic. */
+  readonly parallelTopicArn: string;
+  /** ARN of the post stage topic. */
+  readonly postTopicArn: string;
+  /**
+   * The KMS key that encrypts the topics.
+   *
+   * @default - the topics are not encrypted with a customer managed key
+   */
+  readonly encryptionKey?: kms.IKey;
+}
+
+/**
+ * What an Orchestrator hands to each of its activities (not part of the public API: activities
+ * are created by their Orchestrator).
+ */
+export interface ActivityWiring {
+  readonly activityName: string;
+  readonly orchestratorName: string;
+  readonly parallelTimeout: Duration;
+  readonly parallelHeartbeat: Duration;
+  readonly pluginRetries: number;
+  readonly handlers: OrchestratorHandlers;
+  /** The shared state-machine role, without policy updates (the Orchestrator writes its policy). */
+  readonly stateMachineRole: iam.IRole;
+  readonly logGroup: logs.ILogGroup;
+  readonly encryptionKey?: kms.IKey;
+}
+
+/**
+ * An activity of an `Orchestrator`: a state machine (`Pre` -> `Parallel` -> `Post`, with a
+ * `RecordFailure` path) and three SNS topics. Activities are created by their Orchestrator
+ * (`OrchestratorProps.activities`) and found with `orchestrator.activity(name)`; other stacks
+ * import them with `Activity.fromActivityAttributes`.
+ */
+export class Activity extends Construct implements IActivity {
+  /**
+   * Imports an activity created elsewhere (another stack or repository).
+   */
+  public static fromActivityAttributes(scope: Construct, id: string, attrs: ActivityAttributes): IActivity {
+    return new ImportedActivity(scope, id, attrs);
+  }
+
+  /**
+   * Creates an activity of an orchestrator.
+   *
+   * @internal
+   */
+  public static _create(scope: Construct, id: string, wiring: ActivityWiring): Activity {
+    return new Activity(scope, id, wiring);
+  }
+
+  public readonly activityName: string;
+  public readonly stateMachine: sfn.IStateMachine;
+  public readonly preTopic: sns.ITopic;
+  public readonly parallelTopic: sns.ITopic;
+  public readonly postTopic: sns.ITopic;
+
+  private constructor(scope: Construct, id: string, wiring: ActivityWiring) {
+    super(scope, id);
+    this.activityName = wiring.activityName;
+    const { orchestratorName, handlers, encryptionKey } = wiring;
+
+    const topic = (stage: ActivityStage, topicId: string) => new sns.Topic(this, topicId, {
+      topicName: activityTopicName(orchestratorName, this.activityName, stage),
+      displayName: `${orchestratorName} ${this.activityName} ${ActivityStageKey.of(stage)}`,
+      enforceSSL: true,
+      masterKey: encryptionKey,
+    });
+    this.preTopic = topic(ActivityStage.PRE, 'PreTopic');
+    const parallelTopic = topic(ActivityStage.PARALLEL, 'ParallelTopic');
+    // Resource side, so the shared parallel-stage role's policy does not grow with every activity.
+    parallelTopic.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'ParallelStagePublish',
+      principals: [handlers.parallelStageRole],
+      actions: ['sns:Publish'],
+      resources: [parallelTopic.topicArn],
+    }));
+    this.parallelTopic = parallelTopic;
+    this.postTopic = topic(ActivityStage.POST, 'PostTopic');
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: activityStateMachineName(orchestratorName, this.activityName),
+      comment: `Activity ${this.activityName} of orchestrator ${orchestratorName}: pre, parallel and post stages`,
+      definitionBody: sfn.DefinitionBody.fromChainable(this.definition(new Construct(this, 'Definition'), wiring)),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      role: wiring.stateMachineRole,
+      logs: { destination: wiring.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+  }
+
+  public topic(stage: ActivityStage): sns.ITopic {
+    return topicOf(this, stage);
+  }
+
+  /** DESIGN.md "Activity <name>": Pre -> Parallel -> Post, every stage caught into RecordFailure -> Failed. */
+  private definition(scope: Construct, wiring: ActivityWiring): sfn.IChainable {
+    const maxAttempts = wiring.pluginRetries + 1;
+    const common = { 'uid.$': '$.uid', 'workflow.$': '$.workflow', 'activity': this.activityName };
+    const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
+
+    // stage-failure records the error and rethrows it under the same name; the Fail state only
+    // runs if it ever returned, and still fails the execution with the original error.
+    const recordFailure = new tasks.LambdaInvoke(scope, ACTIVITY_STATE_NAMES.recordFailure, {
+      lambdaFunction: wiring.handlers.stageFailure,
+      payload: sfn.TaskInput.fromObject({ ...common, 'error.$': '$.error' }),
+      resultPath: sfn.JsonPath.DISCARD,
+    }).next(new sfn.Fail(scope, ACTIVITY_STATE_NAMES.failed, { errorPath: '$.error.Error', causePath: '$.error.Cause' }));
+
+    const sequential = (stateName: string, stage: ActivityStage) => {
+      const task = new tasks.LambdaInvoke(scope, stateName, {
+        lambdaFunction: wiring.handlers.sequentialStage,
+        payload: sfn.TaskInput.fromObject({
+          ...common,
+          stage: ActivityStageKey.of(stage),
+          topicArn: this.topic(stage).topicArn,
+          maxAttempts,
+        }),
+        resultPath: sfn.JsonPath.DISCARD,
+      });
+      task.addRetry({ errors: PLUGIN_RETRY.errors, interval: PLUGIN_RETRY.interval, backoffRate: PLUGIN_RETRY.backoffRate, maxAttempts: maxAttempts - 1 });
+      task.addCatch(recordFailure, catchAll);
+      return task;
+    };
+
+    const parallel = new tasks.LambdaInvoke(scope, ACTIVITY_STATE_NAMES.parallel, {
+      lambdaFunction: wiring.handlers.parallelStage,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        ...common,
+        stage: ActivityStageKey.of(ActivityStage.PARALLEL),
+        topicArn: this.parallelTopic.topicArn,
+        token: sfn.JsonPath.taskToken,
+      }),
+      taskTimeout: sfn.Timeout.duration(wiring.parallelTimeout),
+      heartbeatTimeout: sfn.Timeout.duration(wiring.parallelHeartbeat),
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    parallel.addCatch(recordFailure, catchAll);
+
+    return sequential(ACTIVITY_STATE_NAMES.pre, ActivityStage.PRE)
+      .next(parallel)
+      .next(sequential(ACTIVITY_STATE_NAMES.post, ActivityStage.POST));
+  }
+}
+
+function topicOf(activity: IActivity, stage: ActivityStage): sns.ITopic {
+  switch (stage) {
+    case ActivityStage.PRE: return activity.preTopic;
+    case ActivityStage.PARALLEL: return activity.parallelTopic;
+    case ActivityStage.POST: return activity.postTopic;
+    default: throw new Error(`Unknown activity stage ${JSON.stringify(stage)}; expected one of ${ActivityStageKey.STAGES.join(', ')}`);
+  }
+}
+
+class ImportedActivity extends Construct implements IActivity {
+  public readonly activityName: string;
+  public readonly stateMachine: sfn.IStateMachine;
+  public readonly preTopic: sns.ITopic;
+  public readonly parallelTopic: sns.ITopic;
+  public readonly postTopic: sns.ITopic;
+
+  constructor(scope: Construct, id: string, attrs: ActivityAttributes) {
+    super(scope, id);
+    validateActivityName(describe('Activity', this), attrs.activityName);
+    this.activityName = attrs.activityName;
+    this.stateMachine = sfn.StateMachine.fromStateMachineArn(this, 'StateMachine', attrs.stateMachineArn);
+    const keyArn = attrs.encryptionKey?.keyArn;
+    this.preTopic = sns.Topic.fromTopicAttributes(this, 'PreTopic', { topicArn: attrs.preTopicArn, keyArn });
+    this.parallelTopic = sns.Topic.fromTopicAttributes(this, 'ParallelTopic', { topicArn: attrs.parallelTopicArn, keyArn });
+    this.postTopic = sns.Topic.fromTopicAttributes(this, 'PostTopic', { topicArn: attrs.postTopicArn, keyArn });
+  }
+
+  public topic(stage: ActivityStage): sns.ITopic {
+    return topicOf(this, stage);
+  }
+}

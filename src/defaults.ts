@@ -1,0 +1,127 @@
+// Every default of the library, in one place (the aws-solutions-constructs idiom). Constructs read
+// their defaults from here and merge user overrides on top; nothing else hard-codes a value.
+// Not exported from index.ts: the documented defaults are on the props (`@default`).
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+
+/** Per-activity behaviour (overridable per activity). */
+export const ACTIVITY_DEFAULTS = {
+  parallelTimeout: Duration.hours(1),
+  parallelHeartbeat: Duration.minutes(15),
+  pluginRetries: 2,
+};
+
+/** Retry of a failed plugin invocation in a sequential stage (Step Functions Retry, no Lambda sleeps). */
+export const PLUGIN_RETRY = {
+  errors: ['PluginInvocationFailed'],
+  interval: Duration.seconds(1),
+  backoffRate: 2,
+};
+
+/** Limits enforced at synth time. */
+export const LIMITS = {
+  /** Activity names: SNS topic names and a state machine name derive from them. */
+  activityNameMaxLength: 64,
+  /** orchestratorName and workflowName. */
+  nameMaxLength: 64,
+  /** AWS limit for a state machine name (`<orchestratorName>-<activity>`). */
+  stateMachineNameMaxLength: 80,
+  /** Length of the generated default orchestratorName, so any valid activity name fits in 80 characters. */
+  defaultOrchestratorNameMaxLength: 15,
+  /** Step Functions standard workflows run at most one year. */
+  maxTimeout: Duration.days(365),
+  maxPluginRetries: 10,
+  minStatusRetention: Duration.days(1),
+};
+
+/** Names: what `[A-Za-z0-9_-]` allows, shared by SNS topic and state machine names. */
+export const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+/** State names of the workflow state machine besides the activities (an activity must not reuse one). */
+export const WORKFLOW_STATE_NAMES = {
+  startRun: 'StartRun',
+  activityFailed: 'ActivityFailed',
+  failed: 'Failed',
+  succeeded: 'Succeeded',
+};
+
+/** State names of every activity state machine. */
+export const ACTIVITY_STATE_NAMES = {
+  pre: 'Pre',
+  parallel: 'Parallel',
+  post: 'Post',
+  recordFailure: 'RecordFailure',
+  failed: 'Failed',
+};
+
+/** Status table schema (DESIGN.md "Resources"). */
+export const STATUS_TABLE = {
+  partitionKey: { name: 'uid', type: dynamodb.AttributeType.STRING },
+  sortKey: { name: 'workflow', type: dynamodb.AttributeType.STRING },
+  timeToLiveAttribute: 'expiresAt',
+  stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+};
+
+/** Plugin registry table schema (DESIGN.md "Plugin registry item"). */
+export const PLUGIN_TABLE = {
+  partitionKey: { name: 'orchestratorId', type: dynamodb.AttributeType.STRING },
+  sortKey: { name: 'subscriptionArn', type: dynamodb.AttributeType.STRING },
+  functionNameIndex: 'functionName',
+  functionNameKey: { name: 'functionName', type: dynamodb.AttributeType.STRING },
+};
+
+/** Data-bearing resources (tables, log groups, DLQ) are kept when the stack is deleted. */
+export const DEFAULT_REMOVAL_POLICY = RemovalPolicy.RETAIN;
+
+/** Log retention of the handler and state-machine log groups. */
+export const DEFAULT_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS;
+
+/** Table props shared by both tables; keys and stream are added by the caller and cannot be overridden. */
+export function defaultTableProps(encryptionKey: kms.IKey | undefined, removalPolicy: RemovalPolicy) {
+  return {
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    encryption: encryptionKey ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
+    encryptionKey,
+    removalPolicy,
+  };
+}
+
+/** The five shared handlers: bundle directory name and per-handler settings. */
+export const HANDLERS = {
+  startRun: { name: 'start-run', timeout: Duration.seconds(30), description: 'Initializes or resets the status item of a workflow run' },
+  // Invokes pre/post plugins synchronously, one after the other: longer than a plugin invocation.
+  sequentialStage: { name: 'sequential-stage', timeout: Duration.minutes(5), description: 'Runs the pre/post plugins of an activity stage in order' },
+  parallelStage: { name: 'parallel-stage', timeout: Duration.seconds(30), description: 'Starts the parallel stage of an activity: stores the task token, publishes the plugin message' },
+  statusSummary: { name: 'status-summary', timeout: Duration.minutes(1), description: 'Summarizes parallel stages from the status table stream and completes their tasks' },
+  stageFailure: { name: 'stage-failure', timeout: Duration.seconds(30), description: 'Records a failed activity stage and rethrows its error' },
+};
+
+/** Settings common to every handler function. */
+export const HANDLER_FUNCTION_DEFAULTS = {
+  runtime: lambda.Runtime.NODEJS_LATEST,
+  architecture: lambda.Architecture.ARM_64,
+  memorySize: 256,
+  tracing: lambda.Tracing.ACTIVE,
+  handler: 'index.handler',
+};
+
+/** POWERTOOLS_SERVICE_NAME of every handler. */
+export const SERVICE_NAME = 'cdk-orchestrator';
+
+/** The status-summary DynamoDB stream event source. */
+export const STATUS_SUMMARY_EVENT_SOURCE = {
+  batchSize: 10,
+  bisectBatchOnError: true,
+  retryAttempts: 5,
+  // TRIM_HORIZON: records written before the mapping is (re)created are still processed, so a
+  // parallel stage that settled during a deployment is not left waiting for its timeout; the
+  // handler is idempotent (writes conditioned on the token), so replaying old records is harmless.
+  startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+};
+
+/** Dead-letter queue of the status-summary event source. */
+export const DLQ_RETENTION = Duration.days(14);

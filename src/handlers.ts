@@ -1,0 +1,171 @@
+import * as path from 'path';
+import { Duration, RemovalPolicy, Tokenization } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as eventSources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import {
+  DEFAULT_LOG_RETENTION,
+  DEFAULT_REMOVAL_POLICY,
+  DLQ_RETENTION,
+  HANDLER_FUNCTION_DEFAULTS,
+  HANDLERS,
+  SERVICE_NAME,
+  STATUS_SUMMARY_EVENT_SOURCE,
+} from './defaults';
+import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './private/grants';
+import { activityStateMachineArnPattern } from './private/naming';
+import { describe } from './private/validation';
+
+/**
+ * Props of `OrchestratorHandlers`.
+ */
+export interface OrchestratorHandlersProps {
+  /**
+   * Name of the orchestrator: the task-token permissions are scoped to the state machines named
+   * `<orchestratorName>-*`.
+   */
+  readonly orchestratorName: string;
+  /** The status table; it must have a stream. */
+  readonly statusTable: dynamodb.ITable;
+  /** The plugin registry table. */
+  readonly pluginTable: dynamodb.ITable;
+  /**
+   * Key of the activity topics (the parallel-stage handler publishes to them); also encrypts the
+   * handler log groups and the dead-letter queue.
+   *
+   * @default - no customer managed key
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * What happens to the log groups and the dead-letter queue when they leave the stack.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Retention of the handler log groups.
+   *
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * How long a status item lives after its run started (DynamoDB TTL on `expiresAt`).
+   *
+   * @default - items are kept
+   */
+  readonly statusRetention?: Duration;
+}
+
+/**
+ * The five handler functions shared by every activity of an orchestrator (DESIGN.md "Resources"):
+ * `start-run`, `sequential-stage`, `parallel-stage`, `status-summary` (with its DynamoDB stream
+ * event source and dead-letter queue) and `stage-failure`. Each has its own role and log group,
+ * and its role's policy does not depend on the number of activities.
+ */
+export class OrchestratorHandlers extends Construct {
+  /** `start-run`: initializes or resets the status item of a run. */
+  public readonly startRun: lambda.IFunction;
+  /** `sequential-stage`: runs the pre/post plugins of a stage in order. */
+  public readonly sequentialStage: lambda.IFunction;
+  /** `parallel-stage`: starts a parallel stage (token, SNS message). */
+  public readonly parallelStage: lambda.IFunction;
+  /** `status-summary`: settles parallel stages from the status table stream. */
+  public readonly statusSummary: lambda.IFunction;
+  /** `stage-failure`: records a failed stage and rethrows its error. */
+  public readonly stageFailure: lambda.IFunction;
+  /**
+   * Role of `sequential-stage`: a pre/post plugin's resource policy allows it to invoke the plugin.
+   */
+  public readonly sequentialStageRole: iam.IRole;
+  /** Role of `parallel-stage`: each parallel topic's policy allows it to publish. */
+  public readonly parallelStageRole: iam.IRole;
+  /** Where the status-summary event source sends the records it could not process. */
+  public readonly deadLetterQueue: sqs.IQueue;
+
+  constructor(scope: Construct, id: string, props: OrchestratorHandlersProps) {
+    super(scope, id);
+    const { statusTable, pluginTable, encryptionKey } = props;
+    if (!statusTable.tableStreamArn) {
+      throw new Error(`${describe('OrchestratorHandlers', this)}: the status table has no stream; status-summary needs one (NEW_AND_OLD_IMAGES)`);
+    }
+    const removalPolicy = props.removalPolicy ?? DEFAULT_REMOVAL_POLICY;
+    const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
+    const taskTokenResources = [activityStateMachineArnPattern(this, props.orchestratorName)];
+
+    const make = (constructId: string, spec: { name: string; timeout: Duration; description: string }, environment: Record<string, string>) => {
+      const logGroup = new logs.LogGroup(this, `${constructId}Logs`, { retention: logRetention, encryptionKey, removalPolicy });
+      // Own role instead of the AWSLambdaBasicExecutionRole managed policy: logs only to its log group.
+      const role = new iam.Role(this, `${constructId}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `${spec.name} handler of orchestrator ${props.orchestratorName}`,
+      });
+      logGroup.grantWrite(role);
+      const fn = new lambda.Function(this, constructId, {
+        ...HANDLER_FUNCTION_DEFAULTS,
+        code: lambda.Code.fromAsset(path.join(__dirname, '..', 'assets', 'handlers', spec.name)),
+        timeout: spec.timeout,
+        description: spec.description,
+        role,
+        logGroup,
+        environment: { STATUS_TABLE_NAME: statusTable.tableName, POWERTOOLS_SERVICE_NAME: SERVICE_NAME, ...environment },
+      });
+      return { fn, role };
+    };
+    const withPlugins = { PLUGIN_TABLE_NAME: pluginTable.tableName };
+
+    const startRun = make('StartRun', HANDLERS.startRun,
+      props.statusRetention ? { STATUS_RETENTION_SECONDS: Tokenization.stringifyNumber(props.statusRetention.toSeconds()) } : {});
+    grantTable(startRun.role, statusTable, ['dynamodb:GetItem', 'dynamodb:PutItem'], true);
+    this.startRun = startRun.fn;
+
+    const sequential = make('SequentialStage', HANDLERS.sequentialStage, withPlugins);
+    grantTable(sequential.role, statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
+    grantTable(sequential.role, pluginTable, ['dynamodb:Query'], false);
+    this.sequentialStage = sequential.fn;
+    this.sequentialStageRole = sequential.role;
+
+    const parallel = make('ParallelStage', HANDLERS.parallelStage, withPlugins);
+    grantTable(parallel.role, statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
+    grantTable(parallel.role, pluginTable, ['dynamodb:Query'], false);
+    // No mandatory plugin to wait for: it completes its own task at once.
+    iam.Grant.addToPrincipal({ grantee: parallel.role, actions: ['states:SendTaskSuccess'], resourceArns: taskTokenResources });
+    // sns:Publish is granted by each parallel topic's resource policy; the topics' key is one key.
+    if (encryptionKey) {
+      grantKey(parallel.role, encryptionKey, KMS_TOPIC_PUBLISH_ACTIONS);
+    }
+    this.parallelStage = parallel.fn;
+    this.parallelStageRole = parallel.role;
+
+    const summary = make('StatusSummary', HANDLERS.statusSummary, {});
+    grantTable(summary.role, statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
+    iam.Grant.addToPrincipal({
+      grantee: summary.role,
+      actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+      resourceArns: taskTokenResources,
+    });
+    const deadLetterQueue = new sqs.Queue(this, 'StatusSummaryDeadLetterQueue', {
+      enforceSSL: true,
+      encryption: encryptionKey ? sqs.QueueEncryption.KMS : sqs.QueueEncryption.SQS_MANAGED,
+      encryptionMasterKey: encryptionKey,
+      retentionPeriod: DLQ_RETENTION,
+      removalPolicy,
+    });
+    summary.fn.addEventSource(new eventSources.DynamoEventSource(statusTable, {
+      ...STATUS_SUMMARY_EVENT_SOURCE,
+      onFailure: new eventSources.SqsDlq(deadLetterQueue),
+      // Only items with a parallel stage to settle: most status writes never invoke the function.
+      filters: [lambda.FilterCriteria.filter({ dynamodb: { NewImage: { awaiting: { SS: lambda.FilterRule.exists() } } } })],
+    }));
+    this.statusSummary = summary.fn;
+    this.deadLetterQueue = deadLetterQueue;
+
+    const failure = make('StageFailure', HANDLERS.stageFailure, {});
+    grantTable(failure.role, statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
+    this.stageFailure = failure.fn;
+  }
+}

@@ -1,0 +1,60 @@
+// Physical names derived from the orchestrator and activity names. They are part of the public
+// contract: a stack that did not create the orchestrator finds its resources by these names.
+import { Arn, ArnFormat, Fn, Stack } from 'aws-cdk-lib';
+import { IConstruct } from 'constructs';
+import { ActivityStage } from '../activity-stage';
+
+/** `<orchestratorName>-<activity>`: the activity's state machine. */
+export function activityStateMachineName(orchestratorName: string, activityName: string): string {
+  return `${orchestratorName}-${activityName}`;
+}
+
+const TOPIC_SUFFIX: Record<ActivityStage, string> = {
+  [ActivityStage.PRE]: 'pre',
+  [ActivityStage.PARALLEL]: 'parallel',
+  [ActivityStage.POST]: 'post',
+};
+
+/** `<orchestratorName>-<activity>-pre|parallel|post`: the activity's stage topics. */
+export function activityTopicName(orchestratorName: string, activityName: string, stage: ActivityStage): string {
+  return `${orchestratorName}-${activityName}-${TOPIC_SUFFIX[stage]}`;
+}
+
+/**
+ * ARN pattern of every activity state machine of an orchestrator (`...:stateMachine:<orchestratorName>-*`):
+ * the task-token APIs authorize against the state machine, and a pattern keeps the shared
+ * handlers' policies the same size however many activities there are.
+ */
+export function activityStateMachineArnPattern(scope: IConstruct, orchestratorName: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'states',
+    resource: 'stateMachine',
+    resourceName: `${orchestratorName}-*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}
+
+/** ARN pattern of the executions of a state machine, given its ARN (works with tokens). */
+export function executionArnPattern(stateMachineArn: string): string {
+  const parts = Arn.split(stateMachineArn, ArnFormat.COLON_RESOURCE_NAME);
+  return Arn.format({
+    partition: parts.partition,
+    service: 'states',
+    region: parts.region,
+    account: parts.account,
+    resource: 'execution',
+    resourceName: `${parts.resourceName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}
+
+/**
+ * Log group name of state machine logs. The `/aws/vendedlogs/` prefix keeps CloudWatch Logs'
+ * account-wide resource policy from growing with every log group (AWS's recommendation for Step
+ * Functions logging); the stack's UUID makes the name unique per stack instance, so a retained log
+ * group never blocks re-creating a deleted stack.
+ */
+export function stateMachineLogGroupName(scope: IConstruct, name: string): string {
+  const stackUuid = Fn.select(2, Fn.split('/', Stack.of(scope).stackId));
+  return `/aws/vendedlogs/states/${name}-${stackUuid}`;
+}
