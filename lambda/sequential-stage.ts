@@ -8,8 +8,8 @@
  * with backoff (no sleeping here); at `maxAttempts` the Error is recorded and `PluginFailed` thrown.
  */
 import { randomUUID } from 'node:crypto';
-import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { lambda } from './shared/clients';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { containerClient } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import {
   PluginFailed, PluginInvocationFailed, RunContext, StatusItemMissing, StatusUpdateConflict,
@@ -25,6 +25,8 @@ import {
 import { EntryChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
 import { parseSequentialStageEvent, SequentialStageEvent } from './shared/validation';
+
+const lambda = () => containerClient('lambda', () => new LambdaClient({}));
 
 /** How often to recompute a write whose condition failed because the item changed meanwhile. */
 const MAX_WRITE_TRIES = 3;
@@ -158,23 +160,30 @@ interface Decision {
   readonly error?: Error;
 }
 
-async function recordOutcome(run: StageRun, plugin: RegisteredPlugin, invocation: PluginOutcome, isLast: boolean): Promise<void> {
+/**
+ * Stores a decision; when its condition fails because someone else changed the item (typically the
+ * plugin reporting its own state), decides again from the stored item ALL_OLD returned.
+ */
+async function store(run: StageRun, decideNow: () => Decision, what: string): Promise<void> {
   for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
-    const decision = decide(run, plugin, reconcile(invocation, entryOf(run.doc, run.event, plugin)), isLast);
-    if (!decision.change) {
-      if (decision.error) throw decision.error;
-      return;
-    }
-    const written = await updateStatus(statusChangeUpdate(run.target, decision.change));
-    if (written.applied) {
+    const decision = decideNow();
+    if (decision.change) {
+      const written = await updateStatus(statusChangeUpdate(run.target, decision.change));
+      if (!written.applied) {
+        if (!written.current) throw new StatusItemMissing(`Status item ${run.target.key.uid}/${run.target.key.workflow} disappeared`, run.context);
+        run.doc = written.current;
+        continue;
+      }
       run.doc = written.item!;
-      if (decision.error) throw decision.error;
-      return;
     }
-    if (!written.current) throw new StatusItemMissing(`Status item ${run.target.key.uid}/${run.target.key.workflow} disappeared`, run.context);
-    run.doc = written.current; // someone else moved the entry: decide again from what is stored
+    if (decision.error) throw decision.error;
+    return;
   }
-  throw new StatusUpdateConflict(`Could not record ${plugin.pluginName}: the status item kept changing`, run.context);
+  throw new StatusUpdateConflict(`Could not record ${what}: the status item kept changing`, run.context);
+}
+
+async function recordOutcome(run: StageRun, plugin: RegisteredPlugin, invocation: PluginOutcome, isLast: boolean): Promise<void> {
+  await store(run, () => decide(run, plugin, reconcile(invocation, entryOf(run.doc, run.event, plugin)), isLast), plugin.pluginName);
 }
 
 function decide(run: StageRun, plugin: RegisteredPlugin, outcome: PluginOutcome, isLast: boolean): Decision {
@@ -277,20 +286,5 @@ function settle(run: StageRun, entry: EntryChange | undefined): Decision {
 
 /** Nothing to invoke (no plugins, or all done in an earlier attempt): settle from what is stored. */
 async function settleWithoutPlugin(run: StageRun): Promise<void> {
-  for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
-    const decision = settle(run, undefined);
-    if (!decision.change) {
-      if (decision.error) throw decision.error;
-      return;
-    }
-    const written = await updateStatus(statusChangeUpdate(run.target, decision.change));
-    if (written.applied) {
-      run.doc = written.item!;
-      if (decision.error) throw decision.error;
-      return;
-    }
-    if (!written.current) throw new StatusItemMissing(`Status item ${run.target.key.uid}/${run.target.key.workflow} disappeared`, run.context);
-    run.doc = written.current;
-  }
-  throw new StatusUpdateConflict('Could not settle the stage: the status item kept changing', run.context);
+  await store(run, () => settle(run, undefined), 'the stage');
 }

@@ -1,14 +1,13 @@
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct, IConstruct } from 'constructs';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
 import { ACTIVITY_STATE_NAMES, PLUGIN_RETRY } from './defaults';
-import { OrchestratorHandlers } from './handlers';
+import { ActivityWiring } from './private/activity-wiring';
 import { activityStateMachineName, activityTopicName } from './private/naming';
 import { describe, validateActivityName } from './private/validation';
 
@@ -84,23 +83,6 @@ export interface ActivityAttributes {
 }
 
 /**
- * What an Orchestrator hands to each of its activities (not part of the public API: activities
- * are created by their Orchestrator).
- */
-export interface ActivityWiring {
-  readonly activityName: string;
-  readonly orchestratorName: string;
-  readonly parallelTimeout: Duration;
-  readonly parallelHeartbeat: Duration;
-  readonly pluginRetries: number;
-  readonly handlers: OrchestratorHandlers;
-  /** The shared state-machine role, without policy updates (the Orchestrator writes its policy). */
-  readonly stateMachineRole: iam.IRole;
-  readonly logGroup: logs.ILogGroup;
-  readonly encryptionKey?: kms.IKey;
-}
-
-/**
  * An activity of an `Orchestrator`: a state machine (`Pre` -> `Parallel` -> `Post`, with a
  * `RecordFailure` path) and three SNS topics. Activities are created by their Orchestrator
  * (`OrchestratorProps.activities`) and found with `orchestrator.activity(name)`; other stacks
@@ -136,7 +118,6 @@ export class Activity extends Construct implements IActivity {
 
     const topic = (stage: ActivityStage, topicId: string) => new sns.Topic(this, topicId, {
       topicName: activityTopicName(orchestratorName, this.activityName, stage),
-      displayName: `${orchestratorName} ${this.activityName} ${ActivityStageKey.of(stage)}`,
       enforceSSL: true,
       masterKey: encryptionKey,
     });
@@ -192,7 +173,12 @@ export class Activity extends Construct implements IActivity {
         }),
         resultPath: sfn.JsonPath.DISCARD,
       });
-      task.addRetry({ errors: PLUGIN_RETRY.errors, interval: PLUGIN_RETRY.interval, backoffRate: PLUGIN_RETRY.backoffRate, maxAttempts: maxAttempts - 1 });
+      task.addRetry({
+        errors: PLUGIN_RETRY.errors,
+        interval: PLUGIN_RETRY.interval,
+        backoffRate: PLUGIN_RETRY.backoffRate,
+        maxAttempts: maxAttempts - 1,
+      });
       task.addCatch(recordFailure, catchAll);
       return task;
     };

@@ -34,7 +34,9 @@ export const LIMITS = {
   /** Step Functions standard workflows run at most one year. */
   maxTimeout: Duration.days(365),
   maxPluginRetries: 10,
-  minStatusRetention: Duration.days(1),
+  /** statusRetention: start-run sets the TTL in whole days. */
+  minStatusRetentionDays: 1,
+  maxStatusRetentionDays: 3650,
 };
 
 /** Names: what `[A-Za-z0-9_-]` allows, shared by SNS topic and state machine names. */

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Duration, RemovalPolicy, Tokenization } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -53,12 +53,6 @@ export interface OrchestratorHandlersProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
-  /**
-   * How long a status item lives after its run started (DynamoDB TTL on `expiresAt`).
-   *
-   * @default - items are kept
-   */
-  readonly statusRetention?: Duration;
 }
 
 /**
@@ -118,9 +112,9 @@ export class OrchestratorHandlers extends Construct {
     };
     const withPlugins = { PLUGIN_TABLE_NAME: pluginTable.tableName };
 
-    const startRun = make('StartRun', HANDLERS.startRun,
-      props.statusRetention ? { STATUS_RETENTION_SECONDS: Tokenization.stringifyNumber(props.statusRetention.toSeconds()) } : {});
-    grantTable(startRun.role, statusTable, ['dynamodb:GetItem', 'dynamodb:PutItem'], true);
+    // One conditional PutItem; a failed condition returns the existing item (ALL_OLD), no read.
+    const startRun = make('StartRun', HANDLERS.startRun, {});
+    grantTable(startRun.role, statusTable, ['dynamodb:PutItem'], true);
     this.startRun = startRun.fn;
 
     const sequential = make('SequentialStage', HANDLERS.sequentialStage, withPlugins);

@@ -1,5 +1,5 @@
-export class Hello {
-  public sayHello() {
-    return 'hello, world!';
-  }
-}
+export * from './activity-stage';
+export * from './activity';
+export * from './handlers';
+export * from './orchestrator';
+export * from './workflow';

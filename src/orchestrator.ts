@@ -123,8 +123,8 @@ export interface OrchestratorProps extends ActivityOptions {
   readonly encryptionKey?: kms.IKey;
 
   /**
-   * How long a run's status item is kept after the run started (DynamoDB TTL on `expiresAt`).
-   * At least one day.
+   * How long a run's status item is kept after the run was (re)started: DynamoDB TTL on
+   * `expiresAt`, which `start-run` sets. Whole days, 1 to 3650.
    *
    * @default - status items are kept
    */
@@ -158,6 +158,12 @@ export interface IOrchestrator extends IConstruct {
    * @default - none
    */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * How long status items are kept after a run was (re)started (whole days).
+   *
+   * @default - status items are kept
+   */
+  readonly statusRetention?: Duration;
   /**
    * The activity with this name; throws, listing the known names, when there is none.
    */
@@ -196,6 +202,12 @@ export interface OrchestratorAttributes {
    */
   readonly encryptionKey?: kms.IKey;
   /**
+   * The orchestrator's status retention, for Workflows defined on the import.
+   *
+   * @default - status items are kept
+   */
+  readonly statusRetention?: Duration;
+  /**
    * ARN of the `start-run` handler; needed only to define a `Workflow` on the imported orchestrator.
    *
    * @default - a Workflow cannot use this import
@@ -223,6 +235,7 @@ export class Orchestrator extends Construct implements IOrchestrator {
   public readonly statusTable: dynamodb.ITable;
   public readonly pluginTable: dynamodb.ITable;
   public readonly encryptionKey?: kms.IKey;
+  public readonly statusRetention?: Duration;
   /** The five shared handler functions. */
   public readonly handlers: OrchestratorHandlers;
   public readonly startRunFunction: lambda.IFunction;
@@ -256,9 +269,8 @@ export class Orchestrator extends Construct implements IOrchestrator {
       throw new Error(`${where}: statusTable ${props.statusTable.node.path} has no stream; the status-summary handler needs the table's stream `
         + '(NEW_AND_OLD_IMAGES): enable it, or import the table with Table.fromTableAttributes({ tableArn, tableStreamArn })');
     }
-    if (props.statusRetention) {
-      validateDuration(where, 'statusRetention', props.statusRetention, LIMITS.minStatusRetention, Duration.days(365 * 100));
-    }
+    validateStatusRetention(where, props.statusRetention);
+    this.statusRetention = props.statusRetention;
 
     const removalPolicy = props.removalPolicy ?? DEFAULT_REMOVAL_POLICY;
     const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
@@ -278,7 +290,6 @@ export class Orchestrator extends Construct implements IOrchestrator {
       encryptionKey,
       removalPolicy,
       logRetention,
-      statusRetention: props.statusRetention,
     });
     this.startRunFunction = this.handlers.startRun;
 
@@ -392,6 +403,18 @@ export class Orchestrator extends Construct implements IOrchestrator {
   }
 }
 
+/** start-run sets the TTL in whole days (1 to 3650). */
+function validateStatusRetention(where: string, retention: Duration | undefined): void {
+  if (retention === undefined || retention.isUnresolved()) {
+    return;
+  }
+  const days = retention.toMilliseconds() / 86_400_000;
+  if (!Number.isInteger(days) || days < LIMITS.minStatusRetentionDays || days > LIMITS.maxStatusRetentionDays) {
+    throw new Error(`${where}: statusRetention is ${retention.toHumanString()}; it must be a whole number of days from `
+      + `${LIMITS.minStatusRetentionDays} to ${LIMITS.maxStatusRetentionDays}`);
+  }
+}
+
 /**
  * Lets CloudWatch Logs of this account and region use the key for its log groups (AWS's documented
  * key policy statement; a no-op for an imported key).
@@ -417,6 +440,7 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
   public readonly statusTable: dynamodb.ITable;
   public readonly pluginTable: dynamodb.ITable;
   public readonly encryptionKey?: kms.IKey;
+  public readonly statusRetention?: Duration;
   private readonly activityByName = new Map<string, IActivity>();
   private readonly startRun?: lambda.IFunction;
 
@@ -429,6 +453,8 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
     this.orchestratorName = attrs.orchestratorName;
     this.activityNames = [...attrs.activities];
     this.encryptionKey = attrs.encryptionKey;
+    validateStatusRetention(where, attrs.statusRetention);
+    this.statusRetention = attrs.statusRetention;
     this.statusTable = dynamodb.Table.fromTableAttributes(this, 'StatusTable', {
       tableArn: attrs.statusTableArn,
       tableStreamArn: attrs.statusTableStreamArn,
@@ -445,16 +471,21 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
 
     // The activities live in the status table's account and region, under their derived names.
     const env = Arn.split(attrs.statusTableArn, ArnFormat.SLASH_RESOURCE_NAME);
-    const arn = (service: string, resource: string, resourceName: string) => Arn.format({
-      partition: env.partition, region: env.region, account: env.account, service, resource, resourceName,
-      arnFormat: service === 'states' ? ArnFormat.COLON_RESOURCE_NAME : ArnFormat.NO_RESOURCE_NAME,
-    });
+    const inEnv = { partition: env.partition, region: env.region, account: env.account };
     const activitiesScope = new Construct(this, 'Activities');
     for (const name of attrs.activities) {
-      const topicArn = (stage: ActivityStage) => arn('sns', activityTopicName(this.orchestratorName, name, stage), '');
+      const topicArn = (stage: ActivityStage) => Arn.format({
+        ...inEnv, service: 'sns', resource: activityTopicName(this.orchestratorName, name, stage), arnFormat: ArnFormat.NO_RESOURCE_NAME,
+      });
       this.activityByName.set(name, Activity.fromActivityAttributes(activitiesScope, name, {
         activityName: name,
-        stateMachineArn: arn('states', 'stateMachine', activityStateMachineName(this.orchestratorName, name)),
+        stateMachineArn: Arn.format({
+            ...inEnv,
+          service: 'states',
+          resource: 'stateMachine',
+          resourceName: activityStateMachineName(this.orchestratorName, name),
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
         preTopicArn: topicArn(ActivityStage.PRE),
         parallelTopicArn: topicArn(ActivityStage.PARALLEL),
         postTopicArn: topicArn(ActivityStage.POST),

@@ -1,39 +1,26 @@
 /**
- * AWS SDK v3 clients, created once per container on first use (so a bundle only loads what its
- * handler calls). Endpoints and region come from the standard environment
- * (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SFN`, ...): the same code runs on AWS and on the
- * local engine, with no local branches.
+ * AWS SDK v3 clients, created once per container on first use. Endpoints and region come from the
+ * standard environment (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SFN`, ...): the same code runs
+ * on AWS and on the local engine, with no local branches.
+ *
+ * Every handler talks to DynamoDB, so its client lives here. The Step Functions, SNS and Lambda
+ * clients are made with `containerClient` next to their one user: esbuild keeps every `require` of an
+ * external package it sees, and loading unused SDK clients would slow every cold start.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
-let documentClient: DynamoDBDocumentClient | undefined;
-let sfnClient: SFNClient | undefined;
-let snsClient: SNSClient | undefined;
-let lambdaClient: LambdaClient | undefined;
+const clients = new Map<string, unknown>();
+
+/** The container's one client for `service`, created by `create` the first time. */
+export function containerClient<T>(service: string, create: () => T): T {
+  if (!clients.has(service)) clients.set(service, create());
+  return clients.get(service) as T;
+}
 
 export function dynamoDb(): DynamoDBDocumentClient {
-  documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-    // Optional fields (message, startTime, ...) are left out rather than stored as NULL.
+  return containerClient('dynamodb', () => DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+    // Optional fields (message, startTime, ...) are left out rather than failing the request.
     marshallOptions: { removeUndefinedValues: true },
-  });
-  return documentClient;
-}
-
-export function stepFunctions(): SFNClient {
-  sfnClient ??= new SFNClient({});
-  return sfnClient;
-}
-
-export function sns(): SNSClient {
-  snsClient ??= new SNSClient({});
-  return snsClient;
-}
-
-export function lambda(): LambdaClient {
-  lambdaClient ??= new LambdaClient({});
-  return lambdaClient;
+  }));
 }

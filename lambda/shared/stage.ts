@@ -2,9 +2,9 @@
  * What the two stage handlers share: the conditional stage start (skipping finished stages) and
  * the plugin message with its SNS message attributes.
  */
-import { StatusItemMissing, RunContext } from './errors';
+import { RunContext, StatusItemMissing, StatusUpdateConflict } from './errors';
 import {
-  buildPluginMessage, messageAttributesFromMetadata, MessageAttribute, serializePluginMessage,
+  buildPluginMessage, isStageDone, messageAttributesFromMetadata, MessageAttribute, serializePluginMessage,
   SNS_MESSAGE_MAX_BYTES, StageKey, StatusDocument,
 } from './status';
 import { StageStart, stageStartUpdate, StatusTarget } from './status-store';
@@ -22,10 +22,13 @@ export async function startStage(target: StatusTarget, start: StageStart, contex
   if (!current) {
     throw new StatusItemMissing(`No status item for ${target.key.uid}/${target.key.workflow}: start-run has not run for it`, context);
   }
-  if (!current.activities[start.activity]) {
+  const activity = current.activities[start.activity];
+  if (!activity) {
     throw new StatusItemMissing(`Run ${target.key.uid}/${target.key.workflow} has no activity ${start.activity}`, context);
   }
-  return { started: false, doc: current };
+  if (isStageDone(activity.status.state) || isStageDone(activity[start.stage].status.state)) return { started: false, doc: current };
+  // Only the Do Not Run entries' conditions are left: one of those plugins moved meanwhile.
+  throw new StatusUpdateConflict(`Stage ${start.stage} of ${start.activity} changed while it was being started`, context);
 }
 
 export interface PreparedMessage {

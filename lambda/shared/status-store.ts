@@ -200,7 +200,8 @@ export function stageStartUpdate(target: StatusTarget, start: StageStart): Updat
   }
   for (const plugin of start.doNotRun ?? []) {
     const entry = paths.entry(start.activity, start.stage, plugin.kind, plugin.name);
-    builder.set(entry, { state: State.DO_NOT_RUN, updatedAt: start.now, ...(start.doNotRunMessage ? { message: trimMessage(start.doNotRunMessage) } : {}) });
+    const message = start.doNotRunMessage ? { message: trimMessage(start.doNotRunMessage) } : {};
+    builder.set(entry, { state: State.DO_NOT_RUN, updatedAt: start.now, ...message });
     builder.condition(`attribute_not_exists(${builder.path(entry)}) OR ${builder.isOneOf([...entry, 'state'], allowedPredecessors(State.DO_NOT_RUN))}`);
   }
   if (start.awaiting) builder.add(['awaiting'], new Set([start.activity]));

@@ -363,24 +363,32 @@ export function resetForRerun(doc: StatusDocument, props: ResetForRerunProps): S
   };
 }
 
-/** Deep equality of two metadata values; object key order does not matter, array order does. */
-export function metadataEqual(a: unknown, b: unknown): boolean {
+/** Deep equality of JSON-like values (and sets); object key order does not matter, array order does. */
+export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => metadataEqual(item, b[i]));
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => deepEqual(item, b[i]));
+  }
+  if (a instanceof Set || b instanceof Set) {
+    return a instanceof Set && b instanceof Set && a.size === b.size && [...a].every((item) => b.has(item));
   }
   if (isPlainObject(a) && isPlainObject(b)) {
     const keysA = Object.keys(a).filter((key) => a[key] !== undefined);
     const keysB = Object.keys(b).filter((key) => b[key] !== undefined);
-    return keysA.length === keysB.length && keysA.every((key) => metadataEqual(a[key], b[key]));
+    return keysA.length === keysB.length && keysA.every((key) => deepEqual(a[key], b[key]));
   }
   return false;
+}
+
+/** Whether a re-run's metadata is the stored metadata: key order does not matter, array order does. */
+export function metadataEqual(stored: Record<string, unknown>, given: Record<string, unknown>): boolean {
+  return deepEqual(stored, given);
 }
 
 /** Top-level metadata keys whose values differ (for a readable `MetadataMismatch`). */
 export function metadataDifferences(stored: Record<string, unknown>, given: Record<string, unknown>): string[] {
   const keys = new Set([...Object.keys(stored), ...Object.keys(given)]);
-  return [...keys].filter((key) => !metadataEqual(stored[key], given[key])).sort();
+  return [...keys].filter((key) => !deepEqual(stored[key], given[key])).sort();
 }
 
 // ---------------------------------------------------------------------------------------------

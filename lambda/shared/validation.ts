@@ -114,7 +114,8 @@ export function parseStartRunEvent(event: unknown): StartRunEvent {
     'every activity must be a non-empty string of at most 255 characters');
   problems.check(new Set(activityList).size === activityList.length, 'activities must not repeat');
   const retentionDays = event.retentionDays;
-  problems.check(retentionDays === undefined || (Number.isInteger(retentionDays) && (retentionDays as number) > 0 && (retentionDays as number) <= MAX_RETENTION_DAYS),
+  const validRetention = Number.isInteger(retentionDays) && (retentionDays as number) > 0 && (retentionDays as number) <= MAX_RETENTION_DAYS;
+  problems.check(retentionDays === undefined || validRetention,
     `retentionDays must be a whole number of days from 1 to ${MAX_RETENTION_DAYS} when given`);
   problems.throwIfAny((message) => new InvalidRunInput(message, { uid: uid || undefined, workflow: workflow || undefined }), 'start-run event');
   return {
@@ -144,8 +145,12 @@ export function parseSequentialStageEvent(event: unknown): SequentialStageEvent 
     `maxAttempts must be a whole number from 1 to ${MAX_ATTEMPTS_LIMIT}`);
   problems.throwIfAny((message) => new InvalidStageEvent(message, contextOf(base)), 'sequential-stage event');
   return {
-    uid: base.uid, workflow: base.workflow, activity: base.activity,
-    stage: base.stage as SequentialStageKey, topicArn: base.topicArn, maxAttempts: base.maxAttempts as number,
+    uid: base.uid,
+    workflow: base.workflow,
+    activity: base.activity,
+    stage: base.stage as SequentialStageKey,
+    topicArn: base.topicArn,
+    maxAttempts: base.maxAttempts as number,
   };
 }
 

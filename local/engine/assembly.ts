@@ -50,7 +50,15 @@ export interface LocalSubscription {
   readonly rawMessageDelivery: boolean;
 }
 
-export interface LocalQueue { readonly name: string; readonly arn: string; readonly url: string; readonly fifo: boolean }
+export interface LocalQueue {
+  readonly name: string;
+  readonly arn: string;
+  readonly url: string;
+  readonly fifo: boolean;
+  readonly visibilityTimeoutSeconds: number;
+  readonly deadLetterTargetArn?: string;
+  readonly maxReceiveCount?: number;
+}
 
 export interface LocalEventSourceMapping {
   readonly id: string;
@@ -111,9 +119,9 @@ export interface LocalAssembly {
 export type AppSource = string | { node: any };
 
 /** Synthesizes (when given constructs) and loads an app. */
-export function loadAssembly(source: AppSource, env: Environment): LocalAssembly {
+export function loadAssembly(source: AppSource, env: Environment, options: { tablePrefix?: string } = {}): LocalAssembly {
   const directory = typeof source === 'string' ? resolvePath(source) : synthesize(source);
-  return new AssemblyReader(directory, env).read();
+  return new AssemblyReader(directory, env, options.tablePrefix).read();
 }
 
 function synthesize(construct: { node: any }): string {
@@ -137,7 +145,7 @@ class AssemblyReader {
   private readonly nested = new Map<TemplateContext, Map<string, TemplateContext>>();
   private readonly contextDirs = new Map<TemplateContext, string>();
 
-  constructor(private readonly directory: string, private readonly env: Environment) {}
+  constructor(private readonly directory: string, private readonly env: Environment, private readonly tablePrefix?: string) {}
 
   public read(): LocalAssembly {
     const stacks = this.stackTemplates(this.directory);
@@ -155,8 +163,16 @@ class AssemblyReader {
     const assembly: LocalAssembly = {
       directory: this.directory,
       stacks: stacks.map((s) => s.stackName),
-      tables: [], functions: [], topics: [], subscriptions: [], queues: [], eventSourceMappings: [],
-      eventInvokeConfigs: [], stateMachines: [], customResources: [], parameters: [],
+      tables: [],
+      functions: [],
+      topics: [],
+      subscriptions: [],
+      queues: [],
+      eventSourceMappings: [],
+      eventInvokeConfigs: [],
+      stateMachines: [],
+      customResources: [],
+      parameters: [],
     };
     for (const ctx of this.contexts) this.discover(ctx, assembly);
     return assembly;
@@ -182,6 +198,7 @@ class AssemblyReader {
       stackName,
       template,
       parameters,
+      tablePrefix: this.tablePrefix,
       importValue: (name) => {
         const exported = this.exports.get(name);
         if (!exported) throw new Error(`Fn::ImportValue: no stack exports "${name}"`);
@@ -277,7 +294,9 @@ class AssemblyReader {
           const viewType = p.StreamSpecification?.StreamViewType;
           const arn = ctx.arn(logicalId);
           push(out.tables, {
-            name: ctx.physicalName(logicalId), arn, path,
+            name: ctx.physicalName(logicalId),
+            arn,
+            path,
             streamArn: viewType ? `${arn}/stream/local` : undefined,
             streamViewType: viewType,
             keySchema: p.KeySchema,
@@ -294,12 +313,18 @@ class AssemblyReader {
           const dir = this.directoryOf(ctx);
           const codeDir = metaAsset && existsSync(join(dir, metaAsset)) ? join(dir, metaAsset) : key ? this.assets.get(key) : undefined;
           push(out.functions, {
-            logicalId, stackName: ctx.stackName, path,
-            name: ctx.physicalName(logicalId), arn: ctx.arn(logicalId),
-            handler: p.Handler ?? 'index.handler', runtime: p.Runtime ?? 'unknown',
-            codeDir, inlineCode: p.Code?.ZipFile,
+            logicalId,
+            stackName: ctx.stackName,
+            path,
+            name: ctx.physicalName(logicalId),
+            arn: ctx.arn(logicalId),
+            handler: p.Handler ?? 'index.handler',
+            runtime: p.Runtime ?? 'unknown',
+            codeDir,
+            inlineCode: p.Code?.ZipFile,
             environment: Object.fromEntries(Object.entries(p.Environment?.Variables ?? {}).map(([k, v]) => [k, String(v)])),
-            memoryMb: Number(p.MemorySize ?? 128), timeoutSeconds: Number(p.Timeout ?? 3),
+            memoryMb: Number(p.MemorySize ?? 128),
+            timeoutSeconds: Number(p.Timeout ?? 3),
             reservedConcurrency: p.ReservedConcurrentExecutions,
           });
           break;
@@ -310,7 +335,10 @@ class AssemblyReader {
         case 'AWS::SNS::Subscription': {
           const p = props();
           push(out.subscriptions, {
-            arn: ctx.ref(logicalId) as string, topicArn: p.TopicArn, protocol: p.Protocol, endpoint: p.Endpoint,
+            arn: ctx.ref(logicalId) as string,
+            topicArn: p.TopicArn,
+            protocol: p.Protocol,
+            endpoint: p.Endpoint,
             filterPolicy: typeof p.FilterPolicy === 'string' ? JSON.parse(p.FilterPolicy) : p.FilterPolicy,
             filterPolicyScope: p.FilterPolicyScope ?? 'MessageAttributes',
             rawMessageDelivery: p.RawMessageDelivery === true || p.RawMessageDelivery === 'true',
@@ -319,7 +347,16 @@ class AssemblyReader {
         }
         case 'AWS::SQS::Queue': {
           const name = ctx.physicalName(logicalId);
-          push(out.queues, { name, arn: ctx.arn(logicalId), url: ctx.getAtt(logicalId, 'QueueUrl') as string, fifo: name.endsWith('.fifo') });
+          const p = props();
+          push(out.queues, {
+            name,
+            arn: ctx.arn(logicalId),
+            url: ctx.getAtt(logicalId, 'QueueUrl') as string,
+            fifo: name.endsWith('.fifo'),
+            visibilityTimeoutSeconds: Number(p.VisibilityTimeout ?? 30),
+            deadLetterTargetArn: p.RedrivePolicy?.deadLetterTargetArn,
+            maxReceiveCount: p.RedrivePolicy?.maxReceiveCount === undefined ? undefined : Number(p.RedrivePolicy.maxReceiveCount),
+          });
           break;
         }
         case 'AWS::Lambda::EventSourceMapping': {
@@ -352,7 +389,8 @@ class AssemblyReader {
           const p = props();
           let definition = typeof p.DefinitionString === 'string' ? JSON.parse(p.DefinitionString) : p.Definition;
           if (p.DefinitionSubstitutions) definition = substitute(definition, p.DefinitionSubstitutions);
-          push(out.stateMachines, { logicalId, stackName: ctx.stackName, path, name: ctx.physicalName(logicalId), arn: ctx.arn(logicalId), definition });
+          const name = ctx.physicalName(logicalId);
+          push(out.stateMachines, { logicalId, stackName: ctx.stackName, path, name, arn: ctx.arn(logicalId), definition });
           break;
         }
         case 'AWS::SSM::Parameter': {

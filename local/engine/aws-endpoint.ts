@@ -151,7 +151,10 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 /** AWS JSON protocol error: the SDK reads `__type` (after `#`) as the exception name. */
 function sendJsonError(res: ServerResponse, error: AwsError) {
-  if (res.headersSent) return res.end();
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
   res.writeHead(error.status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': error.code, 'x-amzn-requestid': randomUUID() });
   res.end(JSON.stringify({ __type: `com.amazonaws.local#${error.code}`, message: error.message }));
 }

@@ -7,8 +7,15 @@
 
 /** v2-style service names (as `AwsCustomResource` and Step Functions use them) -> v3 package suffix. */
 const PACKAGES: Record<string, string> = {
-  dynamodb: 'dynamodb', dynamodbstreams: 'dynamodb-streams', sns: 'sns', sqs: 'sqs', ssm: 'ssm', lambda: 'lambda',
-  sfn: 'sfn', stepfunctions: 'sfn', states: 'sfn',
+  dynamodb: 'dynamodb',
+  dynamodbstreams: 'dynamodb-streams',
+  sns: 'sns',
+  sqs: 'sqs',
+  ssm: 'ssm',
+  lambda: 'lambda',
+  sfn: 'sfn',
+  stepfunctions: 'sfn',
+  states: 'sfn',
 };
 
 export interface SdkTarget {
@@ -27,7 +34,9 @@ export function sdkPackageFor(service: string): string {
 }
 
 /** Calls `service.action(parameters)`; action may be camelCase (`putItem`) or PascalCase. */
-export async function callAws(service: string, action: string, parameters: Record<string, unknown>, target: SdkTarget): Promise<Record<string, unknown>> {
+export async function callAws(
+  service: string, action: string, parameters: Record<string, unknown>, target: SdkTarget,
+): Promise<Record<string, unknown>> {
   const pkg = sdkPackageFor(service);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(pkg) as Record<string, any>;

@@ -114,7 +114,9 @@ export class FunctionHost {
       // Lambda stops the sandbox on timeout; the next invocation gets a fresh one (cold start).
       this.discard(slot);
       result = {
-        ok: false, requestId, durationMs: timeoutMs,
+        ok: false,
+        requestId,
+        durationMs: timeoutMs,
         error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${requestId} Error: Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`, trace: [] },
       };
     } else if (outcome instanceof Error) {
@@ -235,8 +237,15 @@ export function bundleModule(spec: string, baseDir: string, outRoot: string): Ha
   const esbuild = require('esbuild') as typeof import('esbuild');
   const outfile = join(mkdtempSync(join(outRoot, 'plugin-')), 'index.js');
   esbuild.buildSync({
-    entryPoints: [source], outfile, bundle: true, platform: 'node', target: 'node20', format: 'cjs',
-    external: ['@aws-sdk/*'], logLevel: 'error', sourcemap: 'inline',
+    entryPoints: [source],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['@aws-sdk/*'],
+    logLevel: 'error',
+    sourcemap: 'inline',
   });
   return { file: outfile, exportName };
 }

@@ -64,6 +64,8 @@ async function loadHandler(): Promise<(...args: any[]) => any> {
   const file = isAbsolute(data.file) ? data.file : join(process.cwd(), data.file);
   let mod: any;
   try {
+    // Handlers are CommonJS bundles (or .mjs); require keeps their module cache per worker.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     mod = file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : require(file);
   } catch (e) {
     if ((e as any)?.code === 'ERR_REQUIRE_ESM') {

@@ -54,6 +54,8 @@ export interface ContextOptions {
   readonly importValue: (name: string) => unknown;
   /** Outputs of a nested stack created by resource `logicalId` of this template. */
   readonly nestedOutput: (logicalId: string, output: string) => unknown;
+  /** Prepended to DynamoDB table names, so engines sharing one DynamoDB Local do not collide. */
+  readonly tablePrefix?: string;
 }
 
 /** Resolves the intrinsics of one template (a stack or a nested stack). */
@@ -93,6 +95,7 @@ export class TemplateContext {
     let name = typeof explicit === 'string' ? explicit : generated.slice(0, naming?.max ?? 128);
     if (!explicit && resource.Type === 'AWS::SQS::Queue' && resource.Properties?.FifoQueue) name = `${name.slice(0, 75)}.fifo`;
     if (!explicit && resource.Type === 'AWS::SNS::Topic' && resource.Properties?.FifoTopic) name = `${name.slice(0, 251)}.fifo`;
+    if (resource.Type.startsWith('AWS::DynamoDB::') && this.options.tablePrefix) name = `${this.options.tablePrefix}${name}`.slice(0, 255);
     this.names.set(logicalId, name);
     return name;
   }

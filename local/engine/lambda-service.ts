@@ -95,7 +95,8 @@ export class LambdaService {
       return undefined;
     }
     const host = new FunctionHost({
-      fn, entry,
+      fn,
+      entry,
       environment: this.options.environmentFor(fn),
       maxWorkers: fn.reservedConcurrency ?? this.options.maxWorkersPerFunction,
       onLog: this.options.onLog,
@@ -122,7 +123,8 @@ export class LambdaService {
       version: '1.0',
       timestamp: new Date().toISOString(),
       requestContext: {
-        requestId, functionArn: `${fn.arn}:$LATEST`,
+        requestId,
+        functionArn: `${fn.arn}:$LATEST`,
         condition: result.ok ? 'Success' : 'RetriesExhausted',
         approximateInvokeCount: Math.min(attempt + 1, maxRetries + 1),
       },

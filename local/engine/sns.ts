@@ -6,9 +6,11 @@
  * destinations apply), SQS subscribers get the SNS envelope (or the raw message).
  */
 import { randomUUID } from 'node:crypto';
-import { FilterableAttribute, matchesFilterPolicy } from '../../lambda/shared/filter-policy';
 import type { LocalSubscription, LocalTopic } from './assembly';
 import { AwsError, escapeXml } from './aws-endpoint';
+import { FilterableAttribute, matchesFilterPolicy } from '../../lambda/shared/filter-policy';
+
+export interface SqsAttribute { DataType: string; StringValue?: string }
 
 export interface SnsCounters { publishes: number; deliveries: number; filteredOut: number }
 
@@ -22,7 +24,7 @@ export interface SnsServiceOptions {
   readonly topics: LocalTopic[];
   readonly subscriptions: LocalSubscription[];
   readonly invokeLambdaAsync: (functionArn: string, event: unknown) => void;
-  readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, { DataType: string; StringValue?: string }>, groupId?: string) => void;
+  readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, SqsAttribute>, groupId?: string) => void;
   readonly onDelivery?: (delivery: SnsDelivery) => void;
 }
 
@@ -59,19 +61,28 @@ export class SnsService {
       Type: a.DataType ?? a.Type ?? 'String', Value: a.StringValue ?? a.Value ?? String(a.BinaryValue ?? ''),
     }]));
     for (const subscription of this.subscriptions.filter((s) => s.topicArn === input.topicArn)) {
-      const accepted = matchesFilterPolicy(subscription.filterPolicy, { body: input.message, attributes: input.attributes }, subscription.filterPolicyScope);
+      const message = { body: input.message, attributes: input.attributes };
+      const accepted = matchesFilterPolicy(subscription.filterPolicy, message, subscription.filterPolicyScope);
       if (!accepted) {
         this.counters.filteredOut++;
         continue;
       }
       const envelope = {
-        Type: 'Notification', MessageId: messageId, TopicArn: input.topicArn, Subject: input.subject ?? null,
-        Message: input.message, Timestamp: timestamp, SignatureVersion: '1', Signature: 'LOCAL',
+        Type: 'Notification',
+        MessageId: messageId,
+        TopicArn: input.topicArn,
+        Subject: input.subject ?? null,
+        Message: input.message,
+        Timestamp: timestamp,
+        SignatureVersion: '1',
+        Signature: 'LOCAL',
       };
       if (subscription.protocol === 'lambda') {
         this.options.invokeLambdaAsync(subscription.endpoint, {
           Records: [{
-            EventSource: 'aws:sns', EventVersion: '1.0', EventSubscriptionArn: subscription.arn,
+            EventSource: 'aws:sns',
+            EventVersion: '1.0',
+            EventSubscriptionArn: subscription.arn,
             Sns: { ...envelope, SigningCertUrl: 'LOCAL', UnsubscribeUrl: 'LOCAL', MessageAttributes: attributes },
           }],
         });
@@ -99,8 +110,11 @@ export class SnsService {
       case 'Publish': {
         const topicArn = params.get('TopicArn') ?? params.get('TargetArn') ?? '';
         const id = this.publish({
-          topicArn, message: params.get('Message') ?? '', subject: params.get('Subject') ?? undefined,
-          attributes: queryAttributes(params, 'MessageAttributes'), messageGroupId: params.get('MessageGroupId') ?? undefined,
+          topicArn,
+          message: params.get('Message') ?? '',
+          subject: params.get('Subject') ?? undefined,
+          attributes: queryAttributes(params, 'MessageAttributes'),
+          messageGroupId: params.get('MessageGroupId') ?? undefined,
         });
         return response('Publish', `<MessageId>${id}</MessageId>`);
       }
@@ -110,8 +124,11 @@ export class SnsService {
         for (let i = 1; params.has(`PublishBatchRequestEntries.member.${i}.Id`); i++) {
           const prefix = `PublishBatchRequestEntries.member.${i}`;
           const id = this.publish({
-            topicArn, message: params.get(`${prefix}.Message`) ?? '', subject: params.get(`${prefix}.Subject`) ?? undefined,
-            attributes: queryAttributes(params, `${prefix}.MessageAttributes`), messageGroupId: params.get(`${prefix}.MessageGroupId`) ?? undefined,
+            topicArn,
+            message: params.get(`${prefix}.Message`) ?? '',
+            subject: params.get(`${prefix}.Subject`) ?? undefined,
+            attributes: queryAttributes(params, `${prefix}.MessageAttributes`),
+            messageGroupId: params.get(`${prefix}.MessageGroupId`) ?? undefined,
           });
           members += `<member><Id>${escapeXml(params.get(`${prefix}.Id`)!)}</Id><MessageId>${id}</MessageId></member>`;
         }
@@ -122,8 +139,10 @@ export class SnsService {
         if (!this.topics.has(topicArn)) throw new AwsError('NotFound', `Topic does not exist: ${topicArn}`, 404);
         const attrs = queryMap(params, 'Attributes');
         const subscription: LocalSubscription = {
-          arn: `${topicArn}:${randomUUID()}`, topicArn,
-          protocol: params.get('Protocol') ?? 'lambda', endpoint: params.get('Endpoint') ?? '',
+          arn: `${topicArn}:${randomUUID()}`,
+          topicArn,
+          protocol: params.get('Protocol') ?? 'lambda',
+          endpoint: params.get('Endpoint') ?? '',
           filterPolicy: attrs.FilterPolicy ? JSON.parse(attrs.FilterPolicy) : undefined,
           filterPolicyScope: (attrs.FilterPolicyScope as LocalSubscription['filterPolicyScope']) ?? 'MessageAttributes',
           rawMessageDelivery: attrs.RawMessageDelivery === 'true',

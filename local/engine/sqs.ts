@@ -4,10 +4,10 @@
  * batch becomes visible again after the visibility timeout; FIFO groups are delivered in order).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { matchesPattern } from '../../lambda/shared/filter-policy';
 import type { LocalEventSourceMapping, LocalQueue } from './assembly';
 import { AwsError } from './aws-endpoint';
 import type { InvokeResult } from './function-host';
+import { matchesPattern } from '../../lambda/shared/filter-policy';
 
 interface Message {
   id: string;
@@ -36,16 +36,10 @@ export class SqsService {
   private readonly waiters = new Set<() => void>();
 
   constructor(private readonly options: SqsServiceOptions) {
-    for (const def of options.queues) this.queues.set(def.arn, { def, messages: [], visibilityMs: 30_000 });
-  }
-
-  /** Visibility timeout and redrive come from the template properties the engine passes in. */
-  public configure(arn: string, config: { visibilityTimeoutSeconds?: number; deadLetterTargetArn?: string; maxReceiveCount?: number }) {
-    const q = this.queues.get(arn);
-    if (!q) return;
-    if (config.visibilityTimeoutSeconds !== undefined) q.visibilityMs = config.visibilityTimeoutSeconds * 1000;
-    q.dlqArn = config.deadLetterTargetArn;
-    q.maxReceiveCount = config.maxReceiveCount;
+    for (const def of options.queues) {
+      const visibilityMs = def.visibilityTimeoutSeconds * 1000;
+      this.queues.set(def.arn, { def, messages: [], visibilityMs, dlqArn: def.deadLetterTargetArn, maxReceiveCount: def.maxReceiveCount });
+    }
   }
 
   public send(queueArnOrUrl: string, body: string, attributes: Message['attributes'] = {}, groupId?: string): string {
@@ -176,9 +170,11 @@ export class SqsService {
 
   private toApiMessage(m: Message) {
     return {
-      MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body,
+      MessageId: m.id,
+      ReceiptHandle: m.receipt,
+      Body: m.body,
       MD5OfBody: createHash('md5').update(m.body).digest('hex'),
-      Attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt), ...(m.groupId ? { MessageGroupId: m.groupId } : {}) },
+      Attributes: systemAttributes(m),
       MessageAttributes: m.attributes,
     };
   }
@@ -201,11 +197,15 @@ export class SqsService {
     const batch = this.receive(q, mapping.batchSize);
     if (!batch.length) return;
     const records = batch.map((m) => ({
-      messageId: m.id, receiptHandle: m.receipt, body: m.body,
-      attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt), ...(m.groupId ? { MessageGroupId: m.groupId } : {}) },
+      messageId: m.id,
+      receiptHandle: m.receipt,
+      body: m.body,
+      attributes: systemAttributes(m),
       messageAttributes: Object.fromEntries(Object.entries(m.attributes).map(([k, a]) => [k, { dataType: a.DataType, stringValue: a.StringValue }])),
       md5OfBody: createHash('md5').update(m.body).digest('hex'),
-      eventSource: 'aws:sqs', eventSourceARN: q.def.arn, awsRegion: this.options.region,
+      eventSource: 'aws:sqs',
+      eventSourceARN: q.def.arn,
+      awsRegion: this.options.region,
     }));
     // Filtered-out messages are deleted without invoking, as Lambda does for SQS.
     const kept = records.filter((r) => !mapping.filterPatterns.length || mapping.filterPatterns.some((p) => matchesPattern(p, withParsedBody(r))));
@@ -220,6 +220,10 @@ export class SqsService {
     }
     for (const r of kept) if (!failed.has(r.messageId)) this.delete(q.def.arn, r.receiptHandle!);
   }
+}
+
+function systemAttributes(m: Message): Record<string, string> {
+  return { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt), ...(m.groupId ? { MessageGroupId: m.groupId } : {}) };
 }
 
 /** Lambda filters SQS records on the body parsed as JSON when it is JSON. */

@@ -104,8 +104,9 @@ export class StepFunctionsService {
 
   /** Builds every state machine once (construction validates the ASL and takes ~90 ms). */
   public load() {
+    // Lazy and untyped: the package is ESM-typed; its CommonJS build is what Node loads here.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { StateMachine } = require('aws-local-stepfunctions') as typeof import('aws-local-stepfunctions');
+    const { StateMachine } = require('aws-local-stepfunctions') as { StateMachine: new (definition: unknown, options?: unknown) => any };
     for (const def of this.options.stateMachines) {
       const definition = structuredClone(def.definition);
       const tasks = new Map<string, TaskInfo>();
@@ -142,8 +143,14 @@ export class StepFunctionsService {
     if (this.executions.has(executionArn)) throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     let finish!: (e: Execution) => void;
     const execution: Execution = {
-      executionArn, stateMachineArn: machine.def.arn, name: executionName, input, startDate: new Date(),
-      status: 'RUNNING', parentExecutionArn, done: new Promise((resolve) => { finish = resolve; }),
+      executionArn,
+      stateMachineArn: machine.def.arn,
+      name: executionName,
+      input,
+      startDate: new Date(),
+      status: 'RUNNING',
+      parentExecutionArn,
+      done: new Promise((resolve) => { finish = resolve; }),
     };
     this.executions.set(executionArn, execution);
     const issue = () => {
@@ -205,10 +212,16 @@ export class StepFunctionsService {
         const e = this.executions.get(body.executionArn);
         if (!e) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${body.executionArn}'`);
         return {
-          executionArn: e.executionArn, stateMachineArn: e.stateMachineArn, name: e.name, status: e.status,
-          startDate: e.startDate.getTime() / 1000, stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
-          input: JSON.stringify(e.input), output: e.output === undefined ? undefined : JSON.stringify(e.output),
-          error: e.error, cause: e.cause,
+          executionArn: e.executionArn,
+          stateMachineArn: e.stateMachineArn,
+          name: e.name,
+          status: e.status,
+          startDate: e.startDate.getTime() / 1000,
+          stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
+          input: JSON.stringify(e.input),
+          output: e.output === undefined ? undefined : JSON.stringify(e.output),
+          error: e.error,
+          cause: e.cause,
         };
       }
       case 'StopExecution': {
@@ -343,8 +356,13 @@ export class StepFunctionsService {
     for await (const event of events) {
       if (event.type === 'StateEntered' || event.type === 'StateRetried') this.transitions++;
       this.options.onEvent?.({
-        executionArn: execution.executionArn, stateMachineName, type: event.type, state: event.state?.name,
-        error: event.Error, cause: typeof event.Cause === 'string' ? event.Cause : undefined, time: new Date(event.timestamp),
+        executionArn: execution.executionArn,
+        stateMachineName,
+        type: event.type,
+        state: event.state?.name,
+        error: event.Error,
+        cause: typeof event.Cause === 'string' ? event.Cause : undefined,
+        time: new Date(event.timestamp),
       });
     }
   }
@@ -386,13 +404,19 @@ function lambdaPayload(result: InvokeResult): unknown {
 function describeForSync(e: Execution, json: boolean) {
   const encode = (v: unknown) => (json ? v : JSON.stringify(v));
   return {
-    ExecutionArn: e.executionArn, StateMachineArn: e.stateMachineArn, Name: e.name, Status: e.status,
-    StartDate: e.startDate.getTime(), StopDate: e.stopDate?.getTime(),
-    Input: encode(e.input), InputDetails: { Included: true },
+    ExecutionArn: e.executionArn,
+    StateMachineArn: e.stateMachineArn,
+    Name: e.name,
+    Status: e.status,
+    StartDate: e.startDate.getTime(),
+    StopDate: e.stopDate?.getTime(),
+    Input: encode(e.input),
+    InputDetails: { Included: true },
     ...(e.status === 'SUCCEEDED' ? { Output: encode(e.output), OutputDetails: { Included: true } } : {}),
     ...(e.error !== undefined ? { Error: e.error } : {}),
     ...(e.cause !== undefined ? { Cause: e.cause } : {}),
-    RedriveCount: 0, RedriveStatus: 'NOT_REDRIVABLE',
+    RedriveCount: 0,
+    RedriveStatus: 'NOT_REDRIVABLE',
   };
 }
 

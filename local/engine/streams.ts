@@ -8,10 +8,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { _Record, DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
-import { matchesPattern } from '../../lambda/shared/filter-policy';
 import type { LocalEventSourceMapping } from './assembly';
 import type { InvokeResult } from './function-host';
 import { sleep } from './lambda-service';
+import { matchesPattern } from '../../lambda/shared/filter-policy';
 
 /** A stream record in the shape Lambda delivers (`Records[]` of a DynamoDB stream event). */
 export interface StreamEventRecord {
@@ -124,8 +124,12 @@ export class StreamReader {
   private toEvent(r: _Record): StreamEventRecord {
     const created = r.dynamodb?.ApproximateCreationDateTime;
     return {
-      eventID: r.eventID!, eventName: r.eventName as StreamEventRecord['eventName'], eventVersion: r.eventVersion ?? '1.1',
-      eventSource: 'aws:dynamodb', awsRegion: this.options.region, eventSourceARN: this.options.eventSourceArn,
+      eventID: r.eventID!,
+      eventName: r.eventName as StreamEventRecord['eventName'],
+      eventVersion: r.eventVersion ?? '1.1',
+      eventSource: 'aws:dynamodb',
+      awsRegion: this.options.region,
+      eventSourceARN: this.options.eventSourceArn,
       dynamodb: { ...r.dynamodb, ApproximateCreationDateTime: created instanceof Date ? created.getTime() / 1000 : created },
     };
   }
@@ -232,8 +236,11 @@ export class MappingConsumer implements StreamConsumer {
       version: '1.0',
       timestamp: new Date().toISOString(),
       DDBStreamBatchInfo: {
-        shardId, batchSize: records.length, streamArn: records[0].eventSourceARN,
-        startSequenceNumber: records[0].dynamodb.SequenceNumber, endSequenceNumber: records[records.length - 1].dynamodb.SequenceNumber,
+        shardId,
+        batchSize: records.length,
+        streamArn: records[0].eventSourceARN,
+        startSequenceNumber: records[0].dynamodb.SequenceNumber,
+        endSequenceNumber: records[records.length - 1].dynamodb.SequenceNumber,
         approximateArrivalOfFirstRecord: new Date(records[0].dynamodb.ApproximateCreationDateTime * 1000).toISOString(),
         approximateArrivalOfLastRecord: new Date(records[records.length - 1].dynamodb.ApproximateCreationDateTime * 1000).toISOString(),
       },

@@ -16,7 +16,10 @@ export const KMS_TOPIC_PUBLISH_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey*']
  */
 export function grantTable(grantee: iam.IGrantable, table: dynamodb.ITable, actions: string[], write: boolean): iam.Grant {
   const grant = iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [table.tableArn] });
-  return table.encryptionKey ? grant.combine(grantKey(grantee, table.encryptionKey, write ? KMS_TABLE_WRITE_ACTIONS : KMS_TABLE_READ_ACTIONS)) : grant;
+  if (!table.encryptionKey) {
+    return grant;
+  }
+  return grant.combine(grantKey(grantee, table.encryptionKey, write ? KMS_TABLE_WRITE_ACTIONS : KMS_TABLE_READ_ACTIONS));
 }
 
 /** Grants `actions` on one key, on the principal's side (the key policy is left alone). */

@@ -1,6 +1,7 @@
 // Physical names derived from the orchestrator and activity names. They are part of the public
 // contract: a stack that did not create the orchestrator finds its resources by these names.
 import { Arn, ArnFormat, Fn, Stack } from 'aws-cdk-lib';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { IConstruct } from 'constructs';
 import { ActivityStage } from '../activity-stage';
 
@@ -34,9 +35,20 @@ export function activityStateMachineArnPattern(scope: IConstruct, orchestratorNa
   });
 }
 
-/** ARN pattern of the executions of a state machine, given its ARN (works with tokens). */
-export function executionArnPattern(stateMachineArn: string): string {
-  const parts = Arn.split(stateMachineArn, ArnFormat.COLON_RESOURCE_NAME);
+/**
+ * ARN pattern of the executions of a state machine (`...:execution:<name>:*`): from the name of a
+ * state machine defined in this app, else from the parts of its ARN (works with tokens).
+ */
+export function executionArnPattern(scope: IConstruct, stateMachine: sfn.IStateMachine): string {
+  if (stateMachine instanceof sfn.StateMachine) {
+    return Stack.of(stateMachine).formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachine.stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+  }
+  const parts = Arn.split(stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME);
   return Arn.format({
     partition: parts.partition,
     service: 'states',
@@ -45,7 +57,7 @@ export function executionArnPattern(stateMachineArn: string): string {
     resource: 'execution',
     resourceName: `${parts.resourceName}:*`,
     arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-  });
+  }, Stack.of(scope));
 }
 
 /**

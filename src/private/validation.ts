@@ -65,7 +65,7 @@ export function requireKnownActivity(where: string, name: string, known: string[
 
 /** A duration in whole seconds between min and max (skipped when it is a token). */
 export function validateDuration(where: string, what: string, value: Duration, min: Duration, max: Duration): number | undefined {
-  if (Token.isUnresolved(value.toSeconds())) {
+  if (value.isUnresolved()) {
     return undefined;
   }
   const seconds = value.toMilliseconds() / 1000;

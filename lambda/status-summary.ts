@@ -1,0 +1,136 @@
+/**
+ * status-summary: consumes the status table's stream (filtered to items with `awaiting`) and
+ * settles waiting parallel stages. It reads the stream image only (no GetItem) and writes only
+ * when a stage settles, conditioned on the token it answered, so states never move backwards and a
+ * used token is answered at most once per settlement. Its own settling write removes the activity
+ * from `awaiting`, so it does not wake itself up again.
+ */
+import type { DynamoDBRecord } from 'aws-lambda';
+import { fromAttributeMap, RawAttributeValue } from './shared/attribute-values';
+import { statusTableName } from './shared/environment';
+import { StatusSummaryFailed } from './shared/errors';
+import { logger } from './shared/logger';
+import {
+  asStatusDocument, deepEqual, describeFailure, stageFailure, State, StatusDocument, summarizeStage,
+} from './shared/status';
+import { StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
+import { updateStatus } from './shared/status-table';
+import { sendTaskFailure, sendTaskHeartbeat, sendTaskSuccess } from './shared/task-token';
+import { parseStreamEvent } from './shared/validation';
+
+/** Error name the waiting execution fails with when a mandatory plugin reports `Error`. */
+const PLUGIN_FAILED = 'PluginFailed';
+
+interface ItemChange {
+  readonly newImage: StatusDocument;
+  /** The item before the first record of this batch (undefined for a new item). */
+  readonly oldImage?: StatusDocument;
+}
+
+export async function handler(rawEvent: unknown): Promise<void> {
+  const event = parseStreamEvent(rawEvent);
+  const tableName = statusTableName();
+  const items = latestImagePerItem(event.Records);
+  const results = await Promise.allSettled([...items.values()].map((item) => settleItem(tableName, item)));
+  const failures = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failures.length > 0) {
+    // Everything here is idempotent: failing the batch makes Lambda deliver it again.
+    for (const failure of failures) logger.error('Could not settle an item', { error: failure.reason });
+    throw new StatusSummaryFailed(`${failures.length} of ${items.size} status items could not be settled`, { cause: failures[0].reason });
+  }
+}
+
+/** Only the newest image of each item matters; the oldest old image tells what changed in the batch. */
+function latestImagePerItem(records: readonly DynamoDBRecord[]): Map<string, ItemChange> {
+  const latest = new Map<string, { newImage?: DynamoDBRecord['dynamodb']; first: DynamoDBRecord['dynamodb'] }>();
+  for (const record of records) {
+    const image = record.dynamodb;
+    const keys = image?.Keys;
+    if (!keys?.uid?.S || !keys.workflow?.S) continue;
+    const key = JSON.stringify([keys.uid.S, keys.workflow.S]);
+    const seen = latest.get(key);
+    latest.set(key, { first: seen?.first ?? image, newImage: image });
+  }
+  const changes = new Map<string, ItemChange>();
+  for (const [key, { newImage, first }] of latest) {
+    // Without `awaiting` in its newest image the item has nothing left to settle.
+    if (!newImage?.NewImage?.awaiting) continue;
+    changes.set(key, {
+      newImage: toDocument(newImage.NewImage),
+      oldImage: first?.OldImage ? toDocument(first.OldImage) : undefined,
+    });
+  }
+  return changes;
+}
+
+function toDocument(image: Record<string, unknown>): StatusDocument {
+  return asStatusDocument(fromAttributeMap(image as Record<string, RawAttributeValue>));
+}
+
+async function settleItem(tableName: string, item: ItemChange): Promise<void> {
+  const doc = item.newImage;
+  const target: StatusTarget = { tableName, key: { uid: doc.uid, workflow: doc.workflow } };
+  // One item, one writer at a time: settle its activities one after the other.
+  for (const activity of [...doc.awaiting ?? []].sort()) {
+    await settleActivity(target, doc, item.oldImage, activity);
+  }
+}
+
+async function settleActivity(target: StatusTarget, doc: StatusDocument, oldImage: StatusDocument | undefined, activity: string): Promise<void> {
+  const context = { uid: doc.uid, workflow: doc.workflow, activity };
+  const now = new Date().toISOString();
+  const stage = doc.activities[activity]?.async;
+  if (!stage) {
+    // An activity the run no longer has (dropped by a re-run): stop waiting for it.
+    await write(target, { activity, now, stopAwaiting: true });
+    return;
+  }
+  const state = summarizeStage(stage);
+  const token = stage.status.token;
+  const settled = state === State.COMPLETE || state === State.OPTIONAL_TASK_ERROR || state === State.ERROR;
+  // Optional plugins never hold the execution: `Mandatory Completed` releases it too.
+  const released = settled || state === State.MANDATORY_COMPLETED;
+
+  if (token && released) {
+    // Answer first: if the write below fails, a redelivery answers again (ignored) and writes.
+    if (state === State.ERROR) {
+      const failure = describeFailure(stageFailure(stage)!);
+      await sendTaskFailure(token, PLUGIN_FAILED, failure);
+      await write(target, {
+        activity,
+        stage: 'async',
+        now,
+        stageStatus: { state, message: failure },
+        activityStatus: { state: State.ERROR, message: `async: ${failure}` },
+        runState: State.ERROR,
+        removeToken: true,
+        stopAwaiting: true,
+        expect: { token },
+      });
+    } else {
+      await sendTaskSuccess(token, { activity, stage: 'async', state });
+      await write(target, { activity, stage: 'async', now, stageStatus: { state }, removeToken: true, stopAwaiting: settled, expect: { token } });
+    }
+    logger.info('Parallel stage released', { ...context, state });
+  } else if (!token && settled) {
+    const failure = state === State.ERROR ? describeFailure(stageFailure(stage)!) : undefined;
+    await write(target, { activity, stage: 'async', now, stageStatus: { state, message: failure }, stopAwaiting: true, expect: { noTokenAndAwaiting: true } });
+    logger.info('Parallel stage settled', { ...context, state });
+  } else if (token && pluginsChanged(oldImage, doc, activity)) {
+    // Progress resets the task's HeartbeatSeconds clock; silence lets it time out.
+    await sendTaskHeartbeat(token);
+  }
+}
+
+/** A failed condition means someone already moved on (stage-failure, or a newer record): nothing to do. */
+async function write(target: StatusTarget, change: StatusChange): Promise<void> {
+  const result = await updateStatus(statusChangeUpdate(target, change));
+  if (!result.applied) logger.debug('Settling write skipped: the item moved on', { ...target.key, activity: change.activity });
+}
+
+function pluginsChanged(oldImage: StatusDocument | undefined, doc: StatusDocument, activity: string): boolean {
+  const before = oldImage?.activities[activity]?.async;
+  const after = doc.activities[activity].async;
+  if (!before) return true;
+  return !deepEqual([before.mandatory, before.optional], [after.mandatory, after.optional]);
+}

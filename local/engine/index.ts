@@ -1,0 +1,7 @@
+/** The local engine's public surface (not part of the jsii API). */
+export { LocalEngine } from './engine';
+export type { EngineCounters, ExecutionHandle, ExecutionResult, LocalEngineOptions, OrchestratorShape } from './engine';
+export type { TimelineEvent } from './timeline';
+export { formatEvent } from './timeline';
+export { loadAssembly } from './assembly';
+export type { LocalAssembly } from './assembly';

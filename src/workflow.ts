@@ -1,0 +1,177 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { IActivity } from './activity';
+import { DEFAULT_LOG_RETENTION, LIMITS, WORKFLOW_STATE_NAMES } from './defaults';
+import { IOrchestrator, Orchestrator } from './orchestrator';
+import { addStateMachineLoggingAndTracing } from './private/grants';
+import { executionArnPattern, stateMachineLogGroupName } from './private/naming';
+import { describe, quote, requireKnownActivity, validateActivityList, validateName } from './private/validation';
+
+/**
+ * Props of a `Workflow`.
+ */
+export interface WorkflowProps {
+  /** The orchestrator whose activities the workflow runs (created in this app or imported). */
+  readonly orchestrator: IOrchestrator;
+
+  /**
+   * The activities to run, in order. Each must be an activity of the orchestrator, listed once.
+   * Activities are shared: several workflows may list the same activity.
+   */
+  readonly activities: string[];
+
+  /**
+   * The workflow's name: the `workflow` key of its runs' status items. 1-64 characters from
+   * `A-Z a-z 0-9 - _`, unique per orchestrator.
+   *
+   * @default - the construct id
+   */
+  readonly workflowName?: string;
+
+  /**
+   * Maximum duration of a run of the whole workflow.
+   *
+   * @default - no timeout (each activity's parallel stage has its own)
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * Log group of the workflow's state machine.
+   *
+   * @default - the orchestrator's state machine log group when it was created in this app, else a new log group
+   */
+  readonly logGroup?: logs.ILogGroup;
+}
+
+// Workflow names already taken, per orchestrator object: two workflows with the same name would
+// share status items.
+const WORKFLOW_NAMES = new WeakMap<IOrchestrator, Map<string, string>>();
+
+/**
+ * A workflow: an ordered list of an orchestrator's activities. Its state machine initializes the
+ * run's status item (`StartRun`), then runs each activity's state machine in order and fails with
+ * the error of the activity that failed. Execution input: `{ uid, metadata?, metadataOverride? }`.
+ */
+export class Workflow extends Construct {
+  /** The workflow's name (the `workflow` key of its status items). */
+  public readonly workflowName: string;
+  /** The workflow's state machine. */
+  public readonly stateMachine: sfn.IStateMachine;
+  /** The activities the workflow runs, in order. */
+  public readonly activities: IActivity[];
+
+  constructor(scope: Construct, id: string, props: WorkflowProps) {
+    super(scope, id);
+    const where = describe('Workflow', this);
+    const { orchestrator } = props;
+    this.workflowName = props.workflowName ?? id;
+    validateName(where, 'workflowName', this.workflowName, LIMITS.nameMaxLength, 'the runs of this workflow (the status item key `workflow`)');
+    validateActivityList(where, 'activities', props.activities, orchestrator.activityNames);
+    props.activities.forEach((name) => requireKnownActivity(where, name, orchestrator.activityNames));
+    const taken = WORKFLOW_NAMES.get(orchestrator) ?? new Map<string, string>();
+    const other = taken.get(this.workflowName);
+    if (other !== undefined) {
+      throw new Error(`${where}: workflowName ${quote(this.workflowName)} is already used by workflow '${other}' of the same orchestrator; `
+        + 'runs are keyed by uid and workflow name, so each workflow needs its own name');
+    }
+    taken.set(this.workflowName, this.node.path);
+    WORKFLOW_NAMES.set(orchestrator, taken);
+    this.activities = props.activities.map((name) => orchestrator.findActivity(name));
+
+    const startRunFunction = orchestrator.startRunFunction;
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
+      description: `Workflow ${this.workflowName} of orchestrator ${orchestrator.orchestratorName}`,
+    });
+    // The policy is written here, exactly; the state machine gets the role without policy updates.
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'InvokeStartRun',
+      actions: ['lambda:InvokeFunction'],
+      resources: [startRunFunction.functionArn],
+    }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'StartActivities',
+      actions: ['states:StartExecution'],
+      resources: this.activities.map((a) => a.stateMachine.stateMachineArn),
+    }));
+    // startExecution.sync: follow and stop the activity executions. Their ARNs are only known at
+    // run time, hence `execution:<state machine name>:*`.
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'FollowActivities',
+      actions: ['states:DescribeExecution', 'states:StopExecution'],
+      resources: this.activities.map((a) => executionArnPattern(this, a.stateMachine)),
+    }));
+    // The managed rule Step Functions uses to learn that a nested execution finished.
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'SyncExecutionEvents',
+      actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      resources: [Stack.of(this).formatArn({ service: 'events', resource: 'rule', resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule' })],
+    }));
+    addStateMachineLoggingAndTracing(role);
+
+    const logGroup = props.logGroup
+      ?? (orchestrator instanceof Orchestrator ? orchestrator.stateMachineLogGroup : new logs.LogGroup(this, 'Logs', {
+        logGroupName: stateMachineLogGroupName(this, `${orchestrator.orchestratorName}-${this.workflowName}`),
+        retention: DEFAULT_LOG_RETENTION,
+        encryptionKey: orchestrator.encryptionKey,
+      }));
+
+    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      comment: `Workflow ${this.workflowName} of orchestrator ${orchestrator.orchestratorName}: ${props.activities.join(', ')}`,
+      definitionBody: sfn.DefinitionBody.fromChainable(this.definition(new Construct(this, 'Definition'), startRunFunction, props.activities, orchestrator.statusRetention)),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      role: role.withoutPolicyUpdates(),
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+      timeout: props.timeout,
+    });
+    stateMachine.node.addDependency(role);
+    this.stateMachine = stateMachine;
+  }
+
+  /**
+   * Lets the grantee start runs of this workflow (`states:StartExecution` on its state machine).
+   */
+  public grantStartWorkflow(grantee: iam.IGrantable): iam.Grant {
+    return this.stateMachine.grantStartExecution(grantee);
+  }
+
+  /** DESIGN.md "Workflow <name>": StartRun -> <activity>... -> Succeeded, failures -> ActivityFailed -> Failed. */
+  private definition(scope: Construct, startRunFunction: lambda.IFunction, activityNames: string[], retention?: Duration): sfn.IChainable {
+    const startRun = new tasks.LambdaInvoke(scope, WORKFLOW_STATE_NAMES.startRun, {
+      lambdaFunction: startRunFunction,
+      payload: sfn.TaskInput.fromObject({
+        input: sfn.JsonPath.entirePayload,
+        workflow: this.workflowName,
+        activities: activityNames,
+        ...(retention ? { retentionDays: retention.toDays() } : {}),
+      }),
+      resultSelector: { uid: sfn.JsonPath.stringAt('$.Payload.uid'), workflow: sfn.JsonPath.stringAt('$.Payload.workflow') },
+    });
+
+    // A failed activity execution fails its task with States.TaskFailed and a Cause holding the
+    // execution's description; the workflow fails with that execution's own Error and Cause.
+    const activityFailed = new sfn.Pass(scope, WORKFLOW_STATE_NAMES.activityFailed, {
+      parameters: { failure: sfn.JsonPath.stringToJson(sfn.JsonPath.stringAt('$.error.Cause')) },
+    }).next(new sfn.Fail(scope, WORKFLOW_STATE_NAMES.failed, { errorPath: '$.failure.Error', causePath: '$.failure.Cause' }));
+
+    let chain: sfn.Chain = sfn.Chain.start(startRun);
+    this.activities.forEach((activity) => {
+      const run = new tasks.StepFunctionsStartExecution(scope, activity.activityName, {
+        stateMachine: activity.stateMachine,
+        integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+        associateWithParent: true,
+        input: sfn.TaskInput.fromObject({ uid: sfn.JsonPath.stringAt('$.uid'), workflow: sfn.JsonPath.stringAt('$.workflow') }),
+        resultPath: sfn.JsonPath.DISCARD,
+      });
+      run.addCatch(activityFailed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+      chain = chain.next(run);
+    });
+    return chain.next(new sfn.Succeed(scope, WORKFLOW_STATE_NAMES.succeeded));
+  }
+}
