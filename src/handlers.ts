@@ -117,8 +117,9 @@ export class OrchestratorHandlers extends Construct {
     grantTable(startRun.role, statusTable, ['dynamodb:PutItem'], true);
     this.startRun = startRun.fn;
 
+    // Updates return the document (ALL_NEW / ALL_OLD on a failed condition): no reads.
     const sequential = make('SequentialStage', HANDLERS.sequentialStage, withPlugins);
-    grantTable(sequential.role, statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
+    grantTable(sequential.role, statusTable, ['dynamodb:UpdateItem'], true);
     grantTable(sequential.role, pluginTable, ['dynamodb:Query'], false);
     this.sequentialStage = sequential.fn;
     this.sequentialStageRole = sequential.role;
@@ -135,8 +136,9 @@ export class OrchestratorHandlers extends Construct {
     this.parallelStage = parallel.fn;
     this.parallelStageRole = parallel.role;
 
+    // Works from the stream images; writes are conditioned on the task token.
     const summary = make('StatusSummary', HANDLERS.statusSummary, {});
-    grantTable(summary.role, statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
+    grantTable(summary.role, statusTable, ['dynamodb:UpdateItem'], true);
     iam.Grant.addToPrincipal({
       grantee: summary.role,
       actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],

@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -228,16 +228,23 @@ export class Orchestrator extends Construct implements IOrchestrator {
     return new ImportedOrchestrator(scope, id, attrs);
   }
 
+  /** Prefix of the activity state machine and topic names. */
   public readonly orchestratorName: string;
+  /** Names of the activities, in the order they were declared. */
   public readonly activityNames: string[];
   /** The activities, in the order they were declared. */
   public readonly activities: Activity[];
+  /** The status table (created, or the one passed in `statusTable`). */
   public readonly statusTable: dynamodb.ITable;
+  /** The plugin registry table. */
   public readonly pluginTable: dynamodb.ITable;
+  /** The customer managed key of the tables, topics, logs and queue, if one was given. */
   public readonly encryptionKey?: kms.IKey;
+  /** How long status items are kept after a run was (re)started, if set. */
   public readonly statusRetention?: Duration;
   /** The five shared handler functions. */
   public readonly handlers: OrchestratorHandlers;
+  /** The `start-run` handler (`handlers.startRun`). */
   public readonly startRunFunction: lambda.IFunction;
   /** The role shared by every activity state machine. */
   public readonly stateMachineRole: iam.IRole;
@@ -271,6 +278,10 @@ export class Orchestrator extends Construct implements IOrchestrator {
     }
     validateStatusRetention(where, props.statusRetention);
     this.statusRetention = props.statusRetention;
+    if (props.statusTable && props.statusRetention) {
+      Annotations.of(this).addWarningV2('cdk-orchestrator:statusTableTtl',
+        'statusRetention makes start-run set "expiresAt" on status items; enable TTL on the attribute "expiresAt" of your statusTable for it to take effect');
+    }
 
     const removalPolicy = props.removalPolicy ?? DEFAULT_REMOVAL_POLICY;
     const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
@@ -341,10 +352,17 @@ export class Orchestrator extends Construct implements IOrchestrator {
     return this.activities.find((a) => a.activityName === activityName)!;
   }
 
+  /**
+   * The activity with this name, as an `IActivity`; throws, listing the known names, when there is none.
+   */
   public findActivity(activityName: string): IActivity {
     return this.activity(activityName);
   }
 
+  /**
+   * What a plugin needs to report its status: GetItem and UpdateItem on the status table (and
+   * the table's KMS key, if any).
+   */
   public grantPluginStatus(grantee: iam.IGrantable): iam.Grant {
     return grantTable(grantee, this.statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
   }
@@ -480,7 +498,7 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
       this.activityByName.set(name, Activity.fromActivityAttributes(activitiesScope, name, {
         activityName: name,
         stateMachineArn: Arn.format({
-            ...inEnv,
+          ...inEnv,
           service: 'states',
           resource: 'stateMachine',
           resourceName: activityStateMachineName(this.orchestratorName, name),

@@ -292,7 +292,7 @@ describe('plugin message', () => {
   });
 
   test('message attributes: the first 10 scalar metadata fields, typed for filter policies', () => {
-    const metadata: Record<string, unknown> = { workflow: 'W', str: 's', num: 1.5, bool: true, empty: '', obj: { a: 1 }, list: [1], 'bad name': 'x', 'AWS.x': 'y' };
+    const metadata: Record<string, unknown> = { 'workflow': 'W', 'str': 's', 'num': 1.5, 'bool': true, 'empty': '', 'obj': { a: 1 }, 'list': [1], 'bad name': 'x', 'AWS.x': 'y' };
     for (let i = 0; i < 12; i++) metadata[`f${i}`] = `v${i}`;
     const attributes = messageAttributesFromMetadata(metadata);
     expect(Object.keys(attributes)).toHaveLength(10);
@@ -304,7 +304,11 @@ describe('plugin message', () => {
 
   test('the SNS envelope is what a subscribed Lambda receives', () => {
     const event = snsEnvelope({
-      body: '{"a":1}', topicArn: 'arn:topic', subscriptionArn: 'arn:sub', messageId: 'm1', now: 'T5',
+      body: '{"a":1}',
+      topicArn: 'arn:topic',
+      subscriptionArn: 'arn:sub',
+      messageId: 'm1',
+      now: 'T5',
       attributes: { region: { DataType: 'String', StringValue: 'EU' } },
     });
     expect(event.Records[0]).toMatchObject({

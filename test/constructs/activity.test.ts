@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { Orchestrator, OrchestratorProps, Workflow } from '../../src';
 import { aslErrors, newStack, Synth } from './util';
+import { Orchestrator, OrchestratorProps, Workflow } from '../../src';
 
 function synth(props: Partial<OrchestratorProps> = {}): Synth {
   const stack = newStack();

@@ -1,8 +1,8 @@
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { Activity, ActivityStage, Orchestrator, OrchestratorAttributes, Workflow } from '../../src';
 import { newStack, Synth } from './util';
+import { Activity, ActivityStage, Orchestrator, OrchestratorAttributes, Workflow } from '../../src';
 
 const ACCOUNT_REGION = 'eu-west-1:111122223333';
 const ATTRS: OrchestratorAttributes = {

@@ -1,10 +1,11 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { ActivityStage, ActivityStageKey, Orchestrator, OrchestratorProps } from '../../src';
 import { newStack, Synth } from './util';
+import { ActivityStage, ActivityStageKey, Orchestrator, OrchestratorProps } from '../../src';
 
 function synth(props: Partial<OrchestratorProps> = {}, setup?: (stack: Stack) => Partial<OrchestratorProps>): { orch: Orchestrator; s: Synth } {
   const stack = newStack();
@@ -18,6 +19,7 @@ const SM_PATTERN = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId
 const logs = (handler: string) => ({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: `\${Orch/Handlers/${handler}Logs.Arn}` });
 const lambdaXray = { Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' };
 const statusRw = { Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Effect: 'Allow', Resource: '${Orch/StatusTable.Arn}' };
+const statusUpdate = { Action: 'dynamodb:UpdateItem', Effect: 'Allow', Resource: '${Orch/StatusTable.Arn}' };
 const pluginQuery = { Action: 'dynamodb:Query', Effect: 'Allow', Resource: '${Orch/PluginTable.Arn}' };
 const KMS_TABLE_RW = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'];
 
@@ -103,6 +105,14 @@ describe('status table', () => {
     expect(s.roleStatements('Orch/Handlers/StageFailureRole')).toContainEqual(
       { Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Effect: 'Allow', Resource: 'arn:aws:dynamodb:eu-west-1:123456789012:table/runs' });
     s.template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: { STATUS_TABLE_NAME: 'runs' } } });
+    expect(Annotations.fromStack(s.stack).findWarning('*', Match.anyValue())).toEqual([]);
+  });
+
+  test('bring your own table with statusRetention: a warning to enable TTL on expiresAt', () => {
+    const { s } = synth({ statusRetention: Duration.days(30) }, (stack) => ({
+      statusTable: dynamodb.Table.fromTableAttributes(stack, 'Existing', { tableName: 'runs', tableStreamArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/runs/stream/x' }),
+    }));
+    Annotations.fromStack(s.stack).hasWarning('/TestStack/Orch', Match.stringLikeRegexp('enable TTL on the attribute "expiresAt" of your statusTable'));
   });
 });
 
@@ -220,8 +230,8 @@ describe('IAM: every statement, scoped to its resource', () => {
     ]);
   });
 
-  test('sequential-stage: status item, registry query; plugin invocation is granted by each plugin (resource side)', () => {
-    expect(s.roleStatements('Orch/Handlers/SequentialStageRole')).toEqual([logs('SequentialStage'), lambdaXray, statusRw, pluginQuery]);
+  test('sequential-stage: status updates, registry query; plugin invocation is granted by each plugin (resource side)', () => {
+    expect(s.roleStatements('Orch/Handlers/SequentialStageRole')).toEqual([logs('SequentialStage'), lambdaXray, statusUpdate, pluginQuery]);
   });
 
   test('parallel-stage: status item, registry query, SendTaskSuccess on the orchestrator\'s state machines; publish is granted by the topics', () => {
@@ -233,7 +243,7 @@ describe('IAM: every statement, scoped to its resource', () => {
 
   test('status-summary: status item, task responses on the orchestrator\'s state machines, stream, DLQ', () => {
     expect(s.roleStatements('Orch/Handlers/StatusSummaryRole')).toEqual([
-      logs('StatusSummary'), lambdaXray, statusRw,
+      logs('StatusSummary'), lambdaXray, statusUpdate,
       { Action: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'], Effect: 'Allow', Resource: SM_PATTERN },
       { Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Effect: 'Allow', Resource: '${Orch/Handlers/StatusSummaryDeadLetterQueue.Arn}' },
       // ListStreams supports no resource-level permissions (AWS requires `*`).

@@ -1,8 +1,8 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Orchestrator, Workflow, WorkflowProps } from '../../src';
 import { newStack, Synth } from './util';
+import { Orchestrator, Workflow, WorkflowProps } from '../../src';
 
 function setup(orchestratorProps: { statusRetention?: Duration } = {}): { stack: Stack; orch: Orchestrator } {
   const stack = newStack();

@@ -159,3 +159,17 @@ describe('bad input fails with InvalidStageEvent before anything is read or writ
     expect(h.fake.calls).toEqual([]);
   });
 });
+
+test('activity and plugin names with dots, spaces, # and reserved words work end to end', async () => {
+  const activity = `Step ${++counter}.status #token`;
+  await h.registerPlugin({ activity, stage: 'async', name: 'rate.v2 (EU) state' });
+  const uid = await newRun(activity);
+  await h.handlers.parallelStage(parallelEvent(uid, activity, token()));
+  await h.report({ uid, workflow: WORKFLOW, activity, stage: 'async', plugin: 'rate.v2 (EU) state', state: 'Complete' });
+  await h.pump();
+
+  const item = (await h.item(uid, WORKFLOW))!;
+  expect(item.activities[activity].async.mandatory['rate.v2 (EU) state'].state).toBe('Complete');
+  expect(item.activities[activity].async.status.state).toBe('Complete');
+  expect(h.fake.callsTo('sfn', 'SendTaskSuccess')).toHaveLength(1);
+});

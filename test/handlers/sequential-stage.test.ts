@@ -176,7 +176,8 @@ test('a 2 KB error message is stored trimmed to 180 characters', async () => {
 
   expect(error.name).toBe('PluginFailed');
   const item = (await h.item(uid, WORKFLOW))!;
-  for (const message of [item.activities[activity].pre.mandatory.Verbose.message, item.activities[activity].pre.status.message, item.activities[activity].status.message]) {
+  const { pre, status } = item.activities[activity];
+  for (const message of [pre.mandatory.Verbose.message, pre.status.message, status.message]) {
     expect(message!.length).toBeLessThanOrEqual(180);
     expect(message).toContain('stack trace line');
   }

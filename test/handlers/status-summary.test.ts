@@ -4,8 +4,8 @@
  * until the local engine exists and answers like Step Functions (a used token cannot be used again).
  * Plugins report through the shared conditional builder, as the plugin SDK will.
  */
-import { Harness, rejectionOf } from '../support/harness';
 import { StatusDocument } from '../../lambda/shared/status';
+import { Harness, rejectionOf } from '../support/harness';
 
 const WORKFLOW = 'Renewals';
 

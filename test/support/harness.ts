@@ -10,8 +10,8 @@ import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
-import { FakeAws } from './fake-aws';
 import { DYNAMODB_LOCAL_ENDPOINT } from './dynamodb-endpoint';
+import { FakeAws } from './fake-aws';
 import { pumpStream, StatusStream } from './status-stream';
 import { PluginKind, PluginState, StageKey, StatusDocument } from '../../lambda/shared/status';
 import { pluginStateUpdate } from '../../lambda/shared/status-store';
@@ -104,7 +104,6 @@ export class Harness {
   /** Direct (uncounted) access to DynamoDB Local, for arranging and asserting. */
   public readonly db: DynamoDBDocumentClient;
   public readonly handlers: Handlers;
-  public readonly topicArn = (stage: string) => `arn:aws:sns:${REGION}:${ACCOUNT}:orchestrator-${stage}`;
 
   private constructor(
     private readonly raw: DynamoDBClient,
@@ -131,6 +130,10 @@ export class Harness {
     await this.fake.stop();
     this.raw.destroy();
     this.streams.destroy();
+  }
+
+  public topicArn(name: string): string {
+    return `arn:aws:sns:${REGION}:${ACCOUNT}:orchestrator-${name}`;
   }
 
   public functionArn(name: string): string {

@@ -9,48 +9,47 @@ import {
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 
 export class StatusStream {
-  /** Where reading continues, per shard. */
-  private readonly iterators = new Map<string, string>();
+  /** The last sequence number delivered, per shard: each read starts right after it. */
+  private readonly lastSequence = new Map<string, string>();
+  private shardIds?: string[];
 
   constructor(private readonly client: DynamoDBStreamsClient, public readonly streamArn: string) {}
 
   /** Every record written since the last read, oldest first, shaped like a Lambda stream event record. */
   public async read(): Promise<DynamoDBRecord[]> {
-    const description = await this.client.send(new DescribeStreamCommand({ StreamArn: this.streamArn }));
+    // DynamoDB Local keeps one shard per table for the length of a test run: describe it once.
+    this.shardIds ??= ((await this.client.send(new DescribeStreamCommand({ StreamArn: this.streamArn }))).StreamDescription?.Shards ?? [])
+      .map((shard) => shard.ShardId!);
     const records: DynamoDBRecord[] = [];
-    for (const shard of description.StreamDescription?.Shards ?? []) {
-      records.push(...await this.readShard(shard.ShardId!));
-    }
+    for (const shardId of this.shardIds) records.push(...await this.readShard(shardId));
     return records;
   }
 
   private async readShard(shardId: string): Promise<DynamoDBRecord[]> {
+    // A fresh iterator per read: DynamoDB Local refuses (TrimmedDataAccessException) an iterator
+    // kept across empty reads, and a TRIM_HORIZON iterator while the shard is still empty.
+    const after = this.lastSequence.get(shardId);
+    const { ShardIterator: first } = await this.client.send(new GetShardIteratorCommand({
+      StreamArn: this.streamArn,
+      ShardId: shardId,
+      ...(after ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after } : { ShardIteratorType: 'TRIM_HORIZON' }),
+    }));
     const records: DynamoDBRecord[] = [];
-    let iterator = this.iterators.get(shardId);
-    // DynamoDB Local answers a fresh TRIM_HORIZON iterator with TrimmedDataAccessException now and
-    // then (always while the shard is still empty); a new iterator works once there are records.
-    for (let tries = 0; iterator === undefined; tries++) {
-      const fresh = (await this.client.send(new GetShardIteratorCommand({ StreamArn: this.streamArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator!;
+    let iterator = first;
+    while (iterator) {
+      let page;
       try {
-        const page = await this.client.send(new GetRecordsCommand({ ShardIterator: fresh }));
-        records.push(...(page.Records ?? []).map((record) => this.toLambdaRecord(record)));
-        iterator = page.NextShardIterator;
-        if (!iterator) return records;
+        page = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator }));
       } catch (error) {
-        if ((error as Error).name !== 'TrimmedDataAccessException') throw error;
-        if (tries >= 2) return records; // nothing written to this shard yet: try again on the next read
+        if ((error as Error).name === 'TrimmedDataAccessException' && !after && records.length === 0) return records;
+        throw error;
       }
-    }
-    for (;;) {
-      const page = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator }));
-      records.push(...(page.Records ?? []).map((record) => this.toLambdaRecord(record)));
-      if (!page.NextShardIterator || (page.Records ?? []).length === 0) {
-        if (page.NextShardIterator) iterator = page.NextShardIterator;
-        break;
-      }
+      const batch = page.Records ?? [];
+      if (batch.length === 0) break;
+      records.push(...batch.map((record) => this.toLambdaRecord(record)));
+      this.lastSequence.set(shardId, batch[batch.length - 1].dynamodb!.SequenceNumber!);
       iterator = page.NextShardIterator;
     }
-    this.iterators.set(shardId, iterator);
     return records;
   }
 
