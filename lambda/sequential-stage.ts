@@ -207,7 +207,7 @@ function decide(run: StageRun, plugin: RegisteredPlugin, outcome: PluginOutcome,
     case 'doNotRun':
       return continueOrSettle(finalEntry(State.DO_NOT_RUN));
     case 'businessError':
-      if (plugin.mandatory) return failStage(run, plugin, finalEntry(State.ERROR, outcome.message), outcome.message);
+      if (plugin.mandatory) return failStage(run, plugin.pluginName, finalEntry(State.ERROR, outcome.message), outcome.message);
       return continueOrSettle(finalEntry(State.ERROR, outcome.message));
     case 'invocationError': {
       const attempts = (entry?.attempts ?? 0) + 1;
@@ -220,16 +220,16 @@ function decide(run: StageRun, plugin: RegisteredPlugin, outcome: PluginOutcome,
         };
       }
       const message = `${outcome.message} (after ${attempts} attempts)`;
-      if (plugin.mandatory) return failStage(run, plugin, { ...ref, state: State.ERROR, message, attempts, allowSameState: true }, message);
+      if (plugin.mandatory) return failStage(run, plugin.pluginName, { ...ref, state: State.ERROR, message, attempts, allowSameState: true }, message);
       return continueOrSettle({ ...ref, state: State.ERROR, message, attempts, allowSameState: true });
     }
   }
 }
 
 /** A mandatory plugin failed for good: plugin, stage, activity and run `Error` in one write. */
-function failStage(run: StageRun, plugin: RegisteredPlugin, entry: EntryChange | undefined, message: string): Decision {
+function failStage(run: StageRun, plugin: string, entry: EntryChange | undefined, message: string): Decision {
   const { event, context } = run;
-  const failure = describeFailure({ plugin: plugin.pluginName, message });
+  const failure = describeFailure({ plugin, message });
   return {
     change: {
       activity: event.activity,
@@ -240,7 +240,7 @@ function failStage(run: StageRun, plugin: RegisteredPlugin, entry: EntryChange |
       activityStatus: { state: State.ERROR, message: `${event.stage}: ${failure}` },
       runState: State.ERROR,
     },
-    error: new PluginFailed(failure, context, plugin.pluginName),
+    error: new PluginFailed(failure, context, plugin),
   };
 }
 
@@ -256,8 +256,7 @@ function settle(run: StageRun, entry: EntryChange | undefined): Decision {
   if (stageState === State.ERROR) {
     // A mandatory entry was already Error (e.g. a run not reset by start-run): fail like any plugin failure.
     const failure = stageFailure(registeredView(stage, run.registered))!;
-    const failed: RegisteredPlugin = { pluginName: failure.plugin, mandatory: true } as RegisteredPlugin;
-    return failStage(run, failed, entry, failure.message);
+    return failStage(run, failure.plugin, entry, failure.message);
   }
   stage.status = { ...stage.status, state: stageState };
   const activity = projected.activities[event.activity];

@@ -104,7 +104,8 @@ export const HANDLERS = {
 
 /** Settings common to every handler function. */
 export const HANDLER_FUNCTION_DEFAULTS = {
-  runtime: lambda.Runtime.NODEJS_LATEST,
+  // The newest Node.js runtime Lambda offers (cdk-nag L1); bundles target node20, so older runtimes work too.
+  runtime: lambda.Runtime.NODEJS_24_X,
   architecture: lambda.Architecture.ARM_64,
   memorySize: 256,
   tracing: lambda.Tracing.ACTIVE,

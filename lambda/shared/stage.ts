@@ -26,7 +26,7 @@ export async function startStage(target: StatusTarget, start: StageStart, contex
   if (!activity) {
     throw new StatusItemMissing(`Run ${target.key.uid}/${target.key.workflow} has no activity ${start.activity}`, context);
   }
-  return { started: false, doc: current };
+  if (isStageDone(activity.status.state) || isStageDone(activity[start.stage].status.state)) return { started: false, doc: current };
   // Only the Do Not Run entries' conditions are left: one of those plugins moved meanwhile.
   throw new StatusUpdateConflict(`Stage ${start.stage} of ${start.activity} changed while it was being started`, context);
 }

@@ -173,3 +173,20 @@ test('activity and plugin names with dots, spaces, # and reserved words work end
   expect(item.activities[activity].async.status.state).toBe('Complete');
   expect(h.fake.callsTo('sfn', 'SendTaskSuccess')).toHaveLength(1);
 });
+
+test('a filtered-out plugin that reports between the read and the write is a conflict, not a silently skipped stage', async () => {
+  const activity = newActivity();
+  await h.registerPlugin({ activity, stage: 'async', name: 'UsOnly', filterPolicy: { region: ['US'] } });
+  await h.registerPlugin({ activity, stage: 'async', name: 'Main' });
+  const uid = await newRun(activity, { region: 'EU' });
+  await h.patch(uid, WORKFLOW, ['activities', activity, 'async', 'mandatory'], { UsOnly: { state: 'Not Started' } });
+  h.fake.beforeNextDynamoDb('UpdateItem', async () => {
+    await h.report({ uid, workflow: WORKFLOW, activity, stage: 'async', plugin: 'UsOnly', state: 'Complete' });
+  });
+
+  const error = await rejectionOf(h.handlers.parallelStage(parallelEvent(uid, activity, token())));
+
+  expect(error.name).toBe('StatusUpdateConflict');
+  expect(h.fake.callsTo('sfn')).toHaveLength(0); // the execution was not told the stage is done
+  expect((await h.item(uid, WORKFLOW))!.activities[activity].async.status.state).toBe('Not Started');
+});

@@ -44,6 +44,7 @@ export class FakeAws {
   private readonly closedTokens = new Map<string, string>();
   private readonly dynamoDb: URL;
   private publishListener?: (message: PublishedMessage) => void | Promise<void>;
+  private readonly dynamoDbInterceptors = new Map<string, () => Promise<void>>();
 
   private constructor(dynamoDbEndpoint: string) {
     this.dynamoDb = new URL(dynamoDbEndpoint);
@@ -67,6 +68,14 @@ export class FakeAws {
   /** Called for every SNS publish (e.g. to let the subscribed plugins react). */
   public onPublish(listener: (message: PublishedMessage) => void | Promise<void>): void {
     this.publishListener = listener;
+  }
+
+  /**
+   * Runs `interfere` once, just before the next handler request of this DynamoDB action reaches
+   * DynamoDB Local: a deterministic way to let "someone else" write between a handler's read and write.
+   */
+  public beforeNextDynamoDb(action: string, interfere: () => Promise<void>): void {
+    this.dynamoDbInterceptors.set(action, interfere);
   }
 
   /** Every later callback with this token fails with `errorName` (e.g. `TaskTimedOut`: expired). */
@@ -112,9 +121,12 @@ export class FakeAws {
     res.end(`FakeAws: unsupported request ${req.method} ${req.url} ${target}`);
   }
 
-  private forwardToDynamoDb(req: IncomingMessage, res: ServerResponse, body: Buffer, action: string): Promise<void> {
+  private async forwardToDynamoDb(req: IncomingMessage, res: ServerResponse, body: Buffer, action: string): Promise<void> {
     const input = JSON.parse(body.toString() || '{}') as Record<string, unknown>;
     this.calls.push({ service: 'dynamodb', action, input });
+    const interfere = this.dynamoDbInterceptors.get(action);
+    this.dynamoDbInterceptors.delete(action);
+    await interfere?.();
     return new Promise((resolve, reject) => {
       const upstream = request({
         host: this.dynamoDb.hostname,
