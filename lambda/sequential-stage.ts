@@ -220,8 +220,8 @@ function decide(run: StageRun, plugin: RegisteredPlugin, outcome: PluginOutcome,
         };
       }
       const message = `${outcome.message} (after ${attempts} attempts)`;
-      if (plugin.mandatory) return failStage(run, plugin.pluginName, { ...ref, state: State.ERROR, message, attempts, allowSameState: true }, message);
-      return continueOrSettle({ ...ref, state: State.ERROR, message, attempts, allowSameState: true });
+      const failed: EntryChange = { ...ref, state: State.ERROR, message, attempts, allowSameState: true };
+      return plugin.mandatory ? failStage(run, plugin.pluginName, failed, message) : continueOrSettle(failed);
     }
   }
 }

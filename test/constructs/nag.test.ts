@@ -28,8 +28,6 @@ test('cdk-nag AwsSolutions: only the findings we justify', () => {
     // Nested executions (.sync): their ARNs are only known at run time.
     'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<OrchActivitiesStep1StateMachine60FAB7F2.Name>:*]': ['WF/Role/DefaultPolicy'],
     'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<OrchActivitiesStep2StateMachine98A3B118.Name>:*]': ['WF/Role/DefaultPolicy'],
-    // Runtime.NODEJS_LATEST is nodejs22.x in aws-cdk-lib 2.257; cdk-nag wants the newest family member.
-    'AwsSolutions-L1': ['Orch/Handlers/StartRun', 'Orch/Handlers/SequentialStage', 'Orch/Handlers/ParallelStage', 'Orch/Handlers/StatusSummary', 'Orch/Handlers/StageFailure'].sort(),
     // The queue IS the dead-letter destination of the stream mapping (cdk-nag only recognizes redrive DLQs).
     'AwsSolutions-SQS3': ['Orch/Handlers/StatusSummaryDeadLetterQueue'],
   });

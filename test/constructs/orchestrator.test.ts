@@ -137,7 +137,7 @@ describe('plugin table', () => {
 });
 
 describe('handler functions', () => {
-  test('five shared functions from the prebuilt bundles: Node.js latest, ARM, X-Ray, 256 MB, environment per DESIGN.md', () => {
+  test('five shared functions from the prebuilt bundles: Node.js 24 (the newest Lambda runtime), ARM, X-Ray, 256 MB, environment per DESIGN.md', () => {
     const { s } = synth({ activities: ['Step1', 'Step2'] });
     const env = (extra: Record<string, unknown> = {}) => ({
       STATUS_TABLE_NAME: '${Orch/StatusTable}', POWERTOOLS_SERVICE_NAME: 'cdk-orchestrator', ...extra,
@@ -154,7 +154,7 @@ describe('handler functions', () => {
       const props = s.flat(s.resource(`Orch/Handlers/${name}`).Properties);
       expect(props).toMatchObject({
         Handler: 'index.handler',
-        Runtime: lambda.Runtime.NODEJS_LATEST.name,
+        Runtime: lambda.Runtime.NODEJS_24_X.name,
         Architectures: ['arm64'],
         MemorySize: 256,
         Timeout: timeout,
