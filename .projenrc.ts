@@ -81,6 +81,20 @@ project.preCompileTask.spawn(bundle);
 // `npx projen test` alone must test the current handler code, not a stale bundle.
 project.testTask.prependSpawn(bundle);
 
+// Python: jsii-pacmak's own Python build needs PyPI, which is out of reach here. Generate the
+// Python code with pacmak, then build the wheel and sdist with Debian's build tools (no isolation,
+// no download), check them with twine and byte-compile the generated module.
+const PY_SRC = 'dist/python-src';
+const packagePython = project.tasks.tryFind('package:python')!;
+packagePython.reset(`rm -rf ${PY_SRC} dist/python`);
+packagePython.exec(`jsii-pacmak -v --target python --code-only --outdir ${PY_SRC}`);
+packagePython.exec('/usr/bin/python3 -m build --no-isolation --skip-dependency-check --outdir ../../python .', { cwd: `${PY_SRC}/python` });
+packagePython.exec('/usr/bin/python3 -m compileall -q src', { cwd: `${PY_SRC}/python` });
+packagePython.exec('twine check dist/python/*');
+// Build every package on every machine (projen would build only the npm one when CI is set).
+project.packageTask.reset();
+project.packageTask.spawn(project.tasks.tryFind('package-all')!);
+
 project.npmignore?.addPatterns('/lambda/', '/scripts/', '/examples/', '/.ci/', 'cdk.out/');
 project.npmignore?.addPatterns('!/assets/');
 

