@@ -280,7 +280,7 @@ export class StepFunctionsService {
   /** Registers the token the task's parameters carry and waits for its outcome. */
   private waitForToken(execution: Execution, task: TaskInfo, input: unknown): { token: string; outcome: Promise<unknown> } {
     const token = findToken(input, this.issued);
-    if (!token) throw new StatesError('States.Runtime', 'A .waitForTaskToken task must pass $$.Task.Token in its parameters');
+    if (!token) throw new StatesError('States.Runtime', 'A .waitForTaskToken task must pass $$.Task.Token in its parameters' + JSON.stringify(input) + JSON.stringify([...this.issued]));
     this.issued.delete(token);
     let pending!: PendingToken;
     const outcome = new Promise<unknown>((resolve, reject) => {
