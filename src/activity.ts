@@ -1,14 +1,18 @@
 import { Duration } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct, IConstruct } from 'constructs';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
 import { ACTIVITY_STATE_NAMES, PLUGIN_RETRY } from './defaults';
+import { ActivityPlugin, PluginOptions } from './plugin';
 import { ActivityWiring } from './private/activity-wiring';
 import { activityStateMachineName, activityTopicName } from './private/naming';
+import { PluginBook, PluginTarget, PluginWiring } from './private/plugin-wiring';
 import { describe, validateActivityName } from './private/validation';
 
 /**
@@ -58,6 +62,15 @@ export interface IActivity extends IConstruct {
   readonly postTopic: sns.ITopic;
   /** The topic of a stage. */
   topic(stage: ActivityStage): sns.ITopic;
+  /**
+   * Adds a plugin (a Lambda function, in this stack or another one) to a stage of this activity and
+   * registers it in the plugin registry at deploy time. Every resource this creates lives in the
+   * function's stack. PARALLEL: the function is subscribed to the parallel topic, and its outcome is
+   * reported through Lambda destinations, so a plain function that uses no orchestrator code works
+   * (success -> `Complete`, failure after 2 retries -> `Error`). PRE/POST: sequential-stage invokes
+   * it synchronously, in `order`.
+   */
+  addPlugin(handler: lambda.IFunction, options: PluginOptions): ActivityPlugin;
 }
 
 /**
@@ -75,11 +88,31 @@ export interface ActivityAttributes {
   /** ARN of the post stage topic. */
   readonly postTopicArn: string;
   /**
-   * The KMS key that encrypts the topics.
+   * The KMS key that encrypts the topics (and the plugin table).
    *
    * @default - the topics are not encrypted with a customer managed key
    */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * ARN of the orchestrator's plugin table (`orchestrator.pluginTable.tableArn`); needed to add plugins.
+   *
+   * @default - `addPlugin` is not available on the import
+   */
+  readonly pluginTableArn?: string;
+  /**
+   * ARN of the orchestrator's sequential-stage role (`orchestrator.handlers.sequentialStageRole.roleArn`);
+   * needed to add PRE and POST plugins (their resource policy lets this role invoke them).
+   *
+   * @default - PRE and POST plugins cannot be added to the import
+   */
+  readonly sequentialStageRoleArn?: string;
+  /**
+   * ARN of the orchestrator's plugin-outcome function (`orchestrator.handlers.pluginOutcome.functionArn`);
+   * needed to add PARALLEL plugins (their Lambda destination).
+   *
+   * @default - PARALLEL plugins cannot be added to the import
+   */
+  readonly pluginOutcomeFunctionArn?: string;
 }
 
 /**
@@ -115,6 +148,8 @@ export class Activity extends Construct implements IActivity {
   public readonly parallelTopic: sns.ITopic;
   /** Topic of the post stage, named `<orchestratorName>-<activity>-post`. */
   public readonly postTopic: sns.ITopic;
+  private readonly pluginWiring: PluginWiring;
+  private readonly plugins = new PluginBook();
 
   private constructor(scope: Construct, id: string, wiring: ActivityWiring) {
     super(scope, id);
@@ -137,6 +172,11 @@ export class Activity extends Construct implements IActivity {
     }));
     this.parallelTopic = parallelTopic;
     this.postTopic = topic(ActivityStage.POST, 'PostTopic');
+    this.pluginWiring = {
+      pluginTable: wiring.pluginTable,
+      sequentialStageRoleArn: handlers.sequentialStageRole.roleArn,
+      pluginOutcomeFunctionArn: handlers.pluginOutcome.functionArn,
+    };
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: activityStateMachineName(orchestratorName, this.activityName),
@@ -152,6 +192,28 @@ export class Activity extends Construct implements IActivity {
   /** The topic of a stage. */
   public topic(stage: ActivityStage): sns.ITopic {
     return topicOf(this, stage);
+  }
+
+  /**
+   * Adds a plugin (a Lambda function, in this stack or another one) to a stage of this activity and
+   * registers it in the plugin registry at deploy time. Every resource this creates lives in the
+   * function's stack. PARALLEL: the function is subscribed to the parallel topic, and its outcome is
+   * reported through Lambda destinations, so a plain function that uses no orchestrator code works
+   * (success -> `Complete`, failure after 2 retries -> `Error`). PRE/POST: sequential-stage invokes
+   * it synchronously, in `order`.
+   */
+  public addPlugin(handler: lambda.IFunction, options: PluginOptions): ActivityPlugin {
+    return ActivityPlugin._create(handler, this.pluginTarget(), options);
+  }
+
+  private pluginTarget(): PluginTarget {
+    return {
+      where: describe('Activity', this),
+      activityName: this.activityName,
+      parallelTopic: this.parallelTopic,
+      wiring: this.pluginWiring,
+      book: this.plugins,
+    };
   }
 
   /** DESIGN.md "Activity <name>": Pre -> Parallel -> Post, every stage caught into RecordFailure -> Failed. */
@@ -225,6 +287,8 @@ class ImportedActivity extends Construct implements IActivity {
   public readonly preTopic: sns.ITopic;
   public readonly parallelTopic: sns.ITopic;
   public readonly postTopic: sns.ITopic;
+  private readonly pluginWiring: PluginWiring;
+  private readonly plugins = new PluginBook();
 
   constructor(scope: Construct, id: string, attrs: ActivityAttributes) {
     super(scope, id);
@@ -235,9 +299,26 @@ class ImportedActivity extends Construct implements IActivity {
     this.preTopic = sns.Topic.fromTopicAttributes(this, 'PreTopic', { topicArn: attrs.preTopicArn, keyArn });
     this.parallelTopic = sns.Topic.fromTopicAttributes(this, 'ParallelTopic', { topicArn: attrs.parallelTopicArn, keyArn });
     this.postTopic = sns.Topic.fromTopicAttributes(this, 'PostTopic', { topicArn: attrs.postTopicArn, keyArn });
+    this.pluginWiring = {
+      pluginTable: attrs.pluginTableArn
+        ? dynamodb.Table.fromTableAttributes(this, 'PluginTable', { tableArn: attrs.pluginTableArn, encryptionKey: attrs.encryptionKey })
+        : undefined,
+      sequentialStageRoleArn: attrs.sequentialStageRoleArn,
+      pluginOutcomeFunctionArn: attrs.pluginOutcomeFunctionArn,
+    };
   }
 
   public topic(stage: ActivityStage): sns.ITopic {
     return topicOf(this, stage);
+  }
+
+  public addPlugin(handler: lambda.IFunction, options: PluginOptions): ActivityPlugin {
+    return ActivityPlugin._create(handler, {
+      where: describe('Activity', this),
+      activityName: this.activityName,
+      parallelTopic: this.parallelTopic,
+      wiring: this.pluginWiring,
+      book: this.plugins,
+    }, options);
   }
 }

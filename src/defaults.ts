@@ -39,6 +39,30 @@ export const LIMITS = {
   maxStatusRetentionDays: 3650,
 };
 
+/** `addPlugin` defaults and limits (DESIGN.md "Deploy-time plugin registration"). */
+export const PLUGIN_DEFAULTS = {
+  mandatory: true,
+  /** The seed's default; the registry reader assumes it for items without `order`. */
+  order: 90,
+  /** Asynchronous retries of a PARALLEL plugin before its on-failure destination records `Error`. */
+  retryAttempts: 2,
+  /** `registry.source` of the items written at deploy time. */
+  source: 'cdk',
+};
+
+export const PLUGIN_LIMITS = {
+  pluginNameMaxLength: 64,
+  /** `order`: a whole number in this range. */
+  minOrder: 0,
+  maxOrder: 1_000_000,
+  /** PRE/POST: the invocation must end while sequential-stage (5 minutes) can still record it. */
+  minSequentialTimeout: Duration.seconds(1),
+  maxSequentialTimeout: Duration.seconds(270),
+  /** PARALLEL: Lambda's maximum event age range (the timeout becomes the plugin's maximum event age). */
+  minParallelTimeout: Duration.minutes(1),
+  maxParallelTimeout: Duration.hours(6),
+};
+
 /** Names: what `[A-Za-z0-9_-]` allows, shared by SNS topic and state machine names. */
 export const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 
@@ -100,6 +124,8 @@ export const HANDLERS = {
   parallelStage: { name: 'parallel-stage', timeout: Duration.seconds(30), description: 'Starts the parallel stage of an activity: stores the task token, publishes the plugin message' },
   statusSummary: { name: 'status-summary', timeout: Duration.minutes(1), description: 'Summarizes parallel stages from the status table stream and completes their tasks' },
   stageFailure: { name: 'stage-failure', timeout: Duration.seconds(30), description: 'Records a failed activity stage and rethrows its error' },
+  // Lambda destination of every PARALLEL plugin added with addPlugin: one GetItem and one UpdateItem.
+  pluginOutcome: { name: 'plugin-outcome', timeout: Duration.seconds(30), description: 'Records the outcome of a parallel plugin from its Lambda destination record' },
 };
 
 /** Settings common to every handler function. */

@@ -56,10 +56,10 @@ export interface OrchestratorHandlersProps {
 }
 
 /**
- * The five handler functions shared by every activity of an orchestrator (DESIGN.md "Resources"):
+ * The six handler functions shared by every activity of an orchestrator (DESIGN.md "Resources"):
  * `start-run`, `sequential-stage`, `parallel-stage`, `status-summary` (with its DynamoDB stream
- * event source and dead-letter queue) and `stage-failure`. Each has its own role and log group,
- * and its role's policy does not depend on the number of activities.
+ * event source and dead-letter queue), `stage-failure` and `plugin-outcome`. Each has its own role
+ * and log group, and its role's policy depends on neither the number of activities nor of plugins.
  */
 export class OrchestratorHandlers extends Construct {
   /** `start-run`: initializes or resets the status item of a run. */
@@ -72,6 +72,12 @@ export class OrchestratorHandlers extends Construct {
   public readonly statusSummary: lambda.IFunction;
   /** `stage-failure`: records a failed stage and rethrows its error. */
   public readonly stageFailure: lambda.IFunction;
+  /**
+   * `plugin-outcome`: the on-success and on-failure Lambda destination of every PARALLEL plugin
+   * added with `addPlugin`, so a plugin that uses no orchestrator code still reports its outcome.
+   * Each plugin's execution role is allowed to invoke it (on the plugin's side).
+   */
+  public readonly pluginOutcome: lambda.IFunction;
   /**
    * Role of `sequential-stage`: a pre/post plugin's resource policy allows it to invoke the plugin.
    */
@@ -163,5 +169,11 @@ export class OrchestratorHandlers extends Construct {
     const failure = make('StageFailure', HANDLERS.stageFailure, {});
     grantTable(failure.role, statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
     this.stageFailure = failure.fn;
+
+    // Finds the plugin by its registry key (GetItem), then one conditional UpdateItem of its entry.
+    const outcome = make('PluginOutcome', HANDLERS.pluginOutcome, withPlugins);
+    grantTable(outcome.role, statusTable, ['dynamodb:UpdateItem'], true);
+    grantTable(outcome.role, pluginTable, ['dynamodb:GetItem'], false);
+    this.pluginOutcome = outcome.fn;
   }
 }

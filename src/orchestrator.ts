@@ -213,10 +213,24 @@ export interface OrchestratorAttributes {
    * @default - a Workflow cannot use this import
    */
   readonly startRunFunctionArn?: string;
+  /**
+   * ARN of the sequential-stage handler's role (`orchestrator.handlers.sequentialStageRole.roleArn`);
+   * needed to add PRE and POST plugins to the imported activities.
+   *
+   * @default - PRE and POST plugins cannot be added to the imported activities
+   */
+  readonly sequentialStageRoleArn?: string;
+  /**
+   * ARN of the plugin-outcome handler (`orchestrator.handlers.pluginOutcome.functionArn`); needed to
+   * add PARALLEL plugins to the imported activities.
+   *
+   * @default - PARALLEL plugins cannot be added to the imported activities
+   */
+  readonly pluginOutcomeFunctionArn?: string;
 }
 
 /**
- * A pluggable, multi-stage workflow engine: one status table, one plugin registry, five shared
+ * A pluggable, multi-stage workflow engine: one status table, one plugin registry, six shared
  * handler functions and, per activity, a state machine and three SNS topics. Workflows over its
  * activities are defined with `Workflow`.
  */
@@ -242,7 +256,7 @@ export class Orchestrator extends Construct implements IOrchestrator {
   public readonly encryptionKey?: kms.IKey;
   /** How long status items are kept after a run was (re)started, if set. */
   public readonly statusRetention?: Duration;
-  /** The five shared handler functions. */
+  /** The six shared handler functions. */
   public readonly handlers: OrchestratorHandlers;
   /** The `start-run` handler (`handlers.startRun`). */
   public readonly startRunFunction: lambda.IFunction;
@@ -334,6 +348,7 @@ export class Orchestrator extends Construct implements IOrchestrator {
         orchestratorName: this.orchestratorName,
         ...options[activityName],
         handlers: this.handlers,
+        pluginTable: this.pluginTable,
         stateMachineRole: immutableRole,
         logGroup: this.stateMachineLogGroup,
         encryptionKey,
@@ -508,6 +523,9 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
         parallelTopicArn: topicArn(ActivityStage.PARALLEL),
         postTopicArn: topicArn(ActivityStage.POST),
         encryptionKey: attrs.encryptionKey,
+        pluginTableArn: attrs.pluginTableArn,
+        sequentialStageRoleArn: attrs.sequentialStageRoleArn,
+        pluginOutcomeFunctionArn: attrs.pluginOutcomeFunctionArn,
       }));
     }
   }

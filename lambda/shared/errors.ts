@@ -132,3 +132,11 @@ export class StageFailed extends OrchestratorError {
     this.name = originalName;
   }
 }
+
+/** plugin-outcome: the invocation is not a Lambda destination record; nothing was written. */
+export class InvalidOutcomeEvent extends OrchestratorError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidOutcomeEvent';
+  }
+}

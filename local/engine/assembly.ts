@@ -55,6 +55,7 @@ export interface LocalQueue {
   readonly arn: string;
   readonly url: string;
   readonly fifo: boolean;
+  readonly path?: string;
   readonly visibilityTimeoutSeconds: number;
   readonly deadLetterTargetArn?: string;
   readonly maxReceiveCount?: number;
@@ -352,7 +353,7 @@ class AssemblyReader {
             name,
             arn: ctx.arn(logicalId),
             url: ctx.getAtt(logicalId, 'QueueUrl') as string,
-            fifo: name.endsWith('.fifo'),
+            fifo: name.endsWith('.fifo'), path,
             visibilityTimeoutSeconds: Number(p.VisibilityTimeout ?? 30),
             deadLetterTargetArn: p.RedrivePolicy?.deadLetterTargetArn,
             maxReceiveCount: p.RedrivePolicy?.maxReceiveCount === undefined ? undefined : Number(p.RedrivePolicy.maxReceiveCount),

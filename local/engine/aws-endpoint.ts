@@ -37,7 +37,7 @@ export interface AwsEndpointOptions {
   readonly sns: QueryHandler;
   readonly lambda: LambdaHandler;
   /** DynamoDB Local's URL: DynamoDB and Streams calls are proxied there. */
-  readonly dynamodbUrl: string;
+  readonly dynamodbUrl: () => string;
 }
 
 export class AwsEndpoint {
@@ -126,7 +126,7 @@ export class AwsEndpoint {
   /** Streams the request to DynamoDB Local unchanged (the SDK's signature and credentials included). */
   private proxy(req: IncomingMessage, res: ServerResponse) {
     return new Promise<void>((resolve, reject) => {
-      const target = new URL(this.options.dynamodbUrl);
+      const target = new URL(this.options.dynamodbUrl());
       const upstream = httpRequest({
         host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host },
       }, (response) => {

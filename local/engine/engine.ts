@@ -20,7 +20,7 @@ import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, 
 import { LambdaService, sleep } from './lambda-service';
 import { SnsCounters, SnsService } from './sns';
 import { SqsService } from './sqs';
-import { Execution, ExecutionEvent, ExecutionStatus, StepFunctionsService } from './step-functions';
+import { cloneJson, Execution, ExecutionEvent, ExecutionStatus, StepFunctionsService } from './step-functions';
 import { CallbackConsumer, MappingConsumer, StreamReader } from './streams';
 import { TimelineEvent, transitionsOf, unmarshall } from './timeline';
 
@@ -116,8 +116,22 @@ export class LocalEngine extends EventEmitter {
   public async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    // The endpoint starts first: queue URLs in the templates must point at it (see Environment.queueUrlBase).
+    // Its handlers reach the services lazily, once they exist.
+    this.endpoint = new AwsEndpoint({
+      json: {
+        AWSStepFunctions: (op, body) => this.sfn.handleApi(op, body),
+        AmazonSQS: (op, body) => this.sqs.handleApi(op, body),
+        AmazonSSM: (op, body) => this.ssmApi(op, body),
+      },
+      sns: (params) => this.sns.handleQuery(params),
+      lambda: (request) => this.lambda.handleApi(request),
+      dynamodbUrl: () => this.dynamodbUrl,
+    });
+    await this.endpoint.start();
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
-    this.assembly = loadAssembly(this.options.app, { region: this.region, account: this.account }, { tablePrefix });
+    const env = { region: this.region, account: this.account, queueUrlBase: this.endpoint.url };
+    this.assembly = loadAssembly(this.options.app, env, { tablePrefix });
     this.tempRoot = makeTempRoot();
     if (this.options.dynamodbEndpoint) {
       this.dynamodbUrl = this.options.dynamodbEndpoint;
@@ -162,17 +176,6 @@ export class LocalEngine extends EventEmitter {
       track: (work) => work,
     });
     this.sfn.load();
-    this.endpoint = new AwsEndpoint({
-      json: {
-        AWSStepFunctions: (op, body) => this.sfn.handleApi(op, body),
-        AmazonSQS: (op, body) => this.sqs.handleApi(op, body),
-        AmazonSSM: (op, body) => this.ssmApi(op, body),
-      },
-      sns: (params) => this.sns.handleQuery(params),
-      lambda: (request) => this.lambda.handleApi(request),
-      dynamodbUrl: this.dynamodbUrl,
-    });
-    await this.endpoint.start();
     await this.createTables();
     await this.deployCustomResources();
     this.startStreams();
@@ -186,8 +189,10 @@ export class LocalEngine extends EventEmitter {
     this.sqs?.stop();
     await Promise.all(this.readers.map((r) => r.stop()));
     await this.lambda?.stop();
-    await this.endpoint?.stop();
-    if (this.endpoint) releaseClients(this.endpoint.url.replace(/\/$/, ''));
+    if (this.endpoint) {
+      releaseClients(this.endpoint.url);
+      await this.endpoint.stop();
+    }
     await this.dynamoDbLocal?.stop();
     if (this.tempRoot) rmSync(this.tempRoot, { recursive: true, force: true });
   }
@@ -241,7 +246,7 @@ export class LocalEngine extends EventEmitter {
 
   /** Messages waiting in a queue (ARN, URL, name or construct path). */
   public queueMessages(queue: string) {
-    const q = this.assembly.queues.find((x) => x.arn === queue || x.url === queue || x.name === queue);
+    const q = this.assembly.queues.find((x) => x.arn === queue || x.url === queue || x.name === queue || x.path === queue);
     return this.sqs.messages(q?.arn ?? queue);
   }
 
@@ -260,7 +265,7 @@ export class LocalEngine extends EventEmitter {
     }), { invocations: 0, billedMs: 0, gbSeconds: 0 });
     return {
       functions,
-      dynamodb: structuredClone(this.endpoint.dynamodb),
+      dynamodb: cloneJson(this.endpoint.dynamodb),
       sns: { ...this.sns.counters },
       stepFunctions: { stateTransitions: this.sfn.transitions, executions: this.sfn.runningExecutions().length },
       streams: Object.fromEntries([...this.consumers].map(([id, c]) => [id, { delivered: c.delivered, filteredOut: c.filteredOut }])),

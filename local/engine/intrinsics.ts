@@ -9,6 +9,11 @@
 export interface Environment {
   readonly region: string;
   readonly account: string;
+  /**
+   * Base URL of queue URLs. The SQS client sends requests to the QueueUrl's host, so locally queue
+   * URLs must point at the local endpoint. @default https://sqs.<region>.amazonaws.com
+   */
+  readonly queueUrlBase?: string;
 }
 
 export type Template = {
@@ -264,7 +269,7 @@ export class TemplateContext {
 }
 
 export function queueUrl(env: Environment, name: string): string {
-  return `https://sqs.${env.region}.amazonaws.com/${env.account}/${name}`;
+  return `${env.queueUrlBase ?? `https://sqs.${env.region}.amazonaws.com`}/${env.account}/${name}`;
 }
 
 /** A stable stream ARN per table; the engine maps it to DynamoDB Local's real stream. */

@@ -108,13 +108,13 @@ export class StepFunctionsService {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { StateMachine } = require('aws-local-stepfunctions') as { StateMachine: new (definition: unknown, options?: unknown) => any };
     for (const def of this.options.stateMachines) {
-      const definition = structuredClone(def.definition);
+      const definition = cloneJson(def.definition);
       const tasks = new Map<string, TaskInfo>();
       prepareDefinition(definition, tasks);
       // asl-validator mutates its input: validate a copy.
       let sm: any;
       try {
-        sm = new StateMachine(structuredClone(definition) as any, { validationOptions: { checkArn: false } });
+        sm = new StateMachine(cloneJson(definition) as any, { validationOptions: { checkArn: false } });
         (sm as any).definition = definition;
       } catch (e) {
         throw new Error(`State machine ${def.path ?? def.name}: ${(e as Error).message}`);
@@ -159,7 +159,7 @@ export class StepFunctionsService {
       return token;
     };
     const overrides: Record<string, (input: any) => Promise<unknown>> = {};
-    for (const [stateName, task] of machine.tasks) overrides[stateName] = (taskInput) => this.runTask(execution, stateName, task, taskInput);
+    for (const [stateName, task] of machine.tasks) overrides[stateName] = (taskInput) => this.runTask(execution, task, taskInput);
     const run = machine.sm.run(input, {
       overrides: { taskResourceLocalHandlers: overrides },
       context: {
@@ -280,7 +280,7 @@ export class StepFunctionsService {
   /** Registers the token the task's parameters carry and waits for its outcome. */
   private waitForToken(execution: Execution, task: TaskInfo, input: unknown): { token: string; outcome: Promise<unknown> } {
     const token = findToken(input, this.issued);
-    if (!token) throw new StatesError('States.Runtime', 'A .waitForTaskToken task must pass $$.Task.Token in its parameters' + JSON.stringify(input) + JSON.stringify([...this.issued]));
+    if (!token) throw new StatesError('States.Runtime', 'A .waitForTaskToken task must pass $$.Task.Token in its parameters');
     this.issued.delete(token);
     let pending!: PendingToken;
     const outcome = new Promise<unknown>((resolve, reject) => {
@@ -291,6 +291,8 @@ export class StepFunctionsService {
         reject: (e) => { this.close(token); reject(e); },
       };
     });
+    outcome.catch(() => undefined); // may settle before the task awaits it
+
     this.pending.set(token, pending);
     this.armHeartbeat(token, pending);
     // The library rejects with States.Timeout at TimeoutSeconds; this timer (armed first, same
@@ -302,18 +304,18 @@ export class StepFunctionsService {
     return { token, outcome };
   }
 
-  private async runTask(execution: Execution, stateName: string, task: TaskInfo, input: any): Promise<unknown> {
+  private async runTask(execution: Execution, task: TaskInfo, input: any): Promise<unknown> {
     const { service, action, pattern } = parseResource(task.resource);
-    const callback = pattern === 'waitForTaskToken' ? this.waitForToken(execution, task, input) : undefined;
+    if (pattern !== 'waitForTaskToken') return this.integration(execution, service, action, pattern, input, task);
+    const callback = this.waitForToken(execution, task, input);
+    // The token settles the task, even before the call that carried it returns (a handler may
+    // SendTaskSuccess and keep running); a failing call fails the task and retires the token.
+    const call = this.integration(execution, service, action, pattern, input, task).then(() => new Promise<never>(() => undefined));
     try {
-      const direct = await this.integration(execution, service, action, pattern, input, task);
-      if (!callback) return direct;
-      return await callback.outcome;
+      return await Promise.race([callback.outcome, call]);
     } catch (e) {
-      if (callback) this.close(callback.token);
+      this.close(callback.token);
       throw e;
-    } finally {
-      void stateName;
     }
   }
 
@@ -443,6 +445,14 @@ function findToken(value: unknown, issued: Set<string>): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Deep copy through JSON: the library checks for plain objects, and structuredClone's objects come
+ * from another realm under test runners that sandbox globals (jest).
+ */
+export function cloneJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 /** Records each Task's resource and timing, and gives tasks without TimeoutSeconds AWS's "none". */

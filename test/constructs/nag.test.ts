@@ -14,7 +14,7 @@ test('cdk-nag AwsSolutions: only the findings we justify', () => {
   for (const v of report.violations) {
     findings[v.ruleName] = v.violatingResources.map((r: any) => String(r.constructPath).replace('TestStack/', '').replace(/\/Resource$/, '')).sort();
   }
-  const handlerPolicies = ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure'].map((h) => `Orch/Handlers/${h}Role/DefaultPolicy`);
+  const handlerPolicies = ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure', 'PluginOutcome'].map((h) => `Orch/Handlers/${h}Role/DefaultPolicy`);
   expect(findings).toEqual({
     // X-Ray, CloudWatch Logs delivery (state machines) and dynamodb:ListStreams support no resource-level permissions.
     'AwsSolutions-IAM5[Resource::*]': [...handlerPolicies, 'Orch/StateMachineRole/DefaultPolicy', 'WF/Role/DefaultPolicy'].sort(),

@@ -14,7 +14,7 @@ function synth(props: Partial<OrchestratorProps> = {}, setup?: (stack: Stack) =>
   return { orch, s: new Synth(stack) };
 }
 
-const HANDLERS = ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure'];
+const HANDLERS = ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure', 'PluginOutcome'];
 const SM_PATTERN = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:orders-*';
 const logs = (handler: string) => ({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: `\${Orch/Handlers/${handler}Logs.Arn}` });
 const lambdaXray = { Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' };
@@ -24,16 +24,16 @@ const pluginQuery = { Action: 'dynamodb:Query', Effect: 'Allow', Resource: '${Or
 const KMS_TABLE_RW = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'];
 
 describe('resources', () => {
-  test('per orchestrator: two tables, five handlers (role, policy, log group each), stream mapping, DLQ, shared state-machine role and log group', () => {
+  test('per orchestrator: two tables, six handlers (role, policy, log group each), stream mapping, DLQ, shared state-machine role and log group', () => {
     const { s } = synth();
     const counts = s.counts();
     // One activity: 1 state machine + 3 topics + 3 topic policies on top of the orchestrator's own resources.
     expect(counts).toEqual({
       'AWS::DynamoDB::Table': 2,
-      'AWS::Lambda::Function': 5,
-      'AWS::IAM::Role': 6,
-      'AWS::IAM::Policy': 6,
-      'AWS::Logs::LogGroup': 6,
+      'AWS::Lambda::Function': 6,
+      'AWS::IAM::Role': 7,
+      'AWS::IAM::Policy': 7,
+      'AWS::Logs::LogGroup': 7,
       'AWS::Lambda::EventSourceMapping': 1,
       'AWS::SQS::Queue': 1,
       'AWS::SQS::QueuePolicy': 1,
@@ -41,7 +41,7 @@ describe('resources', () => {
       'AWS::SNS::Topic': 3,
       'AWS::SNS::TopicPolicy': 3,
     });
-    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(35);
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(39);
   });
 
   test('each activity adds exactly a state machine, three topics and three topic policies; shared policies do not grow', () => {
@@ -137,7 +137,7 @@ describe('plugin table', () => {
 });
 
 describe('handler functions', () => {
-  test('five shared functions from the prebuilt bundles: Node.js 24 (the newest Lambda runtime), ARM, X-Ray, 256 MB, environment per DESIGN.md', () => {
+  test('six shared functions from the prebuilt bundles: Node.js 24 (the newest Lambda runtime), ARM, X-Ray, 256 MB, environment per DESIGN.md', () => {
     const { s } = synth({ activities: ['Step1', 'Step2'] });
     const env = (extra: Record<string, unknown> = {}) => ({
       STATUS_TABLE_NAME: '${Orch/StatusTable}', POWERTOOLS_SERVICE_NAME: 'cdk-orchestrator', ...extra,
@@ -148,6 +148,7 @@ describe('handler functions', () => {
       ParallelStage: { timeout: 30, env: env({ PLUGIN_TABLE_NAME: '${Orch/PluginTable}' }) },
       StatusSummary: { timeout: 60, env: env() },
       StageFailure: { timeout: 30, env: env() },
+      PluginOutcome: { timeout: 30, env: env({ PLUGIN_TABLE_NAME: '${Orch/PluginTable}' }) },
     };
     expect(s.pathsOf('AWS::Lambda::Function').sort()).toEqual(HANDLERS.map((h) => `Orch/Handlers/${h}`).sort());
     for (const [name, { timeout, env: variables }] of Object.entries(expected)) {
@@ -166,7 +167,7 @@ describe('handler functions', () => {
     }
     // One asset per handler bundle, shared by every activity.
     const assets = new Set(Object.values(s.template.findResources('AWS::Lambda::Function')).map((f: any) => f.Properties.Code.S3Key));
-    expect(assets.size).toBe(5);
+    expect(assets.size).toBe(6);
   });
 
   test('handler roles are assumed by Lambda only and carry no managed policy', () => {
@@ -254,6 +255,13 @@ describe('IAM: every statement, scoped to its resource', () => {
 
   test('stage-failure: status item only', () => {
     expect(s.roleStatements('Orch/Handlers/StageFailureRole')).toEqual([logs('StageFailure'), lambdaXray, statusRw]);
+  });
+
+  test('plugin-outcome: status updates, the registry item by key; plugins\' roles may invoke it (plugin side)', () => {
+    expect(s.roleStatements('Orch/Handlers/PluginOutcomeRole')).toEqual([
+      logs('PluginOutcome'), lambdaXray, statusUpdate,
+      { Action: 'dynamodb:GetItem', Effect: 'Allow', Resource: '${Orch/PluginTable.Arn}' },
+    ]);
   });
 
   test('activity state machines share one role: invoke the three stage handlers (unqualified ARNs), log delivery, X-Ray', () => {
@@ -366,6 +374,7 @@ describe('customer managed key', () => {
       onKey(KMS_TABLE_RW), onKey(['kms:Decrypt', 'kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*']), onKey(['kms:Decrypt', 'kms:DescribeKey']),
     ]));
     expect(keyStatements('Orch/Handlers/StageFailureRole')).toEqual([onKey(KMS_TABLE_RW)]);
+    expect(keyStatements('Orch/Handlers/PluginOutcomeRole')).toEqual([onKey(KMS_TABLE_RW), onKey(['kms:Decrypt', 'kms:DescribeKey'])]);
     for (const { statement } of s.allStatements()) {
       if ([statement.Action].flat().some((a: string) => a.startsWith('kms:')) && !statement.Principal) {
         expect(statement.Resource).toBe('${Key.Arn}');

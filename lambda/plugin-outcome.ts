@@ -1,0 +1,215 @@
+/**
+ * plugin-outcome: the on-success and on-failure Lambda destination of every PARALLEL plugin added
+ * with `addPlugin`, so a plugin that uses no orchestrator code still reports its outcome.
+ *
+ * Lambda sends a destination record after the plugin's asynchronous invocation (the SNS delivery)
+ * succeeded, or failed for good (after its retries, or when the event grew older than its maximum
+ * event age). The record carries the SNS event the plugin received, so the run (uid, workflow,
+ * activity, stage, `now`) comes from the plugin message and the plugin from the registry item keyed
+ * by the subscription the message came through: one GetItem, one conditional UpdateItem.
+ *
+ * The write is the plugin-state transition every plugin uses (`pluginStateUpdate`): never backwards.
+ * A plugin that already reported a final state itself (the plugin SDK) keeps it, and a record that
+ * arrives after the stage was started again (a re-run) changes nothing.
+ */
+import { GetCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { dynamoDb } from './shared/clients';
+import { pluginTableName, statusTableName } from './shared/environment';
+import { InvalidOutcomeEvent } from './shared/errors';
+import { logger } from './shared/logger';
+import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
+import { isPluginFinal, isStageKey, PluginState, StageKey, State, StatusDocument } from './shared/status';
+import { pluginStateUpdate, StatusTarget } from './shared/status-store';
+import { updateStatus } from './shared/status-table';
+
+/** What Lambda sends to a destination after an asynchronous invocation. */
+export interface DestinationRecord {
+  readonly requestContext: {
+    readonly functionArn: string;
+    /** `Success`, `RetriesExhausted` or `EventAgeExceeded`. */
+    readonly condition: string;
+    readonly approximateInvokeCount?: number;
+  };
+  /** The event the plugin was invoked with: here, an SNS event. */
+  readonly requestPayload?: unknown;
+  readonly responseContext?: { readonly functionError?: string };
+  /** The plugin's return value, or its error `{ errorType, errorMessage }`. */
+  readonly responsePayload?: unknown;
+}
+
+/** The run and plugin a destination record is about. */
+export interface PluginDelivery {
+  readonly uid: string;
+  readonly workflow: string;
+  readonly activity: string;
+  readonly stage: StageKey;
+  /** When the stage sent the message (`now` of the plugin message). */
+  readonly sentAt?: string;
+  /** The subscription the message came through: the plugin's registry sort key. */
+  readonly subscriptionArn: string;
+}
+
+/** What the plugin's invocation says about its state. `undefined` state: nothing to record. */
+export interface InvocationOutcome {
+  readonly state?: PluginState;
+  readonly message?: string;
+}
+
+export interface PluginOutcomeResult {
+  readonly recorded: boolean;
+  /** Why nothing was written. */
+  readonly reason?: string;
+  readonly plugin?: string;
+  readonly state?: PluginState;
+}
+
+export async function handler(rawEvent: unknown): Promise<PluginOutcomeResult> {
+  const record = parseDestinationRecord(rawEvent);
+  const delivery = pluginDelivery(record.requestPayload);
+  if (typeof delivery === 'string') return ignored(delivery, record);
+  if (delivery.stage !== 'async') {
+    // PRE/POST plugins are invoked synchronously: sequential-stage records their result itself.
+    return ignored(`a ${delivery.stage} plugin message; sequential-stage records those`, record);
+  }
+  const outcome = invocationOutcome(record);
+  if (!outcome.state) return ignored('the plugin returned In Progress: it reports its own outcome', record);
+
+  const plugin = await registeredPlugin(delivery);
+  if (!plugin) return ignored(`no plugin of ${registryId(delivery.activity, delivery.stage)} is registered for subscription ${delivery.subscriptionArn}`, record);
+
+  const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
+  const update = pluginStateUpdate(target, {
+    activity: delivery.activity,
+    stage: delivery.stage,
+    kind: pluginKind(plugin),
+    plugin: plugin.pluginName,
+    state: outcome.state,
+    message: outcome.message,
+    now: new Date().toISOString(),
+  });
+  const guarded = delivery.sentAt ? notBeforeStageStart(update, delivery.activity, delivery.stage, delivery.sentAt) : update;
+  // On a refused write, the item as it was tells the log why (no extra read).
+  const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+  const context = { uid: delivery.uid, workflow: delivery.workflow, activity: delivery.activity, stage: delivery.stage, plugin: plugin.pluginName };
+  if (!written.applied) {
+    const reason = refusal(written.current, delivery, plugin);
+    logger.info('Plugin outcome not recorded', { ...context, state: outcome.state, reason });
+    return { recorded: false, reason, plugin: plugin.pluginName, state: outcome.state };
+  }
+  logger.info('Plugin outcome recorded', { ...context, state: outcome.state, condition: record.requestContext.condition });
+  return { recorded: true, plugin: plugin.pluginName, state: outcome.state };
+}
+
+function ignored(reason: string, record: DestinationRecord): PluginOutcomeResult {
+  logger.warn('Destination record ignored', { reason, functionArn: record.requestContext.functionArn, condition: record.requestContext.condition });
+  return { recorded: false, reason };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A Lambda destination record, or `InvalidOutcomeEvent`. */
+export function parseDestinationRecord(event: unknown): DestinationRecord {
+  const context = isObject(event) ? event.requestContext : undefined;
+  if (!isObject(context) || typeof context.condition !== 'string' || typeof context.functionArn !== 'string') {
+    throw new InvalidOutcomeEvent('Invalid plugin-outcome event: expected a Lambda destination record '
+      + '{ requestContext: { functionArn, condition }, requestPayload, responsePayload }');
+  }
+  return event as unknown as DestinationRecord;
+}
+
+/** The run and subscription from the SNS event the plugin received, or why it is not a plugin message. */
+export function pluginDelivery(payload: unknown): PluginDelivery | string {
+  const records = isObject(payload) ? payload.Records : undefined;
+  const first = Array.isArray(records) ? records[0] : undefined;
+  const sns = isObject(first) ? first.Sns : undefined;
+  if (!isObject(first) || !isObject(sns) || typeof sns.Message !== 'string' || typeof first.EventSubscriptionArn !== 'string') {
+    return 'the plugin was not invoked by an SNS delivery';
+  }
+  let message: unknown;
+  try {
+    message = JSON.parse(sns.Message);
+  } catch {
+    return 'the SNS message is not JSON';
+  }
+  if (!isObject(message)) return 'the SNS message is not a plugin message';
+  const { uid, workflow, activity, stage, now } = message;
+  if (typeof uid !== 'string' || uid === '' || typeof workflow !== 'string' || workflow === ''
+    || typeof activity !== 'string' || activity === '' || !isStageKey(stage)) {
+    return 'the SNS message is not a plugin message (uid, workflow, activity, stage)';
+  }
+  return { uid, workflow, activity, stage, sentAt: typeof now === 'string' && now !== '' ? now : undefined, subscriptionArn: first.EventSubscriptionArn };
+}
+
+/**
+ * Success -> `Complete`, unless the plugin returned `{ state: 'Error', message? }` (a business
+ * failure, as for PRE/POST plugins), `{ state: 'Do Not Run' }`, or `{ state: 'In Progress' }` (it
+ * reports its outcome itself later: nothing is recorded). Failure -> `Error` with the error.
+ */
+export function invocationOutcome(record: DestinationRecord): InvocationOutcome {
+  const { condition, approximateInvokeCount } = record.requestContext;
+  const attempts = typeof approximateInvokeCount === 'number' && approximateInvokeCount > 0 ? approximateInvokeCount : undefined;
+  if (condition === 'Success' && !record.responseContext?.functionError) {
+    const result = record.responsePayload;
+    if (isObject(result)) {
+      if (result.state === State.ERROR) {
+        return { state: State.ERROR, message: typeof result.message === 'string' && result.message !== '' ? result.message : 'the plugin reported Error' };
+      }
+      if (result.state === State.DO_NOT_RUN) return { state: State.DO_NOT_RUN };
+      if (result.state === State.IN_PROGRESS) return {};
+    }
+    return { state: State.COMPLETE };
+  }
+  const after = attempts === undefined ? '' : ` (after ${attempts} attempt${attempts === 1 ? '' : 's'})`;
+  if (condition === 'EventAgeExceeded') {
+    return { state: State.ERROR, message: `Timed out: the plugin did not succeed within its maximum event age${after}` };
+  }
+  return { state: State.ERROR, message: `${errorText(record.responsePayload)}${after}` };
+}
+
+/** `errorType: errorMessage` of a Lambda function error. */
+function errorText(payload: unknown): string {
+  if (isObject(payload)) {
+    const type = typeof payload.errorType === 'string' && payload.errorType !== '' ? payload.errorType : 'Error';
+    return typeof payload.errorMessage === 'string' && payload.errorMessage !== '' ? `${type}: ${payload.errorMessage}` : type;
+  }
+  return typeof payload === 'string' && payload !== '' ? payload : 'the plugin failed';
+}
+
+/** The registry item of the subscription the message came through (exact key: no index, no scan). */
+async function registeredPlugin(delivery: PluginDelivery): Promise<RegisteredPlugin | undefined> {
+  const answer = await dynamoDb().send(new GetCommand({
+    TableName: pluginTableName(),
+    Key: { orchestratorId: registryId(delivery.activity, delivery.stage), subscriptionArn: delivery.subscriptionArn },
+  }));
+  if (!answer.Item) return undefined;
+  const plugin = parseRegistryItem(answer.Item);
+  if (!plugin) logger.warn('Ignoring malformed plugin registry item', { item: answer.Item });
+  return plugin;
+}
+
+/**
+ * Adds to the plugin-state condition: the stage was started no later than the message was sent.
+ * A record from an earlier run of this uid (late retries) must not settle the re-run's entry.
+ */
+export function notBeforeStageStart(update: UpdateCommandInput, activity: string, stage: StageKey, sentAt: string): UpdateCommandInput {
+  const names = { '#poA': 'activities', '#poActivity': activity, '#poStage': stage, '#poStatus': 'status', '#poStart': 'startTime' };
+  const startTime = '#poA.#poActivity.#poStage.#poStatus.#poStart';
+  return {
+    ...update,
+    ConditionExpression: `${update.ConditionExpression} AND (attribute_not_exists(${startTime}) OR ${startTime} <= :poSentAt)`,
+    ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...names },
+    ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':poSentAt': sentAt },
+  };
+}
+
+/** Why a refused write was refused, from the item as it was (ALL_OLD). */
+function refusal(current: StatusDocument | undefined, delivery: PluginDelivery, plugin: RegisteredPlugin): string {
+  if (!current) return 'no status item for this run';
+  const stage = current.activities[delivery.activity]?.[delivery.stage];
+  const entry = stage?.[pluginKind(plugin)]?.[plugin.pluginName];
+  if (!entry) return 'the run has no entry for this plugin';
+  if (isPluginFinal(entry.state)) return `the plugin is already ${entry.state}`;
+  return 'the stage was started again after this message was sent';
+}
