@@ -1,6 +1,15 @@
-// A one-file CDK app: an orchestrator with three activities and one workflow over them.
+// A CDK app in two stacks: the platform team's orchestrator (three activities, one workflow) and,
+// in a stack of its own, the plugins other teams add to its stages with `activity.addPlugin`.
 //   cd examples && npx cdk synth
+// The plugins are plain Lambda functions (examples/plugins/*.ts) that use no orchestrator code: PRE
+// and POST plugins are invoked synchronously, PARALLEL plugins report through Lambda destinations.
+// Their TypeScript is bundled with esbuild as the app synthesizes (offline, no Docker) into
+// examples/plugins/dist/<name>/index.js.
+import * as path from 'path';
 import { App, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { buildSync } from 'esbuild';
 import { ActivityStage, Orchestrator, Workflow } from '../src';
 
 const app = new App();
@@ -29,5 +38,64 @@ new CfnOutput(stack, 'WorkflowStateMachineArn', { value: onboarding.stateMachine
 new CfnOutput(stack, 'StatusTableName', { value: orchestrator.statusTable.tableName });
 new CfnOutput(stack, 'PluginTableName', { value: orchestrator.pluginTable.tableName });
 new CfnOutput(stack, 'Step2ParallelTopicArn', { value: orchestrator.activity('Step2').topic(ActivityStage.PARALLEL).topicArn });
+
+// The plugins: another team's stack. It refers to the orchestrator's stack (topics, plugin table,
+// handler roles), never the reverse, so it deploys and changes on its own.
+const plugins = new Stack(app, 'OrchestratorExamplePlugins', {
+  description: 'cdk-orchestrator example: plugins of the Step1-Step3 activities',
+});
+
+/** A plain Node.js function from examples/plugins/<name>.ts, bundled here with esbuild. */
+function pluginFunction(scope: Construct, id: string, name: string): lambda.Function {
+  const outdir = path.join(__dirname, 'plugins', 'dist', name);
+  buildSync({
+    entryPoints: [path.join(__dirname, 'plugins', `${name}.ts`)],
+    outfile: path.join(outdir, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'warning',
+  });
+  return new lambda.Function(scope, id, {
+    runtime: lambda.Runtime.NODEJS_24_X,
+    architecture: lambda.Architecture.ARM_64,
+    handler: 'index.handler',
+    code: lambda.Code.fromAsset(outdir),
+    memorySize: 128,
+    timeout: Duration.seconds(10),
+    description: `cdk-orchestrator example plugin ${id}`,
+  });
+}
+
+// Step1, pre stage: checks the application first (sequential: lowest order runs first).
+orchestrator.activity('Step1').addPlugin(pluginFunction(plugins, 'CheckApplication', 'check-application'), {
+  stage: ActivityStage.PRE,
+  pluginName: 'CheckApplication',
+  order: 10,
+  timeout: Duration.seconds(30),
+});
+
+// Step2, parallel stage: two mandatory plugins the stage waits for, and an optional one that fails
+// (recorded `Error`; the stage ends `Optional Task Error` and the workflow goes on).
+const step2 = orchestrator.activity('Step2');
+step2.addPlugin(pluginFunction(plugins, 'Rate', 'rate'), { stage: ActivityStage.PARALLEL, pluginName: 'Rate' });
+step2.addPlugin(pluginFunction(plugins, 'FraudCheck', 'fraud-check'), {
+  stage: ActivityStage.PARALLEL,
+  pluginName: 'FraudCheck',
+  // Counts as Error when it has not succeeded 10 minutes after the message (Lambda stops retrying).
+  timeout: Duration.minutes(10),
+});
+step2.addPlugin(pluginFunction(plugins, 'Marketing', 'marketing'), {
+  stage: ActivityStage.PARALLEL,
+  pluginName: 'Marketing',
+  mandatory: false,
+});
+
+// Step3, post stage: notifies once the work is done.
+orchestrator.activity('Step3').addPlugin(pluginFunction(plugins, 'Notify', 'notify'), {
+  stage: ActivityStage.POST,
+  pluginName: 'Notify',
+});
 
 app.synth();

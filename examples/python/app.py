@@ -1,11 +1,23 @@
 #!/usr/bin/env python3
-"""A one-file CDK app in Python: an orchestrator with three activities and one workflow over them.
+"""A CDK app in two stacks, the Python version of examples/app.ts (same stacks, same template).
 
-The Python twin of examples/app.ts; it synthesizes the same stack. See README.md here:
-    pip install cdk-orchestrator aws-cdk-lib && cdk synth
+The platform team's orchestrator (three activities, one workflow) and, in a stack of its own, the
+plugins other teams add to its stages with `activity.add_plugin`.
+    cd examples/python && npx aws-cdk synth      (see README.md)
+The plugins are plain Lambda functions (examples/plugins/*.ts, shared with app.ts) that use no
+orchestrator code: PRE and POST plugins are invoked synchronously, PARALLEL plugins report through
+Lambda destinations. Their TypeScript is bundled with esbuild as the app synthesizes (offline, no
+Docker) into examples/plugins/dist/<name>/index.js, exactly as app.ts does.
 """
+import os
+import subprocess
+
 from aws_cdk import App, CfnOutput, Duration, Stack
+from aws_cdk import aws_lambda as lambda_
 from cdk_orchestrator import ActivityOptions, ActivityStage, Orchestrator, Workflow
+from constructs import Construct
+
+EXAMPLES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 app = App()
 stack = Stack(
@@ -32,11 +44,6 @@ orchestrator = Orchestrator(
     status_retention=Duration.days(90),
 )
 
-# TODO(plugins): examples/app.ts is gaining plugins (`activity.addPlugin(...)` with the plugin
-# functions in examples/plugins/). `add_plugin` is not in the library yet (src/activity.ts); once it
-# is, mirror them here: the same functions (lambda_.Function with Code.from_asset on
-# ../plugins/<name>) and `orchestrator.activity("StepN").add_plugin(fn, stage=ActivityStage.PARALLEL, ...)`.
-
 onboarding = Workflow(
     stack,
     "Onboarding",
@@ -51,6 +58,76 @@ CfnOutput(
     stack,
     "Step2ParallelTopicArn",
     value=orchestrator.activity("Step2").topic(ActivityStage.PARALLEL).topic_arn,
+)
+
+# The plugins: another team's stack. It refers to the orchestrator's stack (topics, plugin table,
+# handler roles), never the reverse, so it deploys and changes on its own.
+plugins = Stack(
+    app,
+    "OrchestratorExamplePlugins",
+    description="cdk-orchestrator example: plugins of the Step1-Step3 activities",
+)
+
+
+def plugin_function(scope: Construct, construct_id: str, name: str) -> lambda_.Function:
+    """A plain Node.js function from examples/plugins/<name>.ts, bundled here with esbuild."""
+    outdir = os.path.join(EXAMPLES, "plugins", "dist", name)
+    # The esbuild CLI with app.ts's options, run from examples/ like app.ts, so the bundle (and the
+    # asset hash) is the same.
+    subprocess.run(
+        [
+            "npx", "esbuild", os.path.join("plugins", f"{name}.ts"),
+            f"--outfile={os.path.join(outdir, 'index.js')}",
+            "--bundle", "--platform=node", "--target=node20", "--format=cjs", "--log-level=warning",
+        ],
+        cwd=EXAMPLES,
+        check=True,
+    )
+    return lambda_.Function(
+        scope,
+        construct_id,
+        runtime=lambda_.Runtime.NODEJS_24_X,
+        architecture=lambda_.Architecture.ARM_64,
+        handler="index.handler",
+        code=lambda_.Code.from_asset(outdir),
+        memory_size=128,
+        timeout=Duration.seconds(10),
+        description=f"cdk-orchestrator example plugin {construct_id}",
+    )
+
+
+# Step1, pre stage: checks the application first (sequential: lowest order runs first).
+orchestrator.activity("Step1").add_plugin(
+    plugin_function(plugins, "CheckApplication", "check-application"),
+    stage=ActivityStage.PRE,
+    plugin_name="CheckApplication",
+    order=10,
+    timeout=Duration.seconds(30),
+)
+
+# Step2, parallel stage: two mandatory plugins the stage waits for, and an optional one that fails
+# (recorded `Error`; the stage ends `Optional Task Error` and the workflow goes on).
+step2 = orchestrator.activity("Step2")
+step2.add_plugin(plugin_function(plugins, "Rate", "rate"), stage=ActivityStage.PARALLEL, plugin_name="Rate")
+step2.add_plugin(
+    plugin_function(plugins, "FraudCheck", "fraud-check"),
+    stage=ActivityStage.PARALLEL,
+    plugin_name="FraudCheck",
+    # Counts as Error when it has not succeeded 10 minutes after the message (Lambda stops retrying).
+    timeout=Duration.minutes(10),
+)
+step2.add_plugin(
+    plugin_function(plugins, "Marketing", "marketing"),
+    stage=ActivityStage.PARALLEL,
+    plugin_name="Marketing",
+    mandatory=False,
+)
+
+# Step3, post stage: notifies once the work is done.
+orchestrator.activity("Step3").add_plugin(
+    plugin_function(plugins, "Notify", "notify"),
+    stage=ActivityStage.POST,
+    plugin_name="Notify",
 )
 
 app.synth()

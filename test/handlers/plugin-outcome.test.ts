@@ -83,7 +83,9 @@ async function parallelRun(plugins: Plugin[], uid = `claim-${++counter}-${Date.n
 }
 
 /** The record Lambda sends to the destinations after an asynchronous invocation. */
-function destinationRecord(requestPayload: unknown, outcome: { success: true; result?: unknown } | { success: false; error?: unknown; condition?: string }, attempts = 1) {
+type Outcome = { success: true; result?: unknown } | { success: false; error?: unknown; condition?: string };
+
+function destinationRecord(requestPayload: unknown, outcome: Outcome, attempts = 1) {
   const failed = !outcome.success;
   return {
     version: '1.0',

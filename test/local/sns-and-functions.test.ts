@@ -8,8 +8,8 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { LocalEngine } from '../../local/engine';
 import { eventually, inlineFunction, newStack } from './support';
+import { LocalEngine } from '../../local/engine';
 
 // Each function counts its invocations in module state and reports through its own queue.
 const RECORDER = `

@@ -9,8 +9,8 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { LocalEngine } from '../../local/engine';
 import { eventually, inlineFunction, newStack } from './support';
+import { LocalEngine } from '../../local/engine';
 
 // Reports every batch it receives to a queue; fails batches containing a "poison" item.
 const CONSUMER = `
@@ -60,7 +60,8 @@ afterAll(async () => {
   await engine?.stop();
 });
 
-const batches = (queue: string) => engine.queueMessages(queue).map((m) => JSON.parse(m.body) as { pk: string; n: number; name: string; source: string }[]);
+type Seen = { pk: string; n: number; name: string; source: string };
+const batches = (queue: string) => engine.queueMessages(queue).map((m) => JSON.parse(m.body) as Seen[]);
 
 test('every change reaches each consumer once, in order per item, in batches of at most BatchSize', async () => {
   const writes: Promise<unknown>[] = [];
@@ -70,8 +71,10 @@ test('every change reaches each consumer once, in order per item, in batches of 
       for (let n = 1; n <= 9; n++) {
         const flag = pk === 'b' && n % 3 === 0 ? 'yes' : 'no';
         await ddb.send(new UpdateItemCommand({
-          TableName: tableName, Key: { pk: { S: pk } },
-          UpdateExpression: 'SET n = :n, flag = :f', ExpressionAttributeValues: { ':n': { N: String(n) }, ':f': { S: flag } },
+          TableName: tableName,
+          Key: { pk: { S: pk } },
+          UpdateExpression: 'SET n = :n, flag = :f',
+          ExpressionAttributeValues: { ':n': { N: String(n) }, ':f': { S: flag } },
         }));
       }
     })());
