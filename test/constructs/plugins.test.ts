@@ -8,6 +8,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { asArray, Synth } from './util';
+import { matchesFilterPolicy } from '../../lambda/shared/filter-policy';
+import { messageAttributesFromMetadata } from '../../lambda/shared/status';
 import { Activity, ActivityAttributes, ActivityPlugin, ActivityStage, Orchestrator, OrchestratorAttributes } from '../../src';
 
 const SINGLETON = 'AWS679f53fac002430cb0da5b7982bd2287';
@@ -140,6 +142,15 @@ describe('PARALLEL plugin', () => {
       ignoreErrorCodesMatching: 'ResourceNotFoundException',
     });
     expect(s.resource(`${base}/Registration/Resource/Default`)).toMatchObject({ Type: 'Custom::AWS', Properties: { InstallLatestAwsSdk: false } });
+  });
+
+  test('the stored filter policy is the one parallel-stage evaluates to skip runs the plugin cannot receive', () => {
+    const stored = sdkCall(s, `${base}/Registration/Resource/Default`, 'Create').parameters.Item.filterPolicy.S;
+    const receives = (metadata: Record<string, unknown>) => matchesFilterPolicy(stored, { attributes: messageAttributesFromMetadata(metadata) });
+    expect(receives({ workflow: 'Quotes', region: 'EU', premium: 150 })).toBe(true);
+    expect(receives({ workflow: 'Quotes', region: 'EU', premium: 50 })).toBe(false);
+    expect(receives({ workflow: 'Quotes', region: 'APAC', premium: 150 })).toBe(false);
+    expect(receives({ workflow: 'Quotes' })).toBe(false);
   });
 
   test('registered only once SNS may invoke it and its outcomes are reported', () => {
