@@ -1,8 +1,8 @@
 /**
  * status-summary: consumes the status table's stream (filtered to items with `awaiting`) and
  * settles waiting parallel stages. It reads the stream image only (no GetItem) and writes only
- * when a stage settles, conditioned on the token it answered, so states never move backwards and a
- * used token is answered at most once per settlement. Its own settling write removes the activity
+ * when a stage settles, conditioned on the token it is about to answer, so states never move
+ * backwards and a token is answered once per settlement. Its own settling write removes the activity
  * from `awaiting`, so it does not wake itself up again.
  */
 import type { DynamoDBRecord } from 'aws-lambda';
@@ -92,11 +92,12 @@ async function settleActivity(target: StatusTarget, doc: StatusDocument, oldImag
   const released = settled || state === State.MANDATORY_COMPLETED;
 
   if (token && released) {
-    // Answer first: if the write below fails, a redelivery answers again (ignored) and writes.
-    if (state === State.ERROR) {
-      const failure = describeFailure(stageFailure(stage)!);
-      await sendTaskFailure(token, PLUGIN_FAILED, failure);
-      await write(target, {
+    const failure = state === State.ERROR ? describeFailure(stageFailure(stage)!) : undefined;
+    // Record the outcome BEFORE answering: the answer lets the post stage start, and the post stage
+    // summarizes the activity and the run from the document, so this stage must already read done.
+    // The write is conditioned on the token: of two deliveries (or stage-failure) only one answers.
+    const recorded = await write(target, failure !== undefined
+      ? {
         activity,
         stage: 'async',
         now,
@@ -106,10 +107,17 @@ async function settleActivity(target: StatusTarget, doc: StatusDocument, oldImag
         removeToken: true,
         stopAwaiting: true,
         expect: { token },
-      });
-    } else {
-      await sendTaskSuccess(token, { activity, stage: 'async', state });
-      await write(target, { activity, stage: 'async', now, stageStatus: { state }, removeToken: true, stopAwaiting: settled, expect: { token } });
+      }
+      : { activity, stage: 'async', now, stageStatus: { state }, removeToken: true, stopAwaiting: settled, expect: { token } });
+    if (!recorded) return;
+    try {
+      if (failure !== undefined) await sendTaskFailure(token, PLUGIN_FAILED, failure);
+      else await sendTaskSuccess(token, { activity, stage: 'async', state });
+    } catch (error) {
+      // Not answered (a transient Step Functions error): put the token back and fail the batch, so
+      // the redelivered record finds the recorded outcome with its token and answers it again.
+      await write(target, { activity, stage: 'async', now, restoreToken: token });
+      throw error;
     }
     logger.info('Parallel stage released', { ...context, state });
   } else if (!token && settled) {
@@ -123,9 +131,10 @@ async function settleActivity(target: StatusTarget, doc: StatusDocument, oldImag
 }
 
 /** A failed condition means someone already moved on (stage-failure, or a newer record): nothing to do. */
-async function write(target: StatusTarget, change: StatusChange): Promise<void> {
+async function write(target: StatusTarget, change: StatusChange): Promise<boolean> {
   const result = await updateStatus(statusChangeUpdate(target, change));
   if (!result.applied) logger.debug('Settling write skipped: the item moved on', { ...target.key, activity: change.activity });
+  return result.applied;
 }
 
 function pluginsChanged(oldImage: StatusDocument | undefined, doc: StatusDocument, activity: string): boolean {

@@ -238,6 +238,11 @@ export interface StatusChange {
   readonly activityStatus?: { readonly state: State; readonly message?: string };
   readonly runState?: State;
   readonly removeToken?: boolean;
+  /**
+   * Puts back a token whose answer could not be sent (and the activity into `awaiting`), so the
+   * stream wakes status-summary again to answer it.
+   */
+  readonly restoreToken?: string;
   /** Removes the activity from `awaiting`. */
   readonly stopAwaiting?: boolean;
   /** Preconditions besides each entry's transition rule. */
@@ -274,7 +279,8 @@ function applyEntryChange(builder: UpdateExpressionBuilder, activity: string, st
 export function statusChangeUpdate(target: StatusTarget, change: StatusChange): UpdateCommandInput {
   const builder = new UpdateExpressionBuilder();
   const needsStage = (change.entries?.length ?? 0) > 0 || (change.removeEntries?.length ?? 0) > 0
-    || change.stageStatus !== undefined || change.removeToken === true || change.expect !== undefined;
+    || change.stageStatus !== undefined || change.removeToken === true || change.restoreToken !== undefined
+    || change.expect !== undefined;
   if (needsStage && change.stage === undefined) throw new Error('statusChangeUpdate: stage changes need a stage');
   const stage = change.stage as StageKey;
 
@@ -286,6 +292,12 @@ export function statusChangeUpdate(target: StatusTarget, change: StatusChange): 
     builder.setOrRemove([...stageStatus, 'message'], change.stageStatus.message === undefined ? undefined : trimMessage(change.stageStatus.message));
   }
   if (change.removeToken) builder.remove([...paths.stageStatus(change.activity, stage), 'token']);
+  if (change.restoreToken !== undefined) {
+    const token = [...paths.stageStatus(change.activity, stage), 'token'];
+    builder.set(token, change.restoreToken);
+    builder.add(['awaiting'], new Set([change.activity]));
+    builder.condition(`attribute_not_exists(${builder.path(token)})`);
+  }
   if (change.activityStatus) {
     const activityStatus = paths.activityStatus(change.activity);
     builder.set([...activityStatus, 'state'], change.activityStatus.state);

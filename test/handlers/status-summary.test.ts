@@ -146,8 +146,36 @@ describe('a token that expired or was already used is not an error', () => {
     await expect(h.handlers.statusSummary({ Records: batch })).resolves.toBeUndefined();
 
     expect(await run.item()).toEqual(settled);
-    // The second answer was refused by Step Functions (token used) and ignored.
-    expect(h.fake.callsTo('sfn', 'SendTaskSuccess')).toHaveLength(2);
+    // The outcome is recorded (token removed) before the answer: a redelivery finds no token to answer.
+    expect(h.fake.callsTo('sfn', 'SendTaskSuccess')).toHaveLength(1);
+  });
+
+  test('the outcome is recorded before the token is answered, so the post stage sees the stage done', async () => {
+    const run = await waitingStage(['Fast']);
+    await run.report('Fast', 'Complete');
+    let stateWhenAnswered: string | undefined;
+    h.fake.beforeNextStepFunctions('SendTaskSuccess', async () => {
+      stateWhenAnswered = (await run.item()).activities[run.activity].async.status.state;
+    });
+    await h.pump();
+    expect(stateWhenAnswered).toBe('Complete');
+  });
+
+  test('an answer Step Functions could not take puts the token back, and the redelivery answers it', async () => {
+    const run = await waitingStage(['Retry']);
+    await run.report('Retry', 'Complete');
+    const batch = (await h.stream.read()).filter((record) => record.dynamodb?.NewImage?.awaiting);
+    // More failures than the SDK's own retries: the handler sees the error.
+    h.fake.failStepFunctions('SendTaskSuccess', 'InternalFailure', 10);
+    await expect(h.handlers.statusSummary({ Records: batch })).rejects.toThrow();
+    const afterFailure = await run.item();
+    expect(afterFailure.activities[run.activity].async.status.token).toBeDefined();
+    expect(afterFailure.activities[run.activity].async.status.state).toBe('Complete');
+
+    h.fake.failStepFunctions('SendTaskSuccess', 'InternalFailure', 0);
+    await h.handlers.statusSummary({ Records: (await h.stream.read()).filter((record) => record.dynamodb?.NewImage?.awaiting) });
+    expect((await run.item()).activities[run.activity].async.status.token).toBeUndefined();
+    expect(h.fake.callsTo('sfn', 'SendTaskSuccess').length).toBeGreaterThanOrEqual(2);
   });
 });
 

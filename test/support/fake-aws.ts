@@ -45,6 +45,8 @@ export class FakeAws {
   private readonly dynamoDb: URL;
   private publishListener?: (message: PublishedMessage) => void | Promise<void>;
   private readonly dynamoDbInterceptors = new Map<string, () => Promise<void>>();
+  private readonly sfnHooks = new Map<string, (input: Record<string, any>) => Promise<void>>();
+  private readonly sfnFailures = new Map<string, { errorName: string; remaining: number }>();
 
   private constructor(dynamoDbEndpoint: string) {
     this.dynamoDb = new URL(dynamoDbEndpoint);
@@ -76,6 +78,16 @@ export class FakeAws {
    */
   public beforeNextDynamoDb(action: string, interfere: () => Promise<void>): void {
     this.dynamoDbInterceptors.set(action, interfere);
+  }
+
+  /** Runs `hook` once, just before the next Step Functions call of this action is answered. */
+  public beforeNextStepFunctions(action: string, hook: (input: Record<string, any>) => Promise<void>): void {
+    this.sfnHooks.set(action, hook);
+  }
+
+  /** The next `times` Step Functions calls of this action fail with `errorName` (e.g. an outage). */
+  public failStepFunctions(action: string, errorName: string, times: number): void {
+    this.sfnFailures.set(action, { errorName, remaining: times });
   }
 
   /** Every later callback with this token fails with `errorName` (e.g. `TaskTimedOut`: expired). */
@@ -144,8 +156,18 @@ export class FakeAws {
     });
   }
 
-  private stepFunctions(res: ServerResponse, action: string, input: Record<string, any>): void {
+  private async stepFunctions(res: ServerResponse, action: string, input: Record<string, any>): Promise<void> {
     this.calls.push({ service: 'sfn', action, input });
+    const hook = this.sfnHooks.get(action);
+    this.sfnHooks.delete(action);
+    await hook?.(input);
+    const failure = this.sfnFailures.get(action);
+    if (failure && failure.remaining > 0) {
+      failure.remaining--;
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': failure.errorName });
+      res.end(JSON.stringify({ __type: failure.errorName, message: `Injected failure (${failure.errorName})` }));
+      return;
+    }
     const token = String(input.taskToken ?? '');
     const closedWith = this.closedTokens.get(token);
     if (closedWith) {
