@@ -83,6 +83,17 @@ project.preCompileTask.spawn(bundle);
 // `npx projen test` alone must test the current handler code, not a stale bundle.
 project.testTask.prependSpawn(bundle);
 
+// Main job: synthesize the example app (orchestrator + plugin stacks) and run one workflow on the
+// local engine, printing the timeline and the final status document.
+const LOCAL_TS_NODE = `ts-node --transpile-only -O '${JSON.stringify({ module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' })}'`;
+const demo = project.addTask('demo', {
+  description: 'Synthesize examples/ and run the Onboarding workflow end to end on the local engine',
+  env: { CDK_DISABLE_CLI_TELEMETRY: 'true', NODE_NO_WARNINGS: '1' },
+});
+demo.spawn(bundle);
+demo.exec('cdk synth --no-notices --quiet', { cwd: 'examples' });
+demo.exec(`${LOCAL_TS_NODE} local/cli.ts --app examples/cdk.out --workflow Onboarding --input '{"uid":"application-42","metadata":{"customer":"ACME","product":"home"}}'`);
+
 // Python: jsii-pacmak's own Python build needs PyPI, which is out of reach here. Generate the
 // Python code with pacmak, then build the wheel and sdist with Debian's build tools (no isolation,
 // no download), check them with twine and byte-compile the generated module.

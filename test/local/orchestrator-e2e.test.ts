@@ -53,9 +53,9 @@ maybe('Orchestrator + Workflow, one plugin per stage', () => {
     }
     await engine.idle();
     const doc = await engine.statusDocument('policy-1', 'onboard');
-    // DESIGN.md: the post stage's last write also completes the activity and the run. The handlers
-    // do not do that yet (both stay "In Progress"); assert it here once they do.
-    expect(['In Progress', 'Complete']).toContain(doc?.status.state);
+    // The post stage's last write completes the activity and the run.
+    expect(doc?.status.state).toBe('Complete');
+    expect(doc?.activities.Step1.status.state).toBe('Complete');
     for (const stage of ['pre', 'async', 'post']) expect(doc?.activities.Step1[stage].status.state).toBe('Complete');
     expect(doc?.awaiting).toBeUndefined();
 
