@@ -104,17 +104,24 @@ async function invokePlugin(plugin: RegisteredPlugin, run: StageRun): Promise<Pl
   const envelope = snsEnvelope({
     body, attributes, topicArn: run.event.topicArn, subscriptionArn: plugin.subscriptionArn, messageId: randomUUID(), now,
   });
+  // A plugin's `timeout` bounds the synchronous call; without one the plugin's own function timeout does.
+  const timeoutMs = plugin.timeoutSeconds ? plugin.timeoutSeconds * 1000 : undefined;
   try {
     const response = await lambda().send(new InvokeCommand({
       FunctionName: plugin.functionArn ?? plugin.functionName,
       InvocationType: 'RequestResponse',
       Payload: new TextEncoder().encode(JSON.stringify(envelope)),
-    }));
+    }), timeoutMs ? { abortSignal: AbortSignal.timeout(timeoutMs) } : undefined);
     const text = response.Payload ? new TextDecoder().decode(response.Payload) : '';
     if (response.FunctionError) return { kind: 'invocationError', message: functionErrorMessage(text, response.FunctionError) };
     return outcomeFromResult(text);
   } catch (error) {
     const failure = error as Error;
+    // The plugin may still be running after we stop waiting: calling it again would run it twice at
+    // once, so a timeout is a final Error rather than a retried invocation.
+    if (timeoutMs && (failure.name === 'AbortError' || failure.name === 'TimeoutError')) {
+      return { kind: 'businessError', message: `timed out after ${plugin.timeoutSeconds} s` };
+    }
     return { kind: 'invocationError', message: `${failure.name}: ${failure.message}` };
   }
 }

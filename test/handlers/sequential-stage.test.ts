@@ -183,6 +183,19 @@ test('a 2 KB error message is stored trimmed to 180 characters', async () => {
   }
 });
 
+test('a plugin that outlives its timeout is recorded Error at once and not invoked again', async () => {
+  const activity = newActivity();
+  await h.registerPlugin({ activity, stage: 'pre', name: 'Slow', timeoutSeconds: 1 });
+  h.fake.onInvoke('Slow', () => new Promise((resolve) => setTimeout(resolve, 3000)));
+  const uid = await newRun(activity);
+
+  const error = await rejectionOf(h.handlers.sequentialStage(stageEvent(uid, activity, 'pre', 3)));
+
+  expect(error.name).toBe('PluginFailed');
+  expect((await h.item(uid, WORKFLOW))!.activities[activity].pre.mandatory.Slow).toMatchObject({ state: 'Error', message: 'timed out after 1 s' });
+  expect(h.fake.invocations('Slow')).toHaveLength(1);
+});
+
 test('a plugin that returns { state: "Error" } fails the stage at once, without retries', async () => {
   const activity = newActivity();
   await h.registerPlugin({ activity, stage: 'pre', name: 'Validator' });

@@ -36,6 +36,8 @@ export interface PluginRegistration {
   readonly mandatory?: boolean;
   readonly order?: number;
   readonly filterPolicy?: Record<string, unknown>;
+  /** `timeout` of addPlugin, in seconds. */
+  readonly timeoutSeconds?: number;
 }
 
 export interface PluginReport {
@@ -157,6 +159,7 @@ export class Harness {
         order: plugin.order ?? 90,
         source: 'cdk',
         ...(plugin.filterPolicy ? { filterPolicy: JSON.stringify(plugin.filterPolicy) } : {}),
+        ...(plugin.timeoutSeconds ? { timeoutSeconds: plugin.timeoutSeconds } : {}),
       },
     }));
   }
