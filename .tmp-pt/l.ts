@@ -1,0 +1,2 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+export const l = new Logger();
