@@ -5,6 +5,9 @@
 // and POST plugins are invoked synchronously, PARALLEL plugins report through Lambda destinations.
 // Their TypeScript is bundled with esbuild as the app synthesizes (offline, no Docker) into
 // examples/plugins/dist/<name>/index.js.
+//
+// `buildExampleApp()` builds the app without synthesizing it, so a test can check it (cdk-nag,
+// test/constructs/nag-example.test.ts); run as the CDK app, this file synthesizes it.
 import * as path from 'path';
 import { App, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -12,38 +15,72 @@ import { Construct } from 'constructs';
 import { buildSync } from 'esbuild';
 import { ActivityStage, Orchestrator, Workflow } from '../src';
 
-const app = new App();
-const stack = new Stack(app, 'OrchestratorExample', {
-  description: 'cdk-orchestrator example: three activities (Step1-Step3) and the Onboarding workflow',
-});
+/** The example app: the orchestrator's stack and the plugins' stack, not synthesized yet. */
+export function buildExampleApp(app: App = new App()): App {
+  const stack = new Stack(app, 'OrchestratorExample', {
+    description: 'cdk-orchestrator example: three activities (Step1-Step3) and the Onboarding workflow',
+  });
 
-const orchestrator = new Orchestrator(stack, 'Orchestrator', {
-  orchestratorName: 'example',
-  activities: ['Step1', 'Step2', 'Step3'],
-  // Defaults for every activity...
-  parallelTimeout: Duration.hours(2),
-  // ...and per-activity overrides.
-  activityOptions: {
-    Step2: { parallelTimeout: Duration.minutes(30), parallelHeartbeat: Duration.minutes(5), pluginRetries: 3 },
-  },
-  statusRetention: Duration.days(90),
-});
+  const orchestrator = new Orchestrator(stack, 'Orchestrator', {
+    orchestratorName: 'example',
+    activities: ['Step1', 'Step2', 'Step3'],
+    // Defaults for every activity...
+    parallelTimeout: Duration.hours(2),
+    // ...and per-activity overrides.
+    activityOptions: {
+      Step2: { parallelTimeout: Duration.minutes(30), parallelHeartbeat: Duration.minutes(5), pluginRetries: 3 },
+    },
+    statusRetention: Duration.days(90),
+  });
 
-const onboarding = new Workflow(stack, 'Onboarding', {
-  orchestrator,
-  activities: ['Step1', 'Step2', 'Step3'],
-});
+  const onboarding = new Workflow(stack, 'Onboarding', {
+    orchestrator,
+    activities: ['Step1', 'Step2', 'Step3'],
+  });
 
-new CfnOutput(stack, 'WorkflowStateMachineArn', { value: onboarding.stateMachine.stateMachineArn });
-new CfnOutput(stack, 'StatusTableName', { value: orchestrator.statusTable.tableName });
-new CfnOutput(stack, 'PluginTableName', { value: orchestrator.pluginTable.tableName });
-new CfnOutput(stack, 'Step2ParallelTopicArn', { value: orchestrator.activity('Step2').topic(ActivityStage.PARALLEL).topicArn });
+  new CfnOutput(stack, 'WorkflowStateMachineArn', { value: onboarding.stateMachine.stateMachineArn });
+  new CfnOutput(stack, 'StatusTableName', { value: orchestrator.statusTable.tableName });
+  new CfnOutput(stack, 'PluginTableName', { value: orchestrator.pluginTable.tableName });
+  new CfnOutput(stack, 'Step2ParallelTopicArn', { value: orchestrator.activity('Step2').topic(ActivityStage.PARALLEL).topicArn });
 
-// The plugins: another team's stack. It refers to the orchestrator's stack (topics, plugin table,
-// handler roles), never the reverse, so it deploys and changes on its own.
-const plugins = new Stack(app, 'OrchestratorExamplePlugins', {
-  description: 'cdk-orchestrator example: plugins of the Step1-Step3 activities',
-});
+  // The plugins: another team's stack. It refers to the orchestrator's stack (topics, plugin table,
+  // handler roles), never the reverse, so it deploys and changes on its own.
+  const plugins = new Stack(app, 'OrchestratorExamplePlugins', {
+    description: 'cdk-orchestrator example: plugins of the Step1-Step3 activities',
+  });
+
+  // Step1, pre stage: checks the application first (sequential: lowest order runs first).
+  orchestrator.activity('Step1').addPlugin(pluginFunction(plugins, 'CheckApplication', 'check-application'), {
+    stage: ActivityStage.PRE,
+    pluginName: 'CheckApplication',
+    order: 10,
+    timeout: Duration.seconds(30),
+  });
+
+  // Step2, parallel stage: two mandatory plugins the stage waits for, and an optional one that fails
+  // (recorded `Error`; the stage ends `Optional Task Error` and the workflow goes on).
+  const step2 = orchestrator.activity('Step2');
+  step2.addPlugin(pluginFunction(plugins, 'Rate', 'rate'), { stage: ActivityStage.PARALLEL, pluginName: 'Rate' });
+  step2.addPlugin(pluginFunction(plugins, 'FraudCheck', 'fraud-check'), {
+    stage: ActivityStage.PARALLEL,
+    pluginName: 'FraudCheck',
+    // Counts as Error when it has not succeeded 10 minutes after the message (Lambda stops retrying).
+    timeout: Duration.minutes(10),
+  });
+  step2.addPlugin(pluginFunction(plugins, 'Marketing', 'marketing'), {
+    stage: ActivityStage.PARALLEL,
+    pluginName: 'Marketing',
+    mandatory: false,
+  });
+
+  // Step3, post stage: notifies once the work is done.
+  orchestrator.activity('Step3').addPlugin(pluginFunction(plugins, 'Notify', 'notify'), {
+    stage: ActivityStage.POST,
+    pluginName: 'Notify',
+  });
+
+  return app;
+}
 
 /** A plain Node.js function from examples/plugins/<name>.ts, bundled here with esbuild. */
 function pluginFunction(scope: Construct, id: string, name: string): lambda.Function {
@@ -68,34 +105,4 @@ function pluginFunction(scope: Construct, id: string, name: string): lambda.Func
   });
 }
 
-// Step1, pre stage: checks the application first (sequential: lowest order runs first).
-orchestrator.activity('Step1').addPlugin(pluginFunction(plugins, 'CheckApplication', 'check-application'), {
-  stage: ActivityStage.PRE,
-  pluginName: 'CheckApplication',
-  order: 10,
-  timeout: Duration.seconds(30),
-});
-
-// Step2, parallel stage: two mandatory plugins the stage waits for, and an optional one that fails
-// (recorded `Error`; the stage ends `Optional Task Error` and the workflow goes on).
-const step2 = orchestrator.activity('Step2');
-step2.addPlugin(pluginFunction(plugins, 'Rate', 'rate'), { stage: ActivityStage.PARALLEL, pluginName: 'Rate' });
-step2.addPlugin(pluginFunction(plugins, 'FraudCheck', 'fraud-check'), {
-  stage: ActivityStage.PARALLEL,
-  pluginName: 'FraudCheck',
-  // Counts as Error when it has not succeeded 10 minutes after the message (Lambda stops retrying).
-  timeout: Duration.minutes(10),
-});
-step2.addPlugin(pluginFunction(plugins, 'Marketing', 'marketing'), {
-  stage: ActivityStage.PARALLEL,
-  pluginName: 'Marketing',
-  mandatory: false,
-});
-
-// Step3, post stage: notifies once the work is done.
-orchestrator.activity('Step3').addPlugin(pluginFunction(plugins, 'Notify', 'notify'), {
-  stage: ActivityStage.POST,
-  pluginName: 'Notify',
-});
-
-app.synth();
+if (require.main === module) buildExampleApp().synth();
