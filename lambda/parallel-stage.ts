@@ -10,7 +10,7 @@ import { containerClient } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { RunContext, StatusItemMissing } from './shared/errors';
 import { matchesFilterPolicy } from './shared/filter-policy';
-import { logger } from './shared/logger';
+import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { loadPlugins, pluginRef, RegisteredPlugin } from './shared/registry';
 import { preparePluginMessage, startStage } from './shared/stage';
 import { isPluginPending, MessageAttribute, State, StatusDocument, unregisteredPendingEntries } from './shared/status';
@@ -36,10 +36,13 @@ export interface ParallelStageResult {
   readonly published: boolean;
 }
 
-export async function handler(rawEvent: unknown): Promise<ParallelStageResult> {
+export const handler = instrumented(runParallelStage);
+
+async function runParallelStage(rawEvent: unknown): Promise<ParallelStageResult> {
   const event = parseParallelStageEvent(rawEvent);
   const { uid, workflow, activity, token } = event;
   const context: RunContext = { uid, workflow, activity, stage: 'async' };
+  appendRunKeys(context);
   const target: StatusTarget = { tableName: statusTableName(), key: { uid, workflow } };
   const now = new Date().toISOString();
 
@@ -66,9 +69,11 @@ export async function handler(rawEvent: unknown): Promise<ParallelStageResult> {
   });
   if (!start.started) {
     await sendTaskSuccess(token, { activity, stage: 'async', skipped: true });
-    logger.info('Stage already done; skipped', { ...context, state: start.doc.activities[activity].async.status.state });
+    logger.info('Stage already done; skipped', { state: start.doc.activities[activity].async.status.state });
     return result(start.doc, false, false);
   }
+  // A retried invocation finds the first start's startTime.
+  if (start.doc.activities[activity].async.status.startTime === now) addMetric(Metric.STAGE_STARTED);
 
   let doc = start.doc;
   const stale = unregisteredPendingEntries(doc.activities[activity].async, plugins.map(pluginRef));
@@ -81,8 +86,11 @@ export async function handler(rawEvent: unknown): Promise<ParallelStageResult> {
     const { body, attributes } = preparePluginMessage(doc, activity, 'async', now);
     await sns().send(new PublishCommand({ TopicArn: event.topicArn, Message: body, MessageAttributes: attributes }));
   }
-  if (!waitsForMandatory) await sendTaskSuccess(token, { activity, stage: 'async', state: stageState });
-  logger.info('Parallel stage started', { ...context, plugins: reachable.map((plugin) => plugin.pluginName), waiting: waitsForMandatory });
+  if (!waitsForMandatory) {
+    await sendTaskSuccess(token, { activity, stage: 'async', state: stageState });
+    addMetric(Metric.STAGE_COMPLETED);
+  }
+  logger.info('Parallel stage started', { plugins: reachable.map((plugin) => plugin.pluginName), waiting: waitsForMandatory });
   return result(doc, true, reachable.length > 0);
 }
 

@@ -16,7 +16,7 @@ import { GetCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { dynamoDb } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { InvalidOutcomeEvent } from './shared/errors';
-import { logger } from './shared/logger';
+import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
 import { isPluginFinal, isStageKey, PluginState, StageKey, State, StatusDocument } from './shared/status';
 import { pluginStateUpdate, StatusTarget } from './shared/status-store';
@@ -63,10 +63,13 @@ export interface PluginOutcomeResult {
   readonly state?: PluginState;
 }
 
-export async function handler(rawEvent: unknown): Promise<PluginOutcomeResult> {
+export const handler = instrumented(recordPluginOutcome);
+
+async function recordPluginOutcome(rawEvent: unknown): Promise<PluginOutcomeResult> {
   const record = parseDestinationRecord(rawEvent);
   const delivery = pluginDelivery(record.requestPayload);
   if (typeof delivery === 'string') return ignored(delivery, record);
+  appendRunKeys({ uid: delivery.uid, workflow: delivery.workflow, activity: delivery.activity, stage: delivery.stage });
   if (delivery.stage !== 'async') {
     // PRE/POST plugins are invoked synchronously: sequential-stage records their result itself.
     return ignored(`a ${delivery.stage} plugin message; sequential-stage records those`, record);
@@ -90,13 +93,13 @@ export async function handler(rawEvent: unknown): Promise<PluginOutcomeResult> {
   const guarded = delivery.sentAt ? notBeforeStageStart(update, delivery.activity, delivery.stage, delivery.sentAt) : update;
   // On a refused write, the item as it was tells the log why (no extra read).
   const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
-  const context = { uid: delivery.uid, workflow: delivery.workflow, activity: delivery.activity, stage: delivery.stage, plugin: plugin.pluginName };
   if (!written.applied) {
     const reason = refusal(written.current, delivery, plugin);
-    logger.info('Plugin outcome not recorded', { ...context, state: outcome.state, reason });
+    logger.info('Plugin outcome not recorded', { plugin: plugin.pluginName, state: outcome.state, reason });
     return { recorded: false, reason, plugin: plugin.pluginName, state: outcome.state };
   }
-  logger.info('Plugin outcome recorded', { ...context, state: outcome.state, condition: record.requestContext.condition });
+  logger.info('Plugin outcome recorded', { plugin: plugin.pluginName, state: outcome.state, condition: record.requestContext.condition });
+  if (outcome.state === State.ERROR) addMetric(Metric.PLUGIN_ERRORS);
   return { recorded: true, plugin: plugin.pluginName, state: outcome.state };
 }
 

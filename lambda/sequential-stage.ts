@@ -14,7 +14,7 @@ import { pluginTableName, statusTableName } from './shared/environment';
 import {
   PluginFailed, PluginInvocationFailed, RunContext, StatusItemMissing, StatusUpdateConflict,
 } from './shared/errors';
-import { logger } from './shared/logger';
+import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { loadPlugins, pluginKind, pluginRef, RegisteredPlugin } from './shared/registry';
 import { preparePluginMessage, startStage } from './shared/stage';
 import {
@@ -59,27 +59,33 @@ interface StageRun {
   doc: StatusDocument;
 }
 
-export async function handler(rawEvent: unknown): Promise<SequentialStageResult> {
+export const handler = instrumented(runSequentialStage);
+
+async function runSequentialStage(rawEvent: unknown): Promise<SequentialStageResult> {
   const event = parseSequentialStageEvent(rawEvent);
   const { uid, workflow, activity, stage } = event;
   const context: RunContext = { uid, workflow, activity, stage };
+  appendRunKeys(context);
   const target: StatusTarget = { tableName: statusTableName(), key: { uid, workflow } };
 
   const plugins = await loadPlugins(pluginTableName(), activity, stage);
+  const now = new Date().toISOString();
   const start = await startStage(target, {
     activity,
     stage,
     plugins: plugins.map(pluginRef),
     // No plugins: the stage is complete the moment it starts.
     stageState: plugins.length > 0 ? State.IN_PROGRESS : State.COMPLETE,
-    now: new Date().toISOString(),
+    now,
   }, context);
   const result = (doc: StatusDocument, started: boolean, invoked: string[]): SequentialStageResult =>
     ({ uid, workflow, activity, stage, state: doc.activities[activity][stage].status.state, started, invoked });
   if (!start.started) {
-    logger.info('Stage already done; skipped', { ...context, state: start.doc.activities[activity][stage].status.state });
+    logger.info('Stage already done; skipped', { state: start.doc.activities[activity][stage].status.state });
     return result(start.doc, false, []);
   }
+  // A retry (Step Functions retries PluginInvocationFailed) finds the first start's startTime.
+  if (start.doc.activities[activity][stage].status.startTime === now) addMetric(Metric.STAGE_STARTED);
 
   const run: StageRun = { event, target, context, registered: plugins.map(pluginRef), doc: start.doc };
   const toRun = plugins.filter((plugin) => !isPluginSkippable(entryOf(run.doc, event, plugin)?.state));
@@ -87,10 +93,13 @@ export async function handler(rawEvent: unknown): Promise<SequentialStageResult>
   for (const [index, plugin] of toRun.entries()) {
     const outcome = await invokePlugin(plugin, run);
     invoked.push(plugin.pluginName);
-    logger.info('Plugin invoked', { ...context, plugin: plugin.pluginName, outcome: outcome.kind });
+    logger.info('Plugin invoked', { plugin: plugin.pluginName, outcome: outcome.kind });
+    if (outcome.kind === 'businessError' || outcome.kind === 'invocationError') addMetric(Metric.PLUGIN_ERRORS);
     await recordOutcome(run, plugin, outcome, index === toRun.length - 1);
   }
   if (toRun.length === 0) await settleWithoutPlugin(run);
+  // Reached only when the stage settled without failing (a failure throws).
+  addMetric(Metric.STAGE_COMPLETED);
   return result(run.doc, true, invoked);
 }
 

@@ -7,7 +7,7 @@
  */
 import { statusTableName } from './shared/environment';
 import { RunContext, StageFailed } from './shared/errors';
-import { logger } from './shared/logger';
+import { addMetric, appendRunKeys, instrumented, logger, Metric, metrics } from './shared/observability';
 import {
   ActivityDocument, pendingPlugins, StageKey, STAGES, State, StatusDocument, trimMessage,
 } from './shared/status';
@@ -86,10 +86,13 @@ export function failureRecord(doc: StatusDocument, activityName: string, failure
   };
 }
 
-export async function handler(rawEvent: unknown): Promise<never> {
+export const handler = instrumented(recordStageFailure);
+
+async function recordStageFailure(rawEvent: unknown): Promise<never> {
   const event = parseStageFailureEvent(rawEvent);
   const { uid, workflow, activity } = event;
   const context: RunContext = { uid, workflow, activity };
+  appendRunKeys(context);
   const target: StatusTarget = { tableName: statusTableName(), key: { uid, workflow } };
   const failure = readableFailure(event.error);
 
@@ -102,9 +105,13 @@ export async function handler(rawEvent: unknown): Promise<never> {
     const written = await updateStatus(statusChangeUpdate(target, change));
     if (written.applied) recorded = change;
   }
-  if (recorded) logger.info('Failure recorded', { ...context, stage: recorded.stage, error: failure.name });
+  if (recorded) logger.info('Failure recorded', { stage: recorded.stage, error: failure.name });
   // Nothing recorded now: the failing handler did it already, on the stage now in Error.
   const stage = recorded?.stage ?? STAGES.find((key) => doc?.activities[activity]?.[key].status.state === State.ERROR);
+  // Every failed activity execution passes here once (the Catch), whoever recorded the failure.
+  if (stage) metrics.addMetadata('stage', stage);
+  metrics.addMetadata('error', failure.name);
+  addMetric(Metric.STAGE_FAILED);
   const where = stage ? `stage ${stage} of activity ${activity}` : `activity ${activity}`;
   // What was recorded (e.g. the plugins a timeout waited for) is the most useful message.
   const message = recorded?.stageStatus?.message ?? failure.message;

@@ -5,7 +5,7 @@
  */
 import { statusTableName } from './shared/environment';
 import { MetadataMismatch, RunContext, RunInProgress } from './shared/errors';
-import { logger } from './shared/logger';
+import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import {
   metadataDifferences, metadataEqual, newStatusDocument, resetForRerun, State, StatusDocument,
 } from './shared/status';
@@ -22,19 +22,23 @@ export interface StartRunResult {
   readonly rerun: boolean;
 }
 
-export async function handler(rawEvent: unknown): Promise<StartRunResult> {
+export const handler = instrumented(startRun);
+
+async function startRun(rawEvent: unknown): Promise<StartRunResult> {
   const event = parseStartRunEvent(rawEvent);
   const tableName = statusTableName();
   const { uid } = event.input;
   const { workflow } = event;
   const context: RunContext = { uid, workflow };
+  appendRunKeys(context);
   const now = new Date();
   const expiresAt = event.retentionDays ? Math.floor(now.getTime() / 1000) + event.retentionDays * SECONDS_PER_DAY : undefined;
 
   const fresh = newStatusDocument({ uid, workflow, metadata: event.input.metadata, activities: event.activities, now: now.toISOString(), expiresAt });
   const created = await putStatus(newRunPut(tableName, fresh));
   if (created.applied) {
-    logger.info('Run created', { ...context, activities: event.activities });
+    logger.info('Run created', { activities: event.activities });
+    addMetric(Metric.RUN_STARTED);
     return { uid, workflow, rerun: false };
   }
   // The item was there: ALL_OLD handed it back with the failed condition, so no extra read.
@@ -45,7 +49,8 @@ export async function handler(rawEvent: unknown): Promise<StartRunResult> {
   if (!replaced.applied) {
     throw new RunInProgress(`Run ${uid}/${workflow} changed while this re-run was being prepared (another start won)`, context);
   }
-  logger.info('Run reset for a re-run', { ...context, previousState: existing.status.state, state: reset.status.state });
+  logger.info('Run reset for a re-run', { previousState: existing.status.state, state: reset.status.state });
+  addMetric(Metric.RUN_RESTARTED);
   return { uid, workflow, rerun: true };
 }
 

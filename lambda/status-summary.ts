@@ -9,7 +9,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { fromAttributeMap, RawAttributeValue } from './shared/attribute-values';
 import { statusTableName } from './shared/environment';
 import { StatusSummaryFailed } from './shared/errors';
-import { logger } from './shared/logger';
+import { addActivityMetric, instrumented, logger, Metric, MetricUnit } from './shared/observability';
 import {
   asStatusDocument, deepEqual, describeFailure, stageFailure, State, StatusDocument, summarizeStage,
 } from './shared/status';
@@ -27,7 +27,9 @@ interface ItemChange {
   readonly oldImage?: StatusDocument;
 }
 
-export async function handler(rawEvent: unknown): Promise<void> {
+export const handler = instrumented(summarizeStream);
+
+async function summarizeStream(rawEvent: unknown): Promise<void> {
   const event = parseStreamEvent(rawEvent);
   const tableName = statusTableName();
   const items = latestImagePerItem(event.Records);
@@ -120,14 +122,24 @@ async function settleActivity(target: StatusTarget, doc: StatusDocument, oldImag
       throw error;
     }
     logger.info('Parallel stage released', { ...context, state });
+    if (failure === undefined) addActivityMetric({ ...context, stage: 'async' }, Metric.STAGE_COMPLETED);
+    if (settled) recordDuration(context, stage.status.startTime, now);
   } else if (!token && settled) {
     const failure = state === State.ERROR ? describeFailure(stageFailure(stage)!) : undefined;
-    await write(target, { activity, stage: 'async', now, stageStatus: { state, message: failure }, stopAwaiting: true, expect: { noTokenAndAwaiting: true } });
+    const recorded = await write(target, { activity, stage: 'async', now, stageStatus: { state, message: failure }, stopAwaiting: true, expect: { noTokenAndAwaiting: true } });
     logger.info('Parallel stage settled', { ...context, state });
+    if (recorded) recordDuration(context, stage.status.startTime, now);
   } else if (token && pluginsChanged(oldImage, doc, activity)) {
     // Progress resets the task's HeartbeatSeconds clock; silence lets it time out.
     await sendTaskHeartbeat(token);
   }
+}
+
+/** How long the stage's plugins took, from its start until it settled (once per stage: after a recorded write). */
+function recordDuration(context: { uid: string; workflow: string; activity: string }, startTime: string | undefined, now: string): void {
+  const started = startTime ? Date.parse(startTime) : NaN;
+  if (Number.isNaN(started)) return;
+  addActivityMetric({ ...context, stage: 'async' }, Metric.PARALLEL_STAGE_DURATION, Math.max(0, (Date.parse(now) - started) / 1000), MetricUnit.Seconds);
 }
 
 /** A failed condition means someone already moved on (stage-failure, or a newer record): nothing to do. */

@@ -6,12 +6,12 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
-import { Construct, IConstruct } from 'constructs';
+import { Construct, IConstruct, IDependable } from 'constructs';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
 import { ACTIVITY_STATE_NAMES, PLUGIN_RETRY } from './defaults';
 import { ActivityPlugin, PluginOptions } from './plugin';
 import { ActivityWiring } from './private/activity-wiring';
-import { activityStateMachineName, activityTopicName } from './private/naming';
+import { activityArnsByName, activityStateMachineName, activityTopicName } from './private/naming';
 import { PluginBook, PluginTarget, PluginWiring } from './private/plugin-wiring';
 import { describe, validateActivityName } from './private/validation';
 
@@ -150,18 +150,21 @@ export class Activity extends Construct implements IActivity {
   public readonly postTopic: sns.ITopic;
   private readonly pluginWiring: PluginWiring;
   private readonly plugins = new PluginBook();
+  private readonly topicDependency?: IDependable;
 
   private constructor(scope: Construct, id: string, wiring: ActivityWiring) {
     super(scope, id);
     this.activityName = wiring.activityName;
-    const { orchestratorName, handlers, encryptionKey } = wiring;
+    const { orchestratorName, handlers, encryptionKey, nested } = wiring;
 
+    // In a nested stack (a large orchestrator) only the parallel topic, which carries the plugin
+    // messages, has a policy: the pre and post topics carry none (their plugins are invoked directly).
     const topic = (stage: ActivityStage, topicId: string) => new sns.Topic(this, topicId, {
       topicName: activityTopicName(orchestratorName, this.activityName, stage),
-      enforceSSL: true,
+      enforceSSL: stage === ActivityStage.PARALLEL || !nested,
       masterKey: encryptionKey,
     });
-    this.preTopic = topic(ActivityStage.PRE, 'PreTopic');
+    const preTopic = topic(ActivityStage.PRE, 'PreTopic');
     const parallelTopic = topic(ActivityStage.PARALLEL, 'ParallelTopic');
     // Resource side, so the shared parallel-stage role's policy does not grow with every activity.
     parallelTopic.addToResourcePolicy(new iam.PolicyStatement({
@@ -170,23 +173,43 @@ export class Activity extends Construct implements IActivity {
       actions: ['sns:Publish'],
       resources: [parallelTopic.topicArn],
     }));
-    this.parallelTopic = parallelTopic;
-    this.postTopic = topic(ActivityStage.POST, 'PostTopic');
+    const postTopic = topic(ActivityStage.POST, 'PostTopic');
     this.pluginWiring = {
       pluginTable: wiring.pluginTable,
       sequentialStageRoleArn: handlers.sequentialStageRole.roleArn,
       pluginOutcomeFunctionArn: handlers.pluginOutcome.functionArn,
     };
 
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: activityStateMachineName(orchestratorName, this.activityName),
       comment: `Activity ${this.activityName} of orchestrator ${orchestratorName}: pre, parallel and post stages`,
-      definitionBody: sfn.DefinitionBody.fromChainable(this.definition(new Construct(this, 'Definition'), wiring)),
+      definitionBody: sfn.DefinitionBody.fromChainable(this.definition(new Construct(this, 'Definition'), wiring, {
+        [ActivityStage.PRE]: preTopic, [ActivityStage.PARALLEL]: parallelTopic, [ActivityStage.POST]: postTopic,
+      })),
       stateMachineType: sfn.StateMachineType.STANDARD,
       role: wiring.stateMachineRole,
       logs: { destination: wiring.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,
     });
+    stateMachine.node.addDependency(...wiring.stateMachineDependencies);
+
+    if (nested) {
+      // What other stacks see: the same resources, by their deterministic names (no outputs).
+      const arns = activityArnsByName(nested.nameScope, orchestratorName, this.activityName);
+      const keyArn = encryptionKey?.keyArn;
+      const byName = (stage: ActivityStage, topicId: string) => sns.Topic.fromTopicAttributes(this, topicId, { topicArn: arns.topicArn(stage), keyArn });
+      this.preTopic = byName(ActivityStage.PRE, 'PreTopicByName');
+      this.parallelTopic = byName(ActivityStage.PARALLEL, 'ParallelTopicByName');
+      this.postTopic = byName(ActivityStage.POST, 'PostTopicByName');
+      this.stateMachine = sfn.StateMachine.fromStateMachineArn(this, 'StateMachineByName', arns.stateMachineArn);
+      // A subscription by name must still wait for the topic (same stack: DependsOn the nested stack).
+      this.topicDependency = parallelTopic;
+    } else {
+      this.preTopic = preTopic;
+      this.parallelTopic = parallelTopic;
+      this.postTopic = postTopic;
+      this.stateMachine = stateMachine;
+    }
   }
 
   /** The topic of a stage. */
@@ -211,13 +234,14 @@ export class Activity extends Construct implements IActivity {
       where: describe('Activity', this),
       activityName: this.activityName,
       parallelTopic: this.parallelTopic,
+      parallelTopicDependency: this.topicDependency,
       wiring: this.pluginWiring,
       book: this.plugins,
     };
   }
 
   /** DESIGN.md "Activity <name>": Pre -> Parallel -> Post, every stage caught into RecordFailure -> Failed. */
-  private definition(scope: Construct, wiring: ActivityWiring): sfn.IChainable {
+  private definition(scope: Construct, wiring: ActivityWiring, topics: Record<ActivityStage, sns.ITopic>): sfn.IChainable {
     const maxAttempts = wiring.pluginRetries + 1;
     const common = { 'uid.$': '$.uid', 'workflow.$': '$.workflow', 'activity': this.activityName };
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
@@ -236,7 +260,7 @@ export class Activity extends Construct implements IActivity {
         payload: sfn.TaskInput.fromObject({
           ...common,
           stage: ActivityStageKey.of(stage),
-          topicArn: this.topic(stage).topicArn,
+          topicArn: topics[stage].topicArn,
           maxAttempts,
         }),
         resultPath: sfn.JsonPath.DISCARD,
@@ -257,7 +281,7 @@ export class Activity extends Construct implements IActivity {
       payload: sfn.TaskInput.fromObject({
         ...common,
         stage: ActivityStageKey.of(ActivityStage.PARALLEL),
-        topicArn: this.parallelTopic.topicArn,
+        topicArn: topics[ActivityStage.PARALLEL].topicArn,
         token: sfn.JsonPath.taskToken,
       }),
       taskTimeout: sfn.Timeout.duration(wiring.parallelTimeout),

@@ -1,4 +1,4 @@
-import { Annotations, Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Arn, ArnFormat, Duration, Names, NestedStack, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -19,6 +19,7 @@ import {
 import { OrchestratorHandlers } from './handlers';
 import { addStateMachineLoggingAndTracing, grantTable } from './private/grants';
 import { activityStateMachineName, activityTopicName, stateMachineLogGroupName } from './private/naming';
+import { activityGroupOf, MAX_ACTIVITIES_PER_GROUP, SCALE } from './private/scale';
 import {
   describe,
   quote,
@@ -342,8 +343,10 @@ export class Orchestrator extends Construct implements IOrchestrator {
 
     const activitiesScope = new Construct(this, 'Activities');
     const immutableRole = role.withoutPolicyUpdates();
+    const groupOf = this.activityLayout(where, activitiesScope, props.activities);
     this.activities = props.activities.map((activityName) => {
-      const activity = Activity._create(activitiesScope, activityName, {
+      const group = groupOf(activityName);
+      return Activity._create(group ?? activitiesScope, activityName, {
         activityName,
         orchestratorName: this.orchestratorName,
         ...options[activityName],
@@ -352,10 +355,10 @@ export class Orchestrator extends Construct implements IOrchestrator {
         stateMachineRole: immutableRole,
         logGroup: this.stateMachineLogGroup,
         encryptionKey,
+        // CloudFormation must create the role's policy (log delivery) before the state machine.
+        stateMachineDependencies: [role],
+        nested: group ? { nameScope: this } : undefined,
       });
-      // CloudFormation must create the role's policy (log delivery) before the state machine.
-      activity.stateMachine.node.addDependency(role);
-      return activity;
     });
   }
 
@@ -380,6 +383,34 @@ export class Orchestrator extends Construct implements IOrchestrator {
    */
   public grantPluginStatus(grantee: iam.IGrantable): iam.Grant {
     return grantTable(grantee, this.statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
+  }
+
+  /**
+   * DESIGN.md "Scale": up to 25 activities live in this stack; beyond, each goes into one of 8 nested
+   * stacks chosen by its name alone. Returns the nested stack of each activity (undefined: this stack).
+   */
+  private activityLayout(where: string, scope: Construct, activityNames: string[]): (activityName: string) => NestedStack | undefined {
+    if (activityNames.length <= SCALE.maxActivitiesInStack) {
+      return () => undefined;
+    }
+    const members = new Map<number, string[]>();
+    for (const name of activityNames) {
+      const group = activityGroupOf(name);
+      members.set(group, [...(members.get(group) ?? []), name]);
+    }
+    const stacks = new Map<number, NestedStack>();
+    for (const [group, names] of [...members].sort(([a], [b]) => a - b)) {
+      if (names.length > MAX_ACTIVITIES_PER_GROUP) {
+        throw new Error(`${where}: ${names.length} of the ${activityNames.length} activities fall into nested stack Group${group} `
+          + `(the group is chosen by the activity name), which holds at most ${MAX_ACTIVITIES_PER_GROUP} (CloudFormation allows `
+          + `${SCALE.maxResourcesPerTemplate} resources per template, ${SCALE.resourcesPerGroupedActivity} per activity): `
+          + 'split the activities over two orchestrators');
+      }
+      stacks.set(group, new NestedStack(scope, `Group${group}`, {
+        description: `Activities of orchestrator ${this.orchestratorName}, group ${group} of ${SCALE.activityGroups} (cdk-orchestrator)`,
+      }));
+    }
+    return (activityName) => stacks.get(activityGroupOf(activityName));
   }
 
   private resolveActivityOptions(where: string, props: OrchestratorProps): Record<string, Required<ActivityOptions>> {

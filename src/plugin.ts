@@ -170,6 +170,7 @@ export class ActivityPlugin extends Construct {
       });
       // SNS must be allowed to invoke the function before the first message can arrive.
       subscription.node.addDependency(snsPermission);
+      if (target.parallelTopicDependency) subscription.node.addDependency(target.parallelTopicDependency);
       this.subscription = subscription;
       subscriptionArn = (subscription.node.defaultChild as sns.CfnSubscription).ref;
       // The policy SNS evaluates (as the Subscription renders it), as JSON: parallel-stage evaluates it

@@ -6,7 +6,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoDb } from './clients';
 import type { FilterPolicyScope } from './filter-policy';
-import { logger } from './logger';
+import { logger } from './observability';
 import { PluginKind, StageKey } from './status';
 import { PluginRef } from './status-store';
 

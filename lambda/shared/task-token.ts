@@ -5,7 +5,7 @@
  */
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { containerClient } from './clients';
-import { logger } from './logger';
+import { logger } from './observability';
 
 const GONE_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
 /** Step Functions limits for SendTaskFailure. */

@@ -36,6 +36,37 @@ export function activityStateMachineArnPattern(scope: IConstruct, orchestratorNa
 }
 
 /**
+ * ARN pattern of the executions of every activity state machine of an orchestrator
+ * (`...:execution:<orchestratorName>-*:*`): what a workflow over many activities follows.
+ */
+export function activityExecutionArnPattern(scope: IConstruct, orchestratorName: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: `${orchestratorName}-*:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}
+
+/**
+ * An activity's ARNs built from its deterministic names in the environment of `scope`'s stack. They
+ * hold no reference to the stack that creates the resources (only literals and the `AWS::Partition`,
+ * `AWS::Region`, `AWS::AccountId` pseudo parameters), so any stack of the app can use them without
+ * a cross-stack output: how the activities of a large orchestrator, in nested stacks, are reached.
+ */
+export function activityArnsByName(scope: IConstruct, orchestratorName: string, activityName: string) {
+  const stack = Stack.of(scope);
+  const stateMachineName = activityStateMachineName(orchestratorName, activityName);
+  return {
+    stateMachineArn: stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+    executionArnPattern: stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+    topicArn: (stage: ActivityStage) => stack.formatArn({
+      service: 'sns', resource: activityTopicName(orchestratorName, activityName, stage), arnFormat: ArnFormat.NO_RESOURCE_NAME,
+    }),
+  };
+}
+
+/**
  * ARN pattern of the executions of a state machine (`...:execution:<name>:*`): from the name of a
  * state machine defined in this app, else from the parts of its ARN (works with tokens).
  */

@@ -3,6 +3,7 @@
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { IDependable } from 'constructs';
 import { quote } from './validation';
 
 /**
@@ -23,6 +24,11 @@ export interface PluginTarget {
   readonly where: string;
   readonly activityName: string;
   readonly parallelTopic: sns.ITopic;
+  /**
+   * The parallel topic itself, when `parallelTopic` only names it (an activity in a nested stack):
+   * the subscription is created after it.
+   */
+  readonly parallelTopicDependency?: IDependable;
   readonly wiring: PluginWiring;
   readonly book: PluginBook;
 }

@@ -162,7 +162,8 @@ maybe('Local engine end to end', () => {
   async function run(workflow: string, uid: string, metadata: Record<string, unknown> = {}): Promise<ExecutionResult> {
     const result = await engine.runWorkflow(workflow, { uid, metadata: { workflow, ...metadata } }).result();
     await engine.idle();
-    if (process.env.DEBUG_E2E) console.log(uid, result.status, result.error, result.cause, '\n' + timeline(uid));
+    // E2E_TIMELINE=1 prints each run's outcome and status timeline.
+    if (process.env.E2E_TIMELINE) console.log(`${uid}: ${result.status} ${result.error ?? ''} ${result.cause ?? ''}\n${timeline(uid)}`);
     return result;
   }
 
@@ -408,45 +409,27 @@ maybe('Local engine end to end', () => {
     for (const plugin of ['pre-check', 'enrich', 'notify']) expect(invocations('Shared', plugin)).toBe(2);
   });
 
-  test('design budgets of one run of configuration A (1 pre, 3 parallel, 1 post plugin)', async () => {
-    await engine.idle();
-    const orchestratorFunctions = new Set(engine.assembly.functions.filter((f) => f.path?.startsWith('E2E/Orch/')).map((f) => f.name));
-    const pluginFunctions = new Set(engine.assembly.functions.filter((f) => f.path?.startsWith('E2E/Plugins/')).map((f) => f.name));
-    expect(orchestratorFunctions.size).toBe(6);
-    const snapshot = () => {
-      const c = engine.counters();
-      const sum = (names: Set<string>) => [...names].reduce((n, name) => n + (c.functions[name]?.invocations ?? 0), 0);
-      return {
-        orchestrator: sum(orchestratorFunctions),
-        plugins: sum(pluginFunctions),
-        perFunction: Object.fromEntries(Object.entries(c.functions).map(([name, f]) => [name, f.invocations])),
-        dynamodb: c.dynamodb,
-        sns: c.sns,
-        transitions: c.stepFunctions.stateTransitions,
-      };
+  /** What the engine counted so far, with invocations split by construct path (orchestrator vs plugins). */
+  function snapshot() {
+    const c = engine.counters();
+    const under = (prefix: string) => engine.assembly.functions.filter((f) => f.path?.startsWith(prefix)).map((f) => f.name);
+    const sum = (names: string[]) => names.reduce((n, name) => n + (c.functions[name]?.invocations ?? 0), 0);
+    return {
+      orchestratorFunctions: under('E2E/Orch/').length,
+      orchestrator: sum(under('E2E/Orch/')),
+      plugins: sum(under('E2E/Plugins/')),
+      perFunction: Object.fromEntries(Object.entries(c.functions).map(([name, f]) => [name, f.invocations])),
+      dynamodb: c.dynamodb,
+      sns: c.sns,
+      transitions: c.stepFunctions.stateTransitions,
     };
-    const entered: Record<string, number> = {};
-    const onState = (e: { type: string; stateMachineName: string; state?: string }) => {
-      if (e.type === 'StateEntered' || e.type === 'StateRetried') entered[e.stateMachineName] = (entered[e.stateMachineName] ?? 0) + 1;
-    };
-    const before = snapshot();
-    engine.on('state', onState);
-    let result: ExecutionResult;
-    try {
-      result = await run('budget', 'budget-1');
-    } finally {
-      engine.off('state', onState);
-    }
-    const after = snapshot();
-    expectStatus(result, 'SUCCEEDED', 'budget-1');
-    const item = await doc('budget-1', 'budget');
-    expect(item.status.state).toBe('Complete');
+  }
 
-    const perFunction = Object.fromEntries(Object.entries(after.perFunction)
-      .map(([name, n]) => [name, n - (before.perFunction[name] ?? 0)]).filter(([, n]) => n !== 0));
-    const byOperation = Object.fromEntries(Object.entries(after.dynamodb.byOperation)
-      .map(([op, n]) => [op, n - (before.dynamodb.byOperation[op] ?? 0)]).filter(([, n]) => n !== 0));
-    const costs = {
+  /** The difference of two snapshots (zero entries left out). */
+  function costsBetween(before: ReturnType<typeof snapshot>, after: ReturnType<typeof snapshot>) {
+    const delta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.entries(b)
+      .map(([k, n]) => [k, n - (a[k] ?? 0)]).filter(([, n]) => n !== 0));
+    return {
       orchestratorInvocations: after.orchestrator - before.orchestrator,
       pluginInvocations: after.plugins - before.plugins,
       dynamodbReads: after.dynamodb.reads - before.dynamodb.reads,
@@ -455,11 +438,36 @@ maybe('Local engine end to end', () => {
       snsPublishes: after.sns.publishes - before.sns.publishes,
       snsDeliveries: after.sns.deliveries - before.sns.deliveries,
       transitions: after.transitions - before.transitions,
-      transitionsPerStateMachine: entered,
-      perFunction,
-      dynamodbByOperation: byOperation,
+      perFunction: delta(before.perFunction, after.perFunction),
+      dynamodbByOperation: delta(before.dynamodb.byOperation, after.dynamodb.byOperation),
     };
+  }
+
+  /** StateEntered + StateRetried events per state machine while `work` runs. */
+  async function countTransitions<T>(work: () => Promise<T>): Promise<{ value: T; transitions: Record<string, number> }> {
+    const transitions: Record<string, number> = {};
+    const onState = (e: { type: string; stateMachineName: string }) => {
+      if (e.type === 'StateEntered' || e.type === 'StateRetried') transitions[e.stateMachineName] = (transitions[e.stateMachineName] ?? 0) + 1;
+    };
+    engine.on('state', onState);
+    try {
+      return { value: await work(), transitions };
+    } finally {
+      engine.off('state', onState);
+    }
+  }
+
+  test('design budgets of one run of configuration A (1 pre, 3 parallel, 1 post plugin)', async () => {
+    await engine.idle();
+    const before = snapshot();
+    expect(before.orchestratorFunctions).toBe(6);
+    const { value: result, transitions } = await countTransitions(() => run('budget', 'budget-1'));
+    const costs = { ...costsBetween(before, snapshot()), transitionsPerStateMachine: transitions };
     console.log(`configuration A, one run: ${JSON.stringify(costs, null, 2)}`);
+    expectStatus(result, 'SUCCEEDED', 'budget-1');
+    const item = await doc('budget-1', 'budget');
+    expect(item.status.state).toBe('Complete');
+    for (const stage of ['pre', 'async', 'post']) expect(item.activities.Budget[stage].status.state).toBe('Complete');
 
     expect(costs.pluginInvocations).toBe(5);
     expect(costs.orchestratorInvocations).toBeLessThanOrEqual(12);
@@ -467,6 +475,29 @@ maybe('Local engine end to end', () => {
     expect(costs.dynamodbReads + costs.dynamodbWrites + costs.dynamodbOther).toBeLessThanOrEqual(20);
     expect(costs.snsPublishes).toBe(1);
     expect(costs.snsDeliveries).toBe(3);
-    expect(entered[`${ORCHESTRATOR}-Budget`]).toBe(3);
+    // Pre -> Parallel -> Post; the workflow: StartRun -> Budget -> Succeeded.
+    expect(transitions[`${ORCHESTRATOR}-Budget`]).toBe(3);
+    expect(Object.values(transitions).reduce((a, b) => a + b, 0)).toBe(6);
+  });
+
+  test('throughput: 10 concurrent runs of configuration A stay within the per-run budgets', async () => {
+    const runs = 10;
+    await engine.idle();
+    const before = snapshot();
+    const started = Date.now();
+    const { value: results, transitions } = await countTransitions(() => Promise.all(Array.from({ length: runs }, (_, i) =>
+      engine.runWorkflow('budget', { uid: `load-${i}`, metadata: { workflow: 'budget' } }).result())));
+    const seconds = (Date.now() - started) / 1000;
+    await engine.idle();
+    const costs = costsBetween(before, snapshot());
+    results.forEach((result, i) => expectStatus(result, 'SUCCEEDED', `load-${i}`));
+    for (let i = 0; i < runs; i++) expect((await doc(`load-${i}`, 'budget')).status.state).toBe('Complete');
+    console.log(`${runs} concurrent runs of configuration A in ${seconds.toFixed(1)} s (${(runs / seconds).toFixed(2)} runs/s); `
+      + `per run: ${(costs.orchestratorInvocations / runs).toFixed(1)} orchestrator invocations, `
+      + `${((costs.dynamodbReads + costs.dynamodbWrites) / runs).toFixed(1)} DynamoDB requests; ${JSON.stringify(costs.perFunction)}`);
+    expect(costs.pluginInvocations).toBe(5 * runs);
+    expect(costs.orchestratorInvocations).toBeLessThanOrEqual(12 * runs);
+    expect(costs.dynamodbReads + costs.dynamodbWrites + costs.dynamodbOther).toBeLessThanOrEqual(20 * runs);
+    expect(transitions[`${ORCHESTRATOR}-Budget`]).toBe(3 * runs);
   });
 });

@@ -97,6 +97,8 @@ export class Harness {
       PLUGIN_TABLE_NAME: pluginTable,
       POWERTOOLS_SERVICE_NAME: 'cdk-orchestrator',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
+      // Metrics are computed (and validated) but not printed; test/handlers/observability.test.ts reads them.
+      POWERTOOLS_METRICS_DISABLED: 'true',
     });
     const streams = new DynamoDBStreamsClient({ endpoint, region: REGION, credentials });
     const stream = new StatusStream(streams, created.TableDescription!.LatestStreamArn!);

@@ -1,2 +1,0 @@
-import { Tracer } from '@aws-lambda-powertools/tracer';
-export const t = new Tracer();
