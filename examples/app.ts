@@ -9,8 +9,10 @@
 // `buildExampleApp()` builds the app without synthesizing it, so a test can check it (cdk-nag,
 // test/constructs/nag-example.test.ts); run as the CDK app, this file synthesizes it.
 import * as path from 'path';
-import { App, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import { App, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { buildSync } from 'esbuild';
 import { ActivityStage, Orchestrator, Workflow } from '../src';
@@ -94,6 +96,12 @@ function pluginFunction(scope: Construct, id: string, name: string): lambda.Func
     format: 'cjs',
     logLevel: 'warning',
   });
+  // Its own role, allowed to write to its own log group only (the default role would carry the
+  // AWSLambdaBasicExecutionRole managed policy, which cdk-nag's AwsSolutions-IAM4 reports).
+  // addPlugin adds what the plugin needs to report its outcome.
+  const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
+  const role = new iam.Role(scope, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+  logGroup.grantWrite(role);
   return new lambda.Function(scope, id, {
     runtime: lambda.Runtime.NODEJS_24_X,
     architecture: lambda.Architecture.ARM_64,
@@ -102,6 +110,8 @@ function pluginFunction(scope: Construct, id: string, name: string): lambda.Func
     memorySize: 128,
     timeout: Duration.seconds(10),
     description: `cdk-orchestrator example plugin ${id}`,
+    role,
+    logGroup,
   });
 }
 

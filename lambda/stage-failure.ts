@@ -86,6 +86,22 @@ export function failureRecord(doc: StatusDocument, activityName: string, failure
   };
 }
 
+/**
+ * Pending plugins marked Error per write: each costs about 100 characters of update and condition
+ * expression, and DynamoDB allows 4 KB per expression.
+ */
+const ENTRIES_PER_WRITE = 25;
+
+/** The change with at most `perWrite` plugin entries, then the other entries, `perWrite` per change. */
+export function splitEntries(change: StatusChange, perWrite: number): [StatusChange, ...StatusChange[]] {
+  const entries = change.entries ?? [];
+  const rest: StatusChange[] = [];
+  for (let i = perWrite; i < entries.length; i += perWrite) {
+    rest.push({ activity: change.activity, stage: change.stage, now: change.now, entries: entries.slice(i, i + perWrite) });
+  }
+  return [rest.length ? { ...change, entries: entries.slice(0, perWrite) } : change, ...rest];
+}
+
 export const handler = instrumented(recordStageFailure);
 
 async function recordStageFailure(rawEvent: unknown): Promise<never> {
@@ -102,8 +118,14 @@ async function recordStageFailure(rawEvent: unknown): Promise<never> {
     doc = await readStatus(target.tableName, target.key);
     const change = doc ? failureRecord(doc, activity, failure, new Date().toISOString()) : undefined;
     if (!change) break; // nothing (left) to record
-    const written = await updateStatus(statusChangeUpdate(target, change));
-    if (written.applied) recorded = change;
+    const [first, ...more] = splitEntries(change, ENTRIES_PER_WRITE);
+    const written = await updateStatus(statusChangeUpdate(target, first));
+    if (written.applied) {
+      recorded = change;
+      // Many pending plugins (a wide stage timed out): the rest are marked in further writes. The
+      // stage is already Error, so one refused here (the plugin reported meanwhile) changes nothing.
+      for (const extra of more) await updateStatus(statusChangeUpdate(target, extra));
+    }
   }
   if (recorded) logger.info('Failure recorded', { stage: recorded.stage, error: failure.name });
   // Nothing recorded now: the failing handler did it already, on the stage now in Error.

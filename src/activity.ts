@@ -11,6 +11,7 @@ import { ActivityStage, ActivityStageKey } from './activity-stage';
 import { ACTIVITY_STATE_NAMES, PLUGIN_RETRY } from './defaults';
 import { ActivityPlugin, PluginOptions } from './plugin';
 import { ActivityWiring } from './private/activity-wiring';
+import { acknowledgeRule } from './private/nag';
 import { activityArnsByName, activityStateMachineName, activityTopicName } from './private/naming';
 import { PluginBook, PluginTarget, PluginWiring } from './private/plugin-wiring';
 import { describe, validateActivityName } from './private/validation';
@@ -120,6 +121,11 @@ export interface ActivityAttributes {
  * `RecordFailure` path) and three SNS topics. Activities are created by their Orchestrator
  * (`OrchestratorProps.activities`) and found with `orchestrator.activity(name)`; other stacks
  * import them with `Activity.fromActivityAttributes`.
+ *
+ * An orchestrator with more than 25 activities puts them in nested stacks of its stack. Such an
+ * activity's `stateMachine` and topics are then references by their names
+ * (`<orchestratorName>-<activity>`...), so any stack uses them without a cross-stack output; the
+ * API is the same.
  */
 export class Activity extends Construct implements IActivity {
   /**
@@ -174,6 +180,12 @@ export class Activity extends Construct implements IActivity {
       resources: [parallelTopic.topicArn],
     }));
     const postTopic = topic(ActivityStage.POST, 'PostTopic');
+    if (nested) {
+      for (const quiet of [preTopic, postTopic]) {
+        acknowledgeRule(quiet, 'AwsSolutions-SNS3', 'Nothing publishes to the pre and post topics (their plugins are invoked directly); in a large '
+          + 'orchestrator\'s nested stacks they go without a topic policy (SNS allows one topic per policy), the parallel topic keeps its SSL-only policy');
+      }
+    }
     this.pluginWiring = {
       pluginTable: wiring.pluginTable,
       sequentialStageRoleArn: handlers.sequentialStageRole.roleArn,
@@ -197,7 +209,8 @@ export class Activity extends Construct implements IActivity {
       // What other stacks see: the same resources, by their deterministic names (no outputs).
       const arns = activityArnsByName(nested.nameScope, orchestratorName, this.activityName);
       const keyArn = encryptionKey?.keyArn;
-      const byName = (stage: ActivityStage, topicId: string) => sns.Topic.fromTopicAttributes(this, topicId, { topicArn: arns.topicArn(stage), keyArn });
+      const byName = (stage: ActivityStage, topicId: string) =>
+        sns.Topic.fromTopicAttributes(this, topicId, { topicArn: arns.topicArn(stage), keyArn });
       this.preTopic = byName(ActivityStage.PRE, 'PreTopicByName');
       this.parallelTopic = byName(ActivityStage.PARALLEL, 'ParallelTopicByName');
       this.postTopic = byName(ActivityStage.POST, 'PostTopicByName');

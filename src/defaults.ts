@@ -138,8 +138,23 @@ export const HANDLER_FUNCTION_DEFAULTS = {
   handler: 'index.handler',
 };
 
-/** POWERTOOLS_SERVICE_NAME of every handler. */
+/** POWERTOOLS_SERVICE_NAME of every handler: the `service` key of its logs and dimension of its metrics. */
 export const SERVICE_NAME = 'cdk-orchestrator';
+
+/** POWERTOOLS_METRICS_NAMESPACE of every handler: the CloudWatch namespace of the handler metrics (EMF). */
+export const METRICS_NAMESPACE = 'CdkOrchestrator';
+
+/** POWERTOOLS_LOG_LEVEL of every handler unless `logLevel` says otherwise. */
+export const HANDLER_LOG_LEVEL = 'INFO';
+
+/** The Powertools environment every handler gets (DESIGN.md "Handler environment"). */
+export function observabilityEnvironment(logLevel: string = HANDLER_LOG_LEVEL): Record<string, string> {
+  return {
+    POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+    POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+    POWERTOOLS_LOG_LEVEL: logLevel,
+  };
+}
 
 /** The status-summary DynamoDB stream event source. */
 export const STATUS_SUMMARY_EVENT_SOURCE = {

@@ -14,12 +14,31 @@ import {
   DLQ_RETENTION,
   HANDLER_FUNCTION_DEFAULTS,
   HANDLERS,
-  SERVICE_NAME,
+  observabilityEnvironment,
   STATUS_SUMMARY_EVENT_SOURCE,
 } from './defaults';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './private/grants';
+import {
+  acknowledgeRule, acknowledgeWildcards, KMS_ACTIONS_WILDCARD, STREAM_LIST_WILDCARD, TASK_TOKEN_WILDCARD, XRAY_WILDCARD,
+} from './private/nag';
 import { activityStateMachineArnPattern } from './private/naming';
 import { describe } from './private/validation';
+
+/**
+ * Which handler log entries are written (`POWERTOOLS_LOG_LEVEL`): this level and the ones above it.
+ */
+export enum HandlerLogLevel {
+  /** Everything, including the writes a handler skipped because the item had moved on. */
+  DEBUG = 'DEBUG',
+  /** What each invocation did: runs created, stages started and settled, plugins invoked. */
+  INFO = 'INFO',
+  /** Records ignored and registry items skipped. */
+  WARN = 'WARN',
+  /** Only failures. */
+  ERROR = 'ERROR',
+  /** Nothing (the metrics are still published). */
+  SILENT = 'SILENT',
+}
 
 /**
  * Props of `OrchestratorHandlers`.
@@ -53,6 +72,12 @@ export interface OrchestratorHandlersProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Level of the handlers' JSON log entries.
+   *
+   * @default HandlerLogLevel.INFO
+   */
+  readonly logLevel?: HandlerLogLevel;
 }
 
 /**
@@ -96,6 +121,8 @@ export class OrchestratorHandlers extends Construct {
     const removalPolicy = props.removalPolicy ?? DEFAULT_REMOVAL_POLICY;
     const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const taskTokenResources = [activityStateMachineArnPattern(this, props.orchestratorName)];
+    // Logs, metrics (EMF, namespace CdkOrchestrator) and traces: lambda/shared/observability.ts.
+    const observability = observabilityEnvironment(props.logLevel);
 
     const make = (constructId: string, spec: { name: string; timeout: Duration; description: string }, environment: Record<string, string>) => {
       const logGroup = new logs.LogGroup(this, `${constructId}Logs`, { retention: logRetention, encryptionKey, removalPolicy });
@@ -105,6 +132,8 @@ export class OrchestratorHandlers extends Construct {
         description: `${spec.name} handler of orchestrator ${props.orchestratorName}`,
       });
       logGroup.grantWrite(role);
+      // cdk-nag: X-Ray (active tracing) and the customer managed key's action patterns; more per handler below.
+      acknowledgeWildcards(role, [XRAY_WILDCARD, KMS_ACTIONS_WILDCARD]);
       const fn = new lambda.Function(this, constructId, {
         ...HANDLER_FUNCTION_DEFAULTS,
         code: lambda.Code.fromAsset(path.join(__dirname, '..', 'assets', 'handlers', spec.name)),
@@ -112,7 +141,7 @@ export class OrchestratorHandlers extends Construct {
         description: spec.description,
         role,
         logGroup,
-        environment: { STATUS_TABLE_NAME: statusTable.tableName, POWERTOOLS_SERVICE_NAME: SERVICE_NAME, ...environment },
+        environment: { STATUS_TABLE_NAME: statusTable.tableName, ...observability, ...environment },
       });
       return { fn, role };
     };
@@ -135,6 +164,7 @@ export class OrchestratorHandlers extends Construct {
     grantTable(parallel.role, pluginTable, ['dynamodb:Query'], false);
     // No mandatory plugin to wait for: it completes its own task at once.
     iam.Grant.addToPrincipal({ grantee: parallel.role, actions: ['states:SendTaskSuccess'], resourceArns: taskTokenResources });
+    acknowledgeWildcards(parallel.role, [TASK_TOKEN_WILDCARD]);
     // sns:Publish is granted by each parallel topic's resource policy; the topics' key is one key.
     if (encryptionKey) {
       grantKey(parallel.role, encryptionKey, KMS_TOPIC_PUBLISH_ACTIONS);
@@ -150,6 +180,7 @@ export class OrchestratorHandlers extends Construct {
       actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
       resourceArns: taskTokenResources,
     });
+    acknowledgeWildcards(summary.role, [TASK_TOKEN_WILDCARD, STREAM_LIST_WILDCARD]);
     const deadLetterQueue = new sqs.Queue(this, 'StatusSummaryDeadLetterQueue', {
       enforceSSL: true,
       encryption: encryptionKey ? sqs.QueueEncryption.KMS : sqs.QueueEncryption.SQS_MANAGED,
@@ -157,6 +188,9 @@ export class OrchestratorHandlers extends Construct {
       retentionPeriod: DLQ_RETENTION,
       removalPolicy,
     });
+    acknowledgeRule(deadLetterQueue, 'AwsSolutions-SQS3',
+      'This queue is itself a dead-letter destination: the on-failure destination of the status-summary stream mapping; '
+      + 'cdk-nag only recognizes queues named as another queue\'s redrive target');
     summary.fn.addEventSource(new eventSources.DynamoEventSource(statusTable, {
       ...STATUS_SUMMARY_EVENT_SOURCE,
       onFailure: new eventSources.SqsDlq(deadLetterQueue),

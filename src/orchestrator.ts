@@ -70,7 +70,9 @@ export interface OrchestratorProps extends ActivityOptions {
   /**
    * The activities, e.g. `['Step1', 'Step2']`: unique names of 1-64 characters from
    * `A-Z a-z 0-9 - _`. Each gets a state machine `<orchestratorName>-<activity>` and three topics
-   * `<orchestratorName>-<activity>-pre|parallel|post`.
+   * `<orchestratorName>-<activity>-pre|parallel|post`. Up to 25 activities live in the
+   * orchestrator's stack; with more, each goes into one of up to 8 nested stacks, chosen by its name
+   * (so adding or removing an activity never moves another one); at most 99 may fall into one.
    */
   readonly activities: string[];
 

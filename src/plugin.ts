@@ -7,7 +7,9 @@ import { Construct, IDependable } from 'constructs';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
 import { PLUGIN_DEFAULTS, PLUGIN_LIMITS } from './defaults';
 import { KMS_TABLE_WRITE_ACTIONS } from './private/grants';
+import { acknowledgeWildcards, KMS_ACTIONS_WILDCARD } from './private/nag';
 import { PluginTarget, PluginWiring } from './private/plugin-wiring';
+import { acknowledgeProviderFunction, registrationProvider } from './private/registration-provider';
 import { quote, validateDuration, validateName } from './private/validation';
 
 /**
@@ -207,6 +209,7 @@ export class ActivityPlugin extends Construct {
     if (table.encryptionKey) {
       statements.push(new iam.PolicyStatement({ actions: KMS_TABLE_WRITE_ACTIONS, resources: [table.encryptionKey.keyArn] }));
     }
+    const provider = registrationProvider(this);
     this.registration = new cr.AwsCustomResource(this, 'Registration', {
       onCreate: put,
       onUpdate: put,
@@ -219,7 +222,12 @@ export class ActivityPlugin extends Construct {
       },
       policy: cr.AwsCustomResourcePolicy.fromStatements(statements),
       installLatestAwsSdk: false,
+      // The stack's provider runs with a role and log group of ours (no managed policy); this policy is attached to that role.
+      role: provider.role,
+      logGroup: provider.logGroup,
     });
+    acknowledgeWildcards(this.registration, [KMS_ACTIONS_WILDCARD]);
+    acknowledgeProviderFunction(this);
     // Registered only once it can be invoked (and, PARALLEL, once its outcomes are reported).
     this.registration.node.addDependency(...dependencies);
   }

@@ -1,15 +1,18 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { IActivity } from './activity';
+import { Activity, IActivity } from './activity';
 import { DEFAULT_LOG_RETENTION, LIMITS, WORKFLOW_STATE_NAMES } from './defaults';
 import { IOrchestrator, Orchestrator } from './orchestrator';
 import { addStateMachineLoggingAndTracing } from './private/grants';
-import { executionArnPattern, stateMachineLogGroupName } from './private/naming';
+import {
+  activityArnsByName, activityExecutionArnPattern, activityStateMachineArnPattern, executionArnPattern, stateMachineLogGroupName,
+} from './private/naming';
+import { SCALE } from './private/scale';
 import { describe, quote, requireKnownActivity, validateActivityList, validateName } from './private/validation';
 
 /**
@@ -21,7 +24,10 @@ export interface WorkflowProps {
 
   /**
    * The activities to run, in order. Each must be an activity of the orchestrator, listed once.
-   * Activities are shared: several workflows may list the same activity.
+   * Activities are shared: several workflows may list the same activity. The workflow's role may
+   * start (and follow) exactly these activities' state machines; with more than 20 activities, any
+   * state machine named `<orchestratorName>-*` (IAM's policy size), so give orchestrators names that
+   * are not a prefix of one another followed by `-`.
    */
   readonly activities: string[];
 
@@ -94,17 +100,25 @@ export class Workflow extends Construct {
       actions: ['lambda:InvokeFunction'],
       resources: [startRunFunction.functionArn],
     }));
+    // Up to 20 activities, the policy names each one's state machine; more would outgrow IAM's
+    // 10,240 characters of inline policy per role, so the orchestrator's name patterns are used.
+    const activityArns = props.activities.length > SCALE.maxWorkflowActivityArns
+      ? this.activityArnPatterns(orchestrator)
+      : {
+        stateMachines: this.activities.map((a) => a.stateMachine.stateMachineArn),
+        executions: this.activities.map((a) => activityExecutionArn(this, orchestrator, a)),
+      };
     role.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'StartActivities',
       actions: ['states:StartExecution'],
-      resources: this.activities.map((a) => a.stateMachine.stateMachineArn),
+      resources: activityArns.stateMachines,
     }));
     // startExecution.sync: follow and stop the activity executions. Their ARNs are only known at
     // run time, hence `execution:<state machine name>:*`.
     role.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'FollowActivities',
       actions: ['states:DescribeExecution', 'states:StopExecution'],
-      resources: this.activities.map((a) => executionArnPattern(this, a.stateMachine)),
+      resources: activityArns.executions,
     }));
     // The managed rule Step Functions uses to learn that a nested execution finished.
     role.addToPrincipalPolicy(new iam.PolicyStatement({
@@ -141,6 +155,28 @@ export class Workflow extends Construct {
     return this.stateMachine.grantStartExecution(grantee);
   }
 
+  /**
+   * `...:stateMachine:<orchestratorName>-*` and `...:execution:<orchestratorName>-*:*`, in the
+   * environment of the orchestrator's activities.
+   */
+  private activityArnPatterns(orchestrator: IOrchestrator): { stateMachines: string[]; executions: string[] } {
+    const name = orchestrator.orchestratorName;
+    if (orchestrator instanceof Orchestrator) {
+      return { stateMachines: [activityStateMachineArnPattern(orchestrator, name)], executions: [activityExecutionArnPattern(orchestrator, name)] };
+    }
+    const parts = Arn.split(this.activities[0].stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME);
+    const arn = (resource: string, resourceName: string) => Arn.format({
+      partition: parts.partition,
+      region: parts.region,
+      account: parts.account,
+      service: 'states',
+      resource,
+      resourceName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    }, Stack.of(this));
+    return { stateMachines: [arn('stateMachine', `${name}-*`)], executions: [arn('execution', `${name}-*:*`)] };
+  }
+
   /** DESIGN.md "Workflow <name>": StartRun -> <activity>... -> Succeeded, failures -> ActivityFailed -> Failed. */
   private definition(scope: Construct, startRunFunction: lambda.IFunction, activityNames: string[], retention?: Duration): sfn.IChainable {
     const startRun = new tasks.LambdaInvoke(scope, WORKFLOW_STATE_NAMES.startRun, {
@@ -174,4 +210,15 @@ export class Workflow extends Construct {
     });
     return chain.next(new sfn.Succeed(scope, WORKFLOW_STATE_NAMES.succeeded));
   }
+}
+
+/**
+ * `execution:<state machine name>:*` of one activity: from the state machine of an activity in the
+ * orchestrator's stack (or an import), by name for an activity in a nested stack (no output needed).
+ */
+function activityExecutionArn(scope: Construct, orchestrator: IOrchestrator, activity: IActivity): string {
+  if (activity instanceof Activity && !(activity.stateMachine instanceof sfn.StateMachine)) {
+    return activityArnsByName(orchestrator, orchestrator.orchestratorName, activity.activityName).executionArnPattern;
+  }
+  return executionArnPattern(scope, activity.stateMachine);
 }

@@ -105,8 +105,9 @@ export function instrumented<R>(handler: (event: unknown) => Promise<R>): (event
       return await handler(event);
     } finally {
       // Nothing recorded (e.g. an invalid event): no record, and no "no metrics" warning either.
-      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
-      else {
+      if (metrics.hasStoredMetrics()) {
+        metrics.publishStoredMetrics();
+      } else {
         metrics.clearDimensions();
         metrics.clearMetadata();
       }

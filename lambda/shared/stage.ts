@@ -7,7 +7,7 @@ import {
   buildPluginMessage, isStageDone, messageAttributesFromMetadata, MessageAttribute, serializePluginMessage,
   SNS_MESSAGE_MAX_BYTES, StageKey, StatusDocument,
 } from './status';
-import { StageStart, stageStartUpdate, StatusTarget } from './status-store';
+import { StageStart, stageStartUpdates, StatusTarget } from './status-store';
 import { updateStatus } from './status-table';
 
 export type StageStartOutcome =
@@ -16,7 +16,13 @@ export type StageStartOutcome =
   | { readonly started: false; readonly doc: StatusDocument };
 
 export async function startStage(target: StatusTarget, start: StageStart, context: RunContext): Promise<StageStartOutcome> {
-  const result = await updateStatus(stageStartUpdate(target, start));
+  // A stage with many plugins creates the extra entries first; a refused one means the stage is
+  // done or gone, which the last write (same conditions) reports with the current document.
+  const writes = stageStartUpdates(target, start);
+  for (const write of writes.slice(0, -1)) {
+    if (!(await updateStatus(write)).applied) break;
+  }
+  const result = await updateStatus(writes[writes.length - 1]);
   if (result.applied) return { started: true, doc: result.item! };
   const current = result.current;
   if (!current) {

@@ -178,10 +178,41 @@ export interface StageStart {
 }
 
 /**
- * The one write that starts a stage: run, activity and stage state, stage `startTime` (first start
- * only), plugin entries (kept if present), token and `awaiting`. Conditioned on the item and the
- * activity existing and neither the activity nor the stage being done, so a re-run skips finished
- * stages. Returns the new document (ALL_NEW), or the old one when the condition fails (ALL_OLD).
+ * Plugin entries one stage-start write creates at most: each costs about 65 characters of
+ * UpdateExpression, and DynamoDB allows 4 KB per expression (about 55 entries with the stage fields).
+ */
+export const STAGE_START_ENTRIES_PER_WRITE = 40;
+
+/**
+ * The writes that start a stage. Normally one: run, activity and stage state, stage `startTime`
+ * (first start only), plugin entries (kept if present), token and `awaiting`. Conditioned on the
+ * item and the activity existing and neither the activity nor the stage being done, so a re-run
+ * skips finished stages. Returns the new document (ALL_NEW), or the old one when the condition fails
+ * (ALL_OLD).
+ *
+ * A stage with more than `STAGE_START_ENTRIES_PER_WRITE` plugins to create entries for gets its
+ * extra entries in writes BEFORE that one (same conditions, entries only): the last write, which
+ * stores the token and adds `awaiting`, is the one that starts the stage, so status-summary never
+ * sees a waiting stage with entries missing, and the message goes out only after every entry exists.
+ */
+export function stageStartUpdates(target: StatusTarget, start: StageStart): UpdateCommandInput[] {
+  const skipped = new Set((start.doNotRun ?? []).map((plugin) => `${plugin.kind}/${plugin.name}`));
+  const entries = start.plugins.filter((plugin) => !skipped.has(`${plugin.kind}/${plugin.name}`));
+  const first = entries.slice(0, STAGE_START_ENTRIES_PER_WRITE);
+  const extra: UpdateCommandInput[] = [];
+  for (let i = STAGE_START_ENTRIES_PER_WRITE; i < entries.length; i += STAGE_START_ENTRIES_PER_WRITE) {
+    const builder = new UpdateExpressionBuilder();
+    for (const plugin of entries.slice(i, i + STAGE_START_ENTRIES_PER_WRITE)) {
+      builder.setIfNotExists(paths.entry(start.activity, start.stage, plugin.kind, plugin.name), { state: State.NOT_STARTED, updatedAt: start.now });
+    }
+    extra.push(stageStartConditions(builder, start).build(target));
+  }
+  return [...extra, stageStartUpdate(target, { ...start, plugins: first })];
+}
+
+/**
+ * The single write that starts a stage (see `stageStartUpdates`, which every caller should use:
+ * this one creates an entry for every plugin in `start.plugins`).
  */
 export function stageStartUpdate(target: StatusTarget, start: StageStart): UpdateCommandInput {
   const builder = new UpdateExpressionBuilder();
@@ -205,12 +236,16 @@ export function stageStartUpdate(target: StatusTarget, start: StageStart): Updat
     builder.condition(`attribute_not_exists(${builder.path(entry)}) OR ${builder.isOneOf([...entry, 'state'], allowedPredecessors(State.DO_NOT_RUN))}`);
   }
   if (start.awaiting) builder.add(['awaiting'], new Set([start.activity]));
-  builder
+  return stageStartConditions(builder, start).build(target, { ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+}
+
+/** The item and the activity exist; neither the activity nor the stage is done. */
+function stageStartConditions(builder: UpdateExpressionBuilder, start: StageStart): UpdateExpressionBuilder {
+  return builder
     .condition('attribute_exists(uid)')
     .condition(`attribute_exists(${builder.path(paths.stage(start.activity, start.stage))})`)
     .condition(`NOT ${builder.isOneOf([...paths.activityStatus(start.activity), 'state'], DONE_STATES)}`)
-    .condition(`NOT ${builder.isOneOf([...stageStatus, 'state'], DONE_STATES)}`);
-  return builder.build(target, { ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+    .condition(`NOT ${builder.isOneOf([...paths.stageStatus(start.activity, start.stage), 'state'], DONE_STATES)}`);
 }
 
 // Status changes -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembl
 import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
-import { LambdaService, sleep } from './lambda-service';
+import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
 import { SnsCounters, SnsService } from './sns';
 import { SqsService } from './sqs';
 import { cloneJson, Execution, ExecutionEvent, ExecutionStatus, StepFunctionsService } from './step-functions';
@@ -72,6 +72,8 @@ export interface EngineCounters {
   readonly stepFunctions: { stateTransitions: number; executions: number };
   readonly streams: Record<string, { delivered: number; filteredOut: number }>;
   readonly totals: { invocations: number; billedMs: number; gbSeconds: number };
+  /** Synchronous Lambda `Invoke` API calls made by function code, and how long their callers waited. */
+  readonly lambdaApi: LambdaApiCounters;
 }
 
 /** What the engine recognised in the app (DESIGN.md state-machine shapes). */
@@ -270,6 +272,7 @@ export class LocalEngine extends EventEmitter {
       stepFunctions: { stateTransitions: this.sfn.transitions, executions: this.sfn.runningExecutions().length },
       streams: Object.fromEntries([...this.consumers].map(([id, c]) => [id, { delivered: c.delivered, filteredOut: c.filteredOut }])),
       totals,
+      lambdaApi: { ...this.lambda.apiCounters },
     };
   }
 

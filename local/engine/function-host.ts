@@ -21,6 +21,11 @@ export interface FunctionStats {
   errors: number;
   billedMs: number;
   coldStarts: number;
+  /**
+   * Milliseconds of the invocations spent waiting on the clock (timers of 10 ms or more that fired
+   * while they ran: sleeps, backoffs, registration windows): billed time that does no work.
+   */
+  timerWaitMs: number;
   readonly memoryMb: number;
 }
 
@@ -71,7 +76,7 @@ export class FunctionHost {
   private stopped = false;
 
   constructor(private readonly options: FunctionHostOptions) {
-    this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, memoryMb: options.fn.memoryMb };
+    this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, timerWaitMs: 0, memoryMb: options.fn.memoryMb };
   }
 
   public get name(): string {
@@ -124,6 +129,7 @@ export class FunctionHost {
       result = { ok: false, requestId, durationMs: performance.now() - started, error: { errorType: 'Runtime.ExitError', errorMessage: outcome.message, trace: [] } };
     } else {
       this.release(slot);
+      this.stats.timerWaitMs += outcome.timerWaitMs ?? 0;
       result = outcome.ok
         ? { ok: true, payload: outcome.payload, requestId, durationMs: outcome.durationMs }
         : { ok: false, error: outcome.error, requestId, durationMs: outcome.durationMs };

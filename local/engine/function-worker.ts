@@ -37,9 +37,13 @@ export interface InvokeMessage {
 
 export interface LambdaError { errorType: string; errorMessage: string; trace: string[] }
 
+/**
+ * `timerWaitMs`: how long the invocation waited on the clock — timers of at least 10 ms that fired
+ * while it ran (sleeps, retry backoffs, registration windows), overlapping waits counted once.
+ */
 export type ResultMessage =
-  | { id: number; ok: true; payload: string; durationMs: number }
-  | { id: number; ok: false; error: LambdaError; durationMs: number };
+  | { id: number; ok: true; payload: string; durationMs: number; timerWaitMs?: number }
+  | { id: number; ok: false; error: LambdaError; durationMs: number; timerWaitMs?: number };
 
 const data = workerData as WorkerData;
 const port = parentPort!;
@@ -82,13 +86,72 @@ async function loadHandler(): Promise<(...args: any[]) => any> {
   return handler;
 }
 
+/** Shorter timers are deferrals (`setTimeout(fn, 0)` and the like), not waiting. */
+const MIN_COUNTED_TIMER_MS = 10;
+/** Start of the running invocation, and the clock waits seen during it ([from, to] in ms). */
+let invocationStart: number | undefined;
+let clockWaits: [number, number][] = [];
+
+function countClockWait(setAt: number, delay: unknown) {
+  if (invocationStart !== undefined && Number(delay) >= MIN_COUNTED_TIMER_MS) clockWaits.push([Math.max(setAt, invocationStart), performance.now()]);
+}
+
+/** Wraps the global setTimeout and `timers/promises` setTimeout so fired timers are counted. */
+function instrumentTimers() {
+  const original = globalThis.setTimeout;
+  const wrapped = function setTimeout(callback: unknown, delay?: number, ...args: unknown[]) {
+    const setAt = performance.now();
+    if (typeof callback !== 'function') return original(callback as any, delay, ...args);
+    return original(function (this: unknown, ...callArgs: unknown[]) {
+      countClockWait(setAt, delay);
+      return (callback as (...a: unknown[]) => unknown).apply(this, callArgs);
+    }, delay, ...args);
+  };
+  // Keeps `util.promisify(setTimeout)` and other properties working.
+  Object.defineProperties(wrapped, Object.getOwnPropertyDescriptors(original));
+  globalThis.setTimeout = wrapped as typeof globalThis.setTimeout;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const promises = require('node:timers/promises') as typeof import('node:timers/promises');
+  const sleep = promises.setTimeout;
+  try {
+    (promises as { setTimeout: unknown }).setTimeout = async (delay?: number, ...rest: unknown[]) => {
+      const setAt = performance.now();
+      const value = await (sleep as (...a: unknown[]) => Promise<unknown>)(delay, ...rest);
+      countClockWait(setAt, delay);
+      return value;
+    };
+  } catch {
+    // read-only in some Node versions: such sleeps go uncounted
+  }
+}
+
+/** Total length of the clock waits, overlapping ones counted once. */
+function clockWaitMs(): number {
+  let total = 0;
+  let end = -Infinity;
+  for (const [from, to] of [...clockWaits].sort((a, b) => a[0] - b[0])) {
+    if (to <= end) continue;
+    total += to - Math.max(from, end);
+    end = to;
+  }
+  return total;
+}
+
 addFallbackModulePaths(data.fallbackModulePaths);
+instrumentTimers();
 const handlerPromise = loadHandler();
 // An init failure is reported on every invocation, like Lambda's init errors; keep it from crashing the worker.
 handlerPromise.catch(() => undefined);
 
 port.on('message', async (message: InvokeMessage) => {
   const started = performance.now();
+  invocationStart = started;
+  clockWaits = [];
+  const finish = () => {
+    const timerWaitMs = clockWaitMs();
+    invocationStart = undefined;
+    return timerWaitMs;
+  };
   const { context } = message;
   const lambdaContext = {
     ...context,
@@ -105,8 +168,9 @@ port.on('message', async (message: InvokeMessage) => {
       else if (handler.length < 3) resolve(returned);
     });
     const payload = result === undefined ? 'null' : JSON.stringify(result);
-    port.postMessage({ id: message.id, ok: true, payload, durationMs: performance.now() - started } satisfies ResultMessage);
+    port.postMessage({ id: message.id, ok: true, payload, durationMs: performance.now() - started, timerWaitMs: finish() } satisfies ResultMessage);
   } catch (error) {
-    port.postMessage({ id: message.id, ok: false, error: toLambdaError(error), durationMs: performance.now() - started } satisfies ResultMessage);
+    const durationMs = performance.now() - started;
+    port.postMessage({ id: message.id, ok: false, error: toLambdaError(error), durationMs, timerWaitMs: finish() } satisfies ResultMessage);
   }
 });

@@ -2,6 +2,8 @@
 export { LocalEngine } from './engine';
 export type { EngineCounters, ExecutionHandle, ExecutionResult, LocalEngineOptions, OrchestratorShape } from './engine';
 export type { TimelineEvent } from './timeline';
+export type { FunctionStats } from './function-host';
+export type { LambdaApiCounters } from './lambda-service';
 export { formatEvent } from './timeline';
 export { loadAssembly } from './assembly';
 export type { LocalAssembly } from './assembly';

@@ -25,7 +25,15 @@ export interface LambdaServiceOptions {
   readonly track: <T>(work: Promise<T>) => Promise<T>;
 }
 
+/** Synchronous `Invoke` API calls (RequestResponse) made by function code, e.g. sequential-stage calling a plugin. */
+export interface LambdaApiCounters {
+  syncInvocations: number;
+  /** Wall time those calls took: how long the calling functions were blocked on the called ones. */
+  syncWaitMs: number;
+}
+
 export class LambdaService {
+  public readonly apiCounters: LambdaApiCounters = { syncInvocations: 0, syncWaitMs: 0 };
   private readonly hosts = new Map<string, FunctionHost>();
   private readonly byName = new Map<string, LocalFunction>();
   private readonly missing = new Map<string, string>();
@@ -67,7 +75,10 @@ export class LambdaService {
       if (!this.functionFor(request.functionName)) throw new AwsError('ResourceNotFoundException', `Function not found: ${request.functionName}`, 404);
       return { status: 204, payload: '' };
     }
+    const started = performance.now();
     const result = await this.invoke(request.functionName, event);
+    this.apiCounters.syncInvocations++;
+    this.apiCounters.syncWaitMs += performance.now() - started;
     return result.ok
       ? { status: 200, payload: result.payload, executedVersion: '$LATEST' }
       : { status: 200, payload: JSON.stringify(result.error), functionError: 'Unhandled', executedVersion: '$LATEST' };

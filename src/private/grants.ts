@@ -2,6 +2,9 @@
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import {
+  ACTIVITY_START_WILDCARD, acknowledgeWildcards, LOG_DELIVERY_WILDCARD, NESTED_EXECUTION_WILDCARD, XRAY_WILDCARD,
+} from './nag';
 
 /** KMS actions a principal needs to read a table encrypted with a customer managed key (as aws-cdk-lib's table grants). */
 export const KMS_TABLE_READ_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
@@ -29,6 +32,9 @@ export function grantKey(grantee: iam.IGrantable, key: kms.IKey, actions: string
 
 /** What every state machine role needs for logging (CloudWatch Logs vended delivery) and X-Ray. */
 export function addStateMachineLoggingAndTracing(role: iam.IRole): void {
+  // cdk-nag: these wildcards are required, and so are a workflow's `execution:<activity>:*` (startExecution.sync)
+  // and, for many activities, `stateMachine:<orchestratorName>-*`.
+  acknowledgeWildcards(role, [LOG_DELIVERY_WILDCARD, XRAY_WILDCARD, NESTED_EXECUTION_WILDCARD, ACTIVITY_START_WILDCARD]);
   // AWS requires `*` for both: log deliveries and X-Ray segments support no resource-level permissions.
   role.addToPrincipalPolicy(new iam.PolicyStatement({
     sid: 'LogDelivery',

@@ -140,7 +140,12 @@ describe('handler functions', () => {
   test('six shared functions from the prebuilt bundles: Node.js 24 (the newest Lambda runtime), ARM, X-Ray, 256 MB, environment per DESIGN.md', () => {
     const { s } = synth({ activities: ['Step1', 'Step2'] });
     const env = (extra: Record<string, unknown> = {}) => ({
-      STATUS_TABLE_NAME: '${Orch/StatusTable}', POWERTOOLS_SERVICE_NAME: 'cdk-orchestrator', ...extra,
+      STATUS_TABLE_NAME: '${Orch/StatusTable}',
+      // Powertools (lambda/shared/observability.ts): log key and metric dimension, EMF namespace, log level.
+      POWERTOOLS_SERVICE_NAME: 'cdk-orchestrator',
+      POWERTOOLS_METRICS_NAMESPACE: 'CdkOrchestrator',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      ...extra,
     });
     const expected: Record<string, { timeout: number; env: Record<string, unknown> }> = {
       StartRun: { timeout: 30, env: env() },

@@ -164,7 +164,16 @@ describe('PARALLEL plugin', () => {
     expect(s.flat(policy.PolicyDocument.Statement)).toEqual([
       { Action: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], Effect: 'Allow', Resource: '${Orch/PluginTable.Arn}' },
     ]);
-    expect(s.flat(policy.Roles)).toEqual([`\${${SINGLETON}/ServiceRole}`]);
+    // The stack's provider runs with the library's role (no managed policy), which writes to its own log group only.
+    expect(s.flat(policy.Roles)).toEqual(['${CdkOrchestratorRegistrationProvider/Role}']);
+    expect(s.flat(s.resource(SINGLETON).Properties)).toMatchObject({
+      Role: '${CdkOrchestratorRegistrationProvider/Role.Arn}',
+      LoggingConfig: { LogGroup: '${CdkOrchestratorRegistrationProvider/Logs}' },
+    });
+    expect(s.resource('CdkOrchestratorRegistrationProvider/Role').Properties.ManagedPolicyArns).toBeUndefined();
+    expect(s.flat(s.resource('CdkOrchestratorRegistrationProvider/Role/DefaultPolicy').Properties.PolicyDocument.Statement)).toEqual([
+      { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: '${CdkOrchestratorRegistrationProvider/Logs.Arn}' },
+    ]);
   });
 
   test('the ActivityPlugin describes the plugin', () => {
@@ -263,7 +272,8 @@ describe('a plugin in another stack of the same app', () => {
     const s = new Synth(plugins);
     expect(s.counts()).toEqual({
       'AWS::IAM::Role': 3, // two plugin functions and the registration provider
-      'AWS::IAM::Policy': 3, // Rate's role (invoke plugin-outcome) and one per registration
+      'AWS::IAM::Policy': 4, // Rate's role (invoke plugin-outcome), the provider's (its logs) and one per registration
+      'AWS::Logs::LogGroup': 1, // the registration provider's
       'AWS::Lambda::Function': 3,
       'AWS::Lambda::Permission': 2,
       'AWS::Lambda::EventInvokeConfig': 1,

@@ -56,9 +56,15 @@ async function captured(work: () => Promise<unknown>): Promise<Line[]> {
 const logs = (lines: Line[]) => lines.filter((line) => !line._aws);
 const emf = (lines: Line[]) => lines.filter((line) => line._aws);
 const lambdaContext = (requestId: string) => ({
-  functionName: 'start-run', functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:start-run',
-  memoryLimitInMB: '256', awsRequestId: requestId, logGroupName: '/aws/lambda/start-run', logStreamName: 'stream',
-  callbackWaitsForEmptyEventLoop: true, getRemainingTimeInMillis: () => 30_000,
+  functionName: 'start-run',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:start-run',
+  memoryLimitInMB: '256',
+  awsRequestId: requestId,
+  logGroupName: '/aws/lambda/start-run',
+  logStreamName: 'stream',
+  callbackWaitsForEmptyEventLoop: true,
+  getRemainingTimeInMillis: () => 30_000,
 } as unknown as Context);
 
 let counter = 0;
@@ -69,12 +75,23 @@ test('start-run: a JSON log line keyed by uid and workflow, with the Lambda cont
   const lines = await captured(() => handlers.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['A'] }, lambdaContext('req-1')));
 
   expect(logs(lines)).toEqual([expect.objectContaining({
-    level: 'INFO', message: 'Run created', service: 'cdk-orchestrator', uid, workflow: WORKFLOW, activities: ['A'],
-    function_request_id: 'req-1', function_name: 'start-run', cold_start: expect.any(Boolean), timestamp: expect.any(String),
+    level: 'INFO',
+    message: 'Run created',
+    service: 'cdk-orchestrator',
+    uid,
+    workflow: WORKFLOW,
+    activities: ['A'],
+    function_request_id: 'req-1',
+    function_name: 'start-run',
+    cold_start: expect.any(Boolean),
+    timestamp: expect.any(String),
   })]);
   expect(emf(lines)).toEqual([expect.objectContaining({
     _aws: { Timestamp: expect.any(Number), CloudWatchMetrics: [{ Namespace: 'CdkOrchestrator', Dimensions: [['service']], Metrics: [{ Name: 'RunStarted', Unit: 'Count' }] }] },
-    service: 'cdk-orchestrator', uid, workflow: WORKFLOW, RunStarted: 1,
+    service: 'cdk-orchestrator',
+    uid,
+    workflow: WORKFLOW,
+    RunStarted: 1,
   })]);
 });
 
@@ -95,7 +112,12 @@ test('sequential-stage: stage and plugin metrics by activity; a retry does not c
   const dimensions = [['service', 'activity']];
   expect(emf(first)).toEqual([expect.objectContaining({
     _aws: expect.objectContaining({ CloudWatchMetrics: [expect.objectContaining({ Namespace: 'CdkOrchestrator', Dimensions: dimensions })] }),
-    activity: 'Pre1', uid, workflow: WORKFLOW, stage: 'pre', StageStarted: 1, PluginErrors: 1,
+    activity: 'Pre1',
+    uid,
+    workflow: WORKFLOW,
+    stage: 'pre',
+    StageStarted: 1,
+    PluginErrors: 1,
   })]);
   const [retry] = emf(second);
   expect(retry).toMatchObject({ activity: 'Pre1', StageCompleted: 1 });
