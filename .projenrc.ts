@@ -11,6 +11,10 @@ const AWS_SDK_CLIENTS = [
   '@aws-sdk/client-dynamodb-streams',
   '@aws-sdk/client-sqs',
   '@aws-sdk/client-ssm',
+  '@aws-sdk/util-dynamodb',
+  // Bundled into the handlers (logs and EMF metrics); not a dependency of the construct library.
+  '@aws-lambda-powertools/logger@^2.36.0',
+  '@aws-lambda-powertools/metrics@^2.36.0',
 ];
 
 const project = new awscdk.AwsCdkConstructLibrary({
@@ -93,6 +97,15 @@ const demo = project.addTask('demo', {
 demo.spawn(bundle);
 demo.exec('cdk synth --no-notices --quiet', { cwd: 'examples' });
 demo.exec(`${LOCAL_TS_NODE} local/cli.ts --app examples/cdk.out --workflow Onboarding --input '{"uid":"application-42","metadata":{"customer":"ACME","product":"home"}}'`);
+
+// Cost benchmark: one activity on the local engine (A, C, A=10, A=100) priced per million runs
+// against the original, then synth time and memory for 1-200 activities.
+const bench = project.addTask('bench', {
+  description: 'Cost benchmark: one activity on the local engine, priced at AWS on-demand prices; synth time and memory',
+  env: { NODE_NO_WARNINGS: '1' },
+});
+bench.spawn(bundle);
+bench.exec(`${LOCAL_TS_NODE} scripts/bench.ts`);
 
 // Python: jsii-pacmak's own Python build needs PyPI, which is out of reach here. Generate the
 // Python code with pacmak, then build the wheel and sdist with Debian's build tools (no isolation,
