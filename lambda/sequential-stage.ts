@@ -22,7 +22,7 @@ import {
   SequentialStageKey, snsEnvelope, stageFailure, State, StatusDocument, summarizeActivity, summarizeRun,
   summarizeStage, trimMessage, unregisteredPendingEntries,
 } from './shared/status';
-import { EntryChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
+import { EntryChange, stageFailedChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
 import { parseSequentialStageEvent, SequentialStageEvent } from './shared/validation';
 
@@ -247,15 +247,10 @@ function failStage(run: StageRun, plugin: string, entry: EntryChange | undefined
   const { event, context } = run;
   const failure = describeFailure({ plugin, message });
   return {
-    change: {
-      activity: event.activity,
-      stage: event.stage,
-      now: new Date().toISOString(),
-      entries: entry ? [entry] : [],
-      stageStatus: { state: State.ERROR, message: failure },
-      activityStatus: { state: State.ERROR, message: `${event.stage}: ${failure}` },
-      runState: State.ERROR,
-    },
+    change: stageFailedChange(
+      { activity: event.activity, stage: event.stage, now: new Date().toISOString(), message: failure },
+      { entries: entry ? [entry] : [] },
+    ),
     error: new PluginFailed(failure, context, plugin),
   };
 }

@@ -11,7 +11,7 @@ import { addMetric, appendRunKeys, instrumented, logger, Metric, metrics } from 
 import {
   ActivityDocument, pendingPlugins, StageKey, STAGES, State, StatusDocument, trimMessage,
 } from './shared/status';
-import { StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
+import { stageFailedChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { readStatus, updateStatus } from './shared/status-table';
 import { parseStageFailureEvent } from './shared/validation';
 
@@ -71,19 +71,13 @@ export function failureRecord(doc: StatusDocument, activityName: string, failure
   const message = timedOut
     ? `${failure.name}: still waiting for ${pending.length > 0 ? pending.join(', ') : 'no mandatory plugin'}`
     : failure.message;
-  return {
-    activity: activityName,
-    stage,
-    now,
+  return stageFailedChange({ activity: activityName, stage, now, message }, {
     // Pending plugins that timed out are final for this run: a late report cannot revive the stage.
     entries: pending.map((plugin) => ({ kind: 'mandatory' as const, plugin, state: State.ERROR, message: `${failure.name}: no result in time` })),
-    stageStatus: { state: State.ERROR, message },
-    activityStatus: { state: State.ERROR, message: `${stage}: ${message}` },
-    runState: State.ERROR,
     removeToken: stage === 'async',
     stopAwaiting: true,
     expect: { stageState: State.IN_PROGRESS },
-  };
+  });
 }
 
 /**

@@ -13,7 +13,7 @@ import { addActivityMetric, instrumented, logger, Metric, MetricUnit } from './s
 import {
   asStatusDocument, deepEqual, describeFailure, stageFailure, State, StatusDocument, summarizeStage,
 } from './shared/status';
-import { StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
+import { stageFailedChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
 import { sendTaskFailure, sendTaskHeartbeat, sendTaskSuccess } from './shared/task-token';
 import { parseStreamEvent } from './shared/validation';
@@ -99,17 +99,7 @@ async function settleActivity(target: StatusTarget, doc: StatusDocument, oldImag
     // summarizes the activity and the run from the document, so this stage must already read done.
     // The write is conditioned on the token: of two deliveries (or stage-failure) only one answers.
     const recorded = await write(target, failure !== undefined
-      ? {
-        activity,
-        stage: 'async',
-        now,
-        stageStatus: { state, message: failure },
-        activityStatus: { state: State.ERROR, message: `async: ${failure}` },
-        runState: State.ERROR,
-        removeToken: true,
-        stopAwaiting: true,
-        expect: { token },
-      }
+      ? stageFailedChange({ activity, stage: 'async', now, message: failure }, { removeToken: true, stopAwaiting: true, expect: { token } })
       : { activity, stage: 'async', now, stageStatus: { state }, removeToken: true, stopAwaiting: settled, expect: { token } });
     if (!recorded) return;
     try {

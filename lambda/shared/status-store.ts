@@ -308,6 +308,27 @@ function applyEntryChange(builder: UpdateExpressionBuilder, activity: string, st
 }
 
 /**
+ * A stage that failed for good: the stage, its activity and the run become `Error` in one write,
+ * with the failure as the stage's message and `<stage>: <failure>` as the activity's. Every handler
+ * that fails a stage (sequential-stage, status-summary, stage-failure) uses this, so the three
+ * records read the same. `extra` adds what only that handler knows (entries, token, conditions).
+ */
+export function stageFailedChange(
+  failed: { readonly activity: string; readonly stage: StageKey; readonly now: string; readonly message: string },
+  extra: Partial<Omit<StatusChange, 'activity' | 'stage' | 'now' | 'stageStatus' | 'activityStatus' | 'runState'>> = {},
+): StatusChange {
+  return {
+    ...extra,
+    activity: failed.activity,
+    stage: failed.stage,
+    now: failed.now,
+    stageStatus: { state: State.ERROR, message: failed.message },
+    activityStatus: { state: State.ERROR, message: `${failed.stage}: ${failed.message}` },
+    runState: State.ERROR,
+  };
+}
+
+/**
  * Any combination of plugin-entry, stage, activity and run changes in one conditional write
  * (ALL_NEW on success, ALL_OLD when a condition fails).
  */
