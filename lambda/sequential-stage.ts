@@ -235,7 +235,7 @@ function decide(run: StageRun, plugin: RegisteredPlugin, outcome: PluginOutcome,
             context, plugin.pluginName, attempts),
         };
       }
-      const message = `${outcome.message} (after ${attempts} attempts)`;
+      const message = `${outcome.message} (after ${attempts} attempt${attempts === 1 ? '' : 's'})`;
       const failed: EntryChange = { ...ref, state: State.ERROR, message, attempts, allowSameState: true };
       return plugin.mandatory ? failStage(run, plugin.pluginName, failed, message) : continueOrSettle(failed);
     }

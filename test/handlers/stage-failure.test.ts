@@ -78,7 +78,7 @@ test('a failure the stage handler already recorded (PluginFailed) is rethrown wi
   const error = await rejectionOf(h.handlers.stageFailure(failureEvent(uid, activity, 'PluginFailed', cause)));
 
   expect(error.name).toBe('PluginFailed');
-  expect(error.message).toBe(`stage pre of activity ${activity} failed: Broken: Error: no such account (after 1 attempts)`);
+  expect(error.message).toBe(`stage pre of activity ${activity} failed: Broken: Error: no such account (after 1 attempt)`);
   expect(await h.item(uid, WORKFLOW)).toEqual(before);
   expect(h.fake.dynamoDbRequests()).toEqual(['GetItem']);
 });
