@@ -129,8 +129,10 @@ test('TimeoutSeconds is enforced even while heartbeats arrive (States.Timeout)',
     lambdaFunction: worker,
     integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
     payload: sfn.TaskInput.fromObject({ token: sfn.JsonPath.taskToken }),
-    taskTimeout: sfn.Timeout.duration(Duration.seconds(2)),
-    heartbeatTimeout: sfn.Timeout.duration(Duration.seconds(1)),
+    // Margins wide enough for a cold worker on a loaded 2-core CI machine: the first heartbeat must
+    // arrive within the heartbeat window, yet the task timeout must still end the wait.
+    taskTimeout: sfn.Timeout.duration(Duration.seconds(6)),
+    heartbeatTimeout: sfn.Timeout.duration(Duration.seconds(3)),
   });
   new sfn.StateMachine(stack, 'Machine', { definitionBody: sfn.DefinitionBody.fromChainable(wait) });
   const local = new LocalEngine({ app: stack, dynamodbEndpoint: (engine as any).dynamodbUrl });
