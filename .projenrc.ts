@@ -12,9 +12,11 @@ const AWS_SDK_CLIENTS = [
   '@aws-sdk/client-sqs',
   '@aws-sdk/client-ssm',
   '@aws-sdk/util-dynamodb',
+  '@aws-sdk/client-eventbridge',
   // Bundled into the handlers (logs and EMF metrics); not a dependency of the construct library.
   '@aws-lambda-powertools/logger@^2.36.0',
   '@aws-lambda-powertools/metrics@^2.36.0',
+  '@aws-lambda-powertools/tracer@^2.36.0',
 ];
 
 const project = new awscdk.AwsCdkConstructLibrary({
@@ -106,6 +108,15 @@ const bench = project.addTask('bench', {
 });
 bench.spawn(bundle);
 bench.exec(`${LOCAL_TS_NODE} scripts/bench.ts`);
+
+// Load benchmark: 1,000 concurrent workflow runs on the local engine; checks that no status is lost
+// and prints runs per second against a baseline measured in the same run.
+const load = project.addTask('load', {
+  description: 'Load benchmark: 1,000 concurrent workflow runs on the local engine (no status lost; runs/s)',
+  env: { NODE_NO_WARNINGS: '1' },
+});
+load.spawn(bundle);
+load.exec(`${LOCAL_TS_NODE} scripts/load.ts`);
 
 // Python: jsii-pacmak's own Python build needs PyPI, which is out of reach here. Generate the
 // Python code with pacmak, then build the wheel and sdist with Debian's build tools (no isolation,
