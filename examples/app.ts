@@ -2,7 +2,8 @@
 // in a stack of its own, the plugins other teams add to its stages with `activity.addPlugin`.
 //   cd examples && npx cdk synth
 // The plugins are plain Lambda functions (examples/plugins/*.ts) that use no orchestrator code: PRE
-// and POST plugins are invoked synchronously, PARALLEL plugins report through Lambda destinations.
+// and POST plugins are invoked synchronously, PARALLEL plugins report through Lambda destinations;
+// Rate uses the plugin SDK (cdk-orchestrator/lib/sdk) and reports its own state.
 // Their TypeScript is bundled with esbuild as the app synthesizes (offline, no Docker) into
 // examples/plugins/dist/<name>/index.js.
 //
@@ -62,7 +63,8 @@ export function buildExampleApp(app: App = new App()): App {
   // Step2, parallel stage: two mandatory plugins the stage waits for, and an optional one that fails
   // (recorded `Error`; the stage ends `Optional Task Error` and the workflow goes on).
   const step2 = orchestrator.activity('Step2');
-  step2.addPlugin(pluginFunction(plugins, 'Rate', 'rate'), { stage: ActivityStage.PARALLEL, pluginName: 'Rate' });
+  // Rate uses the plugin SDK: it reports its own state, so it gets the status table's name and access.
+  step2.addPlugin(pluginFunction(plugins, 'Rate', 'rate'), { stage: ActivityStage.PARALLEL, pluginName: 'Rate', reportsStatus: true });
   step2.addPlugin(pluginFunction(plugins, 'FraudCheck', 'fraud-check'), {
     stage: ActivityStage.PARALLEL,
     pluginName: 'FraudCheck',
@@ -94,6 +96,8 @@ function pluginFunction(scope: Construct, id: string, name: string): lambda.Func
     platform: 'node',
     target: 'node20',
     format: 'cjs',
+    // The Lambda Node.js runtime provides the AWS SDK v3 (the plugin SDK uses it).
+    external: ['@aws-sdk/*'],
     logLevel: 'warning',
   });
   // Its own role, allowed to write to its own log group only (the default role would carry the

@@ -13,7 +13,7 @@ import { matchesFilterPolicy } from './shared/filter-policy';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { loadPlugins, pluginRef, RegisteredPlugin } from './shared/registry';
 import { preparePluginMessage, startStage } from './shared/stage';
-import { isPluginPending, MessageAttribute, State, StatusDocument, unregisteredPendingEntries } from './shared/status';
+import { activityOf, isPluginPending, MessageAttribute, State, StatusDocument, unregisteredPendingEntries } from './shared/status';
 import { PluginRef, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { readStatus, updateStatus } from './shared/status-table';
 import { sendTaskSuccess } from './shared/task-token';
@@ -104,11 +104,12 @@ async function pluginsFilteredOut(
 ): Promise<PluginRef[]> {
   if (!plugins.some((plugin) => plugin.filterPolicy)) return [];
   const doc = await readStatus(target.tableName, target.key);
-  if (!doc?.activities[event.activity]) {
+  const activityDoc = doc ? activityOf(doc, event.activity) : undefined;
+  if (!doc || !activityDoc) {
     throw new StatusItemMissing(`No status item for ${target.key.uid}/${target.key.workflow} with activity ${event.activity}`, context);
   }
   const { body, attributes } = preparePluginMessage(doc, event.activity, 'async', now);
-  const stage = doc.activities[event.activity].async;
+  const stage = activityDoc.async;
   return plugins
     .filter((plugin) => plugin.filterPolicy && !receives(plugin, body, attributes))
     .map(pluginRef)

@@ -18,9 +18,13 @@ import { pluginTableName, statusTableName } from './shared/environment';
 import { InvalidOutcomeEvent } from './shared/errors';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
-import { isPluginFinal, isStageKey, PluginState, StageKey, State, StatusDocument } from './shared/status';
+import { activityOf, isPluginFinal, isStageKey, ownField, PluginState, StageKey, State, StatusDocument } from './shared/status';
 import { pluginStateUpdate, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
+import { keyProblem } from './shared/validation';
+
+/** The conditions Lambda sends to a destination; any other record is logged and ignored. */
+export const DESTINATION_CONDITIONS: readonly string[] = ['Success', 'RetriesExhausted', 'EventAgeExceeded'];
 
 /** What Lambda sends to a destination after an asynchronous invocation. */
 export interface DestinationRecord {
@@ -67,6 +71,9 @@ export const handler = instrumented(recordPluginOutcome);
 
 async function recordPluginOutcome(rawEvent: unknown): Promise<PluginOutcomeResult> {
   const record = parseDestinationRecord(rawEvent);
+  if (!DESTINATION_CONDITIONS.includes(record.requestContext.condition)) {
+    return ignored(`condition ${JSON.stringify(record.requestContext.condition.slice(0, 100))} is not one Lambda sends (${DESTINATION_CONDITIONS.join(', ')})`, record);
+  }
   const delivery = pluginDelivery(record.requestPayload);
   if (typeof delivery === 'string') return ignored(delivery, record);
   appendRunKeys({ uid: delivery.uid, workflow: delivery.workflow, activity: delivery.activity, stage: delivery.stage });
@@ -130,6 +137,8 @@ export function pluginDelivery(payload: unknown): PluginDelivery | string {
   if (!isObject(first) || !isObject(sns) || typeof sns.Message !== 'string' || typeof first.EventSubscriptionArn !== 'string') {
     return 'the plugin was not invoked by an SNS delivery';
   }
+  // The registry's sort key: DynamoDB refuses an empty one or one over 1,024 bytes, and SNS sends neither.
+  if (keyProblem(first.EventSubscriptionArn) !== undefined) return 'the EventSubscriptionArn is not a subscription ARN (empty or over 1,024 bytes)';
   let message: unknown;
   try {
     message = JSON.parse(sns.Message);
@@ -138,11 +147,11 @@ export function pluginDelivery(payload: unknown): PluginDelivery | string {
   }
   if (!isObject(message)) return 'the SNS message is not a plugin message';
   const { uid, workflow, activity, stage, now } = message;
-  if (typeof uid !== 'string' || uid === '' || typeof workflow !== 'string' || workflow === ''
-    || typeof activity !== 'string' || activity === '' || !isStageKey(stage)) {
+  // The same rules as the stage handlers' events: these become DynamoDB keys and names.
+  if (keyProblem(uid) !== undefined || keyProblem(workflow) !== undefined || keyProblem(activity) !== undefined || !isStageKey(stage)) {
     return 'the SNS message is not a plugin message (uid, workflow, activity, stage)';
   }
-  return { uid, workflow, activity, stage, sentAt: typeof now === 'string' && now !== '' ? now : undefined, subscriptionArn: first.EventSubscriptionArn };
+  return { uid: uid as string, workflow: workflow as string, activity: activity as string, stage, sentAt: typeof now === 'string' && now !== '' ? now : undefined, subscriptionArn: first.EventSubscriptionArn };
 }
 
 /**
@@ -168,6 +177,8 @@ export function invocationOutcome(record: DestinationRecord): InvocationOutcome 
   if (condition === 'EventAgeExceeded') {
     return { state: State.ERROR, message: `Timed out: the plugin did not succeed within its maximum event age${after}` };
   }
+  // A condition Lambda never sends says nothing about the plugin.
+  if (condition !== 'RetriesExhausted' && condition !== 'Success') return {};
   return { state: State.ERROR, message: `${errorText(record.responsePayload)}${after}` };
 }
 
@@ -210,8 +221,8 @@ export function notBeforeStageStart(update: UpdateCommandInput, activity: string
 /** Why a refused write was refused, from the item as it was (ALL_OLD). */
 function refusal(current: StatusDocument | undefined, delivery: PluginDelivery, plugin: RegisteredPlugin): string {
   if (!current) return 'no status item for this run';
-  const stage = current.activities[delivery.activity]?.[delivery.stage];
-  const entry = stage?.[pluginKind(plugin)]?.[plugin.pluginName];
+  const stage = activityOf(current, delivery.activity)?.[delivery.stage];
+  const entry = ownField(stage?.[pluginKind(plugin)], plugin.pluginName);
   if (!entry) return 'the run has no entry for this plugin';
   if (isPluginFinal(entry.state)) return `the plugin is already ${entry.state}`;
   return 'the stage was started again after this message was sent';

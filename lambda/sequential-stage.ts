@@ -18,9 +18,9 @@ import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared
 import { loadPlugins, pluginKind, pluginRef, RegisteredPlugin } from './shared/registry';
 import { preparePluginMessage, startStage } from './shared/stage';
 import {
-  describeFailure, isPluginFinal, isPluginSkippable, PluginEntry, PluginState, registeredView, RegisteredRef,
+  activityOf, describeFailure, isPluginFinal, isPluginSkippable, PluginEntry, PluginState, registeredView, RegisteredRef,
   SequentialStageKey, snsEnvelope, stageFailure, State, StatusDocument, summarizeActivity, summarizeRun,
-  summarizeStage, trimMessage, unregisteredPendingEntries,
+  ownField, summarizeStage, trimMessage, unregisteredPendingEntries,
 } from './shared/status';
 import { EntryChange, stageFailedChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
@@ -104,7 +104,7 @@ async function runSequentialStage(rawEvent: unknown): Promise<SequentialStageRes
 }
 
 function entryOf(doc: StatusDocument, event: SequentialStageEvent, plugin: RegisteredPlugin): PluginEntry | undefined {
-  return doc.activities[event.activity]?.[event.stage]?.[pluginKind(plugin)]?.[plugin.pluginName];
+  return ownField(activityOf(doc, event.activity)?.[event.stage]?.[pluginKind(plugin)], plugin.pluginName);
 }
 
 async function invokePlugin(plugin: RegisteredPlugin, run: StageRun): Promise<PluginOutcome> {

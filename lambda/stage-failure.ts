@@ -9,7 +9,7 @@ import { statusTableName } from './shared/environment';
 import { RunContext, StageFailed } from './shared/errors';
 import { addMetric, appendRunKeys, instrumented, logger, Metric, metrics } from './shared/observability';
 import {
-  ActivityDocument, pendingPlugins, StageKey, STAGES, State, StatusDocument, trimMessage,
+  ActivityDocument, activityOf, pendingPlugins, StageKey, STAGES, State, StatusDocument, trimMessage,
 } from './shared/status';
 import { stageFailedChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { readStatus, updateStatus } from './shared/status-table';
@@ -51,7 +51,7 @@ export function failedStage(activity: ActivityDocument, failure: ReadableFailure
 
 /** The write that records the failure, or undefined when there is nothing (left) to record. */
 export function failureRecord(doc: StatusDocument, activityName: string, failure: ReadableFailure, now: string): StatusChange | undefined {
-  const activity = doc.activities[activityName];
+  const activity = activityOf(doc, activityName);
   if (!activity) return undefined;
   const stage = failedStage(activity, failure);
   if (!stage) {
@@ -123,7 +123,8 @@ async function recordStageFailure(rawEvent: unknown): Promise<never> {
   }
   if (recorded) logger.info('Failure recorded', { stage: recorded.stage, error: failure.name });
   // Nothing recorded now: the failing handler did it already, on the stage now in Error.
-  const stage = recorded?.stage ?? STAGES.find((key) => doc?.activities[activity]?.[key].status.state === State.ERROR);
+  const activityDoc = doc ? activityOf(doc, activity) : undefined;
+  const stage = recorded?.stage ?? STAGES.find((key) => activityDoc?.[key].status.state === State.ERROR);
   // Every failed activity execution passes here once (the Catch), whoever recorded the failure.
   if (stage) metrics.addMetadata('stage', stage);
   metrics.addMetadata('error', failure.name);

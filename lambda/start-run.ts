@@ -6,6 +6,7 @@
 import { statusTableName } from './shared/environment';
 import { MetadataMismatch, RunContext, RunInProgress } from './shared/errors';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
+import { withOpenRun } from './shared/open-runs';
 import {
   metadataDifferences, metadataEqual, newStatusDocument, resetForRerun, State, StatusDocument,
 } from './shared/status';
@@ -35,7 +36,8 @@ async function startRun(rawEvent: unknown): Promise<StartRunResult> {
   const expiresAt = event.retentionDays ? Math.floor(now.getTime() / 1000) + event.retentionDays * SECONDS_PER_DAY : undefined;
 
   const fresh = newStatusDocument({ uid, workflow, metadata: event.input.metadata, activities: event.activities, now: now.toISOString(), expiresAt });
-  const created = await putStatus(newRunPut(tableName, fresh));
+  // Unfinished runs are in the open-run index until they finish (stuck-run detection).
+  const created = await putStatus(newRunPut(tableName, withOpenRun(fresh, now.toISOString())));
   if (created.applied) {
     logger.info('Run created', { activities: event.activities });
     addMetric(Metric.RUN_STARTED);
@@ -45,7 +47,7 @@ async function startRun(rawEvent: unknown): Promise<StartRunResult> {
   const existing = created.current;
   if (!existing) throw new RunInProgress(`Run ${uid}/${workflow} is being started by another execution`, context);
   const reset = rerunDocument(existing, event, context, now.toISOString(), expiresAt);
-  const replaced = await putStatus(rerunPut(tableName, reset, existing));
+  const replaced = await putStatus(rerunPut(tableName, withOpenRun(reset, now.toISOString()), existing));
   if (!replaced.applied) {
     throw new RunInProgress(`Run ${uid}/${workflow} changed while this re-run was being prepared (another start won)`, context);
   }

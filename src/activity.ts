@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -8,9 +9,10 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct, IConstruct, IDependable } from 'constructs';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
-import { ACTIVITY_STATE_NAMES, PLUGIN_RETRY } from './defaults';
+import { ACTIVITY_STATE_NAMES, PLUGIN_RETRY, THROTTLE_RETRY } from './defaults';
 import { ActivityPlugin, PluginOptions } from './plugin';
 import { ActivityWiring } from './private/activity-wiring';
+import { executionMetrics, grantRedrive, HANDLER_METRIC, handlerMetric } from './private/metrics';
 import { acknowledgeRule } from './private/nag';
 import { activityArnsByName, activityStateMachineName, activityTopicName } from './private/naming';
 import { PluginBook, PluginTarget, PluginWiring } from './private/plugin-wiring';
@@ -72,6 +74,47 @@ export interface IActivity extends IConstruct {
    * it synchronously, in `order`.
    */
   addPlugin(handler: lambda.IFunction, options: PluginOptions): ActivityPlugin;
+  /**
+   * Failed executions of the activity's state machine (`AWS/States` `ExecutionsFailed`): a stage
+   * failed, including a parallel stage that timed out (`States.Timeout`/`States.HeartbeatTimeout`).
+   *
+   * @default - sum over 5 minutes
+   */
+  metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /**
+   * Succeeded executions of the activity's state machine (`AWS/States` `ExecutionsSucceeded`).
+   *
+   * @default - sum over 5 minutes
+   */
+  metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /**
+   * Executions of the activity's state machine that hit an execution timeout (`AWS/States`
+   * `ExecutionsTimedOut`). Activity executions have no timeout of their own, so this stays 0 unless
+   * one is stopped that way; a parallel stage that times out fails the execution (`metricFailed`).
+   *
+   * @default - sum over 5 minutes
+   */
+  metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /**
+   * How long the activity's executions take, in milliseconds (`AWS/States` `ExecutionTime`).
+   *
+   * @default - average over 5 minutes
+   */
+  metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /**
+   * Plugin errors of this activity, from the handlers (`CdkOrchestrator` `PluginErrors`, dimensions
+   * `service` and `activity`): each failed pre/post plugin attempt or `Error` result, and each
+   * parallel plugin recorded `Error`.
+   *
+   * @default - sum over 5 minutes
+   */
+  metricPluginErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /**
+   * Lets the grantee redrive failed executions of the activity's state machine
+   * (`states:RedriveExecution` on `execution:<state machine name>:*`). See README "Operations": to
+   * recover a run, re-running the uid is usually what you want.
+   */
+  grantRedrive(grantee: iam.IGrantable): iam.Grant;
 }
 
 /**
@@ -114,6 +157,14 @@ export interface ActivityAttributes {
    * @default - PARALLEL plugins cannot be added to the import
    */
   readonly pluginOutcomeFunctionArn?: string;
+  /**
+   * ARN of the orchestrator's status table (`orchestrator.statusTable.tableArn`); needed to add
+   * PARALLEL plugins with `queue: true` (their queue bridge marks them `In Progress` there) and
+   * plugins with `reportsStatus: true` (they report their own state there).
+   *
+   * @default - queue plugins and plugins that report their own state cannot be added to the import
+   */
+  readonly statusTableArn?: string;
 }
 
 /**
@@ -157,6 +208,8 @@ export class Activity extends Construct implements IActivity {
   private readonly pluginWiring: PluginWiring;
   private readonly plugins = new PluginBook();
   private readonly topicDependency?: IDependable;
+  /** The executions' ARN pattern, by name for an activity in a nested stack. */
+  private readonly executionArns?: string;
 
   private constructor(scope: Construct, id: string, wiring: ActivityWiring) {
     super(scope, id);
@@ -190,6 +243,9 @@ export class Activity extends Construct implements IActivity {
       pluginTable: wiring.pluginTable,
       sequentialStageRoleArn: handlers.sequentialStageRole.roleArn,
       pluginOutcomeFunctionArn: handlers.pluginOutcome.functionArn,
+      statusTable: wiring.statusTable,
+      encryptionKey,
+      powertoolsLayer: handlers.powertoolsLayer,
     };
 
     const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
@@ -215,6 +271,7 @@ export class Activity extends Construct implements IActivity {
       this.parallelTopic = byName(ActivityStage.PARALLEL, 'ParallelTopicByName');
       this.postTopic = byName(ActivityStage.POST, 'PostTopicByName');
       this.stateMachine = sfn.StateMachine.fromStateMachineArn(this, 'StateMachineByName', arns.stateMachineArn);
+      this.executionArns = arns.executionArnPattern;
       // A subscription by name must still wait for the topic (same stack: DependsOn the nested stack).
       this.topicDependency = parallelTopic;
     } else {
@@ -242,6 +299,60 @@ export class Activity extends Construct implements IActivity {
     return ActivityPlugin._create(handler, this.pluginTarget(), options);
   }
 
+  /**
+   * Failed executions of the activity's state machine (`AWS/States` `ExecutionsFailed`): a stage
+   * failed, including a parallel stage that timed out (`States.Timeout`/`States.HeartbeatTimeout`).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).failed(props);
+  }
+
+  /**
+   * Succeeded executions of the activity's state machine (`AWS/States` `ExecutionsSucceeded`).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).succeeded(props);
+  }
+
+  /**
+   * Executions that hit an execution timeout (`AWS/States` `ExecutionsTimedOut`); activity executions
+   * have none of their own, a parallel stage that times out fails the execution (`metricFailed`).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).timedOut(props);
+  }
+
+  /**
+   * How long the activity's executions take, in milliseconds (`AWS/States` `ExecutionTime`).
+   *
+   * @default - average over 5 minutes
+   */
+  public metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).duration(props);
+  }
+
+  /**
+   * Plugin errors of this activity (`CdkOrchestrator` `PluginErrors`, dimensions `service`, `activity`).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricPluginErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return handlerMetric(HANDLER_METRIC.pluginErrors, { activity: this.activityName }, props);
+  }
+
+  /**
+   * Lets the grantee redrive failed executions of the activity's state machine (`states:RedriveExecution`).
+   */
+  public grantRedrive(grantee: iam.IGrantable): iam.Grant {
+    return grantRedrive(this, grantee, this.stateMachine, this.executionArns);
+  }
+
   private pluginTarget(): PluginTarget {
     return {
       where: describe('Activity', this),
@@ -261,11 +372,14 @@ export class Activity extends Construct implements IActivity {
 
     // stage-failure records the error and rethrows it under the same name; the Fail state only
     // runs if it ever returned, and still fails the execution with the original error.
-    const recordFailure = new tasks.LambdaInvoke(scope, ACTIVITY_STATE_NAMES.recordFailure, {
+    const recordFailureTask = new tasks.LambdaInvoke(scope, ACTIVITY_STATE_NAMES.recordFailure, {
       lambdaFunction: wiring.handlers.stageFailure,
       payload: sfn.TaskInput.fromObject({ ...common, 'error.$': '$.error' }),
       resultPath: sfn.JsonPath.DISCARD,
-    }).next(new sfn.Fail(scope, ACTIVITY_STATE_NAMES.failed, { errorPath: '$.error.Error', causePath: '$.error.Cause' }));
+    });
+    // A throttled failure record is retried too: otherwise the stage would stay In Progress.
+    recordFailureTask.addRetry(THROTTLE_RETRY);
+    const recordFailure = recordFailureTask.next(new sfn.Fail(scope, ACTIVITY_STATE_NAMES.failed, { errorPath: '$.error.Error', causePath: '$.error.Cause' }));
 
     const sequential = (stateName: string, stage: ActivityStage) => {
       const task = new tasks.LambdaInvoke(scope, stateName, {
@@ -284,6 +398,7 @@ export class Activity extends Construct implements IActivity {
         backoffRate: PLUGIN_RETRY.backoffRate,
         maxAttempts: maxAttempts - 1,
       });
+      task.addRetry(THROTTLE_RETRY);
       task.addCatch(recordFailure, catchAll);
       return task;
     };
@@ -301,6 +416,7 @@ export class Activity extends Construct implements IActivity {
       heartbeatTimeout: sfn.Timeout.duration(wiring.parallelHeartbeat),
       resultPath: sfn.JsonPath.DISCARD,
     });
+    parallel.addRetry(THROTTLE_RETRY);
     parallel.addCatch(recordFailure, catchAll);
 
     return sequential(ACTIVITY_STATE_NAMES.pre, ActivityStage.PRE)
@@ -342,11 +458,39 @@ class ImportedActivity extends Construct implements IActivity {
         : undefined,
       sequentialStageRoleArn: attrs.sequentialStageRoleArn,
       pluginOutcomeFunctionArn: attrs.pluginOutcomeFunctionArn,
+      statusTable: attrs.statusTableArn
+        ? dynamodb.Table.fromTableAttributes(this, 'StatusTable', { tableArn: attrs.statusTableArn, encryptionKey: attrs.encryptionKey })
+        : undefined,
+      encryptionKey: attrs.encryptionKey,
     };
   }
 
   public topic(stage: ActivityStage): sns.ITopic {
     return topicOf(this, stage);
+  }
+
+  public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).failed(props);
+  }
+
+  public metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).succeeded(props);
+  }
+
+  public metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).timedOut(props);
+  }
+
+  public metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).duration(props);
+  }
+
+  public metricPluginErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return handlerMetric(HANDLER_METRIC.pluginErrors, { activity: this.activityName }, props);
+  }
+
+  public grantRedrive(grantee: iam.IGrantable): iam.Grant {
+    return grantRedrive(this, grantee, this.stateMachine);
   }
 
   public addPlugin(handler: lambda.IFunction, options: PluginOptions): ActivityPlugin {

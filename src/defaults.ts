@@ -21,6 +21,18 @@ export const PLUGIN_RETRY = {
   backoffRate: 2,
 };
 
+/**
+ * A handler whose DynamoDB request was still throttled after the SDK's own retries fails with the
+ * SDK's error name; the task is retried (the handlers are idempotent: conditional writes, finished
+ * stages skipped), so a throttled table delays a run but never fails it. 1, 2, 4, 8, 16 s.
+ */
+export const THROTTLE_RETRY = {
+  errors: ['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded'],
+  interval: Duration.seconds(1),
+  backoffRate: 2,
+  maxAttempts: 5,
+};
+
 /** Limits enforced at synth time. */
 export const LIMITS = {
   /** Activity names: SNS topic names and a state machine name derive from them. */
@@ -147,6 +159,19 @@ export const METRICS_NAMESPACE = 'CdkOrchestrator';
 /** POWERTOOLS_LOG_LEVEL of every handler unless `logLevel` says otherwise. */
 export const HANDLER_LOG_LEVEL = 'INFO';
 
+/**
+ * AWS's public SSM parameters naming its Powertools for AWS Lambda (TypeScript) layer, one per
+ * release, in every commercial region: `<prefix><version>` holds that release's layer version ARN
+ * (Powertools docs, "Lambda layers").
+ */
+export const POWERTOOLS_LAYER_PARAMETER_PREFIX = '/aws/service/powertools/typescript/generic/all/';
+
+/**
+ * Written by scripts/bundle-handlers.mjs next to the bundles: `{ version, packages }`, the
+ * Powertools release the bundles were built and tested with and leave to the layer.
+ */
+export const POWERTOOLS_MANIFEST_FILE = 'powertools.json';
+
 /** The Powertools environment every handler gets (DESIGN.md "Handler environment"). */
 export function observabilityEnvironment(logLevel: string = HANDLER_LOG_LEVEL): Record<string, string> {
   return {
@@ -169,3 +194,22 @@ export const STATUS_SUMMARY_EVENT_SOURCE = {
 
 /** Dead-letter queue of the status-summary event source. */
 export const DLQ_RETENTION = Duration.days(14);
+
+/** The queue bridge of `addPlugin(fn, { queue: true })` (DESIGN.md "Queue bridge"). */
+export const QUEUE_BRIDGE = {
+  handler: { name: 'queue-bridge', timeout: Duration.seconds(30), description: 'Queues parallel-stage plugin messages for queue plugins and records their dead letters' },
+  /** Receives of a message before SQS moves it to the plugin's dead-letter queue (the plugin is then recorded `Error`). */
+  maxReceiveCount: 3,
+  /** One message (one run) per plugin invocation: a crash costs only that message a receive. */
+  batchSize: 1,
+  /** Dead letters are recorded `Error` and deleted; a batch of them is one bridge invocation. */
+  deadLetterBatchSize: 10,
+  /** AWS: a queue's visibility timeout should be 6 times its consumer function's timeout. */
+  visibilityTimeoutFactor: 6,
+  /** The queue's visibility timeout when the plugin function's timeout is not known (Lambda's maximum). */
+  unknownFunctionTimeout: Duration.minutes(15),
+  minVisibilityTimeout: Duration.seconds(30),
+  maxVisibilityTimeout: Duration.hours(12),
+  /** SQS: a message group comes from one metadata field, named by `fifoKey`. */
+  fifoKeyMaxLength: 256,
+};

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -7,6 +8,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as eventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import {
   DEFAULT_LOG_RETENTION,
@@ -15,14 +17,22 @@ import {
   HANDLER_FUNCTION_DEFAULTS,
   HANDLERS,
   observabilityEnvironment,
+  PLUGIN_TABLE,
+  POWERTOOLS_LAYER_PARAMETER_PREFIX,
+  POWERTOOLS_MANIFEST_FILE,
   STATUS_SUMMARY_EVENT_SOURCE,
 } from './defaults';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './private/grants';
 import {
   acknowledgeRule, acknowledgeWildcards, KMS_ACTIONS_WILDCARD, STREAM_LIST_WILDCARD, TASK_TOKEN_WILDCARD, XRAY_WILDCARD,
 } from './private/nag';
-import { activityStateMachineArnPattern } from './private/naming';
+import { activityStateMachineArnPattern, handlerLogGroupName } from './private/naming';
+import { grantPluginRegistrar, PLUGIN_REGISTRAR_HANDLER, pluginRegistrarEnvironment } from './private/runtime-registration';
+import { grantStuckRuns, STUCK_RUNS_HANDLER } from './private/stuck-run-detection';
 import { describe } from './private/validation';
+
+/** The bundled handlers (scripts/bundle-handlers.mjs), shipped in the package. */
+const HANDLER_ASSETS = path.join(__dirname, '..', 'assets', 'handlers');
 
 /**
  * Which handler log entries are written (`POWERTOOLS_LOG_LEVEL`): this level and the ones above it.
@@ -78,6 +88,31 @@ export interface OrchestratorHandlersProps {
    * @default HandlerLogLevel.INFO
    */
   readonly logLevel?: HandlerLogLevel;
+  /**
+   * Creates the `stuck-runs` function (run by the Orchestrator's schedule): runs not finished this
+   * long after they were (re)started are reported once. The status table must have the open-run
+   * index (DESIGN.md "Operations").
+   *
+   * @default - no stuck-runs function
+   */
+  readonly stuckAfter?: Duration;
+  /**
+   * Creates the `plugin-registrar` function, which registers plugins subscribed outside CDK (the
+   * Orchestrator's run-time registration rules invoke it; docs/PLUGIN-PROTOCOL.md).
+   *
+   * @default false
+   */
+  readonly pluginRegistrar?: boolean;
+  /**
+   * The Lambda layer that provides Powertools for AWS Lambda (TypeScript) to the handlers: their
+   * bundles leave out `@aws-lambda-powertools/*`. Give one where AWS's public layer is not
+   * published (some partitions and new regions): it must hold the logger, metrics and tracer
+   * packages of release `OrchestratorHandlers.powertoolsVersion()` under `nodejs/node_modules`.
+   *
+   * @default - AWS's Powertools layer of that release, its ARN read at deploy time from the public
+   * SSM parameter `/aws/service/powertools/typescript/generic/all/<version>`
+   */
+  readonly powertoolsLayer?: lambda.ILayerVersion;
 }
 
 /**
@@ -87,6 +122,22 @@ export interface OrchestratorHandlersProps {
  * and log group, and its role's policy depends on neither the number of activities nor of plugins.
  */
 export class OrchestratorHandlers extends Construct {
+  /**
+   * The Powertools for AWS Lambda (TypeScript) release the handlers were built and tested with,
+   * which their layer must provide (e.g. `2.36.0`).
+   */
+  public static powertoolsVersion(): string {
+    const file = path.join(HANDLER_ASSETS, POWERTOOLS_MANIFEST_FILE);
+    if (!fs.existsSync(file)) {
+      throw new Error(`${file} is missing: the handler bundles are incomplete (run "node scripts/bundle-handlers.mjs" in a checkout of cdk-orchestrator)`);
+    }
+    const version = (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version;
+    if (typeof version !== 'string' || !/^\d+\.\d+\.\d+$/.test(version)) {
+      throw new Error(`${file}: "version" must be a release like "2.36.0", got ${JSON.stringify(version)}`);
+    }
+    return version;
+  }
+
   /** `start-run`: initializes or resets the status item of a run. */
   public readonly startRun: lambda.IFunction;
   /** `sequential-stage`: runs the pre/post plugins of a stage in order. */
@@ -111,6 +162,18 @@ export class OrchestratorHandlers extends Construct {
   public readonly parallelStageRole: iam.IRole;
   /** Where the status-summary event source sends the records it could not process. */
   public readonly deadLetterQueue: sqs.IQueue;
+  /**
+   * `stuck-runs`: reports runs that did not finish within `stuckAfter` (an EventBridge event and the
+   * `StuckRuns` metric), when stuck-run detection is on.
+   */
+  public readonly stuckRuns?: lambda.IFunction;
+  /**
+   * `plugin-registrar`: keeps the plugin registry in step with SNS subscriptions made outside CDK
+   * (CloudTrail `Subscribe` / `Unsubscribe` / `UpdateFunctionCode`), when run-time registration is on.
+   */
+  public readonly pluginRegistrar?: lambda.IFunction;
+  /** The layer that provides Powertools for AWS Lambda (TypeScript) to every handler. */
+  public readonly powertoolsLayer: lambda.ILayerVersion;
 
   constructor(scope: Construct, id: string, props: OrchestratorHandlersProps) {
     super(scope, id);
@@ -123,9 +186,19 @@ export class OrchestratorHandlers extends Construct {
     const taskTokenResources = [activityStateMachineArnPattern(this, props.orchestratorName)];
     // Logs, metrics (EMF, namespace CdkOrchestrator) and traces: lambda/shared/observability.ts.
     const observability = observabilityEnvironment(props.logLevel);
+    // One layer for the six functions; the public parameter becomes one template parameter
+    // (type AWS::SSM::Parameter::Value<String>), resolved by CloudFormation at every deployment.
+    this.powertoolsLayer = props.powertoolsLayer ?? lambda.LayerVersion.fromLayerVersionArn(this, 'PowertoolsLayer',
+      ssm.StringParameter.valueForStringParameter(this, `${POWERTOOLS_LAYER_PARAMETER_PREFIX}${OrchestratorHandlers.powertoolsVersion()}`));
 
     const make = (constructId: string, spec: { name: string; timeout: Duration; description: string }, environment: Record<string, string>) => {
-      const logGroup = new logs.LogGroup(this, `${constructId}Logs`, { retention: logRetention, encryptionKey, removalPolicy });
+      const logGroup = new logs.LogGroup(this, `${constructId}Logs`, {
+        // Named, so the customer managed key's policy can name this orchestrator's log groups only.
+        logGroupName: handlerLogGroupName(this, props.orchestratorName, spec.name),
+        retention: logRetention,
+        encryptionKey,
+        removalPolicy,
+      });
       // Own role instead of the AWSLambdaBasicExecutionRole managed policy: logs only to its log group.
       const role = new iam.Role(this, `${constructId}Role`, {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -136,7 +209,8 @@ export class OrchestratorHandlers extends Construct {
       acknowledgeWildcards(role, [XRAY_WILDCARD, KMS_ACTIONS_WILDCARD]);
       const fn = new lambda.Function(this, constructId, {
         ...HANDLER_FUNCTION_DEFAULTS,
-        code: lambda.Code.fromAsset(path.join(__dirname, '..', 'assets', 'handlers', spec.name)),
+        code: lambda.Code.fromAsset(path.join(HANDLER_ASSETS, spec.name)),
+        layers: [this.powertoolsLayer],
         timeout: spec.timeout,
         description: spec.description,
         role,
@@ -209,5 +283,24 @@ export class OrchestratorHandlers extends Construct {
     grantTable(outcome.role, statusTable, ['dynamodb:UpdateItem'], true);
     grantTable(outcome.role, pluginTable, ['dynamodb:GetItem'], false);
     this.pluginOutcome = outcome.fn;
+
+    // Queries the open-run index, marks each stuck run once (UpdateItem), puts one event per run.
+    if (props.stuckAfter) {
+      const stuck = make('StuckRuns', STUCK_RUNS_HANDLER, {
+        ORCHESTRATOR_NAME: props.orchestratorName,
+        STUCK_AFTER_SECONDS: String(props.stuckAfter.toSeconds()),
+      });
+      grantStuckRuns(stuck.role, statusTable);
+      this.stuckRuns = stuck.fn;
+    }
+
+    // Handshake (invoke tagged functions), registry Put/Delete/Get + Query on functionName, releasing runs.
+    if (props.pluginRegistrar) {
+      const registrar = make('PluginRegistrar', PLUGIN_REGISTRAR_HANDLER, pluginRegistrarEnvironment(props.orchestratorName, pluginTable));
+      grantPluginRegistrar(registrar.role, {
+        orchestratorName: props.orchestratorName, pluginTable, statusTable, functionNameIndex: PLUGIN_TABLE.functionNameIndex,
+      });
+      this.pluginRegistrar = registrar.fn;
+    }
   }
 }

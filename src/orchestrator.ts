@@ -1,9 +1,11 @@
 import { Annotations, Arn, ArnFormat, Duration, Names, NestedStack, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct, IConstruct } from 'constructs';
 import { Activity, ActivityOptions, IActivity } from './activity';
 import { ActivityStage } from './activity-stage';
@@ -16,10 +18,15 @@ import {
   PLUGIN_TABLE,
   STATUS_TABLE,
 } from './defaults';
-import { OrchestratorHandlers } from './handlers';
+import { HandlerLogLevel, OrchestratorHandlers } from './handlers';
+import { Coordinates, defaultParameterPrefix, validateParameterPrefix } from './private/coordinates';
 import { addStateMachineLoggingAndTracing, grantTable } from './private/grants';
-import { activityStateMachineName, activityTopicName, stateMachineLogGroupName } from './private/naming';
+import { HANDLER_METRIC, handlerMetric } from './private/metrics';
+import { activityStateMachineName, activityTopicName, orchestratorLogGroupPatterns, stateMachineLogGroupName } from './private/naming';
+import { MonitoredWorkflow, OrchestratorMonitoring } from './private/orchestrator-monitoring';
+import { pluginTagText, RuntimeRegistration } from './private/runtime-registration';
 import { activityGroupOf, MAX_ACTIVITIES_PER_GROUP, SCALE } from './private/scale';
+import { OPEN_RUNS_INDEX, STUCK_RUN_DEFAULTS, StuckRunDetection, validateStuckAfter } from './private/stuck-run-detection';
 import {
   describe,
   quote,
@@ -96,7 +103,9 @@ export interface OrchestratorProps extends ActivityOptions {
    * Bring your own status table: partition key `uid` (S), sort key `workflow` (S), a stream with
    * new and old images, TTL on `expiresAt` if `statusRetention` is set. Import it with
    * `Table.fromTableAttributes({ tableArn, tableStreamArn, encryptionKey })` when it lives elsewhere.
-   * Mutually exclusive with `statusTableProps`.
+   * Stuck-run detection on it needs `stuckAfter` and a global secondary index `openRuns` (partition key
+   * `openShard` S, sort key `openedAt` S, projection KEYS_ONLY); without `stuckAfter` it is off (a
+   * synth warning says so). Mutually exclusive with `statusTableProps`.
    *
    * @default - a table is created
    */
@@ -117,11 +126,16 @@ export interface OrchestratorProps extends ActivityOptions {
   readonly removalPolicy?: RemovalPolicy;
 
   /**
-   * Customer managed key for the tables, topics, log groups and the dead-letter queue. When the
-   * key is created in this app, its key policy is extended to let CloudWatch Logs use it; for an
-   * imported key, add that statement yourself.
+   * Customer managed key for everything the orchestrator stores data in: both tables, every topic
+   * (activity topics, in nested stacks too), the dead-letter queues and every log group (handlers,
+   * activity and workflow state machines). Handlers get the key actions they need on this key only.
+   * When the key is created in this app, its key policy gets a statement letting CloudWatch Logs of
+   * the stack's account and region use it for this orchestrator's log groups only (names
+   * `/cdk-orchestrator/<orchestratorName>/*` and `/aws/vendedlogs/states/<orchestratorName>-*`); for an
+   * imported key, add that statement to its policy yourself. Plugins and queue bridges in other stacks
+   * use it through `orchestrator.encryptionKey`.
    *
-   * @default - AWS managed encryption for the tables, SQS managed for the queue, none for topics and logs
+   * @default - AWS managed encryption for the tables, SQS managed for the queues, none for topics and logs
    */
   readonly encryptionKey?: kms.IKey;
 
@@ -139,6 +153,101 @@ export interface OrchestratorProps extends ActivityOptions {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Lowest level of the handlers' JSON log entries that is written (`POWERTOOLS_LOG_LEVEL`).
+   *
+   * @default HandlerLogLevel.INFO
+   */
+  readonly logLevel?: HandlerLogLevel;
+
+  /**
+   * The Lambda layer that provides Powertools for AWS Lambda (TypeScript) (logger, metrics, tracer)
+   * to the handlers. Give one where AWS does not publish its layer (e.g. AWS China, GovCloud without
+   * the public parameter, or a region newer than the layer): it must hold the packages of release
+   * `OrchestratorHandlers.powertoolsVersion()` under `nodejs/node_modules`.
+   *
+   * @default - AWS's public Powertools layer of that release, its ARN read at deploy time from the
+   * SSM parameter `/aws/service/powertools/typescript/generic/all/<version>`
+   */
+  readonly powertoolsLayer?: lambda.ILayerVersion;
+
+  /**
+   * Run-time plugin registration: plugins subscribed to an activity topic outside CDK (console, CLI,
+   * SAM, Terraform) are registered after their `initialize` handshake, unregistered on `Unsubscribe`
+   * and refreshed on `UpdateFunctionCode` (docs/PLUGIN-PROTOCOL.md). EventBridge rules on CloudTrail
+   * events: AWS delivers "AWS API Call via CloudTrail" events only when a CloudTrail trail logs
+   * management events in the account. The orchestrator invokes such plugins only when their function
+   * carries the tag `cdk-orchestrator:<orchestratorName>` = `plugin`. Plugins added with `addPlugin`
+   * need none of this.
+   *
+   * @default true
+   */
+  readonly runtimeRegistration?: boolean;
+
+  /**
+   * Publish the orchestrator's coordinates (tables, functions, and per activity its state machine and
+   * topics) as SSM parameters under `parameterPrefix`, for plugins deployed with other tools
+   * (docs/PLUGIN-PROTOCOL.md "Finding the orchestrator"): one parameter per activity, one per workflow, plus nine.
+   *
+   * @default true
+   */
+  readonly publishParameters?: boolean;
+
+  /**
+   * Path of the published parameters: `/`-separated levels of `A-Z a-z 0-9 _ . -`, no trailing `/`.
+   *
+   * @default - `/cdk-orchestrator/<orchestratorName>`
+   */
+  readonly parameterPrefix?: string;
+
+  /**
+   * Create the default alarms (README "Operations"): failed executions per activity (one alarm each
+   * up to 25 activities, else one per 10 activities) and per workflow, parallel-stage timeouts,
+   * handler errors (start-run, parallel-stage, status-summary, plugin-outcome, stuck-runs), messages
+   * in the status-summary dead-letter queue, and stuck runs. Each fires at 1 in a 5-minute period;
+   * missing data is not breaching. They are in `orchestrator.alarms`.
+   *
+   * @default true
+   */
+  readonly alarms?: boolean;
+
+  /**
+   * Topic every default alarm notifies when it goes into ALARM and back to OK. Needs `alarms`.
+   *
+   * @default - the alarms notify nobody (they show in the console and the dashboard)
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * Create a CloudWatch dashboard of the orchestrator: runs, failures and duration per workflow
+   * (workflows in the orchestrator's stack), failed executions, durations and plugin errors per
+   * activity, parallel-stage timeouts, stuck runs, handler errors and the dead-letter queue.
+   *
+   * @default true
+   */
+  readonly dashboard?: boolean;
+
+  /**
+   * Report runs not finished this long after they were (re)started: once per run, as an EventBridge
+   * event on the default bus (source `cdk-orchestrator`, detail-type `Orchestrator Run Stuck`,
+   * detail `{ uid, workflow, orchestrator, startedAt, state, stuckAfterSeconds, reportedAt }`), the
+   * `StuckRuns` metric and its alarm. Whole minutes, 1 minute to 365 days; checked every
+   * `stuckAfter` / 3 (1 to 5 minutes), so a run is reported at most 5 minutes late. Set it above the
+   * longest run you expect: the parallel stage alone may take `parallelTimeout` (1 hour by default).
+   * With your own `statusTable`, detection needs the index described there and this prop set.
+   *
+   * @default Duration.minutes(15) (the original's watch); off for a `statusTable` of your own
+   */
+  readonly stuckAfter?: Duration;
+
+  /**
+   * Turn stuck-run detection on or off: when on, the status table gets the sparse index `openRuns`
+   * and a schedule runs the `stuck-runs` function.
+   *
+   * @default true (false for a `statusTable` of your own unless `stuckAfter` is set)
+   */
+  readonly stuckRunDetection?: boolean;
 }
 
 /**
@@ -176,6 +285,13 @@ export interface IOrchestrator extends IConstruct {
    * the table's KMS key, if any).
    */
   grantPluginStatus(grantee: iam.IGrantable): iam.Grant;
+  /**
+   * Runs of this orchestrator reported stuck (`CdkOrchestrator` `StuckRuns`, dimensions `service`
+   * and `orchestrator`; published by every sweep of stuck-run detection).
+   *
+   * @default - sum over 5 minutes
+   */
+  metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
 }
 
 /**
@@ -267,6 +383,30 @@ export class Orchestrator extends Construct implements IOrchestrator {
   public readonly stateMachineRole: iam.IRole;
   /** The log group shared by every activity state machine (and, by default, the workflows). */
   public readonly stateMachineLogGroup: logs.ILogGroup;
+  /**
+   * Path of the SSM parameters with the orchestrator's coordinates, when they are published.
+   *
+   * @default - not published
+   */
+  public readonly parameterPrefix?: string;
+  /**
+   * The default alarms of the orchestrator, its activities and its workflows (empty with
+   * `alarms: false`); workflows add theirs when they are created.
+   */
+  public readonly alarms: cloudwatch.IAlarm[];
+  /**
+   * The orchestrator's dashboard.
+   *
+   * @default - none with `dashboard: false`
+   */
+  public readonly dashboard?: cloudwatch.Dashboard;
+  /**
+   * After how long an unfinished run is reported stuck.
+   *
+   * @default - stuck-run detection is off
+   */
+  public readonly stuckAfter?: Duration;
+  private readonly monitoring: OrchestratorMonitoring;
 
   constructor(scope: Construct, id: string, props: OrchestratorProps) {
     super(scope, id);
@@ -305,10 +445,15 @@ export class Orchestrator extends Construct implements IOrchestrator {
     const encryptionKey = props.encryptionKey;
     this.encryptionKey = encryptionKey;
     if (encryptionKey) {
-      allowCloudWatchLogs(this, encryptionKey);
+      allowCloudWatchLogs(this, encryptionKey, this.orchestratorName);
     }
 
+    this.stuckAfter = resolveStuckAfter(this, where, props);
     this.statusTable = props.statusTable ?? this.createStatusTable(props.statusTableProps ?? {}, encryptionKey, removalPolicy);
+    if (this.stuckAfter && this.statusTable instanceof dynamodb.Table && !props.statusTable) {
+      // Sparse: only unfinished runs carry `openShard` (lambda/shared/open-runs.ts); keys only.
+      this.statusTable.addGlobalSecondaryIndex({ ...OPEN_RUNS_INDEX, projectionType: dynamodb.ProjectionType.KEYS_ONLY });
+    }
     this.pluginTable = this.createPluginTable(encryptionKey, removalPolicy);
 
     this.handlers = new OrchestratorHandlers(this, 'Handlers', {
@@ -318,8 +463,26 @@ export class Orchestrator extends Construct implements IOrchestrator {
       encryptionKey,
       removalPolicy,
       logRetention,
+      logLevel: props.logLevel,
+      powertoolsLayer: props.powertoolsLayer,
+      pluginRegistrar: props.runtimeRegistration ?? true,
+      stuckAfter: this.stuckAfter,
     });
     this.startRunFunction = this.handlers.startRun;
+    if (this.handlers.pluginRegistrar) {
+      new RuntimeRegistration(this, 'RuntimeRegistration', {
+        orchestratorName: this.orchestratorName,
+        registrar: this.handlers.pluginRegistrar,
+        sequentialStageRole: this.handlers.sequentialStageRole,
+      });
+    }
+    const publishParameters = props.publishParameters ?? true;
+    if (props.parameterPrefix !== undefined && !publishParameters) {
+      throw new Error(`${where}: parameterPrefix ${quote(props.parameterPrefix)} is set but publishParameters is false: drop one of them`);
+    }
+    const parameterPrefix = publishParameters ? props.parameterPrefix ?? defaultParameterPrefix(this.orchestratorName) : undefined;
+    if (parameterPrefix !== undefined) validateParameterPrefix(where, parameterPrefix);
+    this.parameterPrefix = parameterPrefix;
 
     // One role for every activity state machine. Its policy is written here, once, so that it
     // stays the same size however many activities there are: the state machines get it without
@@ -345,7 +508,8 @@ export class Orchestrator extends Construct implements IOrchestrator {
 
     const activitiesScope = new Construct(this, 'Activities');
     const immutableRole = role.withoutPolicyUpdates();
-    const groupOf = this.activityLayout(where, activitiesScope, props.activities);
+    // A published activity parameter lives next to its activity: one more resource per grouped activity.
+    const groupOf = this.activityLayout(where, activitiesScope, props.activities, SCALE.resourcesPerGroupedActivity + (publishParameters ? 1 : 0));
     this.activities = props.activities.map((activityName) => {
       const group = groupOf(activityName);
       return Activity._create(group ?? activitiesScope, activityName, {
@@ -354,6 +518,7 @@ export class Orchestrator extends Construct implements IOrchestrator {
         ...options[activityName],
         handlers: this.handlers,
         pluginTable: this.pluginTable,
+        statusTable: this.statusTable,
         stateMachineRole: immutableRole,
         logGroup: this.stateMachineLogGroup,
         encryptionKey,
@@ -362,6 +527,63 @@ export class Orchestrator extends Construct implements IOrchestrator {
         nested: group ? { nameScope: this } : undefined,
       });
     });
+
+    if (parameterPrefix !== undefined) {
+      new Coordinates(this, 'Coordinates', {
+        orchestratorName: this.orchestratorName,
+        prefix: parameterPrefix,
+        statusTable: this.statusTable,
+        pluginTable: this.pluginTable,
+        functionNameIndex: PLUGIN_TABLE.functionNameIndex,
+        startRunFunction: this.handlers.startRun,
+        pluginOutcomeFunction: this.handlers.pluginOutcome,
+        sequentialStageRole: this.handlers.sequentialStageRole,
+        pluginTag: this.handlers.pluginRegistrar ? pluginTagText(this.orchestratorName) : undefined,
+        activities: this.activities.map((activity) => ({
+          activityName: activity.activityName,
+          stateMachineArn: activity.stateMachine.stateMachineArn,
+          topicArn: (stage: ActivityStage) => activity.topic(stage).topicArn,
+          scope: activity,
+        })),
+      });
+    }
+    if (this.handlers.stuckRuns && this.stuckAfter) {
+      new StuckRunDetection(this, 'StuckRunDetection', { handler: this.handlers.stuckRuns, stuckAfter: this.stuckAfter, orchestratorName: this.orchestratorName });
+    }
+    if (props.alarmTopic && props.alarms === false) {
+      throw new Error(`${where}: alarmTopic is set but alarms is false; the topic is notified by the default alarms, so turn them on or drop the topic`);
+    }
+    this.monitoring = new OrchestratorMonitoring(this, 'Monitoring', {
+      orchestratorName: this.orchestratorName,
+      activities: this.activities,
+      handlers: this.handlers,
+      stateMachineLogGroup: this.stateMachineLogGroup,
+      alarms: props.alarms ?? true,
+      alarmTopic: props.alarmTopic,
+      dashboard: props.dashboard ?? true,
+      stuckRuns: this.stuckAfter ? this.metricStuckRuns() : undefined,
+    });
+    this.alarms = this.monitoring.alarms;
+    this.dashboard = this.monitoring.dashboard;
+  }
+
+  /**
+   * Runs of this orchestrator reported stuck (`CdkOrchestrator` `StuckRuns`, dimensions `service`
+   * and `orchestrator`; 0 on every sweep that found none).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return handlerMetric(HANDLER_METRIC.stuckRuns, { orchestrator: this.orchestratorName }, props);
+  }
+
+  /**
+   * A workflow of this orchestrator: its failure alarm (in the workflow's scope) and dashboard lines.
+   *
+   * @internal
+   */
+  public _monitorWorkflow(workflow: MonitoredWorkflow): cloudwatch.IAlarm | undefined {
+    return this.monitoring.addWorkflow(workflow);
   }
 
   /**
@@ -391,7 +613,9 @@ export class Orchestrator extends Construct implements IOrchestrator {
    * DESIGN.md "Scale": up to 25 activities live in this stack; beyond, each goes into one of 8 nested
    * stacks chosen by its name alone. Returns the nested stack of each activity (undefined: this stack).
    */
-  private activityLayout(where: string, scope: Construct, activityNames: string[]): (activityName: string) => NestedStack | undefined {
+  private activityLayout(
+    where: string, scope: Construct, activityNames: string[], resourcesPerActivity: number,
+  ): (activityName: string) => NestedStack | undefined {
     if (activityNames.length <= SCALE.maxActivitiesInStack) {
       return () => undefined;
     }
@@ -401,11 +625,12 @@ export class Orchestrator extends Construct implements IOrchestrator {
       members.set(group, [...(members.get(group) ?? []), name]);
     }
     const stacks = new Map<number, NestedStack>();
+    const maxPerGroup = Math.min(MAX_ACTIVITIES_PER_GROUP, Math.floor(SCALE.maxResourcesPerTemplate / resourcesPerActivity) - 1);
     for (const [group, names] of [...members].sort(([a], [b]) => a - b)) {
-      if (names.length > MAX_ACTIVITIES_PER_GROUP) {
+      if (names.length > maxPerGroup) {
         throw new Error(`${where}: ${names.length} of the ${activityNames.length} activities fall into nested stack Group${group} `
-          + `(the group is chosen by the activity name), which holds at most ${MAX_ACTIVITIES_PER_GROUP} (CloudFormation allows `
-          + `${SCALE.maxResourcesPerTemplate} resources per template, ${SCALE.resourcesPerGroupedActivity} per activity): `
+          + `(the group is chosen by the activity name), which holds at most ${maxPerGroup} (CloudFormation allows `
+          + `${SCALE.maxResourcesPerTemplate} resources per template, ${resourcesPerActivity} per activity): `
           + 'split the activities over two orchestrators');
       }
       stacks.set(group, new NestedStack(scope, `Group${group}`, {
@@ -469,6 +694,32 @@ export class Orchestrator extends Construct implements IOrchestrator {
   }
 }
 
+/**
+ * stuckAfter, or undefined when stuck-run detection is off. With a statusTable of the user's own it is
+ * on only when stuckAfter is given (the table must then have the open-run index), else off with a warning.
+ */
+function resolveStuckAfter(scope: Construct, where: string, props: OrchestratorProps): Duration | undefined {
+  if (props.stuckRunDetection === false) {
+    if (props.stuckAfter) {
+      throw new Error(`${where}: stuckAfter is set (${props.stuckAfter.toHumanString()}) but stuckRunDetection is false; drop one of them`);
+    }
+    return undefined;
+  }
+  if (props.stuckAfter) validateStuckAfter(where, props.stuckAfter);
+  if (props.statusTable && !props.stuckAfter) {
+    if (props.stuckRunDetection === true) {
+      throw new Error(`${where}: stuckRunDetection on a statusTable of your own needs stuckAfter, and the table needs the global secondary index `
+        + `"${OPEN_RUNS_INDEX.indexName}" (partition key "${OPEN_RUNS_INDEX.partitionKey.name}" S, sort key "${OPEN_RUNS_INDEX.sortKey.name}" S, keys only)`);
+    }
+    Annotations.of(scope).addWarningV2('cdk-orchestrator:stuckRunDetection',
+      `Stuck-run detection is off for your own statusTable: add the global secondary index "${OPEN_RUNS_INDEX.indexName}" `
+      + `(partition key "${OPEN_RUNS_INDEX.partitionKey.name}" S, sort key "${OPEN_RUNS_INDEX.sortKey.name}" S, projection KEYS_ONLY) `
+      + 'and set stuckAfter to turn it on, or set stuckRunDetection: false to silence this warning');
+    return undefined;
+  }
+  return props.stuckAfter ?? STUCK_RUN_DEFAULTS.stuckAfter;
+}
+
 /** start-run sets the TTL in whole days (1 to 3650). */
 function validateStatusRetention(where: string, retention: Duration | undefined): void {
   if (retention === undefined || retention.isUnresolved()) {
@@ -482,20 +733,20 @@ function validateStatusRetention(where: string, retention: Duration | undefined)
 }
 
 /**
- * Lets CloudWatch Logs of this account and region use the key for its log groups (AWS's documented
- * key policy statement; a no-op for an imported key).
+ * Lets CloudWatch Logs of this account and region use the key for this orchestrator's log groups
+ * only (AWS's documented key policy statement, its encryption-context condition narrowed to the
+ * orchestrator's log group names; a no-op for an imported key).
  */
-function allowCloudWatchLogs(scope: Construct, key: kms.IKey): void {
+function allowCloudWatchLogs(scope: Construct, key: kms.IKey, orchestratorName: string): void {
   const stack = Stack.of(scope);
+  const logGroupArn = (name: string) => stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
   key.addToResourcePolicy(new iam.PolicyStatement({
-    sid: 'AllowCloudWatchLogs',
+    sid: `AllowCloudWatchLogs${orchestratorName.replace(/[^A-Za-z0-9]/g, '')}`,
     principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
     actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
     resources: ['*'],
     conditions: {
-      ArnLike: {
-        'kms:EncryptionContext:aws:logs:arn': stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-      },
+      ArnLike: { 'kms:EncryptionContext:aws:logs:arn': orchestratorLogGroupPatterns(orchestratorName).map(logGroupArn) },
     },
   }), true);
 }
@@ -559,6 +810,7 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
         pluginTableArn: attrs.pluginTableArn,
         sequentialStageRoleArn: attrs.sequentialStageRoleArn,
         pluginOutcomeFunctionArn: attrs.pluginOutcomeFunctionArn,
+        statusTableArn: attrs.statusTableArn,
       }));
     }
   }
@@ -578,5 +830,9 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
 
   public grantPluginStatus(grantee: iam.IGrantable): iam.Grant {
     return grantTable(grantee, this.statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
+  }
+
+  public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return handlerMetric(HANDLER_METRIC.stuckRuns, { orchestrator: this.orchestratorName }, props);
   }
 }

@@ -1,14 +1,17 @@
 import { Annotations, Duration, Stack, Token } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct, IDependable } from 'constructs';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
-import { PLUGIN_DEFAULTS, PLUGIN_LIMITS } from './defaults';
-import { KMS_TABLE_WRITE_ACTIONS } from './private/grants';
+import { PLUGIN_DEFAULTS, PLUGIN_LIMITS, QUEUE_BRIDGE } from './defaults';
+import { grantTable, KMS_TABLE_WRITE_ACTIONS } from './private/grants';
 import { acknowledgeWildcards, KMS_ACTIONS_WILDCARD } from './private/nag';
 import { PluginTarget, PluginWiring } from './private/plugin-wiring';
+import { createQueuePlugin } from './private/queue-bridge';
 import { acknowledgeProviderFunction, registrationProvider } from './private/registration-provider';
 import { quote, validateDuration, validateName } from './private/validation';
 
@@ -64,13 +67,50 @@ export interface PluginOptions {
   readonly timeout?: Duration;
 
   /**
-   * Deliver through a queue bridge (SNS -> SQS -> the plugin) for slow or throttled work.
-   * Not supported yet: `true` is a synth-time error.
+   * PARALLEL only: deliver through a queue bridge, for slow or throttled work. The stack's bridge
+   * function receives the parallel stage's message, marks the plugin `In Progress` and sends the
+   * message (body and message attributes unchanged) to the plugin's own SQS queue (SSL-only,
+   * encrypted with the orchestrator's key when it has one); the plugin consumes it through an event
+   * source (one message per invocation) and reports its state itself (the plugin SDK or the status
+   * protocol: a return value is not recorded). A message the plugin fails on 3 times goes to the
+   * queue's dead-letter queue and the plugin is recorded `Error`. PRE/POST plugins are invoked
+   * synchronously by their stage, so `queue` is an error there; so is `timeout` (a queued message
+   * waits until the plugin takes it: bound the stage with the activity's `parallelTimeout`).
    *
    * @default false
    */
   readonly queue?: boolean;
+
+  /**
+   * Queue plugins only: makes the queue FIFO. Messages with the same value of this metadata field
+   * (the message group) reach the plugin one at a time, in the order their runs reached the stage;
+   * a run whose metadata lacks the field (or holds no string, number or boolean there) is grouped
+   * by its `uid`. Setting it without `queue: true` is an error.
+   *
+   * @default - a standard queue (no ordering)
+   */
+  readonly fifoKey?: string;
+
+  /**
+   * The plugin reports its own state to the status document, as the TypeScript plugin SDK
+   * (`cdk-orchestrator/lib/sdk`) does. The function's role may then `dynamodb:GetItem` and
+   * `dynamodb:UpdateItem` the status table (and use its key), and its environment variable
+   * `CDK_ORCHESTRATOR_STATUS_TABLE` names the table (a `lambda.Function`; set it yourself on an
+   * imported one). A PARALLEL plugin's successful invocations are then not reported again through
+   * its Lambda destination (no orchestrator invocation per run); failures still are (a crash after
+   * its retries is recorded `Error`). Do not set it for a plugin that only returns its result: its
+   * success would never be recorded.
+   *
+   * @default - true for a queue plugin (it reports itself), false otherwise
+   */
+  readonly reportsStatus?: boolean;
 }
+
+/**
+ * The environment variable naming the status table of a plugin that reports its own state (the
+ * plugin SDK reads it: lambda/shared/environment.ts `PLUGIN_STATUS_TABLE_ENV`, test/sdk checks both agree).
+ */
+const PLUGIN_STATUS_TABLE_ENV = 'CDK_ORCHESTRATOR_STATUS_TABLE';
 
 /** What `ActivityPlugin._create` validated and defaulted. */
 interface ResolvedPluginOptions {
@@ -81,6 +121,9 @@ interface ResolvedPluginOptions {
   readonly order: number;
   readonly timeoutSeconds?: number;
   readonly filterPolicy?: { [attribute: string]: sns.SubscriptionFilter };
+  readonly queue: boolean;
+  readonly fifoKey?: string;
+  readonly reportsStatus: boolean;
 }
 
 /** Lambda destination (async invocation) to a function known by ARN. */
@@ -93,7 +136,9 @@ class FunctionArnDestination implements lambda.IDestination {
 }
 
 /** Per plugin function: its outcome destinations (one EventInvokeConfig per function). */
-const outcomeConfigs = new WeakMap<lambda.IFunction, { outcomeArn: string; maxEventAge?: number; config: IDependable }>();
+const outcomeConfigs = new WeakMap<lambda.IFunction, { outcomeArn: string; maxEventAge?: number; reportsStatus: boolean; config: IDependable }>();
+/** Per plugin function reporting its own state: the status table its environment names. */
+const statusTableOfFunction = new WeakMap<lambda.IFunction, dynamodb.ITable>();
 /** Per plugin function and sequential-stage role: the one resource-policy statement letting the role invoke it. */
 const sequentialPermissions = new WeakMap<lambda.IFunction, Map<string, lambda.CfnPermission>>();
 
@@ -106,6 +151,8 @@ const sequentialPermissions = new WeakMap<lambda.IFunction, Map<string, lambda.C
  *   filter policy) and the permission for SNS to invoke it; the function's asynchronous invocation
  *   reports its outcome to the orchestrator's `plugin-outcome` handler (Lambda destinations,
  *   2 retries), so a plugin that uses no orchestrator code needs nothing else;
+ * - PARALLEL with `queue`: the plugin's queue and dead-letter queue, its event source on the queue,
+ *   and the stack's queue bridge function's subscription to the parallel topic (DESIGN.md "Queue bridge");
  * - PRE/POST: a statement in the function's resource policy letting the orchestrator's
  *   sequential-stage role invoke it;
  * - the plugin's registry item, written at deploy time (`Custom::AWS`, DynamoDB PutItem) and deleted
@@ -139,8 +186,12 @@ export class ActivityPlugin extends Construct {
   public readonly mandatory: boolean;
   /** Position in a PRE/POST stage (the default, 90, for PARALLEL plugins). */
   public readonly order: number;
-  /** The subscription to the parallel topic (PARALLEL plugins only). */
+  /** The subscription to the parallel topic (PARALLEL plugins only; a queue plugin's is its bridge's). */
   public readonly subscription?: sns.Subscription;
+  /** A queue plugin's queue (FIFO when it has a `fifoKey`). */
+  public readonly queue?: sqs.IQueue;
+  /** A queue plugin's dead-letter queue: messages the plugin failed on 3 times (their plugin is recorded `Error`). */
+  public readonly deadLetterQueue?: sqs.IQueue;
   /** The deploy-time registry write (PutItem on create and update, DeleteItem on delete). */
   public readonly registration: cr.AwsCustomResource;
 
@@ -156,7 +207,29 @@ export class ActivityPlugin extends Construct {
     const dependencies: IDependable[] = [];
     let subscriptionArn: string;
     let filterPolicyJson: string | undefined;
-    if (options.stage === ActivityStage.PARALLEL) {
+    let queueFields: Record<string, Record<string, unknown>> = {};
+    if (options.queue) {
+      const queued = createQueuePlugin(this, handler, {
+        statusTable: wiring.statusTable!,
+        pluginTable: wiring.pluginTable,
+        pluginOutcomeFunctionArn: wiring.pluginOutcomeFunctionArn!,
+        encryptionKey: wiring.encryptionKey,
+        powertoolsLayer: wiring.powertoolsLayer,
+      }, {
+        activityName: target.activityName,
+        topic: target.parallelTopic,
+        topicDependency: target.parallelTopicDependency,
+        filterPolicy: options.filterPolicy,
+        fifoKey: options.fifoKey,
+      });
+      this.subscription = queued.subscription;
+      this.queue = queued.queue;
+      this.deadLetterQueue = queued.deadLetterQueue;
+      subscriptionArn = (queued.subscription.node.defaultChild as sns.CfnSubscription).ref;
+      filterPolicyJson = options.filterPolicy ? Stack.of(this).toJsonString(renderFilterPolicy(options.filterPolicy)) : undefined;
+      queueFields = queued.registryFields;
+      dependencies.push(...queued.dependencies);
+    } else if (options.stage === ActivityStage.PARALLEL) {
       const topic = target.parallelTopic;
       const snsPermission = new lambda.CfnPermission(this, 'SnsInvokePermission', {
         action: 'lambda:InvokeFunction',
@@ -178,11 +251,14 @@ export class ActivityPlugin extends Construct {
       // The policy SNS evaluates (as the Subscription renders it), as JSON: parallel-stage evaluates it
       // to skip the plugins a run's message cannot reach.
       filterPolicyJson = options.filterPolicy ? Stack.of(this).toJsonString(renderFilterPolicy(options.filterPolicy)) : undefined;
-      dependencies.push(snsPermission, outcomeDestinations(target, handler, wiring.pluginOutcomeFunctionArn!, options.timeoutSeconds));
+      const outcomes = outcomeDestinations(target, handler, wiring.pluginOutcomeFunctionArn!, options.timeoutSeconds, options.reportsStatus);
+      dependencies.push(snsPermission, outcomes);
     } else {
       dependencies.push(sequentialInvokePermission(handler, wiring.sequentialStageRoleArn!));
       subscriptionArn = `lambda:${handler.functionArn}`;
     }
+
+    if (options.reportsStatus) dependencies.push(reportStatusAccess(target, handler, wiring.statusTable!));
 
     const orchestratorId = `${target.activityName}|${options.stageKey}`;
     const table = wiring.pluginTable;
@@ -198,6 +274,7 @@ export class ActivityPlugin extends Construct {
     };
     if (options.timeoutSeconds !== undefined) item.timeoutSeconds = { N: String(options.timeoutSeconds) };
     if (filterPolicyJson !== undefined) item.filterPolicy = { S: filterPolicyJson };
+    Object.assign(item, queueFields);
     const put: cr.AwsSdkCall = {
       service: 'DynamoDB',
       action: 'putItem',
@@ -247,9 +324,24 @@ function resolveOptions(target: PluginTarget, handler: lambda.IFunction, options
   if (!handler || typeof handler.functionArn !== 'string') {
     throw new Error(`${where}: the plugin handler must be a Lambda function (lambda.IFunction), got ${quote(String(handler))}`);
   }
-  if (options.queue === true) {
-    throw new Error(`${where}: queue is not supported yet: the queue bridge (SNS -> SQS -> plugin) is planned; `
-      + 'subscribe the function directly (leave queue unset) and bound its concurrency with reservedConcurrentExecutions');
+  const queue = options.queue === true;
+  if (queue && !parallel) {
+    throw new Error(`${where}: queue is only for PARALLEL plugins; ${stage} plugins are invoked synchronously by their stage, one at a time, `
+      + 'and their result is the outcome: remove queue, or add the plugin to ActivityStage.PARALLEL');
+  }
+  if (queue && options.timeout !== undefined) {
+    throw new Error(`${where}: timeout is not available with queue: a queued message waits until the plugin takes it, and each attempt is `
+      + 'bounded by the function\'s own timeout (3 attempts, then Error); bound the stage with the activity\'s parallelTimeout and remove timeout');
+  }
+  if (options.fifoKey !== undefined) {
+    if (!queue) {
+      throw new Error(`${where}: fifoKey ${quote(options.fifoKey)} is only for queue plugins (it makes their queue FIFO): set queue: true or remove fifoKey`);
+    }
+    if (typeof options.fifoKey !== 'string' || Token.isUnresolved(options.fifoKey) || options.fifoKey.length < 1
+      || options.fifoKey.length > QUEUE_BRIDGE.fifoKeyMaxLength) {
+      throw new Error(`${where}: fifoKey is ${quote(options.fifoKey)}; it must be the name of a metadata field, `
+        + `1-${QUEUE_BRIDGE.fifoKeyMaxLength} characters known at synth time`);
+    }
   }
   if (options.order !== undefined) {
     if (parallel) {
@@ -284,6 +376,9 @@ function resolveOptions(target: PluginTarget, handler: lambda.IFunction, options
     order: options.order ?? PLUGIN_DEFAULTS.order,
     timeoutSeconds,
     filterPolicy,
+    queue,
+    fifoKey: options.fifoKey,
+    reportsStatus: options.reportsStatus ?? queue,
   };
 }
 
@@ -294,9 +389,10 @@ function requireWiring(target: PluginTarget, options: ResolvedPluginOptions): Re
   if (!wiring.pluginTable) missing.push('pluginTableArn');
   if (options.stage === ActivityStage.PARALLEL && !wiring.pluginOutcomeFunctionArn) missing.push('pluginOutcomeFunctionArn');
   if (options.stage !== ActivityStage.PARALLEL && !wiring.sequentialStageRoleArn) missing.push('sequentialStageRoleArn');
+  if ((options.queue || options.reportsStatus) && !wiring.statusTable) missing.push('statusTableArn');
   if (missing.length > 0) {
     throw new Error(`${target.where}: addPlugin ${quote(options.pluginName)}: this imported activity has no ${missing.join(', ')}; `
-      + `a ${options.stage} plugin needs ${missing.length > 1 ? 'them' : 'it'}: pass ${missing.length > 1 ? 'them' : 'it'} to `
+      + `a ${options.queue ? 'queue' : options.stage} plugin needs ${missing.length > 1 ? 'them' : 'it'}: pass ${missing.length > 1 ? 'them' : 'it'} to `
       + 'Activity.fromActivityAttributes (or Orchestrator.fromOrchestratorAttributes)');
   }
   return wiring as Required<Pick<PluginWiring, 'pluginTable'>> & PluginWiring;
@@ -327,9 +423,14 @@ function sequentialInvokePermission(handler: lambda.IFunction, roleArn: string):
  * destination record to plugin-outcome; the execution role may invoke plugin-outcome (Lambda invokes
  * destinations with it). One per function, shared by every PARALLEL stage it serves.
  */
-function outcomeDestinations(target: PluginTarget, handler: lambda.IFunction, outcomeArn: string, maxEventAge: number | undefined): IDependable {
+function outcomeDestinations(target: PluginTarget, handler: lambda.IFunction, outcomeArn: string, maxEventAge: number | undefined,
+  reportsStatus: boolean): IDependable {
   const existing = outcomeConfigs.get(handler);
   if (existing) {
+    if (existing.reportsStatus !== reportsStatus) {
+      throw new Error(`${target.where}: function ${handler.node.path} is a PARALLEL plugin of several activities, with reportsStatus `
+        + `${existing.reportsStatus} and ${reportsStatus}; one function reports its outcome one way (its Lambda destinations are shared): use one setting`);
+    }
     if (existing.outcomeArn !== outcomeArn) {
       throw new Error(`${target.where}: function ${handler.node.path} is already a PARALLEL plugin of another orchestrator; `
         + 'its outcomes go to one orchestrator\'s plugin-outcome handler: use a separate function per orchestrator');
@@ -358,13 +459,37 @@ function outcomeDestinations(target: PluginTarget, handler: lambda.IFunction, ou
     function: handler,
     retryAttempts: PLUGIN_DEFAULTS.retryAttempts,
     maxEventAge: maxEventAge === undefined ? undefined : Duration.seconds(maxEventAge),
-    onSuccess: new FunctionArnDestination(outcomeArn),
+    // A plugin that reports its own state has nothing to add on success (saves an invocation per run).
+    onSuccess: reportsStatus ? undefined : new FunctionArnDestination(outcomeArn),
     onFailure: new FunctionArnDestination(outcomeArn),
   });
   // Lambda checks the destination permission when the config is created.
   config.node.addDependency(...dependencies);
-  outcomeConfigs.set(handler, { outcomeArn, maxEventAge, config });
+  outcomeConfigs.set(handler, { outcomeArn, maxEventAge, reportsStatus, config });
   return config;
+}
+
+/**
+ * What a plugin that reports its own state needs (DESIGN.md "Plugin SDK"): GetItem and UpdateItem on
+ * the status table only (and its key), and the table's name in its environment.
+ */
+function reportStatusAccess(target: PluginTarget, handler: lambda.IFunction, statusTable: dynamodb.ITable): IDependable {
+  const named = statusTableOfFunction.get(handler);
+  if (named && named !== statusTable) {
+    throw new Error(`${target.where}: function ${handler.node.path} already reports its state to another orchestrator's status table; `
+      + `its environment names one table (${PLUGIN_STATUS_TABLE_ENV}): use a separate function per orchestrator`);
+  }
+  statusTableOfFunction.set(handler, statusTable);
+  if (handler instanceof lambda.Function) {
+    handler.addEnvironment(PLUGIN_STATUS_TABLE_ENV, statusTable.tableName);
+  } else if (!named) {
+    Annotations.of(handler).addWarningV2('cdk-orchestrator:pluginStatusTable',
+      `This plugin reports its own state, but its environment cannot be changed here (an imported function): set ${PLUGIN_STATUS_TABLE_ENV} `
+      + 'to the orchestrator\'s status table name');
+  }
+  // cdk-nag: the table key's action patterns (kms:GenerateDataKey*, kms:ReEncrypt*) are on that one key.
+  if (handler.role) acknowledgeWildcards(handler.role, [KMS_ACTIONS_WILDCARD]);
+  return grantTable(handler, statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
 }
 
 function renderFilterPolicy(policy: { [attribute: string]: sns.SubscriptionFilter }): Record<string, unknown[]> {

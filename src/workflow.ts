@@ -1,4 +1,5 @@
 import { Arn, ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -6,9 +7,11 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { Activity, IActivity } from './activity';
-import { DEFAULT_LOG_RETENTION, LIMITS, WORKFLOW_STATE_NAMES } from './defaults';
+import { DEFAULT_LOG_RETENTION, LIMITS, THROTTLE_RETRY, WORKFLOW_STATE_NAMES } from './defaults';
 import { IOrchestrator, Orchestrator } from './orchestrator';
+import { publishWorkflowCoordinates } from './private/coordinates';
 import { addStateMachineLoggingAndTracing } from './private/grants';
+import { executionMetrics, grantRedrive, HANDLER_METRIC, handlerMetric } from './private/metrics';
 import {
   activityArnsByName, activityExecutionArnPattern, activityStateMachineArnPattern, executionArnPattern, stateMachineLogGroupName,
 } from './private/naming';
@@ -70,6 +73,14 @@ export class Workflow extends Construct {
   public readonly stateMachine: sfn.IStateMachine;
   /** The activities the workflow runs, in order. */
   public readonly activities: IActivity[];
+  /**
+   * The workflow's default alarm (failed runs), when its orchestrator was created in this app with
+   * `alarms` on; it is also in `orchestrator.alarms`.
+   *
+   * @default - none
+   */
+  public readonly failedAlarm?: cloudwatch.IAlarm;
+  private readonly orchestratorName: string;
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
@@ -146,6 +157,22 @@ export class Workflow extends Construct {
     });
     stateMachine.node.addDependency(role);
     this.stateMachine = stateMachine;
+    this.orchestratorName = orchestrator.orchestratorName;
+    // An orchestrator of this app watches its workflows: an alarm and lines on its dashboard.
+    if (orchestrator instanceof Orchestrator) {
+      this.failedAlarm = orchestrator._monitorWorkflow(this);
+    }
+    // Published next to the orchestrator's coordinates when it publishes them. An imported
+    // orchestrator does not say whether (or where) its owner publishes them: nothing is published.
+    const parameterPrefix = orchestrator instanceof Orchestrator ? orchestrator.parameterPrefix : undefined;
+    if (parameterPrefix !== undefined) {
+      publishWorkflowCoordinates(this, {
+        prefix: parameterPrefix,
+        orchestratorName: orchestrator.orchestratorName,
+        workflowName: this.workflowName,
+        stateMachineArn: stateMachine.stateMachineArn,
+      });
+    }
   }
 
   /**
@@ -153,6 +180,61 @@ export class Workflow extends Construct {
    */
   public grantStartWorkflow(grantee: iam.IGrantable): iam.Grant {
     return this.stateMachine.grantStartExecution(grantee);
+  }
+
+  /**
+   * Failed runs (`AWS/States` `ExecutionsFailed` of the workflow's state machine): an activity failed
+   * or StartRun refused the input (a run stopped by the workflow's `timeout` is `metricTimedOut`).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).failed(props);
+  }
+
+  /**
+   * Succeeded runs (`AWS/States` `ExecutionsSucceeded`).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).succeeded(props);
+  }
+
+  /**
+   * Runs stopped by the workflow's `timeout` (`AWS/States` `ExecutionsTimedOut`).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).timedOut(props);
+  }
+
+  /**
+   * How long runs take, in milliseconds (`AWS/States` `ExecutionTime`).
+   *
+   * @default - average over 5 minutes
+   */
+  public metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return executionMetrics(this.stateMachine).duration(props);
+  }
+
+  /**
+   * Runs of this workflow reported stuck by the orchestrator's stuck-run detection (`CdkOrchestrator`
+   * `StuckRuns`, dimensions `service`, `orchestrator`, `workflow`; published only when there are some).
+   *
+   * @default - sum over 5 minutes
+   */
+  public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return handlerMetric(HANDLER_METRIC.stuckRuns, { orchestrator: this.orchestratorName, workflow: this.workflowName }, props);
+  }
+
+  /**
+   * Lets the grantee redrive failed runs of this workflow (`states:RedriveExecution` on its
+   * executions). See README "Operations": to recover a run, running its uid again is usually better.
+   */
+  public grantRedrive(grantee: iam.IGrantable): iam.Grant {
+    return grantRedrive(this, grantee, this.stateMachine);
   }
 
   /**
@@ -189,6 +271,8 @@ export class Workflow extends Construct {
       }),
       resultSelector: { uid: sfn.JsonPath.stringAt('$.Payload.uid'), workflow: sfn.JsonPath.stringAt('$.Payload.workflow') },
     });
+    // A throttled PutItem wrote nothing: start-run is tried again (defaults.ts THROTTLE_RETRY).
+    startRun.addRetry(THROTTLE_RETRY);
 
     // A failed activity execution fails its task with States.TaskFailed and a Cause holding the
     // execution's description; the workflow fails with that execution's own Error and Cause.

@@ -12,8 +12,10 @@ Docker) into examples/plugins/dist/<name>/index.js, exactly as app.ts does.
 import os
 import subprocess
 
-from aws_cdk import App, CfnOutput, Duration, Stack
+from aws_cdk import App, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from cdk_orchestrator import ActivityOptions, ActivityStage, Orchestrator, Workflow
 from constructs import Construct
 
@@ -78,11 +80,23 @@ def plugin_function(scope: Construct, construct_id: str, name: str) -> lambda_.F
         [
             "npx", "esbuild", os.path.join("plugins", f"{name}.ts"),
             f"--outfile={os.path.join(outdir, 'index.js')}",
-            "--bundle", "--platform=node", "--target=node20", "--format=cjs", "--log-level=warning",
+            "--bundle", "--platform=node", "--target=node20", "--format=cjs",
+            "--external:@aws-sdk/*", "--log-level=warning",
         ],
         cwd=EXAMPLES,
         check=True,
     )
+    # Its own role, allowed to write to its own log group only (the default role would carry the
+    # AWSLambdaBasicExecutionRole managed policy, which cdk-nag's AwsSolutions-IAM4 reports).
+    # add_plugin adds what the plugin needs to report its outcome.
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    log_group.grant_write(role)
     return lambda_.Function(
         scope,
         construct_id,
@@ -93,6 +107,8 @@ def plugin_function(scope: Construct, construct_id: str, name: str) -> lambda_.F
         memory_size=128,
         timeout=Duration.seconds(10),
         description=f"cdk-orchestrator example plugin {construct_id}",
+        role=role,
+        log_group=log_group,
     )
 
 
@@ -108,7 +124,10 @@ orchestrator.activity("Step1").add_plugin(
 # Step2, parallel stage: two mandatory plugins the stage waits for, and an optional one that fails
 # (recorded `Error`; the stage ends `Optional Task Error` and the workflow goes on).
 step2 = orchestrator.activity("Step2")
-step2.add_plugin(plugin_function(plugins, "Rate", "rate"), stage=ActivityStage.PARALLEL, plugin_name="Rate")
+# Rate uses the plugin SDK (examples/plugins/rate.ts): it reports its own state.
+step2.add_plugin(
+    plugin_function(plugins, "Rate", "rate"), stage=ActivityStage.PARALLEL, plugin_name="Rate", reports_status=True
+)
 step2.add_plugin(
     plugin_function(plugins, "FraudCheck", "fraud-check"),
     stage=ActivityStage.PARALLEL,

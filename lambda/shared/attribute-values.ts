@@ -2,7 +2,12 @@
  * DynamoDB JSON (`{ S: 'x' }`, `{ M: {...} }`, ...) to plain values, for stream images and for the
  * `Item` a ConditionalCheckFailedException carries (lib-dynamodb does not unmarshall that one).
  * Same mapping as lib-dynamodb: numbers -> number, sets -> Set, binary -> Uint8Array.
+ *
+ * Anything DynamoDB never sends (a value that is not an object, a payload of the wrong type, nesting
+ * beyond `MAX_DEPTH`) throws `InvalidAttributeValue` naming the attribute, rather than a TypeError or
+ * a stack overflow. Map keys stay data: a key `__proto__` becomes an own field, never a prototype.
  */
+import { InvalidAttributeValue } from './errors';
 
 /** Structural type that fits both the SDK's and `aws-lambda`'s AttributeValue. */
 export interface RawAttributeValue {
@@ -18,23 +23,72 @@ export interface RawAttributeValue {
   readonly BS?: readonly unknown[];
 }
 
-export function fromAttributeValue(value: RawAttributeValue): unknown {
-  if (value.S !== undefined) return value.S;
-  if (value.N !== undefined) return Number(value.N);
-  if (value.BOOL !== undefined) return value.BOOL;
+/**
+ * DynamoDB nests at most 32 levels. Twice that leaves every real item far inside the bound; it only
+ * stops a forged image from recursing until the stack overflows.
+ */
+const MAX_DEPTH = 64;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function invalid(path: string, problem: string): InvalidAttributeValue {
+  return new InvalidAttributeValue(`${path.slice(0, 200)}: ${problem}`);
+}
+
+function stringsAt(path: string, list: unknown, type: string): readonly string[] {
+  if (!Array.isArray(list) || !list.every((item) => typeof item === 'string')) throw invalid(path, `${type} must be a list of strings`);
+  return list;
+}
+
+function convert(value: unknown, path: string, depth: number): unknown {
+  if (!isObject(value)) throw invalid(path, `${value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value} is not a DynamoDB AttributeValue`);
+  if (depth > MAX_DEPTH) throw invalid(path, `nested deeper than ${MAX_DEPTH} levels (DynamoDB stores at most 32)`);
+  if (value.S !== undefined) {
+    if (typeof value.S !== 'string') throw invalid(path, 'S must be a string');
+    return value.S;
+  }
+  if (value.N !== undefined) {
+    if (typeof value.N !== 'string') throw invalid(path, 'N must be a string');
+    return Number(value.N);
+  }
+  if (value.BOOL !== undefined) {
+    if (typeof value.BOOL !== 'boolean') throw invalid(path, 'BOOL must be a boolean');
+    return value.BOOL;
+  }
   if (value.NULL !== undefined) return null;
-  if (value.M !== undefined) return fromAttributeMap(value.M);
-  if (value.L !== undefined) return value.L.map(fromAttributeValue);
-  if (value.SS !== undefined) return new Set(value.SS);
-  if (value.NS !== undefined) return new Set(value.NS.map(Number));
+  if (value.M !== undefined) return convertMap(value.M, path, depth + 1);
+  if (value.L !== undefined) {
+    if (!Array.isArray(value.L)) throw invalid(path, 'L must be a list');
+    return value.L.map((item, index) => convert(item, `${path}[${index}]`, depth + 1));
+  }
+  if (value.SS !== undefined) return new Set(stringsAt(path, value.SS, 'SS'));
+  if (value.NS !== undefined) return new Set(stringsAt(path, value.NS, 'NS').map(Number));
   if (value.B !== undefined) return value.B;
-  if (value.BS !== undefined) return new Set(value.BS);
+  if (value.BS !== undefined) {
+    if (!Array.isArray(value.BS)) throw invalid(path, 'BS must be a list');
+    return new Set(value.BS);
+  }
   // The Streams API client hands an empty map over as `{}`; our documents hold no empty lists.
   return {};
 }
 
-export function fromAttributeMap(image: Record<string, RawAttributeValue>): Record<string, unknown> {
+function convertMap(map: unknown, path: string, depth: number): Record<string, unknown> {
+  if (!isObject(map)) throw invalid(path, 'M must be a map of attribute values');
   const result: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(image)) result[name] = fromAttributeValue(value);
+  for (const [name, value] of Object.entries(map)) {
+    // defineProperty: `result[name] = ...` would set the prototype for a key named `__proto__`.
+    Object.defineProperty(result, name, { value: convert(value, `${path}.${name}`, depth), enumerable: true, writable: true, configurable: true });
+  }
   return result;
+}
+
+export function fromAttributeValue(value: RawAttributeValue): unknown {
+  return convert(value, 'value', 1);
+}
+
+/** An item or stream image (its top-level attributes are level 1). */
+export function fromAttributeMap(image: Record<string, RawAttributeValue>): Record<string, unknown> {
+  return convertMap(image, 'item', 1);
 }

@@ -14,3 +14,9 @@ export function statusTableName(): string {
 export function pluginTableName(): string {
   return required('PLUGIN_TABLE_NAME');
 }
+
+/**
+ * The status table a plugin built with the plugin SDK reports to (lambda/sdk). `activity.addPlugin`
+ * sets it with `reportsStatus: true`; src/plugin.ts names the same variable.
+ */
+export const PLUGIN_STATUS_TABLE_ENV = 'CDK_ORCHESTRATOR_STATUS_TABLE';

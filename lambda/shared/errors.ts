@@ -50,6 +50,17 @@ export class InvalidStreamEvent extends OrchestratorError {
   }
 }
 
+/**
+ * A DynamoDB JSON value DynamoDB never produces (not an object, a payload of the wrong type, or
+ * nested deeper than any item can be): status-summary reports it as the cause of StatusSummaryFailed.
+ */
+export class InvalidAttributeValue extends OrchestratorError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidAttributeValue';
+  }
+}
+
 /** stage-failure: the payload is unusable; nothing was written. */
 export class InvalidFailureEvent extends OrchestratorError {
   constructor(message: string, context?: RunContext) {
@@ -103,6 +114,18 @@ export class PluginFailed extends OrchestratorError {
   constructor(message: string, context: RunContext, public readonly plugin?: string) {
     super(message, context);
     this.name = 'PluginFailed';
+  }
+}
+
+/**
+ * sequential-stage / parallel-stage: more plugins than the status item has room for (DESIGN.md
+ * "Status item size"): more than 100 registered for one stage, or more than 300 entries in one run.
+ * Checked before any plugin runs, so the run fails with this error instead of a DynamoDB size error later.
+ */
+export class TooManyPlugins extends OrchestratorError {
+  constructor(message: string, context?: RunContext) {
+    super(message, context);
+    this.name = 'TooManyPlugins';
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Logs, metrics and traces of every handler (docs/DESIGN.md "Observability"): Powertools for AWS
- * Lambda (TypeScript), bundled into each handler.
+ * Lambda (TypeScript), from AWS's Powertools Lambda layer (the bundles leave it external).
  *
  * - Logs: one JSON line per entry (Powertools Logger) with the service, the Lambda context (request
  *   id, cold start) and the X-Ray trace id. Once a handler has parsed its event it appends the run's
@@ -9,12 +9,17 @@
  * - Metrics: CloudWatch embedded metric format (EMF: one JSON line on stdout, no API call), namespace
  *   `POWERTOOLS_METRICS_NAMESPACE` (`CdkOrchestrator`), dimensions `service` and, when the
  *   invocation is about one activity, `activity`; published when the invocation ends.
- * - Traces: Lambda active tracing (the handlers' segments, joined to the state machines' traces) and
- *   the AWS SDK's own trace header, which carries the trace on to SNS and the plugins. No tracer
- *   library: the X-Ray SDK alone would make every bundle three times the size budget (DESIGN.md).
+ * - Traces: Powertools Tracer (X-Ray) under Lambda active tracing, joined to the state machines'
+ *   traces. Each invocation gets a `## <handler>` subsegment annotated with the run's keys (`uid`,
+ *   `workflow`, `activity`, `stage`; search them with X-Ray filter expressions), `ColdStart` and
+ *   `Service`, and the error when it throws; every AWS SDK call is a subsegment of it (the clients
+ *   are captured in clients.ts). Responses are not recorded: they carry the users' run metadata.
+ *   Outside Lambda (no `AWS_EXECUTION_ENV`), or with `POWERTOOLS_TRACE_ENABLED=false`, the tracer
+ *   does nothing.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
 
 /** Used when the environment names none (the constructs always set both). */
@@ -30,6 +35,12 @@ export const logger = new Logger({
 export const metrics = new Metrics({
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
   serviceName: process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME,
+});
+
+export const tracer = new Tracer({
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME,
+  // The handlers reach AWS only through the captured SDK clients: no need to patch http/https/fetch.
+  captureHTTPsRequests: false,
 });
 
 /** The handler metrics (DESIGN.md "Observability"). */
@@ -48,6 +59,14 @@ export const Metric = {
   PLUGIN_ERRORS: 'PluginErrors',
   /** Seconds from the start of a parallel stage until every plugin is done (counted when the stage settles). */
   PARALLEL_STAGE_DURATION: 'ParallelStageDuration',
+  /** plugin-registrar registered (or refreshed) a plugin subscribed outside CDK after its initialize handshake. */
+  PLUGIN_REGISTERED: 'PluginRegistered',
+  /** plugin-registrar: a plugin's initialize handshake threw, timed out or answered garbage (the item records why). */
+  PLUGIN_REGISTRATION_FAILED: 'PluginRegistrationFailed',
+  /** plugin-registrar removed a run-time registration (Unsubscribe). */
+  PLUGIN_UNREGISTERED: 'PluginUnregistered',
+  /** stuck-runs reported runs not finished `stuckAfter` after they started (each run once). */
+  STUCK_RUNS: 'StuckRuns',
 } as const;
 export type MetricName = typeof Metric[keyof typeof Metric];
 
@@ -63,12 +82,13 @@ export interface RunKeys {
 }
 
 /**
- * Keys every further log entry of this invocation carries; `activity` also becomes the dimension of
- * the invocation's metrics. Call once the event is parsed.
+ * Keys every further log entry of this invocation carries and annotations of its trace subsegment;
+ * `activity` also becomes the dimension of the invocation's metrics. Call once the event is parsed.
  */
 export function appendRunKeys(keys: RunKeys): void {
-  const defined = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined && value !== ''));
+  const defined = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined && value !== '')) as Record<string, string>;
   logger.appendKeys(defined);
+  for (const [key, value] of Object.entries(defined)) tracer.putAnnotation(key, value);
   if (keys.activity) metrics.addDimension('activity', keys.activity);
   // Searchable in the EMF record (Logs Insights), not dimensions: they would make a metric per run.
   for (const key of ['uid', 'workflow', 'stage'] as const) {
@@ -95,15 +115,43 @@ export function addActivityMetric(keys: RunKeys & { readonly activity: string },
 }
 
 /**
- * Wraps a handler: adds the Lambda context to the logs, and when the invocation ends (returned or
- * thrown) publishes its metrics and clears its keys. The handler's result and errors are unchanged.
+ * A metric with its own dimensions (besides `service`), published at once as its own EMF record:
+ * for metrics about an orchestrator or a workflow rather than an activity (stuck-runs).
+ */
+export function addMetricWithDimensions(
+  dimensions: Readonly<Record<string, string>>, name: MetricName, value = 1, unit: Unit = MetricUnit.Count,
+): void {
+  const single = metrics.singleMetric();
+  for (const [dimension, dimensionValue] of Object.entries(dimensions)) single.addDimension(dimension, dimensionValue);
+  single.addMetric(name, unit, value);
+}
+
+/**
+ * Wraps a handler: adds the Lambda context to the logs, opens the invocation's trace subsegment, and
+ * when the invocation ends (returned or thrown) closes it (with the error, if any), publishes its
+ * metrics and clears its keys. The handler's result and errors are unchanged.
  */
 export function instrumented<R>(handler: (event: unknown) => Promise<R>): (event: unknown, context?: Context) => Promise<R> {
   return async (event: unknown, context?: Context): Promise<R> => {
     if (context) logger.addContext(context);
+    // Lambda's own segment for the invocation (a facade): the handler's work is recorded below it.
+    const segment = tracer.isTracingEnabled() ? tracer.getSegment() : undefined;
+    const subsegment = segment?.addNewSubsegment(`## ${process.env._HANDLER || 'handler'}`);
+    if (subsegment) {
+      tracer.setSegment(subsegment);
+      tracer.annotateColdStart();
+      tracer.addServiceNameAnnotation();
+    }
     try {
       return await handler(event);
+    } catch (error) {
+      if (subsegment) tracer.addErrorAsMetadata(error as Error);
+      throw error;
     } finally {
+      if (subsegment && segment) {
+        subsegment.close();
+        tracer.setSegment(segment);
+      }
       // Nothing recorded (e.g. an invalid event): no record, and no "no metrics" warning either.
       if (metrics.hasStoredMetrics()) {
         metrics.publishStoredMetrics();

@@ -9,6 +9,7 @@ import type { FilterPolicyScope } from './filter-policy';
 import { logger } from './observability';
 import { PluginKind, StageKey } from './status';
 import { PluginRef } from './status-store';
+import { RESERVED_NAMES } from './validation';
 
 export interface RegisteredPlugin {
   readonly pluginName: string;
@@ -39,11 +40,28 @@ export function pluginRef(plugin: RegisteredPlugin): PluginRef {
   return { name: plugin.pluginName, kind: pluginKind(plugin) };
 }
 
-/** Parses one registry item; undefined when it cannot name and reach a plugin. */
+/** `source` of the items the plugin-registrar writes (deploy-time items say `cdk`). */
+export const RUNTIME_SOURCE = 'runtime';
+
+/**
+ * Why a run-time registration failed (its `initialize` handshake threw, timed out or answered
+ * garbage), or undefined. Such an item records the failure; it is not a registered plugin: stages
+ * neither create an entry for it nor wait for it (DESIGN.md "Run-time registration").
+ */
+export function registrationErrorOf(item: Record<string, unknown>): string | undefined {
+  return typeof item.registrationError === 'string' && item.registrationError !== '' ? item.registrationError : undefined;
+}
+
+/**
+ * Parses one registry item; undefined when it cannot name and reach a plugin, or when it records a
+ * failed run-time registration (`registrationError`).
+ */
 export function parseRegistryItem(item: Record<string, unknown>): RegisteredPlugin | undefined {
+  if (registrationErrorOf(item) !== undefined) return undefined;
   const functionName = typeof item.functionName === 'string' ? item.functionName : undefined;
   const pluginName = typeof item.pluginName === 'string' && item.pluginName !== '' ? item.pluginName : functionName;
-  if (!pluginName || !functionName || typeof item.subscriptionArn !== 'string') return undefined;
+  // A reserved name (`__proto__`, `constructor`, ...) cannot be a plugin entry of the status document.
+  if (!pluginName || RESERVED_NAMES.has(pluginName) || !functionName || typeof item.subscriptionArn !== 'string') return undefined;
   const order = typeof item.order === 'number' && Number.isFinite(item.order) ? item.order : DEFAULT_PLUGIN_ORDER;
   return {
     pluginName,
@@ -78,6 +96,7 @@ export async function loadPlugins(tableName: string, activity: string, stage: St
     for (const item of page.Items ?? []) {
       const plugin = parseRegistryItem(item);
       if (plugin) plugins.push(plugin);
+      else if (registrationErrorOf(item)) logger.warn('Plugin not registered: its initialize handshake failed', { activity, stage, item });
       else logger.warn('Ignoring malformed plugin registry item', { activity, stage, item });
     }
     startKey = page.LastEvaluatedKey;

@@ -5,6 +5,7 @@
  * activity and plugin names are arbitrary (and `status`, `state`, `token` are reserved words).
  */
 import type { PutCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { isRunFinished, OPEN_SHARD_ATTRIBUTE, OPENED_AT_ATTRIBUTE, STUCK_REPORTED_AT_ATTRIBUTE, unfinishedRunStates } from './open-runs';
 import {
   allowedPredecessors, PluginKind, PluginState, StageKey, State, StatusDocument, trimMessage,
 } from './status';
@@ -361,6 +362,8 @@ export function statusChangeUpdate(target: StatusTarget, change: StatusChange): 
       change.activityStatus.message === undefined ? undefined : trimMessage(change.activityStatus.message));
   }
   if (change.runState) builder.set(paths.runState(), change.runState);
+  // A finished run leaves the open-run index in the write that finishes it (open-runs.ts).
+  if (change.runState && isRunFinished(change.runState)) builder.remove([OPEN_SHARD_ATTRIBUTE]);
   if (change.stopAwaiting) builder.delete(['awaiting'], new Set([change.activity]));
   builder.set(['updatedAt'], change.now);
 
@@ -403,4 +406,47 @@ export function rerunPut(tableName: string, doc: StatusDocument, read: Pick<Stat
     ExpressionAttributeNames: { '#status': 'status', '#state': 'state' },
     ExpressionAttributeValues: { ':state': read.status.state, ...(read.updatedAt === undefined ? {} : { ':updatedAt': read.updatedAt }) },
   };
+}
+
+// Stuck runs (stuck-runs) ----------------------------------------------------------------------
+
+export interface StuckReport {
+  /** The run's `openShard` and `openedAt` as the index returned them. */
+  readonly openShard: string;
+  readonly openedAt: string;
+  /** Where the reported run goes: `stuck#<n>` (out of the open shards the sweep queries). */
+  readonly stuckShard: string;
+  readonly now: string;
+}
+
+/**
+ * Marks a run reported as stuck, once: only while it is still the same unfinished run in the same
+ * open shard (not finished, not re-run since the index was read). Moves it to its `stuck#<n>` shard, so
+ * the next sweep does not find it again. Touches neither `updatedAt` nor the document, so the
+ * status-summary stream consumer sees no change of any stage. ALL_NEW: the event tells the run's state.
+ */
+export function stuckReportUpdate(target: StatusTarget, report: StuckReport): UpdateCommandInput {
+  const builder = new UpdateExpressionBuilder();
+  builder
+    .set([OPEN_SHARD_ATTRIBUTE], report.stuckShard)
+    .set([STUCK_REPORTED_AT_ATTRIBUTE], report.now)
+    .condition(`${builder.name(OPEN_SHARD_ATTRIBUTE)} = ${builder.value(report.openShard)}`)
+    .condition(`${builder.name(OPENED_AT_ATTRIBUTE)} = ${builder.value(report.openedAt)}`)
+    .condition(builder.isOneOf(paths.runState(), unfinishedRunStates()));
+  return builder.build(target, { ReturnValues: 'ALL_NEW' });
+}
+
+/**
+ * Undoes `stuckReportUpdate` when its event could not be sent, so the next sweep reports the run again
+ * (only if nothing else changed the run's index entry meanwhile).
+ */
+export function stuckReportRevert(target: StatusTarget, report: StuckReport): UpdateCommandInput {
+  const builder = new UpdateExpressionBuilder();
+  builder
+    .set([OPEN_SHARD_ATTRIBUTE], report.openShard)
+    .remove([STUCK_REPORTED_AT_ATTRIBUTE])
+    .condition(`${builder.name(OPEN_SHARD_ATTRIBUTE)} = ${builder.value(report.stuckShard)}`)
+    .condition(`${builder.name(OPENED_AT_ATTRIBUTE)} = ${builder.value(report.openedAt)}`)
+    .condition(`${builder.name(STUCK_REPORTED_AT_ATTRIBUTE)} = ${builder.value(report.now)}`);
+  return builder.build(target);
 }

@@ -5,7 +5,7 @@
 import { GetCommand, PutCommand, PutCommandInput, UpdateCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { fromAttributeMap, RawAttributeValue } from './attribute-values';
 import { dynamoDb } from './clients';
-import { asStatusDocument, StatusDocument } from './status';
+import { asStatusDocument, buildPluginMessage, PluginMessage, StatusDocument, StatusRef } from './status';
 import { StatusKey } from './status-store';
 
 export type WriteOutcome =
@@ -44,4 +44,21 @@ export async function putStatus(input: PutCommandInput): Promise<WriteOutcome> {
 export async function readStatus(tableName: string, key: StatusKey): Promise<StatusDocument | undefined> {
   const output = await dynamoDb().send(new GetCommand({ TableName: tableName, Key: { uid: key.uid, workflow: key.workflow }, ConsistentRead: true }));
   return output.Item ? asStatusDocument(output.Item) : undefined;
+}
+
+/** The status item a shortened plugin message refers to (`statusRef`); undefined when it is gone. */
+export async function readReferencedStatus(ref: StatusRef): Promise<StatusDocument | undefined> {
+  return readStatus(ref.tableName, ref.key);
+}
+
+/**
+ * The full plugin message: a shortened one (`truncated` with a `statusRef`) rebuilt from the status
+ * item as it is now, the same way the orchestrator built it; any other message as it is. What a
+ * plugin with `grantPluginStatus` (GetItem) reads.
+ */
+export async function fullPluginMessage(message: PluginMessage): Promise<PluginMessage> {
+  if (!message.truncated || !message.statusRef) return message;
+  const doc = await readReferencedStatus(message.statusRef);
+  if (!doc) return message;
+  return buildPluginMessage(doc, { activity: message.activity, stage: message.stage, now: message.now });
 }

@@ -157,8 +157,8 @@ export function newActivityDocument(): ActivityDocument {
 }
 
 export function newStatusDocument(props: NewStatusDocumentProps): StatusDocument {
-  const activities: Record<string, ActivityDocument> = {};
-  for (const name of props.activities) activities[name] = newActivityDocument();
+  // fromEntries defines own fields: `activities[name] = ...` would set the prototype for `__proto__`.
+  const activities: Record<string, ActivityDocument> = Object.fromEntries(props.activities.map((name) => [name, newActivityDocument()]));
   return {
     uid: props.uid,
     workflow: props.workflow,
@@ -169,6 +169,19 @@ export function newStatusDocument(props: NewStatusDocumentProps): StatusDocument
     updatedAt: props.now,
     ...(props.expiresAt !== undefined ? { expiresAt: props.expiresAt } : {}),
   };
+}
+
+/**
+ * `map[key]` only when `key` is the map's own field, so a name such as `constructor` or `toString`
+ * never finds an Object.prototype member instead of a missing activity or plugin entry.
+ */
+export function ownField<T>(map: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return map !== undefined && map !== null && Object.hasOwn(map, key) ? map[key] : undefined;
+}
+
+/** The run's activity of that name, if the run has it. */
+export function activityOf(doc: Pick<StatusDocument, 'activities'>, name: string): ActivityDocument | undefined {
+  return ownField(doc.activities, name);
 }
 
 function asStageDocument(raw: unknown): StageDocument {
@@ -187,10 +200,11 @@ function asStageDocument(raw: unknown): StageDocument {
  * `Not Started`, so the summaries never trip over an item written by an older version or by hand.
  */
 export function asStatusDocument(item: Record<string, unknown>): StatusDocument {
-  const activities: Record<string, ActivityDocument> = {};
-  for (const [name, raw] of Object.entries(isPlainObject(item.activities) ? item.activities : {})) {
+  const stored = Object.entries(isPlainObject(item.activities) ? item.activities : {});
+  // fromEntries: every name stays an own field (see newStatusDocument).
+  const activities: Record<string, ActivityDocument> = Object.fromEntries(stored.map(([name, raw]) => {
     const activity = isPlainObject(raw) ? raw : {};
-    activities[name] = {
+    return [name, {
       ...activity,
       status: isPlainObject(activity.status) && isState(activity.status.state)
         ? activity.status as unknown as ActivityStatus
@@ -198,8 +212,8 @@ export function asStatusDocument(item: Record<string, unknown>): StatusDocument 
       pre: asStageDocument(activity.pre),
       async: asStageDocument(activity.async),
       post: asStageDocument(activity.post),
-    };
-  }
+    }];
+  }));
   const status = isPlainObject(item.status) && isState(item.status.state) ? { state: item.status.state } : { state: State.NOT_STARTED };
   const awaiting = item.awaiting instanceof Set ? item.awaiting as Set<string> : undefined;
   const { awaiting: _awaiting, ...rest } = item;
@@ -331,7 +345,7 @@ function resetStage(stage: StageDocument): StageDocument {
 export function resetForRerun(doc: StatusDocument, props: ResetForRerunProps): StatusDocument {
   const activities: Record<string, ActivityDocument> = {};
   for (const name of props.activities) {
-    const existing = doc.activities?.[name];
+    const existing = ownField(doc.activities, name);
     if (!existing) {
       activities[name] = newActivityDocument();
       continue;
@@ -349,7 +363,7 @@ export function resetForRerun(doc: StatusDocument, props: ResetForRerunProps): S
     activities[name] = activity;
   }
   // Keep waiting only for parallel stages still settling optional plugins from the last run.
-  const awaiting = [...doc.awaiting ?? []].filter((name) => activities[name]?.async.status.state === State.MANDATORY_COMPLETED);
+  const awaiting = [...doc.awaiting ?? []].filter((name) => ownField(activities, name)?.async.status.state === State.MANDATORY_COMPLETED);
   const { awaiting: _awaiting, expiresAt: _expiresAt, ...rest } = doc;
   const expiresAt = props.expiresAt ?? doc.expiresAt;
   return {
@@ -473,6 +487,17 @@ export interface PluginMessage extends Record<string, unknown> {
   now: string;
   /** Present when the message was shortened to fit SNS: read the status item for the rest. */
   truncated?: true;
+  /** Where the full document is, in every shortened message (DESIGN.md "Plugin message"). */
+  statusRef?: StatusRef;
+}
+
+/**
+ * The status item a shortened plugin message stands for: GetItem on `tableName` with `key` (what
+ * `grantPluginStatus` allows) returns the whole document the message was built from.
+ */
+export interface StatusRef {
+  readonly tableName: string;
+  readonly key: { readonly uid: string; readonly workflow: string };
 }
 
 function withoutToken(activity: ActivityDocument): ActivityDocument {
@@ -514,24 +539,31 @@ function withoutPluginMaps(activity: ActivityDocument | { status: ActivityStatus
 /**
  * The message as JSON, at most `maxBytes` long. Never fails: when too large it drops the plugin maps
  * of the other activities, then all plugin maps, then everything but the routing fields, and marks
- * the message `truncated` so a plugin knows to read the status item.
+ * the message `truncated` with a `statusRef` (when `tableName` is given) so a plugin reads the full
+ * document from the status item.
  */
-export function serializePluginMessage(message: PluginMessage, maxBytes = SNS_MESSAGE_MAX_BYTES): string {
+export function serializePluginMessage(message: PluginMessage, maxBytes = SNS_MESSAGE_MAX_BYTES, tableName?: string): string {
   const full = JSON.stringify(message);
   if (byteLength(full) <= maxBytes) return full;
+  const shortened = { truncated: true as const, ...(tableName ? { statusRef: statusRefOf(message, tableName) } : {}) };
   const slimOthers = Object.fromEntries(Object.entries(message.activities).map(([name, activity]) => [
     name, name === message.activity ? activity : withoutPluginMaps(activity),
   ]));
   const attempts: PluginMessage[] = [
-    { ...message, activities: slimOthers, truncated: true },
-    { ...message, activities: Object.fromEntries(Object.entries(message.activities).map(([n, a]) => [n, withoutPluginMaps(a)])), truncated: true },
+    { ...message, activities: slimOthers, ...shortened },
+    { ...message, activities: Object.fromEntries(Object.entries(message.activities).map(([n, a]) => [n, withoutPluginMaps(a)])), ...shortened },
   ];
   for (const attempt of attempts) {
     const text = JSON.stringify(attempt);
     if (byteLength(text) <= maxBytes) return text;
   }
   const { uid, workflow, activity, stage, status, now } = message;
-  return JSON.stringify({ uid, workflow, activity, stage, status, now, activities: {}, truncated: true });
+  return JSON.stringify({ uid, workflow, activity, stage, status, now, activities: {}, ...shortened });
+}
+
+/** The reference a shortened message carries: the status item's table and key. */
+export function statusRefOf(message: Pick<PluginMessage, 'uid' | 'workflow'>, tableName: string): StatusRef {
+  return { tableName, key: { uid: message.uid, workflow: message.workflow } };
 }
 
 export interface MessageAttribute {

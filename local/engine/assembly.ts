@@ -119,11 +119,26 @@ export interface LocalAssembly {
 /** Anything with a `synth()` like `Stage`/`App`, or a `Stack` (its stage is synthesized). */
 export type AppSource = string | { node: any };
 
-/** Synthesizes (when given constructs) and loads an app. */
-export function loadAssembly(source: AppSource, env: Environment, options: { tablePrefix?: string } = {}): LocalAssembly {
-  const directory = typeof source === 'string' ? resolvePath(source) : synthesize(source);
-  return new AssemblyReader(directory, env, options.tablePrefix).read();
+export interface LoadAssemblyOptions {
+  readonly tablePrefix?: string;
+  /**
+   * Values of the SSM parameters that template parameters of type `AWS::SSM::Parameter::Value<...>`
+   * name (CloudFormation reads them from Parameter Store at deployment), by parameter name.
+   * Others resolve to `unresolved-ssm-parameter:<name>`: harmless where the engine does not use
+   * the value, such as a function's `Layers` (the engine provides no layers; the runtime's
+   * modules come from the packages installed next to it, see function-host.ts).
+   */
+  readonly ssmParameters?: Record<string, string>;
 }
+
+/** Synthesizes (when given constructs) and loads an app. */
+export function loadAssembly(source: AppSource, env: Environment, options: LoadAssemblyOptions = {}): LocalAssembly {
+  const directory = typeof source === 'string' ? resolvePath(source) : synthesize(source);
+  return new AssemblyReader(directory, env, options.tablePrefix, options.ssmParameters).read();
+}
+
+/** CloudFormation template parameter types whose value is read from SSM Parameter Store. */
+const SSM_PARAMETER_TYPE = /^AWS::SSM::Parameter::Value</;
 
 function synthesize(construct: { node: any }): string {
   // Lazy: aws-cdk-lib is only needed when the caller hands us constructs.
@@ -146,7 +161,12 @@ class AssemblyReader {
   private readonly nested = new Map<TemplateContext, Map<string, TemplateContext>>();
   private readonly contextDirs = new Map<TemplateContext, string>();
 
-  constructor(private readonly directory: string, private readonly env: Environment, private readonly tablePrefix?: string) {}
+  constructor(
+    private readonly directory: string,
+    private readonly env: Environment,
+    private readonly tablePrefix?: string,
+    private readonly ssmParameters: Record<string, string> = {},
+  ) {}
 
   public read(): LocalAssembly {
     const stacks = this.stackTemplates(this.directory);
@@ -198,7 +218,7 @@ class AssemblyReader {
       env: this.env,
       stackName,
       template,
-      parameters,
+      parameters: this.withSsmParameters(template, parameters),
       tablePrefix: this.tablePrefix,
       importValue: (name) => {
         const exported = this.exports.get(name);
@@ -230,6 +250,23 @@ class AssemblyReader {
       this.nested.get(ctx)!.set(logicalId, nested);
     }
     return ctx;
+  }
+
+  /**
+   * Template parameters typed `AWS::SSM::Parameter::Value<...>` hold a Parameter Store name (passed
+   * in, or their default); their value is that parameter's, from `ssmParameters`.
+   */
+  private withSsmParameters(template: Template, passed?: Record<string, unknown>): Record<string, unknown> | undefined {
+    const typed = Object.entries(template.Parameters ?? {}).filter(([, definition]) => SSM_PARAMETER_TYPE.test(String(definition.Type ?? '')));
+    if (typed.length === 0) return passed;
+    const values = new Map(typed.map(([name, definition]) => {
+      const ssmName = String(passed && name in passed ? passed[name] : definition.Default);
+      return [name, this.ssmParameters[ssmName] ?? `unresolved-ssm-parameter:${ssmName}`];
+    }));
+    return new Proxy({}, {
+      has: (_, key) => typeof key === 'string' && (values.has(key) || (passed !== undefined && key in passed)),
+      get: (_, key) => (typeof key === 'string' && values.has(key) ? values.get(key) : passed?.[key as string]),
+    }) as Record<string, unknown>;
   }
 
   private nestedTemplateFile(resource: TemplateResource, dir: string): string | undefined {

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, request as httpRequest, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DynamoDbFaultInjector } from './fault-injection';
 
 /** An AWS service error: `code` is what the SDK turns into the exception's name. */
 export class AwsError extends Error {
@@ -29,7 +30,14 @@ export type LambdaHandler = (request: LambdaInvokeRequest) => Promise<LambdaInvo
 const DYNAMODB_READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
 const DYNAMODB_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
 
-export interface DynamoDbCounters { reads: number; writes: number; other: number; byOperation: Record<string, number> }
+export interface DynamoDbCounters {
+  reads: number;
+  writes: number;
+  other: number;
+  byOperation: Record<string, number>;
+  /** Requests answered with an injected error (counted in the figures above too: the SDK sent them). */
+  injectedErrors?: number;
+}
 
 export interface AwsEndpointOptions {
   /** JSON protocol handlers by target prefix (`AWSStepFunctions`, `AmazonSQS`, `AmazonSSM`). */
@@ -38,6 +46,8 @@ export interface AwsEndpointOptions {
   readonly lambda: LambdaHandler;
   /** DynamoDB Local's URL: DynamoDB and Streams calls are proxied there. */
   readonly dynamodbUrl: () => string;
+  /** Armed rules answer matching DynamoDB requests with an injected error (fault-injection.ts). */
+  readonly dynamodbFaults?: DynamoDbFaultInjector;
 }
 
 export class AwsEndpoint {
@@ -73,7 +83,16 @@ export class AwsEndpoint {
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string' && /^DynamoDB(Streams)?_20120810\./.test(target)) {
       this.countDynamoDb(target);
-      return this.proxy(req, res);
+      const faults = this.options.dynamodbFaults;
+      if (!faults?.armed) return this.proxy(req, res);
+      // Only while a rule is armed is the request read first, to match it.
+      const raw = await readBody(req);
+      const error = faults.errorFor({ operation: target.split('.')[1], body: raw.length ? JSON.parse(raw) : {} });
+      if (error) {
+        this.dynamodb.injectedErrors = (this.dynamodb.injectedErrors ?? 0) + 1;
+        return sendJsonError(res, error);
+      }
+      return this.proxy(req, res, raw);
     }
     const body = await readBody(req);
     if (typeof target === 'string') {
@@ -124,7 +143,7 @@ export class AwsEndpoint {
   }
 
   /** Streams the request to DynamoDB Local unchanged (the SDK's signature and credentials included). */
-  private proxy(req: IncomingMessage, res: ServerResponse) {
+  private proxy(req: IncomingMessage, res: ServerResponse, body?: string) {
     return new Promise<void>((resolve, reject) => {
       const target = new URL(this.options.dynamodbUrl());
       const upstream = httpRequest({
@@ -135,7 +154,8 @@ export class AwsEndpoint {
         response.on('end', resolve);
       });
       upstream.on('error', reject);
-      req.pipe(upstream);
+      if (body === undefined) req.pipe(upstream);
+      else upstream.end(body);
     });
   }
 }

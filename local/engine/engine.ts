@@ -16,6 +16,7 @@ import { DynamoDbLocal, startDynamoDbLocal } from '../dynamodb-local';
 import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembly } from './assembly';
 import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
+import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
 import { SnsCounters, SnsService } from './sns';
@@ -46,6 +47,13 @@ export interface LocalEngineOptions {
   readonly maxWorkersPerFunction?: number;
   /** Delays between Lambda's asynchronous retries (AWS: about 1 and 2 minutes). @default [1000, 2000] */
   readonly asyncRetryDelaysMs?: number[];
+  /**
+   * How soon a queue message whose consumer failed is delivered again (AWS: when the rest of the
+   * queue's visibility timeout has passed, often minutes). Messages being processed stay invisible
+   * for the queue's visibility timeout.
+   * @default - the rest of each queue's VisibilityTimeout
+   */
+  readonly queueRetryDelayMs?: number;
   /** Stream poll interval when idle. @default 20 */
   readonly streamPollIntervalMs?: number;
 }
@@ -106,6 +114,7 @@ export class LocalEngine extends EventEmitter {
   private started = false;
   /** Template stream ARN (`<table>/stream/local`) -> DynamoDB Local's stream ARN. */
   private localStreams = new Map<string, string>();
+  private readonly dynamodbFaults = new DynamoDbFaultInjector();
 
   constructor(options: LocalEngineOptions) {
     super();
@@ -129,6 +138,7 @@ export class LocalEngine extends EventEmitter {
       sns: (params) => this.sns.handleQuery(params),
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
+      dynamodbFaults: this.dynamodbFaults,
     });
     await this.endpoint.start();
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
@@ -159,6 +169,7 @@ export class LocalEngine extends EventEmitter {
       invoke: (fn, event) => this.lambda.invoke(fn, event),
       track,
       region: this.region,
+      retryDelayMs: this.options.queueRetryDelayMs,
     });
     this.sns = new SnsService({
       topics: this.assembly.topics,
@@ -276,6 +287,19 @@ export class LocalEngine extends EventEmitter {
     };
   }
 
+  /**
+   * Answers the next `rule.times` DynamoDB requests of function code that match the rule with a real
+   * DynamoDB error response (e.g. `ProvisionedThroughputExceededException`), as a throttled table
+   * would; the returned fault counts what it injected. `clearDynamoDbFaults()` disarms every rule.
+   */
+  public injectDynamoDbFault(rule: DynamoDbFaultRule): DynamoDbFault {
+    return this.dynamodbFaults.add(rule);
+  }
+
+  public clearDynamoDbFaults(): void {
+    this.dynamodbFaults.clear();
+  }
+
   /** The last log lines of a function (handler console output). */
   public logs(fn: string): string[] {
     return [...(this.logLines.get(this.findFunction(fn)?.name ?? fn) ?? [])];
@@ -351,6 +375,8 @@ export class LocalEngine extends EventEmitter {
       AWS_ACCESS_KEY_ID: this.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: this.credentials.secretAccessKey,
       AWS_EC2_METADATA_DISABLED: 'true',
+      // As Lambda sets it: Powertools reads it to tell a cold start from a warm one.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       AWS_ENDPOINT_URL: url,
       AWS_ENDPOINT_URL_DYNAMODB: url,
       AWS_ENDPOINT_URL_DYNAMODB_STREAMS: url,

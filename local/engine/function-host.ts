@@ -4,10 +4,10 @@
  * concurrent invocations of one function use more workers, up to a cap. Counts invocations and
  * billed milliseconds (rounded up to 1 ms, as Lambda bills) per function.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LocalFunction } from './assembly';
 import type { InvokeMessage, LambdaError, ResultMessage, WorkerData } from './function-worker';
@@ -56,7 +56,11 @@ function workerScript(): string {
   return workerSource;
 }
 
-/** Module directories the Lambda runtime would provide (the AWS SDK v3), found from this package. */
+/**
+ * Module directories the Lambda runtime would provide, found from this package: the AWS SDK v3
+ * (the runtime's) and Powertools for AWS Lambda (TypeScript) (the layer the orchestrator's handlers
+ * use, of the version they were bundled with). The engine does not fetch layers.
+ */
 function runtimeModulePaths(): string[] {
   const paths: string[] = [];
   try {
@@ -65,7 +69,30 @@ function runtimeModulePaths(): string[] {
   } catch {
     // no SDK installed next to the engine: handlers must bundle theirs
   }
+  const powertools = nodeModulesOf('@aws-lambda-powertools/logger');
+  if (powertools && !paths.includes(powertools)) paths.push(powertools);
   return paths;
+}
+
+/** The node_modules directory `packageName` is installed in, seen from here (undefined if it is not). */
+function nodeModulesOf(packageName: string): string | undefined {
+  try {
+    const entry = require.resolve(packageName);
+    const at = entry.lastIndexOf(`${sep}node_modules${sep}${packageName.split('/').join(sep)}${sep}`);
+    return at >= 0 ? entry.slice(0, at + `${sep}node_modules`.length) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An X-Ray trace header like the one Lambda gives each invocation (`_X_AMZN_TRACE_ID`), not
+ * sampled: there is no X-Ray daemon locally, so tracers record nothing and send nothing, but they
+ * (and the log lines' `xray_trace_id`) see a valid trace, as in Lambda.
+ */
+function unsampledTraceHeader(): string {
+  const epochHex = Math.floor(Date.now() / 1000).toString(16).padStart(8, '0');
+  return `Root=1-${epochHex}-${randomBytes(12).toString('hex')};Parent=${randomBytes(8).toString('hex')};Sampled=0`;
 }
 
 export class FunctionHost {
@@ -93,6 +120,7 @@ export class FunctionHost {
     const message: InvokeMessage = {
       id: this.nextId++,
       event,
+      traceHeader: unsampledTraceHeader(),
       context: {
         awsRequestId: requestId,
         deadlineMs: Date.now() + timeoutMs,

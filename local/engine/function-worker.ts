@@ -23,6 +23,8 @@ export interface WorkerData {
 export interface InvokeMessage {
   readonly id: number;
   readonly event: unknown;
+  /** The invocation's X-Ray trace header: `_X_AMZN_TRACE_ID` while it runs, as in Lambda. */
+  readonly traceHeader?: string;
   readonly context: {
     readonly awsRequestId: string;
     readonly deadlineMs: number;
@@ -158,6 +160,8 @@ port.on('message', async (message: InvokeMessage) => {
     callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, context.deadlineMs - Date.now()),
   };
+  if (message.traceHeader) process.env._X_AMZN_TRACE_ID = message.traceHeader;
+  else delete process.env._X_AMZN_TRACE_ID;
   try {
     const handler = await handlerPromise;
     const result = await new Promise((resolve, reject) => {

@@ -7,3 +7,5 @@ export type { LambdaApiCounters } from './lambda-service';
 export { formatEvent } from './timeline';
 export { loadAssembly } from './assembly';
 export type { LocalAssembly } from './assembly';
+export { DYNAMODB_ERROR_STATUS } from './fault-injection';
+export type { DynamoDbFault, DynamoDbFaultRule, DynamoDbRequest } from './fault-injection';

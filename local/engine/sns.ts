@@ -38,6 +38,19 @@ export interface PublishInput {
 
 const NS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 
+/** SNS's limit on one message: the body and every attribute's name, data type and value together (256 KiB). */
+export const SNS_MAX_MESSAGE_BYTES = 262_144;
+
+/** What SNS counts against the limit, as AWS does: body plus each attribute's name, type and value. */
+export function publishedBytes(input: Pick<PublishInput, 'message' | 'attributes'>): number {
+  let bytes = Buffer.byteLength(input.message);
+  for (const [name, attribute] of Object.entries(input.attributes ?? {})) {
+    const value = attribute.StringValue ?? attribute.Value ?? attribute.BinaryValue ?? '';
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(attribute.DataType ?? attribute.Type ?? 'String') + Buffer.byteLength(String(value));
+  }
+  return bytes;
+}
+
 export class SnsService {
   public readonly counters: SnsCounters = { publishes: 0, deliveries: 0, filteredOut: 0 };
   private readonly topics = new Map<string, LocalTopic>();
@@ -51,7 +64,7 @@ export class SnsService {
   /** Publishes one message; returns its id. */
   public publish(input: PublishInput): string {
     if (!this.topics.has(input.topicArn)) throw new AwsError('NotFound', `Topic does not exist: ${input.topicArn}`, 404);
-    if (Buffer.byteLength(input.message) > 262_144) {
+    if (publishedBytes(input) > SNS_MAX_MESSAGE_BYTES) {
       throw new AwsError('InvalidParameter', 'Invalid parameter: Message too long', 400);
     }
     this.counters.publishes++;
@@ -120,17 +133,26 @@ export class SnsService {
       }
       case 'PublishBatch': {
         const topicArn = params.get('TopicArn') ?? '';
-        let members = '';
+        const entries: (PublishInput & { id: string })[] = [];
         for (let i = 1; params.has(`PublishBatchRequestEntries.member.${i}.Id`); i++) {
           const prefix = `PublishBatchRequestEntries.member.${i}`;
-          const id = this.publish({
+          entries.push({
+            id: params.get(`${prefix}.Id`)!,
             topicArn,
             message: params.get(`${prefix}.Message`) ?? '',
             subject: params.get(`${prefix}.Subject`) ?? undefined,
             attributes: queryAttributes(params, `${prefix}.MessageAttributes`),
             messageGroupId: params.get(`${prefix}.MessageGroupId`) ?? undefined,
           });
-          members += `<member><Id>${escapeXml(params.get(`${prefix}.Id`)!)}</Id><MessageId>${id}</MessageId></member>`;
+        }
+        // AWS: the whole batch, not each entry, must fit in 256 KiB.
+        if (entries.reduce((total, entry) => total + publishedBytes(entry), 0) > SNS_MAX_MESSAGE_BYTES) {
+          throw new AwsError('BatchRequestTooLong', 'The length of all the messages put together is more than the limit.', 400);
+        }
+        let members = '';
+        for (const { id: entryId, ...entry } of entries) {
+          const id = this.publish(entry);
+          members += `<member><Id>${escapeXml(entryId)}</Id><MessageId>${id}</MessageId></member>`;
         }
         return response('PublishBatch', `<Successful>${members}</Successful><Failed/>`);
       }

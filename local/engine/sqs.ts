@@ -20,7 +20,18 @@ interface Message {
   sentAt: number;
 }
 
-interface Queue { def: LocalQueue; messages: Message[]; visibilityMs: number; dlqArn?: string; maxReceiveCount?: number }
+interface Queue {
+  def: LocalQueue;
+  messages: Message[];
+  visibilityMs: number;
+  dlqArn?: string;
+  maxReceiveCount?: number;
+  /** FIFO: deduplication id -> when it was first sent (SQS drops repeats within 5 minutes). */
+  deduplication: Map<string, number>;
+}
+
+/** SQS's deduplication interval for FIFO queues. */
+const DEDUPLICATION_INTERVAL_MS = 5 * 60 * 1000;
 
 export interface SqsServiceOptions {
   readonly queues: LocalQueue[];
@@ -28,7 +39,17 @@ export interface SqsServiceOptions {
   readonly invoke: (functionName: string, event: unknown) => Promise<InvokeResult>;
   readonly track: <T>(work: Promise<T>) => Promise<T>;
   readonly region: string;
+  /**
+   * After a failed batch (the function failed, or reported the message in `batchItemFailures`), the
+   * message is visible again after this delay instead of the rest of its visibility timeout (tests:
+   * a failing consumer is retried at once, not after minutes). Messages being processed stay
+   * invisible for the queue's visibility timeout, as on AWS.
+   */
+  readonly retryDelayMs?: number;
 }
+
+/** Batches of one event source mapping in flight at once (Lambda's SQS pollers start with 5). */
+const CONCURRENT_BATCHES = 5;
 
 export class SqsService {
   private readonly queues = new Map<string, Queue>();
@@ -38,12 +59,24 @@ export class SqsService {
   constructor(private readonly options: SqsServiceOptions) {
     for (const def of options.queues) {
       const visibilityMs = def.visibilityTimeoutSeconds * 1000;
-      this.queues.set(def.arn, { def, messages: [], visibilityMs, dlqArn: def.deadLetterTargetArn, maxReceiveCount: def.maxReceiveCount });
+      this.queues.set(def.arn, {
+        def, messages: [], visibilityMs, dlqArn: def.deadLetterTargetArn, maxReceiveCount: def.maxReceiveCount, deduplication: new Map(),
+      });
     }
   }
 
-  public send(queueArnOrUrl: string, body: string, attributes: Message['attributes'] = {}, groupId?: string): string {
+  public send(queueArnOrUrl: string, body: string, attributes: Message['attributes'] = {}, groupId?: string, deduplicationId?: string): string {
     const q = this.queue(queueArnOrUrl);
+    if (q.def.fifo) {
+      if (!groupId) throw new AwsError('MissingParameter', 'The request must contain the parameter MessageGroupId.');
+      // Without an explicit id: content-based deduplication (SHA-256 of the body).
+      const key = deduplicationId ?? createHash('sha256').update(body).digest('hex');
+      const now = Date.now();
+      for (const [seen, at] of q.deduplication) if (now - at >= DEDUPLICATION_INTERVAL_MS) q.deduplication.delete(seen);
+      // A repeat within the interval is accepted but not delivered again (same message id).
+      if (q.deduplication.has(key)) return `deduplicated-${key.slice(0, 16)}`;
+      q.deduplication.set(key, now);
+    }
     const id = randomUUID();
     q.messages.push({ id, body, attributes, groupId, receiveCount: 0, visibleAt: 0, sentAt: Date.now() });
     for (const wake of this.waiters) wake();
@@ -52,11 +85,15 @@ export class SqsService {
 
   public start() {
     for (const mapping of this.options.mappings.filter((m) => m.enabled && this.queues.has(m.sourceArn))) {
-      let busy = false;
+      // Several batches at once, as Lambda polls a queue: FIFO groups are still taken one message at a time.
+      let inFlight = 0;
       const timer = setInterval(() => {
-        if (busy) return;
-        busy = true;
-        void this.options.track(this.pollMapping(mapping)).finally(() => { busy = false; });
+        while (inFlight < CONCURRENT_BATCHES) {
+          const batch = this.receive(this.queues.get(mapping.sourceArn)!, mapping.batchSize);
+          if (!batch.length) return;
+          inFlight++;
+          void this.options.track(this.processBatch(mapping, batch)).finally(() => { inFlight--; });
+        }
       }, 20);
       timer.unref();
       this.pollers.push(timer);
@@ -71,11 +108,14 @@ export class SqsService {
   public async handleApi(operation: string, body: any): Promise<unknown> {
     switch (operation) {
       case 'SendMessage':
-        return this.sendResult(this.send(body.QueueUrl, body.MessageBody, body.MessageAttributes, body.MessageGroupId), body.MessageBody);
+        return this.sendResult(
+          this.send(body.QueueUrl, body.MessageBody, body.MessageAttributes, body.MessageGroupId, body.MessageDeduplicationId), body.MessageBody);
       case 'SendMessageBatch':
         return {
           Successful: (body.Entries ?? []).map((e: any) => ({
-            Id: e.Id, ...this.sendResult(this.send(body.QueueUrl, e.MessageBody, e.MessageAttributes, e.MessageGroupId), e.MessageBody),
+            Id: e.Id,
+            ...this.sendResult(
+              this.send(body.QueueUrl, e.MessageBody, e.MessageAttributes, e.MessageGroupId, e.MessageDeduplicationId), e.MessageBody),
           })),
           Failed: [],
         };
@@ -150,7 +190,7 @@ export class SqsService {
       if (q.def.fifo && m.groupId && blockedGroups.has(m.groupId)) continue;
       if (q.maxReceiveCount && q.dlqArn && m.receiveCount >= q.maxReceiveCount) {
         q.messages.splice(q.messages.indexOf(m), 1);
-        this.send(q.dlqArn, m.body, m.attributes, m.groupId);
+        this.moveToDeadLetterQueue(q.dlqArn, m);
         continue;
       }
       m.receiveCount++;
@@ -160,6 +200,13 @@ export class SqsService {
       out.push(m);
     }
     return out;
+  }
+
+  /** SQS's redrive: the message itself moves (FIFO deduplication does not apply). */
+  private moveToDeadLetterQueue(dlqArn: string, m: Message) {
+    const dlq = this.queue(dlqArn);
+    dlq.messages.push({ ...m, receiveCount: 0, visibleAt: 0, receipt: undefined });
+    for (const wake of this.waiters) wake();
   }
 
   private delete(queueUrl: string, receipt: string) {
@@ -191,11 +238,9 @@ export class SqsService {
     });
   }
 
-  /** One poll of an SQS event source mapping: a batch to the function, deleted on success. */
-  private async pollMapping(mapping: LocalEventSourceMapping) {
+  /** One batch of an SQS event source mapping to its function; deleted on success. */
+  private async processBatch(mapping: LocalEventSourceMapping, batch: Message[]) {
     const q = this.queues.get(mapping.sourceArn)!;
-    const batch = this.receive(q, mapping.batchSize);
-    if (!batch.length) return;
     const records = batch.map((m) => ({
       messageId: m.id,
       receiptHandle: m.receipt,
@@ -212,13 +257,19 @@ export class SqsService {
     for (const r of records.filter((x) => !kept.includes(x))) this.delete(q.def.arn, r.receiptHandle!);
     if (!kept.length) return;
     const result = await this.options.invoke(mapping.functionName, { Records: kept });
-    if (!result.ok) return; // messages reappear after the visibility timeout
-    let failed = new Set<string>();
-    if (mapping.reportBatchItemFailures) {
-      const response = JSON.parse(result.payload ?? 'null');
+    let failed = new Set<string>(kept.map((r) => r.messageId)); // a failed invocation fails the whole batch
+    if (result.ok) {
+      const response = mapping.reportBatchItemFailures ? JSON.parse(result.payload ?? 'null') : undefined;
       failed = new Set((response?.batchItemFailures ?? []).map((f: { itemIdentifier: string }) => f.itemIdentifier));
     }
     for (const r of kept) if (!failed.has(r.messageId)) this.delete(q.def.arn, r.receiptHandle!);
+    // Failed messages reappear after the visibility timeout (or the engine's retry delay).
+    const retryDelay = this.options.retryDelayMs;
+    if (retryDelay !== undefined) {
+      for (const m of batch) {
+        if (failed.has(m.id) && m.receipt !== undefined) m.visibleAt = Math.min(m.visibleAt, Date.now() + retryDelay);
+      }
+    }
   }
 }
 

@@ -224,6 +224,22 @@ export class StepFunctionsService {
           cause: e.cause,
         };
       }
+      case 'ListExecutions': {
+        // One page: the engine keeps every execution in memory (newest first, as AWS lists them).
+        const listed = [...this.executions.values()]
+          .filter((e) => e.stateMachineArn === body.stateMachineArn && (!body.statusFilter || e.status === body.statusFilter))
+          .sort((a, b) => b.startDate.getTime() - a.startDate.getTime());
+        return {
+          executions: listed.map((e) => ({
+            executionArn: e.executionArn,
+            stateMachineArn: e.stateMachineArn,
+            name: e.name,
+            status: e.status,
+            startDate: e.startDate.getTime() / 1000,
+            stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
+          })),
+        };
+      }
       case 'StopExecution': {
         const e = this.executions.get(body.executionArn);
         if (!e) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${body.executionArn}'`);

@@ -17,6 +17,8 @@ export interface ActivityWiring {
   readonly handlers: OrchestratorHandlers;
   /** The plugin registry: `addPlugin` writes its items at deploy time. */
   readonly pluginTable: dynamodb.ITable;
+  /** The status table (a queue plugin's bridge writes to it). */
+  readonly statusTable: dynamodb.ITable;
   /** The shared state-machine role, without policy updates (the Orchestrator writes its policy). */
   readonly stateMachineRole: iam.IRole;
   readonly logGroup: logs.ILogGroup;

@@ -101,3 +101,27 @@ export function stateMachineLogGroupName(scope: IConstruct, name: string): strin
   const stackUuid = Fn.select(2, Fn.split('/', Stack.of(scope).stackId));
   return `/aws/vendedlogs/states/${name}-${stackUuid}`;
 }
+
+/** Prefix of every log group name of an orchestrator's handlers (without the leading slash's group). */
+function handlerLogGroupPrefix(orchestratorName: string): string {
+  return `/cdk-orchestrator/${orchestratorName}/`;
+}
+
+/**
+ * Log group name of one of an orchestrator's handler functions:
+ * `/cdk-orchestrator/<orchestratorName>/<handler>-<stack uuid>`. Named (not generated) so that the
+ * customer managed key's CloudWatch Logs statement can name the orchestrator's log groups only.
+ */
+export function handlerLogGroupName(scope: IConstruct, orchestratorName: string, handler: string): string {
+  const stackUuid = Fn.select(2, Fn.split('/', Stack.of(scope).stackId));
+  return `${handlerLogGroupPrefix(orchestratorName)}${handler}-${stackUuid}`;
+}
+
+/**
+ * Name patterns of every log group an orchestrator creates: its handlers', its activities' state
+ * machine logs and its workflows' (`/aws/vendedlogs/states/<orchestratorName>-...`). Literals only, so
+ * a key policy in another stack can use them.
+ */
+export function orchestratorLogGroupPatterns(orchestratorName: string): string[] {
+  return [`${handlerLogGroupPrefix(orchestratorName)}*`, `/aws/vendedlogs/states/${orchestratorName}-*`];
+}

@@ -1,6 +1,7 @@
 // What an activity needs to add plugins (DESIGN.md "Deploy-time plugin registration"), and the
 // book-keeping that keeps one activity's plugins consistent. Not part of the public API.
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { IDependable } from 'constructs';
@@ -16,6 +17,12 @@ export interface PluginWiring {
   readonly sequentialStageRoleArn?: string;
   /** The plugin-outcome handler: the Lambda destination of every PARALLEL plugin. */
   readonly pluginOutcomeFunctionArn?: string;
+  /** The status table: a queue plugin's bridge marks the plugin `In Progress` there. */
+  readonly statusTable?: dynamodb.ITable;
+  /** The orchestrator's key: it also encrypts a queue plugin's queues. */
+  readonly encryptionKey?: kms.IKey;
+  /** The layer providing Powertools to the handler bundles (the queue bridge runs one). */
+  readonly powertoolsLayer?: lambda.ILayerVersion;
 }
 
 /** The activity a plugin is added to, as far as a registration needs it. */

@@ -6,6 +6,13 @@ import { LIMITS, NAME_PATTERN, WORKFLOW_STATE_NAMES } from '../defaults';
 
 const ALLOWED = 'letters A-Z a-z, digits 0-9, hyphen (-) and underscore (_)';
 
+/**
+ * Names of Object.prototype members (and `prototype`), e.g. `__proto__`, `constructor`, `toString`.
+ * Activity and plugin names are keys of the status document and of the handlers' objects, where
+ * these would reach the prototype instead of data; the handlers refuse them as well.
+ */
+export const RESERVED_NAMES: readonly string[] = [...Object.getOwnPropertyNames(Object.prototype), 'prototype'].sort();
+
 /** `Orchestrator 'Stack/Orch'` — the prefix of every error raised for a construct. */
 export function describe(kind: string, scope: IConstruct): string {
   return `${kind} '${scope.node.path}'`;
@@ -15,7 +22,10 @@ export function quote(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** A name used in physical resource names: literal, [A-Za-z0-9_-], 1..maxLength characters. */
+/**
+ * A name used in physical resource names: literal, [A-Za-z0-9_-], 1..maxLength characters, and not
+ * one of `RESERVED_NAMES` (every name check goes through here: activities, plugins, workflows, orchestrators).
+ */
 export function validateName(where: string, what: string, value: string, maxLength: number, usedFor: string): void {
   if (typeof value !== 'string') {
     throw new Error(`${where}: ${what} must be a string, got ${quote(value)}`);
@@ -26,6 +36,12 @@ export function validateName(where: string, what: string, value: string, maxLeng
   if (value.length < 1 || value.length > maxLength || !NAME_PATTERN.test(value)) {
     throw new Error(
       `${where}: ${what} ${quote(value)} is invalid: use 1-${maxLength} characters from ${ALLOWED} (it names ${usedFor})`,
+    );
+  }
+  if (RESERVED_NAMES.includes(value)) {
+    throw new Error(
+      `${where}: ${what} ${quote(value)} is reserved: names of JavaScript Object.prototype members (${RESERVED_NAMES.join(', ')}) `
+      + `would be taken for the prototype where the handlers look names up; use another name of 1-${maxLength} characters from ${ALLOWED}`,
     );
   }
 }

@@ -15,6 +15,13 @@ const LAMBDA_SERVICE_RETRY = {
   MaxAttempts: 6,
   BackoffRate: 2,
 };
+/** A DynamoDB request still throttled after the SDK's retries: the task is retried (handlers are idempotent). */
+const THROTTLE_RETRY = {
+  ErrorEquals: ['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded'],
+  IntervalSeconds: 1,
+  MaxAttempts: 5,
+  BackoffRate: 2,
+};
 const CATCH_ALL = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' }];
 
 describe('activity state machine (DESIGN.md "Activity <name>")', () => {
@@ -48,7 +55,7 @@ describe('activity state machine (DESIGN.md "Activity <name>")', () => {
         },
       },
       ResultPath: null,
-      Retry: [LAMBDA_SERVICE_RETRY, { ErrorEquals: ['PluginInvocationFailed'], IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 2 }],
+      Retry: [LAMBDA_SERVICE_RETRY, { ErrorEquals: ['PluginInvocationFailed'], IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 2 }, THROTTLE_RETRY],
       Catch: CATCH_ALL,
       Next: 'Parallel',
     });
@@ -72,7 +79,7 @@ describe('activity state machine (DESIGN.md "Activity <name>")', () => {
       TimeoutSeconds: 3600,
       HeartbeatSeconds: 900,
       ResultPath: null,
-      Retry: [LAMBDA_SERVICE_RETRY],
+      Retry: [LAMBDA_SERVICE_RETRY, THROTTLE_RETRY],
       Catch: CATCH_ALL,
       Next: 'Post',
     });
@@ -96,7 +103,7 @@ describe('activity state machine (DESIGN.md "Activity <name>")', () => {
         Payload: { 'uid.$': '$.uid', 'workflow.$': '$.workflow', 'activity': 'Step1', 'error.$': '$.error' },
       },
       ResultPath: null,
-      Retry: [LAMBDA_SERVICE_RETRY],
+      Retry: [LAMBDA_SERVICE_RETRY, THROTTLE_RETRY],
       Next: 'Failed',
     });
     expect(def.States.Failed).toEqual({ Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' });

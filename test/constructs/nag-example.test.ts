@@ -21,15 +21,20 @@ test('no error and no warning: the pack passes', () => {
 });
 
 test('every acknowledgement is the library\'s, on a resource the library creates', () => {
-  const handlerPolicies = ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure', 'PluginOutcome']
+  const handlerPolicies = ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure', 'PluginOutcome', 'StuckRuns']
     .map((handler) => `OrchestratorExample/Orchestrator/Handlers/${handler}Role/DefaultPolicy`);
   const taskTokens = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:example-*]';
+  const taggedPlugins = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]';
   expect(acknowledgements(app)).toEqual({
     // X-Ray active tracing (and, status-summary, dynamodb:ListStreams) support no resource-level permissions.
     ...Object.fromEntries(handlerPolicies.map((policy) => [policy, ['AwsSolutions-IAM5[Resource::*]']])),
     // Task-token callbacks, on the orchestrator's own state machines by name.
     'OrchestratorExample/Orchestrator/Handlers/ParallelStageRole/DefaultPolicy': ['AwsSolutions-IAM5[Resource::*]', taskTokens],
     'OrchestratorExample/Orchestrator/Handlers/StatusSummaryRole/DefaultPolicy': ['AwsSolutions-IAM5[Resource::*]', taskTokens],
+    // Run-time registration: plugin functions tagged for this orchestrator (ABAC), its running executions by name.
+    'OrchestratorExample/Orchestrator/Handlers/SequentialStageRole/DefaultPolicy': ['AwsSolutions-IAM5[Resource::*]', taggedPlugins],
+    'OrchestratorExample/Orchestrator/Handlers/PluginRegistrarRole/DefaultPolicy': ['AwsSolutions-IAM5[Resource::*]', taggedPlugins,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:example-*:*]', taskTokens],
     // The queue is the stream mapping's on-failure destination (cdk-nag only knows redrive targets).
     'OrchestratorExample/Orchestrator/Handlers/StatusSummaryDeadLetterQueue': ['AwsSolutions-SQS3'],
     // Log delivery and X-Ray of the state machines; a workflow follows its nested activity executions.

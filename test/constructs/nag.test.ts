@@ -21,16 +21,22 @@ test('cdk-nag AwsSolutions: no finding left, each acknowledged inside the librar
   const { app, result } = orchestratorApp();
   expect(result.violations).toEqual([]);
 
-  const handlerPolicies = ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure', 'PluginOutcome']
+  const handlerPolicies = ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure', 'PluginOutcome', 'StuckRuns']
     .map((h) => `TestStack/Orch/Handlers/${h}Role/DefaultPolicy`);
   // X-Ray active tracing (status-summary: also dynamodb:ListStreams); KMS action patterns on the one key.
   const handler = ['AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'AwsSolutions-IAM5[Resource::*]'];
   // Task-token calls, scoped to this orchestrator's state machines by name.
   const taskTokens = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:orders-*]';
+  const taggedPlugins = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]';
   expect(acknowledgements(app)).toEqual({
     ...Object.fromEntries(handlerPolicies.map((policy) => [policy, handler])),
     'TestStack/Orch/Handlers/ParallelStageRole/DefaultPolicy': [...handler, taskTokens],
     'TestStack/Orch/Handlers/StatusSummaryRole/DefaultPolicy': [...handler, taskTokens],
+    // Run-time registration: invoking plugin functions tagged for this orchestrator (ABAC condition), and
+    // the running executions of its own state machines by name (src/private/runtime-registration.ts).
+    'TestStack/Orch/Handlers/SequentialStageRole/DefaultPolicy': [...handler, taggedPlugins],
+    'TestStack/Orch/Handlers/PluginRegistrarRole/DefaultPolicy': [...handler, taggedPlugins,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:orders-*:*]', taskTokens],
     // The queue IS the dead-letter destination of the stream mapping (cdk-nag only recognizes redrive DLQs).
     'TestStack/Orch/Handlers/StatusSummaryDeadLetterQueue': ['AwsSolutions-SQS3'],
     // Log delivery and X-Ray support no resource-level permissions; nested executions (.sync) are known at run time only.

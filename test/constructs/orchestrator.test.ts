@@ -15,6 +15,9 @@ function synth(props: Partial<OrchestratorProps> = {}, setup?: (stack: Stack) =>
 }
 
 const HANDLERS = ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure', 'PluginOutcome'];
+/** Handlers of the features on by default: stuck-run detection and run-time registration. */
+const FEATURE_HANDLERS = ['StuckRuns', 'PluginRegistrar'];
+const ALL_HANDLERS = [...HANDLERS, ...FEATURE_HANDLERS];
 const SM_PATTERN = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:orders-*';
 const logs = (handler: string) => ({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: `\${Orch/Handlers/${handler}Logs.Arn}` });
 const lambdaXray = { Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' };
@@ -27,21 +30,35 @@ describe('resources', () => {
   test('per orchestrator: two tables, six handlers (role, policy, log group each), stream mapping, DLQ, shared state-machine role and log group', () => {
     const { s } = synth();
     const counts = s.counts();
-    // One activity: 1 state machine + 3 topics + 3 topic policies on top of the orchestrator's own resources.
+    // One activity: 1 state machine + 3 topics + 3 topic policies (+ its failed alarm and parameter) on top of
+    // the orchestrator's own resources. Features on by default (each tested in its own file):
+    // - stuck-run detection (monitoring.test.ts): StuckRuns function/role/policy/log group, its schedule rule and permission;
+    // - run-time registration (runtime-registration.test.ts): PluginRegistrar function/role/policy/log group,
+    //   2 rules (Subscribe/Unsubscribe, UpdateFunctionCode), 2 permissions;
+    // - alarms and dashboard (monitoring.test.ts): 9 alarms (Step1 failed runs; errors of StartRun, ParallelStage,
+    //   StatusSummary, PluginOutcome, StuckRuns; callback timeouts with its metric filter; DLQ; stuck runs), 1 dashboard;
+    // - coordinates (coordinates.test.ts): 10 parameters (8 single values, config, Step1).
     expect(counts).toEqual({
       'AWS::DynamoDB::Table': 2,
-      'AWS::Lambda::Function': 6,
-      'AWS::IAM::Role': 7,
-      'AWS::IAM::Policy': 7,
-      'AWS::Logs::LogGroup': 7,
+      'AWS::Lambda::Function': 8, // +2: StuckRuns, PluginRegistrar
+      'AWS::IAM::Role': 9, // +2: their roles
+      'AWS::IAM::Policy': 9, // +2: their policies
+      'AWS::Logs::LogGroup': 9, // +2: their log groups
       'AWS::Lambda::EventSourceMapping': 1,
       'AWS::SQS::Queue': 1,
       'AWS::SQS::QueuePolicy': 1,
       'AWS::StepFunctions::StateMachine': 1,
       'AWS::SNS::Topic': 3,
       'AWS::SNS::TopicPolicy': 3,
+      'AWS::Events::Rule': 3, // +3: 2 registration rules, the stuck-run schedule
+      'AWS::Lambda::Permission': 3, // +3: one per rule (EventBridge invokes the function)
+      'AWS::CloudWatch::Alarm': 9, // +9: listed above
+      'AWS::CloudWatch::Dashboard': 1, // +1
+      'AWS::Logs::MetricFilter': 1, // +1: callback timeouts
+      'AWS::SSM::Parameter': 10, // +10: coordinates
     });
-    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(39);
+    // +35 = 8 (2 functions with role, policy, log group) + 3 rules + 3 permissions + 9 alarms + 1 dashboard + 1 metric filter + 10 parameters.
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(74);
   });
 
   test('each activity adds exactly a state machine, three topics and three topic policies; shared policies do not grow', () => {
@@ -51,24 +68,36 @@ describe('resources', () => {
     for (const [type, n] of Object.entries(three.counts())) {
       if (n !== (two.counts()[type] ?? 0)) delta[type] = n - (two.counts()[type] ?? 0);
     }
-    expect(delta).toEqual({ 'AWS::StepFunctions::StateMachine': 1, 'AWS::SNS::Topic': 3, 'AWS::SNS::TopicPolicy': 3 });
+    // ... and its coordinates parameter (src/private/coordinates.ts) and its failed-runs alarm (monitoring.test.ts).
+    expect(delta).toEqual({
+      'AWS::StepFunctions::StateMachine': 1, 'AWS::SNS::Topic': 3, 'AWS::SNS::TopicPolicy': 3, 'AWS::SSM::Parameter': 1, 'AWS::CloudWatch::Alarm': 1,
+    });
     expect(three.pathsOf('AWS::SNS::Topic').filter((p) => p.includes('/Step3/'))).toEqual([
       'Orch/Activities/Step3/PreTopic', 'Orch/Activities/Step3/ParallelTopic', 'Orch/Activities/Step3/PostTopic',
     ]);
     // Every identity policy is the same with 2 or 3 activities (grants per activity are resource-side).
-    for (const role of [...HANDLERS.map((h) => `Orch/Handlers/${h}Role`), 'Orch/StateMachineRole']) {
+    for (const role of [...ALL_HANDLERS.map((h) => `Orch/Handlers/${h}Role`), 'Orch/StateMachineRole']) {
       expect(three.roleStatements(role)).toEqual(two.roleStatements(role));
     }
   });
 });
 
 describe('status table', () => {
-  test('uid/workflow keys, NEW_AND_OLD_IMAGES stream, PITR, on-demand, TTL on expiresAt, AWS managed encryption, retained', () => {
+  test('uid/workflow keys, NEW_AND_OLD_IMAGES stream, PITR, on-demand, TTL on expiresAt, AWS managed encryption, retained; the open-run index', () => {
     const { s } = synth();
     const table = s.resource('Orch/StatusTable');
     expect(table.Properties).toEqual({
       KeySchema: [{ AttributeName: 'uid', KeyType: 'HASH' }, { AttributeName: 'workflow', KeyType: 'RANGE' }],
-      AttributeDefinitions: [{ AttributeName: 'uid', AttributeType: 'S' }, { AttributeName: 'workflow', AttributeType: 'S' }],
+      AttributeDefinitions: [
+        { AttributeName: 'uid', AttributeType: 'S' }, { AttributeName: 'workflow', AttributeType: 'S' },
+        { AttributeName: 'openShard', AttributeType: 'S' }, { AttributeName: 'openedAt', AttributeType: 'S' },
+      ],
+      // Stuck-run detection (on by default): the sparse index of unfinished runs (DESIGN.md "Operations").
+      GlobalSecondaryIndexes: [{
+        IndexName: 'openRuns',
+        KeySchema: [{ AttributeName: 'openShard', KeyType: 'HASH' }, { AttributeName: 'openedAt', KeyType: 'RANGE' }],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      }],
       BillingMode: 'PAY_PER_REQUEST',
       StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -91,7 +120,8 @@ describe('status table', () => {
   });
 
   test('bring your own table: none created, the handlers and the stream mapping use it', () => {
-    const { orch, s } = synth({}, (stack) => ({
+    // Stuck-run detection needs an index on the table (test/constructs/monitoring.test.ts covers it).
+    const { orch, s } = synth({ stuckRunDetection: false }, (stack) => ({
       statusTable: dynamodb.Table.fromTableAttributes(stack, 'Existing', {
         tableArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/runs',
         tableStreamArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/runs/stream/2024-01-01T00:00:00.000',
@@ -155,7 +185,18 @@ describe('handler functions', () => {
       StageFailure: { timeout: 30, env: env() },
       PluginOutcome: { timeout: 30, env: env({ PLUGIN_TABLE_NAME: '${Orch/PluginTable}' }) },
     };
-    expect(s.pathsOf('AWS::Lambda::Function').sort()).toEqual(HANDLERS.map((h) => `Orch/Handlers/${h}`).sort());
+    // The two feature handlers (their environment: monitoring.test.ts, runtime-registration.test.ts) share the runtime settings.
+    expect(s.pathsOf('AWS::Lambda::Function').sort()).toEqual(ALL_HANDLERS.map((h) => `Orch/Handlers/${h}`).sort());
+    for (const name of FEATURE_HANDLERS) {
+      expect(s.flat(s.resource(`Orch/Handlers/${name}`).Properties)).toMatchObject({
+        Handler: 'index.handler',
+        Runtime: lambda.Runtime.NODEJS_24_X.name,
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        Role: `\${Orch/Handlers/${name}Role.Arn}`,
+        LoggingConfig: { LogGroup: `\${Orch/Handlers/${name}Logs}` },
+      });
+    }
     for (const [name, { timeout, env: variables }] of Object.entries(expected)) {
       const props = s.flat(s.resource(`Orch/Handlers/${name}`).Properties);
       expect(props).toMatchObject({
@@ -170,14 +211,14 @@ describe('handler functions', () => {
       });
       expect(props.Environment.Variables).toEqual(variables);
     }
-    // One asset per handler bundle, shared by every activity.
+    // One asset per handler bundle, shared by every activity (8: the six + StuckRuns, PluginRegistrar).
     const assets = new Set(Object.values(s.template.findResources('AWS::Lambda::Function')).map((f: any) => f.Properties.Code.S3Key));
-    expect(assets.size).toBe(6);
+    expect(assets.size).toBe(8);
   });
 
   test('handler roles are assumed by Lambda only and carry no managed policy', () => {
     const { s } = synth();
-    for (const h of HANDLERS) {
+    for (const h of ALL_HANDLERS) {
       const role = s.resource(`Orch/Handlers/${h}Role`).Properties;
       expect(role.AssumeRolePolicyDocument.Statement).toEqual([
         { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
@@ -186,11 +227,12 @@ describe('handler functions', () => {
     }
   });
 
-  test('handler log groups: retention, retained', () => {
+  test('handler log groups: named under /cdk-orchestrator/<orchestratorName>/ (the key policy names them), retention, retained', () => {
     const { s } = synth();
-    for (const h of HANDLERS) {
+    for (const h of ALL_HANDLERS) {
       const group = s.resource(`Orch/Handlers/${h}Logs`);
-      expect(group.Properties).toEqual({ RetentionInDays: 90 });
+      const handler = h.replace(/[A-Z]/g, (c, i) => `${i ? '-' : ''}${c.toLowerCase()}`);
+      expect(s.flat(group.Properties)).toEqual({ RetentionInDays: 90, LogGroupName: `/cdk-orchestrator/orders/${handler}-\${Select(2,"Split(/,\${AWS::StackId})")}` });
       expect(group.DeletionPolicy).toBe('Retain');
     }
   });
@@ -237,7 +279,15 @@ describe('IAM: every statement, scoped to its resource', () => {
   });
 
   test('sequential-stage: status updates, registry query; plugin invocation is granted by each plugin (resource side)', () => {
-    expect(s.roleStatements('Orch/Handlers/SequentialStageRole')).toEqual([logs('SequentialStage'), lambdaXray, statusUpdate, pluginQuery]);
+    // Plugins subscribed at run time: functions tagged for this orchestrator (src/private/runtime-registration.ts).
+    const taggedPlugins = {
+      Sid: 'InvokeTaggedPlugins',
+      Effect: 'Allow',
+      Action: 'lambda:InvokeFunction',
+      Resource: 'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*',
+      Condition: { StringEquals: { 'aws:ResourceTag/cdk-orchestrator:orders': 'plugin' } },
+    };
+    expect(s.roleStatements('Orch/Handlers/SequentialStageRole')).toEqual([logs('SequentialStage'), lambdaXray, statusUpdate, pluginQuery, taggedPlugins]);
   });
 
   test('parallel-stage: status item, registry query, SendTaskSuccess on the orchestrator\'s state machines; publish is granted by the topics', () => {
@@ -356,14 +406,15 @@ describe('customer managed key', () => {
     expect(s.flat(s.resource('Orch/Handlers/StatusSummaryDeadLetterQueue').Properties.KmsMasterKeyId)).toBe('${Key.Arn}');
   });
 
-  test('the key policy lets CloudWatch Logs of this account and region use the key', () => {
+  test('the key policy lets CloudWatch Logs of this account and region use the key for this orchestrator\'s log groups', () => {
+    const logGroups = 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:';
     expect(s.resourceStatements('Key')).toContainEqual({
-      Sid: 'AllowCloudWatchLogs',
+      Sid: 'AllowCloudWatchLogsorders',
       Effect: 'Allow',
       Principal: { Service: 'logs.${AWS::Region}.amazonaws.com' },
       Action: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
       Resource: '*',
-      Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*' } },
+      Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': [`${logGroups}/cdk-orchestrator/orders/*`, `${logGroups}/aws/vendedlogs/states/orders-*`] } },
     });
   });
 

@@ -201,14 +201,24 @@ describe('PRE and POST plugins', () => {
   const s = new Synth(stack);
 
   test('the sequential-stage role may invoke the function: one statement in the function\'s resource policy, however many stages it serves', () => {
-    expect(s.pathsOf('AWS::Lambda::Permission')).toEqual(['Check/OrchestratorInvokePermission']);
+    // Only on the plugin function (the orchestrator's own 3 are EventBridge's, on its StuckRuns and PluginRegistrar handlers).
+    expect(s.pathsOf('AWS::Lambda::Permission').filter((p) => s.flat(s.resource(p).Properties.FunctionName) === '${Check.Arn}'))
+      .toEqual(['Check/OrchestratorInvokePermission']);
     expect(s.flat(s.resource('Check/OrchestratorInvokePermission').Properties)).toEqual({
       Action: 'lambda:InvokeFunction',
       FunctionName: '${Check.Arn}',
       Principal: '${Orch/Handlers/SequentialStageRole.Arn}',
     });
-    // The orchestrator's shared role is untouched (no lambda:InvokeFunction statement grows there).
-    expect(JSON.stringify(s.roleStatements('Orch/Handlers/SequentialStageRole'))).not.toContain('lambda:InvokeFunction');
+    // The orchestrator's shared role is untouched: no statement for the plugin grows there. Its only
+    // lambda:InvokeFunction is run-time registration's, for functions tagged as plugins (runtime-registration.test.ts).
+    const invokes = (s.roleStatements('Orch/Handlers/SequentialStageRole') as any[]).filter((st) => JSON.stringify(st.Action).includes('lambda:InvokeFunction'));
+    expect(invokes).toEqual([{
+      Sid: 'InvokeTaggedPlugins',
+      Action: 'lambda:InvokeFunction',
+      Condition: { StringEquals: { 'aws:ResourceTag/cdk-orchestrator:orders': 'plugin' } },
+      Effect: 'Allow',
+      Resource: 'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*',
+    }]);
   });
 
   test('no subscription and no destinations: sequential-stage invokes the function synchronously and records the result', () => {
@@ -400,7 +410,9 @@ describe('one function, several stages', () => {
     other.activity('Step1').addPlugin(check, { stage: ActivityStage.PRE, pluginName: 'Check' });
     const s = new Synth(stack);
     expect(s.pathsOf('Custom::AWS').sort()).toEqual(['Check/Plugin-Step1-pre-2/Registration/Resource/Default', 'Check/Plugin-Step1-pre/Registration/Resource/Default']);
-    expect(s.pathsOf('AWS::Lambda::Permission').map((p) => s.flat(s.resource(p).Properties.Principal)).sort()).toEqual([
+    // The plugin function's permissions (each orchestrator also has 3 of its own for EventBridge: stuck runs, registration).
+    const onCheck = s.pathsOf('AWS::Lambda::Permission').filter((p) => s.flat(s.resource(p).Properties.FunctionName) === '${Check.Arn}');
+    expect(onCheck.map((p) => s.flat(s.resource(p).Properties.Principal)).sort()).toEqual([
       '${Orch/Handlers/SequentialStageRole.Arn}', '${Other/Handlers/SequentialStageRole.Arn}',
     ]);
   });
@@ -527,10 +539,10 @@ describe('validation: clear synth-time errors naming the bad value', () => {
     expect(() => step1.addPlugin(fn, { stage, pluginName: 'P', timeout })).toThrow(`${where}: addPlugin "P": ${message}`);
   });
 
-  test('queue: the queue bridge is not supported yet', () => {
+  test('queue: PARALLEL only (test/constructs/queue-plugins.test.ts covers the queue bridge)', () => {
     const { step1, fn } = setup();
-    expect(() => step1.addPlugin(fn, { stage: ActivityStage.PARALLEL, pluginName: 'Slow', queue: true })).toThrow(
-      `${where}: addPlugin "Slow": queue is not supported yet`);
+    expect(() => step1.addPlugin(fn, { stage: ActivityStage.PRE, pluginName: 'Slow', queue: true })).toThrow(
+      `${where}: addPlugin "Slow": queue is only for PARALLEL plugins`);
     // queue: false is the default and accepted.
     step1.addPlugin(fn, { stage: ActivityStage.PARALLEL, pluginName: 'Slow', queue: false });
   });

@@ -111,7 +111,7 @@ describe('200 activities in one Orchestrator', () => {
     expect(() => orch.activity('Step200')).toThrow(/unknown activity "Step200"/);
   });
 
-  test('per activity: a state machine, three topics and the parallel topic\'s policy (5); the parent holds one nested stack per group', () => {
+  test('per activity: a state machine, three topics, the parallel topic\'s policy and its SSM parameter (6); the parent holds one nested stack per group', () => {
     const nested = [...files].filter(([file]) => file.endsWith('.nested.template.json')).map(([, t]) => t.json);
     const total: Record<string, number> = {};
     for (const template of nested) {
@@ -119,7 +119,8 @@ describe('200 activities in one Orchestrator', () => {
       // Nothing but activities in a nested stack, and no outputs: nobody refers into it.
       expect(template.Outputs).toBeUndefined();
     }
-    expect(total).toEqual({ 'AWS::StepFunctions::StateMachine': 200, 'AWS::SNS::Topic': 600, 'AWS::SNS::TopicPolicy': 200 });
+    // The activity's coordinates parameter lives next to it (src/private/coordinates.ts).
+    expect(total).toEqual({ 'AWS::StepFunctions::StateMachine': 200, 'AWS::SNS::Topic': 600, 'AWS::SNS::TopicPolicy': 200, 'AWS::SSM::Parameter': 200 });
     const parent = files.get(stack.templateFile)!.json;
     expect(countsOf(parent)['AWS::CloudFormation::Stack']).toBe(SCALE.activityGroups);
     expect(countsOf(parent)['AWS::StepFunctions::StateMachine']).toBe(2); // the two workflows
@@ -235,7 +236,8 @@ describe('layout threshold', () => {
   test(`a group that would hold more than ${MAX_ACTIVITIES_PER_GROUP} activities is a synth error naming the limit`, () => {
     const crowded: string[] = [];
     for (let i = 0; crowded.length <= MAX_ACTIVITIES_PER_GROUP; i++) if (activityGroupOf(`X${i}`) === 0) crowded.push(`X${i}`);
-    expect(() => new Orchestrator(new Stack(new App(), 'S'), 'Orch', { orchestratorName: 'o', activities: crowded }))
+    // Without the per-activity parameters (with them, 82: test/constructs/coordinates.test.ts).
+    expect(() => new Orchestrator(new Stack(new App(), 'S'), 'Orch', { orchestratorName: 'o', activities: crowded, publishParameters: false }))
       .toThrow(new RegExp(`${MAX_ACTIVITIES_PER_GROUP + 1} of the ${MAX_ACTIVITIES_PER_GROUP + 1} activities fall into nested stack Group0.*at most ${MAX_ACTIVITIES_PER_GROUP}`));
   });
 });

@@ -52,7 +52,9 @@ describe('workflow state machine (DESIGN.md "Workflow <name>")', () => {
         Payload: { 'input.$': '$', 'workflow': 'Billing', 'activities': ['Step3', 'Step1'] },
       },
       ResultSelector: { 'uid.$': '$.Payload.uid', 'workflow.$': '$.Payload.workflow' },
-      Retry: [LAMBDA_SERVICE_RETRY],
+      Retry: [LAMBDA_SERVICE_RETRY, {
+        ErrorEquals: ['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded'], IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2,
+      }],
       Next: 'Step3',
     });
   });
@@ -108,14 +110,18 @@ describe('workflow state machine (DESIGN.md "Workflow <name>")', () => {
     ]);
   });
 
-  test('a workflow adds exactly its state machine, role and policy', () => {
+  test('a workflow adds exactly its state machine, role, policy, failure alarm and coordinates parameter', () => {
     const before = new Synth(setup().stack).counts();
     const { stack: other, orch: o } = setup();
     new Workflow(other, 'W', { orchestrator: o, activities: ['Step1'] });
     const after = new Synth(other).counts();
     const delta: Record<string, number> = {};
     for (const [type, n] of Object.entries(after)) if (n !== (before[type] ?? 0)) delta[type] = n - (before[type] ?? 0);
-    expect(delta).toEqual({ 'AWS::StepFunctions::StateMachine': 1, 'AWS::IAM::Role': 1, 'AWS::IAM::Policy': 1 });
+    // ... its default alarm (failed runs; DESIGN.md "Operations") and its coordinates parameter
+    // (`<prefix>/workflows/<name>`, coordinates.test.ts).
+    expect(delta).toEqual({
+      'AWS::StepFunctions::StateMachine': 1, 'AWS::IAM::Role': 1, 'AWS::IAM::Policy': 1, 'AWS::CloudWatch::Alarm': 1, 'AWS::SSM::Parameter': 1,
+    });
   });
 
   test('grantStartWorkflow: StartExecution on the workflow state machine only', () => {

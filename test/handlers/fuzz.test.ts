@@ -1,6 +1,7 @@
 /**
- * Fuzz: the six BUNDLED handlers (assets/handlers) against malformed and hostile events, with a real
- * run in DynamoDB Local and FakeAws for Step Functions, SNS and Lambda.
+ * Fuzz: the BUNDLED handlers (assets/handlers: the six of every run, plugin-registrar, stuck-runs and
+ * queue-bridge) against malformed and hostile events, with a real run in DynamoDB Local and FakeAws for
+ * Step Functions, SNS, Lambda and EventBridge (no SQS: a message the bridge sent would fail its event).
  *
  * Every event comes from one seeded generator (Park-Miller, a fixed seed per handler), so a failure reproduces
  * exactly. Per handler:
@@ -21,18 +22,24 @@
  * Unhandled rejections: jest fails the running test on any (verified), and every handler promise
  * here is awaited, with a macrotask turn after each event so a stray rejection lands in its test.
  *
- * Hostile but contract-valid content that the handlers cannot store (1 MB or 10,000-deep metadata,
- * lone surrogates, activity names that are Object.prototype members, ...) is tested case by case
- * below; the cases that expose product bugs are `test.failing`, each naming its bug.
+ * Content the handlers cannot store or look up (1 MB or 10,000-deep metadata, lone surrogates,
+ * activity names that are Object.prototype members, oversized task tokens, ...) is also tested case by
+ * case below, each with the limit its error must name (DESIGN.md "Handler contracts", input limits);
+ * every one of them was a product bug found by this file (a DynamoDB, Type or Range error, or a
+ * corrupt document), and each case says what used to happen.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { DescribeTableCommand, DynamoDBClient, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { invocationOutcome, parseDestinationRecord, pluginDelivery } from '../../lambda/plugin-outcome';
+import { activityTopicOf, parseCloudTrailEvent } from '../../lambda/plugin-registrar';
+import { OPEN_RUNS_INDEX, OPEN_SHARD_ATTRIBUTE, OPENED_AT_ATTRIBUTE } from '../../lambda/shared/open-runs';
 import { snsEnvelope } from '../../lambda/shared/status';
 import {
   parseParallelStageEvent, parseSequentialStageEvent, parseStageFailureEvent, parseStartRunEvent, parseStreamEvent,
 } from '../../lambda/shared/validation';
+import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 import { Harness } from '../support/harness';
 
 // ---------------------------------------------------------------------------------------------
@@ -97,11 +104,13 @@ const BLANK_STRINGS: Hostile[] = [
 ];
 const OVERLONG_STRINGS: Hostile[] = [
   constant('1025 chars', 'k'.repeat(1025)), constant('1 MB', HUGE), constant('1 MB emoji', HUGE_EMOJI),
-  constant('2000 NULs', '\u0000'.repeat(2000)),
+  constant('2000 NULs', '\u0000'.repeat(2000)), constant('1024 "Ω" (2048 UTF-8 bytes)', 'Ω'.repeat(1024)),
 ];
+/** Not Unicode: DynamoDB would store U+FFFD, so two such keys could name one item. */
+const LONE_SURROGATES: Hostile[] = [constant('lone high surrogate', 'a\uD800b'), constant('lone low surrogate', '\uDFFFz')];
 const MISSING_VALUE: Hostile = constant('missing', MISSING);
 /** Wrong for any required non-empty key string of at most 1024 characters. */
-const BAD_KEY: Hostile[] = [...WRONG_TYPES, ...BLANK_STRINGS, ...OVERLONG_STRINGS, MISSING_VALUE];
+const BAD_KEY: Hostile[] = [...WRONG_TYPES, ...BLANK_STRINGS, ...OVERLONG_STRINGS, ...LONE_SURROGATES, MISSING_VALUE];
 
 /** Valid strings with hostile content: only ever used next to a field that makes the event invalid. */
 const NASTY_STRINGS = [
@@ -382,7 +391,8 @@ async function fuzz(name: string, handler: AnyHandler, events: readonly FuzzEven
     await new Promise((resolve) => setImmediate(resolve));
   }
   counts[name] = (counts[name] ?? 0) + events.length;
-  results[name] = outcomes;
+  // Several batches of one handler add up.
+  for (const [outcome, n] of Object.entries(outcomes)) (results[name] ??= {})[outcome] = (results[name][outcome] ?? 0) + n;
   expect(problems).toEqual([]);
   expect(sideCalls()).toEqual([]);
   expect(await tables()).toBe(before);
@@ -429,7 +439,13 @@ describe('malformed events are rejected with a named error and change nothing', 
         { path: ['workflow'], wrong: BAD_KEY },
         { path: ['input'], wrong: [...WRONG_TYPES.filter((w) => !['{}', '{S:"x"}', 'deep object', '__proto__ object'].includes(w.label)), MISSING_VALUE, constant('"uid"', 'uid')] },
         { path: ['input', 'uid'], wrong: BAD_KEY },
-        { path: ['input', 'metadata'], wrong: [...WRONG_TYPES.filter((w) => !['{}', '{S:"x"}', 'deep object', '__proto__ object'].includes(w.label)), constant('"x"', 'x')] },
+        {
+          path: ['input', 'metadata'],
+          wrong: [...WRONG_TYPES.filter((w) => !['{}', '{S:"x"}'].includes(w.label)), constant('"x"', 'x'), constant('1 MB field', { blob: HUGE }),
+            constant('33 levels', { deep: nest(31, (v) => ({ a: v })) }), constant('empty field name', { '': 1 }),
+            h('nested __proto__ field', () => JSON.parse('{"a":[{"__proto__":{"polluted":"yes"}}]}')), constant('1e308', { n: 1e308 }),
+            constant('1e-200', { n: 1e-200 }), constant('lone surrogate value', { s: '\uD800' })],
+        },
         { path: ['input', 'metadata', 'workflow'], wrong: [constant('"Other"', 'Other'), constant('""', ''), constant('0', 0), constant('null', null), constant('{}', {}), constant('1 MB', HUGE), constant('"fuzz"', 'fuzz')] },
         { path: ['input', 'metadataOverride'], wrong: [constant('"true"', 'true'), constant('1', 1), constant('null', null), constant('[]', []), constant('{}', {})] },
         {
@@ -438,6 +454,8 @@ describe('malformed events are rejected with a named error and change nothing', 
             ...WRONG_TYPES.filter((w) => w.label !== '["x"]' && w.label !== 'deep array'), MISSING_VALUE, constant('[""]', ['']), constant('[" "]', [' ']),
             constant('[1]', [1]), constant('[null]', [null]), constant('duplicates', ['Act', 'Act']), constant('256 chars', ['a'.repeat(256)]),
             constant('[1 MB]', [HUGE]), constant('[deep array]', [DEEP_ARRAY]), constant('[{}]', [{}]), constant('"Act"', 'Act'),
+            constant('["__proto__"]', ['Act', '__proto__']), constant('["constructor"]', ['constructor']), constant('["toString"]', ['toString']),
+            constant('[lone surrogate]', ['Act\uD800']),
           ],
         },
         {
@@ -491,7 +509,11 @@ describe('malformed events are rejected with a named error and change nothing', 
           wrong: [...WRONG_TYPES, MISSING_VALUE, constant('"ASYNC"', 'ASYNC'), constant('"pre"', 'pre'), constant('"async "', 'async '),
             constant('"parallel"', 'parallel'), constant('"__proto__"', '__proto__'), constant('["async"]', ['async'])],
         },
-        { path: ['token'], wrong: [constant('""', ''), constant('null', null), constant('0', 0), constant('false', false), constant('[]', []), constant('{}', {}), constant('deep object', DEEP_OBJECT), h('__proto__ object', protoObject), MISSING_VALUE] },
+        {
+          path: ['token'],
+          wrong: [constant('""', ''), constant('null', null), constant('0', 0), constant('false', false), constant('[]', []), constant('{}', {}),
+            constant('deep object', DEEP_OBJECT), h('__proto__ object', protoObject), MISSING_VALUE, constant('2049 chars', 't'.repeat(2049)), constant('1 MB', HUGE)],
+        },
       ],
       decorate: [...STAGE_DECORATION, ['token']],
     });
@@ -531,7 +553,8 @@ describe('malformed events are rejected with a named error and change nothing', 
       h(`${field} missing`, message((b) => { delete b[field]; })), h(`${field} ""`, message((b) => { b[field] = ''; })),
       h(`${field} 0`, message((b) => { b[field] = 0; })), h(`${field} null`, message((b) => { b[field] = null; })),
       h(`${field} []`, message((b) => { b[field] = []; })), h(`${field} deep`, message((b) => { b[field] = '__DEEP__'; }, true)),
-      h(`${field} {}`, message((b) => { b[field] = {}; })),
+      h(`${field} {}`, message((b) => { b[field] = {}; })), h(`${field} 100 KB`, message((b) => { b[field] = 'k'.repeat(100_000); })),
+      h(`${field} lone surrogate`, message((b) => { b[field] = 'x\uD800'; })),
     ];
     const events = generate({
       seed: 0x5eed0005,
@@ -539,7 +562,8 @@ describe('malformed events are rejected with a named error and change nothing', 
       base: outcomeBase,
       fields: [
         { path: ['requestContext'], wrong: [...WRONG_TYPES.filter((w) => w.label !== '__proto__ object'), MISSING_VALUE, constant('"Success"', 'Success')] },
-        { path: ['requestContext', 'condition'], wrong: [...WRONG_TYPES, MISSING_VALUE] },
+        // Strings Lambda never sends are logged and ignored (resolved, nothing recorded).
+        { path: ['requestContext', 'condition'], wrong: [...WRONG_TYPES, MISSING_VALUE, constant('"Bogus"', 'Bogus'), constant('""', ''), constant('"success"', 'success')] },
         { path: ['requestContext', 'functionArn'], wrong: [...WRONG_TYPES, MISSING_VALUE] },
         {
           path: ['requestPayload'],
@@ -558,9 +582,9 @@ describe('malformed events are rejected with a named error and change nothing', 
         },
         {
           path: ['requestPayload', 'Records', '0', 'EventSubscriptionArn'],
-          // '' and over-long ARNs: see the plugin-outcome bug cases below.
           wrong: [...WRONG_TYPES, MISSING_VALUE, constant('unknown subscription', `${harness.topicArn('Act-parallel')}:not-registered`),
-            constant('__proto__', '__proto__'), constant('💥', '💥')],
+            constant('__proto__', '__proto__'), constant('💥', '💥'), constant('""', ''), constant('1 MB', HUGE), constant('1025 chars', 'a'.repeat(1025)),
+            constant('lone surrogate', 'arn\uD800')],
         },
       ],
       decorate: [['requestContext', 'functionArn'], ['responsePayload']],
@@ -580,6 +604,8 @@ describe('malformed events are rejected with a named error and change nothing', 
       constant('"x"', 'x'), constant('1', 1), constant('[]', []), constant('{}', {}), constant('{L:[]}', { L: [] }), constant('{N:"x"}', { N: 'x' }),
       constant('{M:"x"}', { M: 'x' }), constant('{S:1}', { S: 1 }), constant('{SS:[]}', { SS: [] }), constant('{BOOL:"yes"}', { BOOL: 'yes' }),
       constant('{S:1 MB}', { S: HUGE }), h('{M:__proto__}', () => ({ M: JSON.parse('{"__proto__":{"S":"x"},"constructor":{"S":"y"}}') })), MISSING_VALUE,
+      constant('null', null), constant('{M:null}', { M: null }), constant('{L:"x"}', { L: 'x' }), constant('{SS:[1]}', { SS: [1] }),
+      constant('10,000-deep M', nest(DEPTH, (v) => ({ M: { a: v } }), { S: 'x' })),
     ];
     const events = generate({
       seed: 0x5eed0006,
@@ -611,6 +637,243 @@ describe('malformed events are rejected with a named error and change nothing', 
 });
 
 // ---------------------------------------------------------------------------------------------
+// The handlers of run-time registration, stuck-run detection and queue plugins
+
+describe('plugin-registrar, stuck-runs, queue-bridge: malformed events are rejected with a named error (or ignored) and change nothing', () => {
+  /** Harness.topicArn names topics `orchestrator-<name>`: the registrar's orchestrator is `orchestrator`. */
+  const ORCHESTRATOR = 'orchestrator';
+  const load = (name: string) => jest.requireActual<{ handler: AnyHandler }>(join(__dirname, '..', '..', 'assets', 'handlers', name, 'index.js')).handler;
+  let registrar: AnyHandler;
+  let stuckRuns: AnyHandler;
+  let queueBridge: AnyHandler;
+
+  beforeAll(async () => {
+    Object.assign(process.env, {
+      ORCHESTRATOR_NAME: ORCHESTRATOR,
+      PLUGIN_TAG: `cdk-orchestrator:${ORCHESTRATOR}=plugin`,
+      HANDSHAKE_TIMEOUT_SECONDS: '1',
+      // Nothing in these tables is a day old: a sweep that reported a run would have written.
+      STUCK_AFTER_SECONDS: String(24 * 3600),
+      AWS_ENDPOINT_URL_EVENTBRIDGE: harness.fake.endpoint,
+      // FakeAws answers no SQS request: a message sent by the bridge fails its event (and is reported).
+      AWS_ENDPOINT_URL_SQS: harness.fake.endpoint,
+    });
+    // stuck-runs queries the open-run index (as src/private/stuck-run-detection.ts declares it).
+    const raw = new DynamoDBClient({
+      endpoint: process.env[DYNAMODB_LOCAL_ENDPOINT], region: process.env.AWS_REGION, credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    await raw.send(new UpdateTableCommand({
+      TableName: harness.statusTable,
+      AttributeDefinitions: [{ AttributeName: OPEN_SHARD_ATTRIBUTE, AttributeType: 'S' }, { AttributeName: OPENED_AT_ATTRIBUTE, AttributeType: 'S' }],
+      GlobalSecondaryIndexUpdates: [{
+        Create: {
+          IndexName: OPEN_RUNS_INDEX,
+          KeySchema: [{ AttributeName: OPEN_SHARD_ATTRIBUTE, KeyType: 'HASH' }, { AttributeName: OPENED_AT_ATTRIBUTE, KeyType: 'RANGE' }],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      }],
+    }));
+    for (let i = 0; i < 50; i++) {
+      const table = await raw.send(new DescribeTableCommand({ TableName: harness.statusTable }));
+      if (table.Table?.GlobalSecondaryIndexes?.every((index) => index.IndexStatus === 'ACTIVE')) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    raw.destroy();
+    registrar = load('plugin-registrar');
+    stuckRuns = load('stuck-runs');
+    queueBridge = load('queue-bridge');
+  });
+
+  /** An EventBridge "AWS API Call via CloudTrail" event, as the registration rules deliver it. */
+  const cloudTrail = (eventSource: string, eventName: string, requestParameters: Record<string, unknown>,
+    responseElements: Record<string, unknown> = {},
+  ) => ({
+    'version': '0',
+    'id': randomUUID(),
+    'detail-type': 'AWS API Call via CloudTrail',
+    'source': `aws.${eventSource.split('.')[0]}`,
+    'account': '123456789012',
+    'region': 'us-east-1',
+    'detail': { eventVersion: '1.08', eventSource, eventName, awsRegion: 'us-east-1', requestParameters, responseElements },
+  });
+  const ENVELOPE: Field[] = [
+    { path: ['detail-type'], wrong: [...WRONG_TYPES, ...BLANK_STRINGS, MISSING_VALUE, constant('"Scheduled Event"', 'Scheduled Event'), constant('"aws api call via cloudtrail"', 'aws api call via cloudtrail')] },
+    { path: ['detail'], wrong: [...WRONG_TYPES, MISSING_VALUE, constant('"{}"', '{}')] },
+    { path: ['detail', 'eventSource'], wrong: [...BAD_KEY, constant('"lambda.amazonaws.com"', 'lambda.amazonaws.com')] },
+    { path: ['detail', 'eventName'], wrong: [...BAD_KEY, constant('"Publish"', 'Publish'), constant('"subscribe"', 'subscribe')] },
+    { path: ['detail', 'requestParameters'], wrong: [...WRONG_TYPES.filter((w) => w.label !== 'null'), MISSING_VALUE, constant('"x"', 'x')] },
+    // A call that failed registered nothing: ignored.
+    { path: ['detail', 'errorCode'], wrong: [constant('"AccessDenied"', 'AccessDenied'), constant('1 MB', HUGE), constant('"\u0000"', '\u0000')] },
+  ];
+  const NOT_FUNCTION_ARNS: Hostile[] = [
+    constant('an https endpoint', 'https://example.com/hook'), constant('a queue ARN', 'arn:aws:sqs:us-east-1:123456789012:queue'),
+    constant('a 65-character function name', `arn:aws:lambda:us-east-1:123456789012:function:${'f'.repeat(65)}`),
+    constant('a function name with a space', 'arn:aws:lambda:us-east-1:123456789012:function:bad name'),
+  ];
+  const registrarVerdict = (mayReachDynamoDb: boolean) => (): Verdict => ({
+    allowed: ['InvalidRegistrationEvent'],
+    mayResolve: (result) => (result as { outcome?: string })?.outcome === 'ignored',
+    mayReachDynamoDb,
+  });
+
+  test('control: the base events are what each handler reads (so the rejections come from the broken fields)', () => {
+    const topicArn = harness.topicArn('Act-parallel');
+    const subscribe = cloudTrail('sns.amazonaws.com', 'Subscribe', { topicArn, protocol: 'lambda', endpoint: harness.functionArn('Joiner') }, { subscriptionArn: `${topicArn}:1` });
+    expect(parseCloudTrailEvent(subscribe)).toMatchObject({ eventSource: 'sns.amazonaws.com', eventName: 'Subscribe' });
+    expect(activityTopicOf(topicArn, ORCHESTRATOR)).toMatchObject({ activity: 'Act', stage: 'async' });
+    expect(activityTopicOf(asyncSubscription.slice(0, asyncSubscription.lastIndexOf(':')), ORCHESTRATOR)).toMatchObject({ activity: 'Act', stage: 'async' });
+    const message = asyncDelivery.Records[0].Sns.Message as string;
+    expect(pluginDelivery(asyncDelivery)).toMatchObject({ uid: SEEDED_UID, activity: 'Act', stage: 'async', subscriptionArn: asyncSubscription });
+    expect(pluginDelivery({ Records: [{ EventSubscriptionArn: 'arn:aws:sqs:us-east-1:123456789012:fuzz-dlq', Sns: { Message: message } }] }))
+      .toMatchObject({ uid: SEEDED_UID, activity: 'Act', stage: 'async' });
+  });
+
+  test('plugin-registrar: Subscribe', async () => {
+    const topicArn = harness.topicArn('Act-parallel');
+    const events = generate({
+      seed: 0x5eed0007,
+      count: EVENTS_PER_HANDLER,
+      // Valid, this would invoke Joiner's handshake and register it on Act's parallel stage.
+      base: () => cloudTrail('sns.amazonaws.com', 'Subscribe',
+        { topicArn, protocol: 'lambda', endpoint: harness.functionArn('Joiner'), attributes: { FilterPolicy: '{"region":["EU"]}' } },
+        { subscriptionArn: `${topicArn}:${randomUUID()}` }),
+      fields: [
+        ...ENVELOPE,
+        {
+          path: ['detail', 'requestParameters', 'topicArn'],
+          wrong: [...BAD_KEY, constant('another orchestrator\'s topic', 'arn:aws:sns:us-east-1:123456789012:others-Act-parallel'),
+            constant('no stage suffix', harness.topicArn('Act')), constant('an unknown stage', harness.topicArn('Act-async')),
+            constant('an activity name that is no name', harness.topicArn('Act.1-parallel')), constant('7 ARN parts', `${topicArn}:x`)],
+        },
+        { path: ['detail', 'requestParameters', 'protocol'], wrong: [...BAD_KEY, constant('"sqs"', 'sqs'), constant('"LAMBDA"', 'LAMBDA')] },
+        { path: ['detail', 'requestParameters', 'endpoint'], wrong: [...BAD_KEY, ...NOT_FUNCTION_ARNS] },
+        { path: ['detail', 'responseElements'], wrong: [...WRONG_TYPES, MISSING_VALUE] },
+        {
+          path: ['detail', 'responseElements', 'subscriptionArn'],
+          wrong: [...BAD_KEY, constant('"pending confirmation"', 'pending confirmation'), constant('another topic\'s subscription', `${harness.topicArn('Other-parallel')}:${randomUUID()}`)],
+        },
+      ],
+      decorate: [['detail', 'requestParameters', 'topicArn'], ['detail', 'responseElements', 'subscriptionArn']],
+    });
+    await fuzz('plugin-registrar', registrar, events, registrarVerdict(false));
+  });
+
+  test('plugin-registrar: Unsubscribe and UpdateFunctionCode', async () => {
+    const unsubscribe = generate({
+      seed: 0x5eed0008,
+      count: EVENTS_PER_HANDLER / 2,
+      // Valid, this would look up (and find no run-time item for) AsyncP's subscription: ignored.
+      base: () => cloudTrail('sns.amazonaws.com', 'Unsubscribe', { subscriptionArn: asyncSubscription }),
+      fields: [
+        ...ENVELOPE,
+        { path: ['detail', 'requestParameters', 'subscriptionArn'], wrong: [...BAD_KEY, constant('a topic ARN', harness.topicArn('Act-parallel')), constant('another orchestrator', 'arn:aws:sns:us-east-1:123456789012:others-Act-parallel:1')] },
+      ],
+    });
+    const updateCode = generate({
+      seed: 0x5eed0009,
+      count: EVENTS_PER_HANDLER / 2,
+      // Valid, this would look up PreP's registrations (deployed ones only: ignored).
+      base: () => cloudTrail('lambda.amazonaws.com', 'UpdateFunctionCode20150331v2', { functionName: 'PreP' }),
+      fields: [
+        ...ENVELOPE,
+        { path: ['detail', 'requestParameters', 'functionName'], wrong: [...BAD_KEY, ...NOT_FUNCTION_ARNS, constant('a partial ARN with a bad name', '123456789012:function:a b')] },
+        { path: ['detail', 'responseElements', 'functionName'], wrong: [...OVERLONG_STRINGS, ...LONE_SURROGATES, ...NOT_FUNCTION_ARNS, constant('"a b"', 'a b')] },
+      ],
+    });
+    // An Unsubscribe reaches DynamoDB only for a subscription of an activity topic; none of these is one.
+    await fuzz('plugin-registrar', registrar, unsubscribe, registrarVerdict(false));
+    // A function name that is valid (decorated fields stay valid) is looked up: reads only.
+    await fuzz('plugin-registrar', registrar, updateCode, registrarVerdict(true));
+  });
+
+  test('stuck-runs: its input is ignored; each event is one sweep that finds nothing stuck', async () => {
+    const events = generate({
+      seed: 0x5eed000a,
+      count: EVENTS_PER_HANDLER,
+      // A scheduled event as EventBridge sends it (its content is ignored).
+      base: () => ({ 'version': '0', 'id': randomUUID(), 'detail-type': 'Scheduled Event', 'source': 'aws.events', 'detail': {}, 'time': new Date().toISOString() }),
+      fields: [
+        { path: ['detail-type'], wrong: [...WRONG_TYPES, ...OVERLONG_STRINGS] },
+        { path: ['detail'], wrong: [...WRONG_TYPES, constant('{"stuckAfterSeconds":0}', { stuckAfterSeconds: 0 }), constant('1 MB', HUGE)] },
+        { path: ['time'], wrong: [...WRONG_TYPES, ...LONE_SURROGATES, constant('"1970-01-01T00:00:00Z"', '1970-01-01T00:00:00Z')] },
+      ],
+    });
+    await fuzz('stuck-runs', stuckRuns, events, () => ({
+      allowed: [],
+      mayResolve: (result) => JSON.stringify(result) === JSON.stringify({ reported: 0, failed: 0 }),
+      mayReachDynamoDb: true,
+    }));
+    // Each sweep did query the index (every shard), whatever the event.
+    expect(harness.fake.calls.filter((call) => call.action === 'Query').length).toBeGreaterThanOrEqual(events.length);
+  });
+
+  test('queue-bridge: SNS deliveries and dead letters', async () => {
+    const message = () => asyncDelivery.Records[0].Sns.Message as string;
+    const deliveries = generate({
+      seed: 0x5eed000b,
+      count: EVENTS_PER_HANDLER,
+      // AsyncP's delivery for the seeded run (AsyncP is no queue plugin: valid, it is looked up and skipped).
+      base: () => structuredClone(asyncDelivery),
+      fields: [
+        { path: ['Records'], wrong: [...WRONG_TYPES, MISSING_VALUE, constant('[null]', [null]), constant('[1]', [1]), constant('[[]]', [[]])] },
+        { path: ['Records', '0'], wrong: WRONG_TYPES.filter((w) => w.label !== 'deep object' && w.label !== '__proto__ object') },
+        { path: ['Records', '0', 'EventSource'], wrong: [...BAD_KEY, constant('"aws:SNS"', 'aws:SNS')] },
+        { path: ['Records', '0', 'EventSubscriptionArn'], wrong: [...BAD_KEY, constant('another subscription', `${harness.topicArn('Act-parallel')}:${randomUUID()}`)] },
+        { path: ['Records', '0', 'Sns'], wrong: [...WRONG_TYPES, MISSING_VALUE] },
+        {
+          path: ['Records', '0', 'Sns', 'Message'],
+          wrong: [...BAD_KEY, constant('not JSON', '{"uid":'), constant('deep JSON text', DEEP_JSON), constant('"null"', 'null'), constant('"[]"', '[]'),
+            h('a pre-stage message', () => message().replace('"stage":"async"', '"stage":"pre"')),
+            h('a uid that cannot be a key', () => JSON.stringify({ ...JSON.parse(message()), uid: HUGE })),
+            h('an activity that is __proto__', () => JSON.stringify({ ...JSON.parse(message()), activity: '__proto__' }))],
+        },
+        { path: ['Records', '0', 'Sns', 'MessageAttributes'], wrong: [...WRONG_TYPES, h('a __proto__ attribute', () => JSON.parse('{"__proto__":{"Type":"String","Value":"x"}}'))] },
+      ],
+    });
+    await fuzz('queue-bridge', queueBridge, deliveries, () => ({
+      allowed: ['InvalidBridgeEvent'],
+      mayResolve: (result) => {
+        const enqueues = (result as { results?: { enqueued?: boolean }[] })?.results;
+        return Array.isArray(enqueues) && enqueues.every((one) => one.enqueued === false);
+      },
+      mayReachDynamoDb: true,
+    }));
+
+    let n = 0;
+    const deadLetters = generate({
+      seed: 0x5eed000c,
+      count: EVENTS_PER_HANDLER / 2,
+      // A dead letter of AsyncP's message from a queue no plugin has: valid, it is looked up and ignored.
+      base: () => ({
+        Records: [{
+          messageId: `dead-${++n}`,
+          receiptHandle: 'r',
+          body: message(),
+          attributes: { ApproximateReceiveCount: '1' },
+          messageAttributes: {},
+          md5OfBody: '',
+          eventSource: 'aws:sqs',
+          eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:fuzz-dlq',
+          awsRegion: 'us-east-1',
+        }],
+      }),
+      fields: [
+        { path: ['Records', '0', 'eventSource'], wrong: [...BAD_KEY, constant('"aws:SQS"', 'aws:SQS')] },
+        { path: ['Records', '0', 'body'], wrong: [...BAD_KEY, constant('not JSON', '{"uid":'), constant('deep JSON text', DEEP_JSON), constant('"[]"', '[]')] },
+        { path: ['Records', '0', 'eventSourceARN'], wrong: BAD_KEY },
+        { path: ['Records', '0', 'messageId'], wrong: BAD_KEY },
+      ],
+    });
+    await fuzz('queue-bridge', queueBridge, deadLetters, () => ({
+      allowed: ['InvalidBridgeEvent'],
+      // Nothing to record, and nothing failed (a record that threw would be a batch item failure).
+      mayResolve: (result) => JSON.stringify(result) === JSON.stringify({ batchItemFailures: [] }),
+      mayReachDynamoDb: true,
+    }));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Hostile content in events the validators accept: one case at a time
 
 /** Runs one event; returns the error (or the result) and checks nothing was written or called. */
@@ -633,82 +896,99 @@ async function single(handler: AnyHandler, event: unknown): Promise<{ error?: Er
 
 const startEvent = (input: Record<string, unknown>, activities: unknown = ['Act']) => ({ input: { uid: `hostile-${randomUUID()}`, ...input }, workflow: WORKFLOW, activities });
 
-describe('start-run: content DynamoDB cannot store is an InvalidRunInput, not a DynamoDB or JS error', () => {
-  /** The run must be refused before anything is written. */
-  async function expectRefused(event: unknown) {
+describe('start-run: content DynamoDB cannot store is an InvalidRunInput that says the limit, not a DynamoDB or JS error', () => {
+  /** The run must be refused before anything is written, with a message that says what is allowed. */
+  async function expectRefused(event: unknown, saying: string) {
     const { error, written } = await single(harness.handlers.startRun, event);
     expect(error?.name).toBe('InvalidRunInput');
+    expect(error?.message).toContain(saying);
     expect(written).toBe(false);
   }
+  /** Created, and stored exactly as sent. */
+  async function expectStored(metadata: Record<string, unknown>) {
+    const event = startEvent({ metadata });
+    await expect(harness.handlers.startRun(event)).resolves.toMatchObject({ rerun: false });
+    expect((await harness.item(event.input.uid, WORKFLOW))?.metadata).toEqual({ ...metadata, workflow: WORKFLOW });
+  }
+  /** `{ blob: 'xxx…' }` whose JSON is exactly `bytes` long. */
+  const metadataOfBytes = (bytes: number) => ({ blob: 'x'.repeat(bytes - JSON.stringify({ blob: '' }).length) });
 
-  // BUG (start-run validation, lambda/shared/validation.ts parseStartRunEvent): metadata size is not
-  // bounded; a 1 MB metadata field reaches PutItem and fails with DynamoDB's ValidationException
-  // ("Item size has exceeded the maximum allowed size"). Fix: reject metadata whose marshalled size
-  // leaves no room for the document (e.g. > 200 KB) with InvalidRunInput.
-  test.failing('1 MB of metadata', async () => {
-    await expectRefused(startEvent({ metadata: { blob: HUGE } }));
+  // Without the bound, 1 MB reached PutItem: DynamoDB's ValidationException ("Item size has exceeded
+  // the maximum allowed size"). 64 KB of JSON leaves the item room for activities and plugin entries.
+  test('1 MB of metadata is refused, naming the 64 KB limit', async () => {
+    await expectRefused(startEvent({ metadata: { blob: HUGE } }), 'at most 65536 (64 KB)');
   });
 
-  // BUG (same place): metadata depth is not bounded; 10,000 levels overflow the stack in
-  // lib-dynamodb's marshall (RangeError: Maximum call stack size exceeded) inside start-run.
-  // Fix: bound the depth iteratively in parseStartRunEvent (DynamoDB allows 32 levels).
-  test.failing('metadata nested 10,000 levels deep', async () => {
-    await expectRefused(startEvent({ metadata: { deep: DEEP_OBJECT } }));
+  test('metadata of exactly 64 KB (65,536 bytes of JSON) is stored; one byte more is refused', async () => {
+    await expectStored(metadataOfBytes(65_536));
+    await expectRefused(startEvent({ metadata: metadataOfBytes(65_537) }), 'input.metadata is 65537 bytes as JSON; at most 65536');
   });
 
-  // BUG (same place): metadata nested deeper than DynamoDB's 32 levels fails with ValidationException
-  // ("Nesting Levels have exceeded supported limits").
-  test.failing('metadata nested 40 levels deep', async () => {
-    await expectRefused(startEvent({ metadata: { deep: nest(40, (v) => ({ a: v })) } }));
+  // Without the bound, lib-dynamodb's marshall recursed until RangeError (stack overflow).
+  test('metadata nested 10,000 levels deep is refused, naming the 32-level limit', async () => {
+    await expectRefused(startEvent({ metadata: { deep: DEEP_OBJECT } }), 'nested deeper than 32 levels');
+    await expectRefused(startEvent({ metadata: { deep: DEEP_ARRAY } }), 'nested deeper than 32 levels');
   });
 
-  // BUG (same place): an empty metadata key fails with ValidationException ("Empty attribute name").
-  test.failing('a metadata field with an empty name', async () => {
-    await expectRefused(startEvent({ metadata: { '': 'empty name' } }));
+  // DynamoDB: ValidationException "Nesting Levels have exceeded supported limits" beyond 32.
+  test('metadata nested 40 levels deep is refused', async () => {
+    await expectRefused(startEvent({ metadata: { deep: nest(40, (v) => ({ a: v })) } }), 'DynamoDB stores at most 32');
   });
 
-  // BUG (lambda/shared/status.ts newStatusDocument `{ ...props.metadata, workflow }` + lib-dynamodb
-  // marshall): an own `__proto__` key in metadata (JSON.parse makes one) becomes an empty
-  // AttributeValue and PutItem fails with ValidationException ("Supplied AttributeValue is empty").
-  // Fix: reject `__proto__` (and `constructor`/`prototype`) metadata keys with InvalidRunInput, or
-  // build the document with Object.create(null)/defineProperty so the key is stored as data.
-  test.failing('a metadata field named __proto__ (as JSON.parse delivers it)', async () => {
-    const event = JSON.parse(`{"input":{"uid":"hostile-proto-${randomUUID()}","metadata":{"__proto__":{"polluted":"yes"}}},"workflow":"${WORKFLOW}","activities":["Act"]}`);
-    const { error, written } = await single(harness.handlers.startRun, event);
-    if (error) {
-      expect(error.name).toBe('InvalidRunInput');
-      expect(written).toBe(false);
-    } else {
-      const item = await harness.item(event.input.uid, WORKFLOW);
-      expect(Object.getOwnPropertyDescriptor(item!.metadata, '__proto__')?.value).toEqual({ polluted: 'yes' });
-    }
+  // The item is level 1 and metadata level 2: 30 levels of objects and lists fit inside metadata.
+  test('32 levels (item, metadata and 30 nested objects or lists) are stored: the limit is DynamoDB\'s own', async () => {
+    await expectStored({ deep: nest(29, (v) => ({ a: v }), ['leaf']) });
+    await expectRefused(startEvent({ metadata: { deep: nest(30, (v) => ({ a: v }), ['leaf']) } }), 'input.metadata.deep.a.a');
   });
 
-  // BUG (lambda/shared/status.ts newStatusDocument `activities[name] = newActivityDocument()`):
-  // an activity named `__proto__` (valid by the synth-time rule [A-Za-z0-9_-]{1,64}) sets the
-  // prototype of `activities` instead of adding the activity, and the run is CREATED with a corrupt
-  // document: `activities` holds the activity's own fields ({ status, pre, async, post }) and no
-  // `__proto__` activity. Fix: reject `__proto__` (and `constructor`, `prototype`) as activity and
-  // plugin names at synth time (src/private/validation.ts) and in parseStartRunEvent, or build maps
-  // keyed by names with Object.create(null) / Object.defineProperty.
-  test.failing('an activity named __proto__: refused, or stored as an activity (never a corrupt document)', async () => {
-    const event = startEvent({}, ['__proto__']);
-    const { error } = await single(harness.handlers.startRun, event);
-    if (error) {
-      expect(error.name).toBe('InvalidRunInput');
-      expect(await harness.item(event.input.uid, WORKFLOW)).toBeUndefined();
-    } else {
-      const item = await harness.item(event.input.uid, WORKFLOW);
-      expect(Object.keys(item!.activities)).toEqual(['__proto__']);
-    }
+  // DynamoDB: ValidationException "Empty attribute name", at any depth.
+  test.each([
+    ['top level', { '': 'empty name' }, 'input.metadata has a field with an empty name'],
+    ['nested', { outer: [{ '': 1 }] }, 'input.metadata.outer[0] has a field with an empty name'],
+  ])('a metadata field with an empty name (%s) is refused', async (_where, metadata, saying) => {
+    await expectRefused(startEvent({ metadata }), saying);
   });
 
-  // BUG (lambda/shared/validation.ts Problems.text): keys are not checked for well-formed Unicode. A
-  // uid with a lone surrogate is accepted, and DynamoDB stores it with U+FFFD instead, so different
-  // uids ('\uD800x', '\uDBFFx') share one status item, and the returned uid is not the stored one.
-  // Fix: require `value.isWellFormed()` (Node >= 20) for uid, workflow, activity names.
-  test.failing('a uid with a lone surrogate', async () => {
-    await expectRefused(startEvent({ uid: `lone-\uD800-${randomUUID()}` }));
+  // lib-dynamodb's marshall assigned `map['__proto__'] = ...`, which set a prototype: PutItem failed
+  // with "Supplied AttributeValue is empty".
+  test.each([
+    ['top level', '{"__proto__":{"polluted":"yes"}}'],
+    ['nested', '{"a":{"b":[{"__proto__":{"polluted":"yes"}}]}}'],
+  ])('a metadata field named __proto__ (%s, as JSON.parse delivers it) is refused', async (_where, json) => {
+    const event = JSON.parse(`{"input":{"uid":"hostile-proto-${randomUUID()}","metadata":${json}},"workflow":"${WORKFLOW}","activities":["Act"]}`);
+    await expectRefused(event, 'has a field named "__proto__"');
+  });
+
+  // lib-dynamodb refuses numbers beyond Number.MAX_SAFE_INTEGER (a bare Error); DynamoDB refuses magnitudes below 1E-130.
+  test.each([[1e308], [-1e20], [2 ** 53], [1e-200]])('a metadata number %d is refused, naming the range', async (n) => {
+    await expectRefused(startEvent({ metadata: { n } }), `input.metadata.n is ${n}: metadata numbers must be 0 or of magnitude 1e-130 to 9007199254740991`);
+  });
+
+  test('metadata numbers at the edges of the range are stored', async () => {
+    await expectStored({ big: Number.MAX_SAFE_INTEGER, small: -Number.MAX_SAFE_INTEGER, tiny: 1e-130, zero: 0, pi: 3.14159 });
+  });
+
+  // Activity names are keys of `activities`: `activities['__proto__'] = ...` set the prototype and the
+  // run was created with a corrupt document; `constructor` etc. found Object.prototype members later.
+  test.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('an activity named %j is refused, naming the reserved names', async (name) => {
+    await expectRefused(startEvent({}, ['Act', name]), `activity ${JSON.stringify(name)} is reserved: names of Object.prototype members (`);
+  });
+
+  // A lone surrogate is not Unicode: DynamoDB stored U+FFFD instead, so different uids ('\uD800x',
+  // '\uDBFFx') shared one status item, and the returned uid was not the stored one.
+  test('a uid with a lone surrogate is refused', async () => {
+    await expectRefused(startEvent({ uid: `lone-\uD800-${randomUUID()}` }), 'input.uid must be well-formed Unicode');
+  });
+
+  test('lone surrogates in an activity name, a metadata value or a metadata field name are refused', async () => {
+    await expectRefused(startEvent({}, ['Act', 'a\uDC00']), 'every activity must be a non-empty string of well-formed Unicode');
+    await expectRefused(startEvent({ metadata: { note: 'x\uD800' } }), 'input.metadata.note must be well-formed Unicode');
+    await expectRefused(startEvent({ metadata: { 'x\uD800': 1 } }), 'field names must be well-formed Unicode');
+  });
+
+  // workflow is the sort key: DynamoDB allows 1,024 bytes, and 1,024 'Ω' are 2,048.
+  test('a workflow of 1,024 characters but 2,048 UTF-8 bytes is refused, in bytes', async () => {
+    await expectRefused({ ...startEvent({}), workflow: 'Ω'.repeat(1024) }, 'workflow must be at most 1024 bytes in UTF-8 (got 2048)');
   });
 
   test('unicode, emoji and control characters in a uid are stored exactly', async () => {
@@ -738,50 +1018,66 @@ describe('stage handlers: an activity the run does not have is StatusItemMissing
     }
   });
 
-  // BUG (lambda/shared/stage.ts startStage `current.activities[start.activity]`, and the same
-  // lookups in sequential-stage.ts / parallel-stage.ts `doc.activities[activity]`): activity names
-  // are looked up with plain indexing, which finds Object.prototype members. For an activity the
-  // run lacks named `constructor`, `toString`, ... (valid by the synth-time name rule) the refused
-  // stage start reads `Object.prototype.constructor.status.state` and throws TypeError ("Cannot read
-  // properties of undefined (reading 'state')") instead of StatusItemMissing. Fix: look activities
-  // (and plugin entries) up with Object.hasOwn, or reject these names at synth time and in validation.
-  test.failing.each(MEMBER_NAMES)('sequential-stage, activity %j', async (activity) => {
+  // Activities are looked up as own fields only (status.ts `activityOf`): plain indexing found
+  // Object.prototype members, and the refused stage start read `Object.prototype.constructor.status.state`
+  // (TypeError "Cannot read properties of undefined (reading 'state')").
+  test.each(MEMBER_NAMES)('sequential-stage, activity %j', async (activity) => {
     const { error, written } = await single(harness.handlers.sequentialStage, { ...sequentialBase(), activity });
     expect(error?.name).toBe('StatusItemMissing');
+    expect(error?.message).toContain(`has no activity ${activity}`);
     expect(written).toBe(false);
   });
 
-  // BUG: as above, in parallel-stage (same startStage lookup).
-  test.failing.each(MEMBER_NAMES)('parallel-stage, activity %j', async (activity) => {
+  test.each(MEMBER_NAMES)('parallel-stage, activity %j', async (activity) => {
     const { error, written } = await single(harness.handlers.parallelStage, { ...parallelBase(), activity });
     expect(error?.name).toBe('StatusItemMissing');
     expect(written).toBe(false);
   });
 
-  // BUG (lambda/stage-failure.ts failureRecord `doc.activities[activityName]` then
-  // failedStage(activity...) reading `activity.async.status`): TypeError ("Cannot read properties of
-  // undefined (reading 'status')") instead of re-raising the caught error. Fix: Object.hasOwn.
-  test.failing.each(MEMBER_NAMES)('stage-failure, activity %j', async (activity) => {
+  // stage-failure's failureRecord read `activity.async.status` of an Object.prototype member (TypeError).
+  test.each(MEMBER_NAMES)('stage-failure, activity %j', async (activity) => {
     const { error, written } = await single(harness.handlers.stageFailure, { ...failureBase(), activity });
     expect(error?.name).toBe('States.Timeout');
     expect(written).toBe(false);
   });
 });
 
-describe('parallel-stage: an oversized task token', () => {
-  // BUG (lambda/shared/validation.ts parseParallelStageEvent): the token length is not bounded (Step
-  // Functions task tokens are at most 2,048 characters). A 1 MB token passes validation; when a
-  // mandatory plugin is registered the stage-start UpdateItem (which stores the token) fails with
-  // DynamoDB's ValidationException (item too large); with none, the stage is recorded Complete and
-  // SendTaskSuccess is sent with the 1 MB token. Fix: token.length <= 2048, else InvalidStageEvent.
-  test.failing('a 1 MB token is an InvalidStageEvent', async () => {
+describe('parallel-stage: task tokens longer than Step Functions\' 2,048 characters', () => {
+  // Unbounded, a 1 MB token made the stage-start UpdateItem fail (item too large) or was sent to SendTaskSuccess.
+  test.each([['1 MB', HUGE], ['2,049 characters', 't'.repeat(2049)]])('a %s token is an InvalidStageEvent', async (_label, token) => {
     const uid = `token-${randomUUID()}`;
     await harness.handlers.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['Act'] });
-    const { error, written } = await single(harness.handlers.parallelStage, { ...parallelBase(), uid, activity: 'Act', token: HUGE });
+    const { error, written } = await single(harness.handlers.parallelStage, { ...parallelBase(), uid, activity: 'Act', token });
     expect(error?.name).toBe('InvalidStageEvent');
+    expect(error?.message).toContain('token must be a Step Functions task token of at most 2048 characters');
     expect(written).toBe(false);
   });
+
+  test('a 2,048-character token is stored for status-summary to answer', async () => {
+    const uid = `token-${randomUUID()}`;
+    const token = 't'.repeat(2048);
+    await harness.handlers.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['Act'] });
+    await expect(harness.handlers.parallelStage({ ...parallelBase(), uid, activity: 'Act', token })).resolves.toMatchObject({ waiting: true });
+    expect((await harness.item(uid, WORKFLOW))?.activities.Act.async.status.token).toBe(token);
+  });
 });
+
+/** A run of its own (uid `outcome-…`) whose parallel stage waits for AsyncP: the SNS event AsyncP received. */
+async function waitingRun(): Promise<Record<string, any>> {
+  const uid = `outcome-${randomUUID()}`;
+  await harness.handlers.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['Act'] });
+  harness.fake.clearCalls();
+  await harness.handlers.parallelStage({ uid, workflow: WORKFLOW, activity: 'Act', stage: 'async', topicArn: harness.topicArn('Act-parallel'), token: `token-${uid}` });
+  const [published] = harness.fake.published();
+  return snsEnvelope({
+    body: published.message,
+    topicArn: published.topicArn,
+    subscriptionArn: asyncSubscription,
+    attributes: published.attributes as never,
+    messageId: randomUUID(),
+    now: new Date().toISOString(),
+  }) as unknown as Record<string, any>;
+}
 
 describe('status-summary: stream records that are not DynamoDB-shaped', () => {
   const withImage = (change: (image: Record<string, unknown>) => void) => {
@@ -790,47 +1086,47 @@ describe('status-summary: stream records that are not DynamoDB-shaped', () => {
     return event;
   };
 
-  // BUG (lambda/shared/attribute-values.ts fromAttributeValue + lambda/status-summary.ts
-  // latestImagePerItem): images are converted OUTSIDE the per-item error handling and attribute
-  // values are not checked to be objects, so a null attribute value throws TypeError ("Cannot read
-  // properties of null (reading 'S')") for the whole batch. Fix: validate images in parseStreamEvent
-  // (InvalidStreamEvent) or convert inside settleItem so it becomes StatusSummaryFailed.
-  test.failing('a null attribute value is InvalidStreamEvent or StatusSummaryFailed', async () => {
+  // Images are converted inside the per-item error handling (settleItem), by a converter that checks
+  // each attribute value and bounds the depth: the item fails with StatusSummaryFailed, whose cause
+  // (InvalidAttributeValue) names the attribute. Before, a null value threw TypeError for the batch.
+  test('a null attribute value is StatusSummaryFailed, caused by an InvalidAttributeValue naming it', async () => {
     const { error, written } = await single(harness.handlers.statusSummary, withImage((image) => { image.extra = null; }));
-    expect(['InvalidStreamEvent', 'StatusSummaryFailed']).toContain(error?.name);
+    expect(error?.name).toBe('StatusSummaryFailed');
+    expect((error?.cause as Error)?.name).toBe('InvalidAttributeValue');
+    expect((error?.cause as Error)?.message).toBe('item.extra: null is not a DynamoDB AttributeValue');
     expect(written).toBe(false);
   });
 
-  // BUG (same place): fromAttributeMap recurses, so a 10,000-deep M overflows the stack (RangeError).
-  test.failing('an image nested 10,000 levels deep is InvalidStreamEvent or StatusSummaryFailed', async () => {
+  // Before: fromAttributeMap recursed until RangeError (stack overflow).
+  test('an image nested 10,000 levels deep is StatusSummaryFailed', async () => {
     const { error, written } = await single(harness.handlers.statusSummary, withImage((image) => { image.extra = nest(DEPTH, (v) => ({ M: { a: v } }), { S: 'x' }); }));
-    expect(['InvalidStreamEvent', 'StatusSummaryFailed']).toContain(error?.name);
+    expect(error?.name).toBe('StatusSummaryFailed');
+    expect((error?.cause as Error)?.message).toContain('nested deeper than 64 levels');
     expect(written).toBe(false);
+  });
+
+  test('a malformed item does not keep the well-formed items of its batch from being settled', async () => {
+    // A real run whose only mandatory plugin just reported Complete: its newest stream record settles the stage.
+    const delivery = await waitingRun();
+    const { uid } = JSON.parse(delivery.Records[0].Sns.Message);
+    await expect(pluginOutcome({ ...outcomeBase(), requestPayload: delivery })).resolves.toMatchObject({ recorded: true, state: 'Complete' });
+    const record = (await harness.stream.read()).filter((r) => r.dynamodb?.Keys?.uid?.S === uid).pop();
+    expect(record?.dynamodb?.NewImage?.awaiting).toBeDefined();
+    const malformed = withImage((image) => { image.extra = null; }).Records[0];
+    harness.fake.clearCalls();
+    await expect(harness.handlers.statusSummary({ Records: [malformed, record] }))
+      .rejects.toMatchObject({ name: 'StatusSummaryFailed', message: '1 of 2 status items could not be settled' });
+    expect(harness.fake.callsTo('sfn', 'SendTaskSuccess').map((call) => call.input.taskToken)).toEqual([`token-${uid}`]);
+    expect((await harness.item(uid, WORKFLOW))?.activities.Act.async.status.state).toBe('Complete');
   });
 });
 
 describe('plugin-outcome: records that are not Lambda destination records for a plugin', () => {
-  /** A run of its own whose parallel stage waits for AsyncP: the SNS event AsyncP received. */
-  async function waitingRun(): Promise<Record<string, any>> {
-    const uid = `outcome-${randomUUID()}`;
-    await harness.handlers.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['Act'] });
-    harness.fake.clearCalls();
-    await harness.handlers.parallelStage({ uid, workflow: WORKFLOW, activity: 'Act', stage: 'async', topicArn: harness.topicArn('Act-parallel'), token: `token-${uid}` });
-    const [published] = harness.fake.published();
-    return snsEnvelope({
-      body: published.message,
-      topicArn: published.topicArn,
-      subscriptionArn: asyncSubscription,
-      attributes: published.attributes as never,
-      messageId: randomUUID(),
-      now: new Date().toISOString(),
-    }) as unknown as Record<string, any>;
-  }
-
-  async function expectNothingRecorded(record: unknown) {
+  /** Resolved, nothing recorded, nothing written, with the reason given. */
+  async function expectIgnored(record: unknown, reason: string) {
     const { error, result, written } = await single(pluginOutcome, record);
-    if (error) expect(error.name).toBe('InvalidOutcomeEvent');
-    else expect((result as OutcomeResult).recorded).toBe(false);
+    expect(error).toBeUndefined();
+    expect(result as OutcomeResult).toEqual({ recorded: false, reason: expect.stringContaining(reason) });
     expect(written).toBe(false);
   }
 
@@ -840,26 +1136,30 @@ describe('plugin-outcome: records that are not Lambda destination records for a 
     await expect(pluginOutcome(record)).resolves.toMatchObject({ recorded: true, state: 'Error' });
   });
 
-  // BUG (lambda/plugin-outcome.ts parseDestinationRecord / invocationOutcome): any string is accepted
-  // as `requestContext.condition`, and everything but 'Success' is treated as a failure, so a record
-  // Lambda never sends (condition 'Bogus', '', 'success', ...) records the plugin `Error` ("Error
-  // (after 1 attempt)") and fails a mandatory plugin's stage. DESIGN.md: not a destination record
-  // -> InvalidOutcomeEvent, nothing read or written. Fix: accept only Success, RetriesExhausted and
-  // EventAgeExceeded in parseDestinationRecord.
-  test.failing.each(['Bogus', '', 'success', 'RETRIESEXHAUSTED'])('condition %j records nothing', async (condition) => {
+  // Any string used to be accepted and everything but 'Success' treated as a failure: a record Lambda
+  // never sends recorded the plugin `Error` and failed a mandatory plugin's stage. Now only Success,
+  // RetriesExhausted and EventAgeExceeded count; others are logged and ignored before any request.
+  test.each(['Bogus', '', 'success', 'RETRIESEXHAUSTED'])('condition %j records nothing', async (condition) => {
     const record = { ...outcomeBase(), requestPayload: await waitingRun() };
     record.requestContext.condition = condition;
-    await expectNothingRecorded(record);
+    await expectIgnored(record, 'is not one Lambda sends (Success, RetriesExhausted, EventAgeExceeded)');
   });
 
-  // BUG (lambda/plugin-outcome.ts pluginDelivery): `EventSubscriptionArn` is only checked to be a
-  // string, so '' (or an ARN over DynamoDB's 1,024-byte sort-key limit) goes into the registry
-  // GetItem key and fails with DynamoDB's ValidationException instead of being ignored. Fix: require
-  // a non-empty ARN of at most 1,024 bytes (else "not an SNS delivery": logged and ignored).
-  test.failing.each([['empty', ''], ['1 MB', HUGE]])('EventSubscriptionArn %s: ignored', async (_label, arn) => {
+  // '' (or an ARN over DynamoDB's 1,024-byte sort-key limit) went into the registry GetItem key and
+  // failed with DynamoDB's ValidationException.
+  test.each([['empty', ''], ['1 MB', HUGE], ['1,024 "Ω" (2,048 bytes)', 'Ω'.repeat(1024)]])('EventSubscriptionArn %s: ignored', async (_label, arn) => {
     const record = outcomeBase();
     record.requestPayload.Records[0].EventSubscriptionArn = arn;
-    await expectNothingRecorded(record);
+    await expectIgnored(record, 'the EventSubscriptionArn is not a subscription ARN');
+  });
+
+  // uid/workflow/activity of the message become DynamoDB keys: the stage handlers' rules apply.
+  test.each([['uid', HUGE], ['activity', HUGE], ['workflow', 'x\uD800']])('a plugin message whose %s cannot be a key: ignored', async (field, value) => {
+    const record = outcomeBase();
+    const body = JSON.parse(record.requestPayload.Records[0].Sns.Message);
+    body[field] = value;
+    record.requestPayload.Records[0].Sns.Message = JSON.stringify(body);
+    await expectIgnored(record, 'the SNS message is not a plugin message');
   });
 });
 

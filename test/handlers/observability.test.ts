@@ -1,11 +1,17 @@
 /**
- * Logs and metrics of the bundled handlers (lambda/shared/observability.ts, Powertools): JSON log
- * lines keyed by the run, keys cleared between invocations, and CloudWatch embedded-metric-format
- * records on stdout. The other handler tests run with the logs silenced and the metrics disabled;
+ * Logs, metrics and traces of the bundled handlers (lambda/shared/observability.ts, Powertools): JSON
+ * log lines keyed by the run, keys cleared between invocations, CloudWatch embedded-metric-format
+ * records on stdout, and X-Ray subsegments (at the end of this file). The other handler tests run with the logs silenced and the metrics disabled;
  * here fresh copies of the bundles run with both on and their output is captured.
  */
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
+import { FunctionHost } from '../../local/engine/function-host';
 import { Harness, rejectionOf } from '../support/harness';
 import { pumpStream } from '../support/status-stream';
 
@@ -181,4 +187,163 @@ test('status-summary: when a parallel stage settles, StageCompleted and Parallel
   const duration = records.find((line) => 'ParallelStageDuration' in line)!;
   expect(duration._aws.CloudWatchMetrics[0]).toEqual({ Namespace: 'CdkOrchestrator', Dimensions: [['service', 'activity']], Metrics: [{ Name: 'ParallelStageDuration', Unit: 'Seconds' }] });
   expect(duration.ParallelStageDuration).toBeGreaterThanOrEqual(0);
+});
+
+/**
+ * Traces (Powertools Tracer, X-Ray SDK): fresh copies of the bundles load as in Lambda with active
+ * tracing (AWS_EXECUTION_ENV, LAMBDA_TASK_ROOT, a sampled `_X_AMZN_TRACE_ID` per invocation), and a
+ * UDP socket stands in for the X-Ray daemon (no emulator exists; the SDK streams each closed
+ * subsegment to it as `{"format":"json","version":1}\n<document>`).
+ */
+describe('traces', () => {
+  type Document = Record<string, any>;
+  const received: Document[] = [];
+  const daemon = createSocket('udp4');
+  const TRACE_ENV = ['AWS_EXECUTION_ENV', 'LAMBDA_TASK_ROOT', '_HANDLER', 'AWS_XRAY_DAEMON_ADDRESS', 'AWS_LAMBDA_INITIALIZATION_TYPE', '_X_AMZN_TRACE_ID'];
+  let traced: typeof handlers;
+
+  beforeAll(async () => {
+    daemon.on('message', (packet) => received.push(JSON.parse(packet.toString('utf8').split('\n')[1]) as Document));
+    await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+    Object.assign(process.env, {
+      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+      LAMBDA_TASK_ROOT: join(__dirname, '..', '..', 'assets', 'handlers'),
+      _HANDLER: 'index.handler',
+      AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    });
+    jest.isolateModules(() => {
+      const load = (name: string) => jest.requireActual<{ handler: Handler }>(join(__dirname, '..', '..', 'assets', 'handlers', name, 'index.js')).handler;
+      traced = {
+        startRun: load('start-run'),
+        sequentialStage: load('sequential-stage'),
+        parallelStage: load('parallel-stage'),
+        statusSummary: load('status-summary'),
+        stageFailure: load('stage-failure'),
+        pluginOutcome: load('plugin-outcome'),
+      };
+    });
+  });
+  afterAll(() => {
+    for (const key of TRACE_ENV) delete process.env[key];
+    daemon.close();
+  });
+
+  /** Runs one invocation under a new trace (as Lambda does) and returns the documents it sent. */
+  async function invocation(work: () => Promise<unknown>, sampled = true): Promise<{ traceId: string; documents: Document[] }> {
+    const traceId = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
+    process.env._X_AMZN_TRACE_ID = `Root=${traceId};Parent=${randomBytes(8).toString('hex')};Sampled=${sampled ? 1 : 0}`;
+    await captured(work);
+    const mine = () => received.filter((doc) => doc.trace_id === traceId);
+    // UDP on the loopback: the documents arrive within milliseconds of the subsegments closing.
+    for (let waited = 0; sampled && waited < 2000 && !mine().some((doc) => doc.name?.startsWith('## ')); waited += 20) await new Promise((r) => setTimeout(r, 20));
+    if (!sampled) await new Promise((r) => setTimeout(r, 200));
+    return { traceId, documents: mine() };
+  }
+  const handlerSegment = (documents: Document[]) => documents.filter((doc) => doc.name === '## index.handler');
+
+  test('start-run: one handler subsegment annotated with the run, its DynamoDB call below it; ColdStart only first', async () => {
+    const uid = newUid();
+    const first = await invocation(() => traced.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['T1'] }, lambdaContext('trace-1')));
+    const second = await invocation(() => traced.startRun({ input: { uid: `${uid}-b` }, workflow: WORKFLOW, activities: ['T1'] }, lambdaContext('trace-2')));
+
+    const [subsegment] = handlerSegment(first.documents);
+    expect(handlerSegment(first.documents)).toHaveLength(1);
+    expect(subsegment.annotations).toEqual({ ColdStart: true, Service: 'cdk-orchestrator', uid, workflow: WORKFLOW });
+    expect(subsegment.fault).toBeUndefined();
+    expect(first.documents).toContainEqual(expect.objectContaining({
+      name: 'DynamoDB', namespace: 'aws', parent_id: subsegment.id, aws: expect.objectContaining({ operation: 'PutItem' }),
+    }));
+    // The next invocation: its own trace, no cold start, and none of the first run's keys.
+    expect(handlerSegment(second.documents)[0].annotations).toEqual({ ColdStart: false, Service: 'cdk-orchestrator', uid: `${uid}-b`, workflow: WORKFLOW });
+  });
+
+  test('parallel-stage and sequential-stage: the SNS publish and the plugin invocation are traced, annotated by activity and stage', async () => {
+    const uid = newUid();
+    await invocation(() => traced.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['T2'] }));
+    await h.registerPlugin({ activity: 'T2', stage: 'async', name: 'TracedWorker' });
+    await h.registerPlugin({ activity: 'T2', stage: 'pre', name: 'TracedPre' });
+    h.fake.onInvoke('TracedPre', () => ({}));
+
+    const pre = await invocation(() => traced.sequentialStage({ uid, workflow: WORKFLOW, activity: 'T2', stage: 'pre', topicArn: h.topicArn('T2-pre'), maxAttempts: 3 }));
+    const parallel = await invocation(() => traced.parallelStage({ uid, workflow: WORKFLOW, activity: 'T2', stage: 'async', topicArn: h.topicArn('T2-parallel'), token: 'token-t2' }));
+
+    for (const [run, stage, service, operation] of [[pre, 'pre', 'Lambda', 'Invoke'], [parallel, 'async', 'SNS', 'Publish']] as const) {
+      const [subsegment] = handlerSegment(run.documents);
+      expect(subsegment.annotations).toMatchObject({ uid, workflow: WORKFLOW, activity: 'T2', stage });
+      expect(run.documents).toContainEqual(expect.objectContaining({
+        name: service, parent_id: subsegment.id, aws: expect.objectContaining({ operation }),
+      }));
+      expect(run.documents).toContainEqual(expect.objectContaining({ name: 'DynamoDB', parent_id: subsegment.id }));
+    }
+  });
+
+  test('a handler that throws: its subsegment is a fault carrying the error', async () => {
+    const uid = newUid();
+    await invocation(() => traced.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['T3'] }));
+
+    const failed = await invocation(() => traced.stageFailure({ uid, workflow: WORKFLOW, activity: 'T3', error: { Error: 'PluginFailed', Cause: '{}' } }));
+
+    const [subsegment] = handlerSegment(failed.documents);
+    expect(subsegment.fault).toBe(true);
+    expect(subsegment.cause.exceptions[0]).toMatchObject({ type: 'PluginFailed' });
+  });
+
+  test('an unsampled invocation (Sampled=0, as the local engine runs them) sends nothing and works the same', async () => {
+    const uid = newUid();
+    const run = await invocation(() => traced.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['T4'] }), false);
+
+    expect(run.documents).toEqual([]);
+    expect((await h.db.send(new GetCommand({ TableName: h.statusTable, Key: { uid, workflow: WORKFLOW } }))).Item).toMatchObject({ uid });
+  });
+});
+
+/**
+ * The local engine runs the same bundles in worker threads (local/engine/function-host.ts) with the
+ * environment Lambda gives them; it fetches no layers. Here the start-run bundle is copied outside the
+ * repository (as into a cdk.out anywhere), so its `require('@aws-lambda-powertools/...')` resolves only
+ * through the engine's runtime module paths.
+ */
+test('local engine: a bundle outside the repo finds Powertools; each invocation has an unsampled trace id; no X-Ray complaints', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'obs-bundle-'));
+  copyFileSync(join(__dirname, '..', '..', 'assets', 'handlers', 'start-run', 'index.js'), join(dir, 'index.js'));
+  const lines: string[] = [];
+  const fn = { logicalId: 'StartRun', stackName: 'Local', name: 'start-run', arn: 'arn:aws:lambda:us-east-1:123456789012:function:start-run', handler: 'index.handler', runtime: 'nodejs24.x', codeDir: dir, environment: {}, memoryMb: 256, timeoutSeconds: 30 };
+  const host = new FunctionHost({
+    fn,
+    entry: { file: join(dir, 'index.js'), exportName: 'handler' },
+    environment: {
+      PATH: process.env.PATH ?? '',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!,
+      STATUS_TABLE_NAME: h.statusTable,
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      // What the engine sets for every function (engine.ts environmentFor): the tracer turns on.
+      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+      LAMBDA_TASK_ROOT: dir,
+      _HANDLER: 'index.handler',
+    },
+    maxWorkers: 1,
+    onLog: (_name, line) => lines.push(line),
+  });
+  try {
+    const uids = [newUid(), newUid()];
+    for (const uid of uids) {
+      const result = await host.invoke({ input: { uid }, workflow: WORKFLOW, activities: ['L1'] });
+      expect(result).toMatchObject({ ok: true });
+    }
+
+    const entries = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Line);
+    expect(entries.map((entry) => entry.message)).toEqual(['Run created', 'Run created']);
+    const traceIds = entries.map((entry) => entry.xray_trace_id);
+    expect(traceIds.every((id) => /^1-[0-9a-f]{8}-[0-9a-f]{24}$/.test(id))).toBe(true);
+    expect(new Set(traceIds).size).toBe(2);
+    expect(lines.filter((line) => /segment|x-?ray|trace data/i.test(line) && !line.startsWith('{'))).toEqual([]);
+  } finally {
+    await host.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

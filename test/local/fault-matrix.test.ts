@@ -17,16 +17,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
+import { BatchWriteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import type { RecordedMessage } from './fixtures/reads-full-message';
 import { eventually, inlineFunction, newStack } from './support';
+import { buildPluginMessage, messageAttributesFromMetadata, SNS_MESSAGE_MAX_BYTES, StatusDocument } from '../../lambda/shared/status';
 import { pluginStateUpdate } from '../../lambda/shared/status-store';
 import { LocalEngine } from '../../local/engine';
 import type { ExecutionResult } from '../../local/engine';
+import { publishedBytes } from '../../local/engine/sns';
 import { formatEvent } from '../../local/engine/timeline';
 import { ActivityStage, Orchestrator, PluginOptions, Workflow } from '../../src';
+import { subscribeEvent, unsubscribeEvent } from '../support/cloudtrail';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 // ---------------------------------------------------------------------------------------------
@@ -53,6 +58,12 @@ const WORKS_1500MS = 'exports.handler = async () => { await new Promise((r) => s
 const ARMS_SUMMARY_CRASH = 'const fs = require("fs");\n'
   + 'exports.handler = async () => { fs.writeFileSync(process.env.CRASH_FLAG, ""); return {}; };';
 
+/** Registered at run time (it answers the initialize handshake); hands its work off and never reports. */
+const HOLDS_THE_STAGE = 'exports.handler = async (event) => event.initialize === true ? { pluginName: "hold" } : { state: "In Progress" };';
+
+/** A business failure with the longest message a plugin entry keeps (180 characters of 3 bytes in UTF-8). */
+const FAILS_VERBOSELY = 'exports.handler = async () => ({ state: "Error", message: "\u20ac".repeat(400) });';
+
 /** The shipped status-summary, wrapped: while CRASH_FLAG exists, one invocation kills its sandbox. */
 function summaryCrashWrapper(flag: string): string {
   const real = join(__dirname, '..', '..', 'assets', 'handlers', 'status-summary', 'index.js');
@@ -77,7 +88,13 @@ exports.handler = async (event, context) => {
 
 const STACK = 'Fault';
 const ORCHESTRATOR = 'fault';
-const ACTIVITIES = ['Throws', 'FailsOnce', 'PreTimeout', 'Duplicate', 'OutOfOrder', 'Expiry', 'SameUid', 'SummaryCrash'];
+const ACTIVITIES = ['Throws', 'FailsOnce', 'PreTimeout', 'Duplicate', 'OutOfOrder', 'Expiry', 'SameUid', 'SummaryCrash', 'Noisy', 'Large', 'Throttled', 'Unsubscribed'];
+/** Case 8: Noisy's optional plugins fill the document, then Large's plugins get a message over 256 KB. */
+const LARGE_WORKFLOW = 'large-message';
+/** Registered at run time (plugin table items, as dynamic registration writes them): one function, many plugins. */
+const NOISY_PLUGINS = { 'Noisy|pre': 100, 'Noisy|post': 100, 'Large|pre': 90 };
+/** 64 KB of metadata (start-run's limit), one field: it is also a message attribute. */
+const LARGE_METADATA = { workflow: LARGE_WORKFLOW, blob: 'm'.repeat(64 * 1024 - 60) };
 
 const bundled = existsSync(join(__dirname, '..', '..', 'assets', 'handlers', 'start-run', 'index.js'));
 const maybe = bundled ? describe : describe.skip;
@@ -90,6 +107,7 @@ interface App {
   readonly release: string;
   readonly crashFlag: string;
   readonly summaryWrapper: string;
+  readonly largeDir: string;
 }
 
 function buildApp(): App {
@@ -101,6 +119,7 @@ function buildApp(): App {
     release: join(dir, 'release'),
     crashFlag: join(dir, 'crash'),
     summaryWrapper: join(dir, 'status-summary-wrapper.js'),
+    largeDir: mkdtempSync(join(dir, 'large-')),
   };
   writeFileSync(app.summaryWrapper, summaryCrashWrapper(app.crashFlag));
   const stack = newStack(STACK);
@@ -155,6 +174,27 @@ function buildApp(): App {
   add('SummaryCrash', 'arm', ARMS_SUMMARY_CRASH, PAR, { CRASH_FLAG: app.crashFlag });
   add('SummaryCrash', 'enrich', SUCCEEDS, PAR);
   add('SummaryCrash', 'notify', SUCCEEDS, POST);
+
+  // Case 8: the noisy function's registrations are written in beforeAll; the reader serves every
+  // stage of Large (its code is mapped to test/local/fixtures/reads-full-message.ts) and may read the status item.
+  inlineFunction(plugins, 'noisy', FAILS_VERBOSELY, { functionName: functionName('Noisy', 'noisy') });
+  const reader = inlineFunction(plugins, 'Large-reader', SUCCEEDS, { functionName: functionName('Large', 'reader'), environment: { EVENT_DIR: app.largeDir } });
+  for (const stage of [ActivityStage.PRE, ActivityStage.PARALLEL, ActivityStage.POST]) {
+    orchestrator.activity('Large').addPlugin(reader, { stage, pluginName: 'reader', ...(stage === ActivityStage.PARALLEL ? {} : { order: 1000 }) });
+  }
+  orchestrator.grantPluginStatus(reader);
+  new Workflow(stack, 'WfLargeMessage', { orchestrator, activities: ['Noisy', 'Large'], workflowName: LARGE_WORKFLOW });
+
+  add('Throttled', 'check', SUCCEEDS, PRE);
+  add('Throttled', 'enrich', SUCCEEDS, PAR);
+  add('Throttled', 'score', SUCCEEDS, PAR);
+  add('Throttled', 'notify', SUCCEEDS, POST);
+
+  // Unsubscribed: 'hold' is subscribed at run time by the test (answers the handshake, then hands its
+  // work off and never reports); 'enrich' is deployed with addPlugin and completes.
+  inlineFunction(plugins, 'Unsubscribed-hold', HOLDS_THE_STAGE, { functionName: functionName('Unsubscribed', 'hold') });
+  add('Unsubscribed', 'enrich', SUCCEEDS, PAR);
+  add('Unsubscribed', 'notify', SUCCEEDS, POST);
   return { ...app, stack };
 }
 
@@ -207,8 +247,8 @@ maybe('Fault matrix on the local engine', () => {
   }
 
   /** Runs a workflow to its end and waits until every report and stream record is processed. */
-  async function run(workflow: string, uid: string): Promise<ExecutionResult> {
-    const result = await engine.runWorkflow(workflow, { uid, metadata: { workflow } }).result();
+  async function run(workflow: string, uid: string, metadata: Record<string, unknown> = { workflow }): Promise<ExecutionResult> {
+    const result = await engine.runWorkflow(workflow, { uid, metadata }).result();
     await engine.idle();
     if (process.env.E2E_TIMELINE) console.log(`${uid}: ${result.status} ${result.error ?? ''} ${result.cause ?? ''}\n${timeline(uid)}`);
     return result;
@@ -230,14 +270,40 @@ maybe('Fault matrix on the local engine', () => {
       asyncRetryDelaysMs: [100, 200],
       logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
       // The shipped status-summary, behind a wrapper that can kill its sandbox once (case 7).
-      plugins: { [`${STACK}/Orch/Handlers/StatusSummary`]: `${app.summaryWrapper}#handler` },
+      plugins: {
+        [`${STACK}/Orch/Handlers/StatusSummary`]: `${app.summaryWrapper}#handler`,
+        [functionName('Large', 'reader')]: `${join(__dirname, 'fixtures', 'reads-full-message.ts')}#handler`,
+      },
     });
     await engine.start();
     statusTable = engine.assembly.functions.map((f) => f.environment.STATUS_TABLE_NAME).find(Boolean)!;
     db = DynamoDBDocumentClient.from(new DynamoDBClient({
       endpoint: process.env[DYNAMODB_LOCAL_ENDPOINT], region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     }));
-  }, 120_000);
+    await registerNoisyPlugins();
+  }, 300_000);
+
+  /** Case 8's optional plugins, registered as dynamic registration does (one item per plugin), all one function. */
+  async function registerNoisyPlugins() {
+    const pluginTable = engine.assembly.functions.map((f) => f.environment.PLUGIN_TABLE_NAME).find(Boolean)!;
+    const fn = engine.assembly.functions.find((f) => f.name === functionName('Noisy', 'noisy'))!;
+    const items = Object.entries(NOISY_PLUGINS).flatMap(([orchestratorId, count]) => Array.from({ length: count }, (_, i) => {
+      const pluginName = `optional-plugin-that-fails-with-a-long-message-${String(i).padStart(3, '0')}`;
+      return {
+        orchestratorId,
+        subscriptionArn: `lambda:${fn.arn}:${pluginName}`,
+        functionName: fn.name,
+        functionArn: fn.arn,
+        pluginName,
+        mandatory: false,
+        order: i,
+        source: 'runtime',
+      };
+    }));
+    for (let i = 0; i < items.length; i += 25) {
+      await db.send(new BatchWriteCommand({ RequestItems: { [pluginTable]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
+    }
+  }
 
   beforeEach(async () => engine.idle());
 
@@ -467,7 +533,176 @@ maybe('Fault matrix on the local engine', () => {
     expect(engine.queueMessages(dlq.arn)).toHaveLength(droppedBefore);
   });
 
-  test.todo('a plugin message over 256 KB is delivered by reference — missing: the store-the-document-and-send-a-reference path (today the message is only trimmed)');
-  test.todo('a throttled status write is retried — missing: the local engine cannot inject DynamoDB errors (ProvisionedThroughputExceededException) into handler requests');
-  test.todo('a plugin unsubscribed mid-run no longer holds the stage — missing: dynamic registration (an SNS Unsubscribe does not update the plugin registry)');
+  test('8. a plugin message over 256 KB: delivered shortened with a statusRef; the plugin reads the full document; the run completes', async () => {
+    const uid = 'large-1';
+    const result = await run(LARGE_WORKFLOW, uid, LARGE_METADATA);
+    expectStatus(result, 'SUCCEEDED', uid);
+    const item = await doc(uid, LARGE_WORKFLOW);
+    expect(item.status.state).toBe('Complete');
+    expect(item.awaiting).toBeUndefined();
+    // 290 optional plugins failed with 180-character messages: recorded, never holding the run.
+    for (const stage of ['pre', 'post']) {
+      expect(item.activities.Noisy[stage].status.state).toBe('Optional Task Error');
+      expect(Object.values(item.activities.Noisy[stage].optional)).toHaveLength(100);
+    }
+    expect(Object.values(item.activities.Noisy.pre.optional as Record<string, { state: string; message: string }>)
+      .every((entry) => entry.state === 'Error' && entry.message.length === 180)).toBe(true);
+    for (const stage of ['pre', 'async', 'post']) expect(item.activities.Large[stage].mandatory.reader.state).toBe('Complete');
+    expect(item.activities.Large.status.state).toBe('Complete');
+
+    // The reader got one message per stage, each within SNS's limit, shortened, with the reference.
+    const records: RecordedMessage[] = readdirSync(app.largeDir).map((file) => JSON.parse(readFileSync(join(app.largeDir, file), 'utf8')));
+    expect(records.map((r) => r.message.stage).sort()).toEqual(['async', 'post', 'pre']);
+    for (const { publishedBytes: delivered, message, full } of records) {
+      expect(delivered).toBeLessThanOrEqual(SNS_MESSAGE_MAX_BYTES);
+      expect(message.truncated).toBe(true);
+      expect(message.statusRef).toEqual({ tableName: statusTable, key: { uid, workflow: LARGE_WORKFLOW } });
+      // What had to go: the other activity's plugin maps (its status stays).
+      const statusOnly = { status: expect.any(Object) };
+      expect(message.activities.Noisy).toEqual({ ...statusOnly, pre: statusOnly, async: statusOnly, post: statusOnly });
+      // Through the reference, the plugin read everything: metadata, every entry with its message.
+      expect(full.truncated).toBeUndefined();
+      expect(full).toMatchObject({ uid, workflow: LARGE_WORKFLOW, activity: 'Large', stage: message.stage, now: message.now, blob: LARGE_METADATA.blob });
+      const noisy = (full.activities.Noisy as any).pre.optional;
+      expect(Object.keys(noisy)).toHaveLength(100);
+      expect(noisy['optional-plugin-that-fails-with-a-long-message-099'].message).toBe(`${'\u20ac'.repeat(179)}\u2026`);
+      expect(JSON.stringify(full)).not.toContain('"token"');
+    }
+    // The message in full is over the limit, and the engine's SNS refuses it as AWS does.
+    const full = records.find((r) => r.message.stage === 'async')!.full;
+    const body = JSON.stringify(buildPluginMessage(item as StatusDocument, { activity: 'Large', stage: 'async', now: full.now }));
+    const attributes = messageAttributesFromMetadata(item.metadata) as Record<string, { DataType: string; StringValue: string }>;
+    expect(publishedBytes({ message: body, attributes })).toBeGreaterThan(SNS_MESSAGE_MAX_BYTES);
+    expect(() => engine.publish(`${ORCHESTRATOR}-Large-parallel`, body, attributes)).toThrow('Message too long');
+    expect(invocations('Noisy', 'noisy')).toBe(290);
+    expect(invocations('Large', 'reader')).toBe(3);
+  }, 180_000);
+  describe('9. throttled status writes (real DynamoDB error responses injected into the handlers\' requests)', () => {
+    /** The DynamoDB client's attempts per request (its default: 4 in @aws-sdk/client-dynamodb 3.11xx): this many throttles fail the handler. */
+    const SDK_ATTEMPTS = 4;
+    afterEach(() => engine.clearDynamoDbFaults());
+
+    /** Orchestrator handler errors (failed invocations) so far. */
+    const handlerErrors = () => ['StartRun', 'SequentialStage', 'ParallelStage', 'StatusSummary', 'StageFailure', 'PluginOutcome']
+      .reduce((total, id) => total + handlerStats(id).errors, 0);
+
+    async function expectCompleteThrottledRun(uid: string) {
+      const item = await doc(uid, 'throttled');
+      expectSettled(item, 'Throttled', 'Complete');
+      for (const stage of ['pre', 'async', 'post']) expect(item.activities.Throttled[stage].status.state).toBe('Complete');
+      expect(item.activities.Throttled.pre.mandatory.check.state).toBe('Complete');
+      expect(item.activities.Throttled.async.mandatory.enrich.state).toBe('Complete');
+      expect(item.activities.Throttled.async.mandatory.score.state).toBe('Complete');
+      expect(item.activities.Throttled.post.mandatory.notify.state).toBe('Complete');
+    }
+
+    test('a: two throttled writes are retried by the handler\'s SDK client: no handler fails, every plugin runs once', async () => {
+      const before = { errors: handlerErrors(), check: invocations('Throttled', 'check'), notify: invocations('Throttled', 'notify') };
+      const fault = engine.injectDynamoDbFault({ error: 'ProvisionedThroughputExceededException', times: 2, operation: 'UpdateItem', tableName: statusTable });
+      const result = await run('throttled', 'throttle-1');
+      expectStatus(result, 'SUCCEEDED', 'throttle-1');
+      expect(fault.injected).toBe(2);
+      expect(handlerErrors()).toBe(before.errors);
+      await expectCompleteThrottledRun('throttle-1');
+      expect(invocations('Throttled', 'check') - before.check).toBe(1);
+      expect(invocations('Throttled', 'notify') - before.notify).toBe(1);
+    });
+
+    test('b: a stage start throttled past the SDK\'s retries fails sequential-stage; Step Functions retries the task and the run completes', async () => {
+      const before = { errors: handlerStats('SequentialStage').errors, check: invocations('Throttled', 'check') };
+      // The pre stage's start: its first write, every attempt the SDK makes.
+      const fault = engine.injectDynamoDbFault({
+        error: 'ThrottlingException',
+        times: SDK_ATTEMPTS,
+        operation: 'UpdateItem',
+        tableName: statusTable,
+        match: ({ body }) => body.Key?.uid?.S === 'throttle-2' && Object.values(body.ExpressionAttributeNames ?? {}).includes('startTime'),
+      });
+      const result = await run('throttled', 'throttle-2');
+      expectStatus(result, 'SUCCEEDED', 'throttle-2');
+      expect(fault.injected).toBe(SDK_ATTEMPTS);
+      expect(handlerStats('SequentialStage').errors - before.errors).toBe(1);
+      await expectCompleteThrottledRun('throttle-2');
+      expect(invocations('Throttled', 'check') - before.check).toBe(1);
+    });
+
+    test('c: status-summary\'s settling write throttled past the SDK\'s retries: the stream redelivers the batch and the run completes', async () => {
+      const before = handlerStats('StatusSummary').errors;
+      const dlq = engine.assembly.queues.find((q) => q.path?.startsWith(`${STACK}/Orch/Handlers/StatusSummaryDeadLetterQueue`))!;
+      const droppedBefore = engine.queueMessages(dlq.arn).length;
+      // The write that records the settled stage and removes the token (conditioned on it).
+      const fault = engine.injectDynamoDbFault({
+        error: 'ProvisionedThroughputExceededException',
+        times: SDK_ATTEMPTS,
+        operation: 'UpdateItem',
+        tableName: statusTable,
+        match: ({ body }) => body.Key?.uid?.S === 'throttle-3' && /\bREMOVE\b/.test(body.UpdateExpression ?? '')
+          && Object.values(body.ExpressionAttributeNames ?? {}).includes('token') && /=/.test(body.ConditionExpression ?? ''),
+      });
+      const result = await run('throttled', 'throttle-3');
+      expectStatus(result, 'SUCCEEDED', 'throttle-3');
+      expect(fault.injected).toBe(SDK_ATTEMPTS);
+      expect(handlerStats('StatusSummary').errors - before).toBeGreaterThanOrEqual(1);
+      await expectCompleteThrottledRun('throttle-3');
+      expect(engine.queueMessages(dlq.arn)).toHaveLength(droppedBefore);
+    });
+
+    test('d: plugin-outcome\'s write throttled past the SDK\'s retries: Lambda retries the asynchronous invocation and the run completes', async () => {
+      const before = handlerStats('PluginOutcome').errors;
+      const fault = engine.injectDynamoDbFault({
+        error: 'ThrottlingException',
+        times: SDK_ATTEMPTS,
+        operation: 'UpdateItem',
+        tableName: statusTable,
+        // enrich's outcome only (score's is recorded at the same time, by another invocation).
+        match: ({ body }) => body.Key?.uid?.S === 'throttle-4' && ':poSentAt' in (body.ExpressionAttributeValues ?? {})
+          && Object.values(body.ExpressionAttributeNames ?? {}).includes('enrich'),
+      });
+      const result = await run('throttled', 'throttle-4');
+      expectStatus(result, 'SUCCEEDED', 'throttle-4');
+      expect(fault.injected).toBe(SDK_ATTEMPTS);
+      expect(handlerStats('PluginOutcome').errors - before).toBe(1);
+      await expectCompleteThrottledRun('throttle-4');
+    });
+  });
+  test('13. a plugin unsubscribed mid-run no longer holds the stage: the registrar marks its pending entry Do Not Run in the running execution', async () => {
+    // As an operator would: subscribe with the SNS API; EventBridge would then hand the CloudTrail
+    // record to the registrar (the engine has no CloudTrail, so the test delivers it).
+    const registrar = handlerName('PluginRegistrar');
+    const topic = engine.assembly.topics.find((t) => t.name === `${ORCHESTRATOR}-Unsubscribed-parallel`)!;
+    const hold = engine.assembly.functions.find((f) => f.name === functionName('Unsubscribed', 'hold'))!;
+    const sns = new SNSClient({ endpoint: engine.endpointUrl, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const { SubscriptionArn } = await sns.send(new SubscribeCommand({ TopicArn: topic.arn, Protocol: 'lambda', Endpoint: hold.arn }));
+    const subscription = { topicArn: topic.arn, functionArn: hold.arn, subscriptionArn: SubscriptionArn! };
+    const registered = await engine.invoke(registrar, subscribeEvent(subscription));
+    expect(JSON.parse((registered as { payload: string }).payload)).toMatchObject({ outcome: 'registered', pluginName: 'hold' });
+
+    const execution = engine.runWorkflow('unsubscribed', { uid: 'unsub-1', metadata: { workflow: 'unsubscribed' } });
+    // The parallel stage waits for hold: enrich is done, hold handed its work off and will never report.
+    await eventually(async () => {
+      const stage = (await engine.statusDocument('unsub-1', 'unsubscribed'))?.activities.Unsubscribed.async;
+      return stage?.status.token && stage.mandatory.enrich?.state === 'Complete' && stage.mandatory.hold?.state === 'Not Started';
+    }, 45_000, 'the parallel stage waiting for hold');
+    expect(engine.execution(execution.executionArn)!.status).toBe('RUNNING');
+
+    await sns.send(new UnsubscribeCommand({ SubscriptionArn }));
+    const unregistered = await engine.invoke(registrar, unsubscribeEvent(SubscriptionArn!));
+    expect(JSON.parse((unregistered as { payload: string }).payload)).toMatchObject({ outcome: 'unregistered', pluginName: 'hold', released: 1 });
+    sns.destroy();
+
+    const result = await execution.result();
+    await engine.idle();
+    expectStatus(result, 'SUCCEEDED', 'unsub-1');
+    const item = await doc('unsub-1', 'unsubscribed');
+    expectSettled(item, 'Unsubscribed', 'Complete');
+    expect(item.activities.Unsubscribed.async.status.state).toBe('Complete');
+    expect(item.activities.Unsubscribed.async.mandatory.hold).toMatchObject({ state: 'Do Not Run', message: expect.stringContaining('Unsubscribed during the run') });
+    expect(invocations('Unsubscribed', 'notify')).toBe(1);
+
+    // Runs started afterwards never create an entry for it.
+    const next = await run('unsubscribed', 'unsub-2');
+    expectStatus(next, 'SUCCEEDED', 'unsub-2');
+    expect(Object.keys((await doc('unsub-2', 'unsubscribed')).activities.Unsubscribed.async.mandatory)).toEqual(['enrich']);
+    expect(invocations('Unsubscribed', 'hold')).toBe(2); // the handshake and the first run's delivery
+  }, 120_000);
 });

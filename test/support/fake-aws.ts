@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, request, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 
-export type Service = 'sfn' | 'sns' | 'lambda' | 'dynamodb';
+export type Service = 'sfn' | 'sns' | 'lambda' | 'dynamodb' | 'events';
 
 export interface RecordedCall {
   readonly service: Service;
@@ -47,6 +47,7 @@ export class FakeAws {
   private readonly dynamoDbInterceptors = new Map<string, () => Promise<void>>();
   private readonly sfnHooks = new Map<string, (input: Record<string, any>) => Promise<void>>();
   private readonly sfnFailures = new Map<string, { errorName: string; remaining: number }>();
+  private putEventsRejections = 0;
 
   private constructor(dynamoDbEndpoint: string) {
     this.dynamoDb = new URL(dynamoDbEndpoint);
@@ -125,6 +126,7 @@ export class FakeAws {
     const target = String(req.headers['x-amz-target'] ?? '');
     if (target.startsWith('DynamoDB_')) return this.forwardToDynamoDb(req, res, body, target.split('.')[1]);
     if (target.startsWith('AWSStepFunctions.')) return this.stepFunctions(res, target.split('.')[1], JSON.parse(body.toString() || '{}'));
+    if (target === 'AWSEvents.PutEvents') return this.putEvents(res, JSON.parse(body.toString() || '{}'));
     const invocation = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
     if (invocation) return this.invoke(res, decodeURIComponent(invocation[1]), body.toString());
     const form = new URLSearchParams(body.toString());
@@ -179,6 +181,28 @@ export class FakeAws {
     if (action === 'SendTaskSuccess' || action === 'SendTaskFailure') this.closedTokens.set(token, 'TaskTimedOut');
     res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
     res.end('{}');
+  }
+
+  /**
+   * The next `count` PutEvents entries are refused (`ErrorCode` InternalException), as EventBridge
+   * reports entries it could not accept.
+   */
+  public rejectPutEventsEntries(count: number): void {
+    this.putEventsRejections = count;
+  }
+
+  /** EventBridge PutEvents (AWS JSON 1.1): every entry recorded; accepted unless a rejection is scripted. */
+  private async putEvents(res: ServerResponse, input: Record<string, any>): Promise<void> {
+    this.calls.push({ service: 'events', action: 'PutEvents', input });
+    const entries = (input.Entries ?? []).map(() => {
+      if (this.putEventsRejections > 0) {
+        this.putEventsRejections--;
+        return { ErrorCode: 'InternalException', ErrorMessage: 'Injected failure' };
+      }
+      return { EventId: randomUUID() };
+    });
+    res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+    res.end(JSON.stringify({ FailedEntryCount: entries.filter((e: { ErrorCode?: string }) => e.ErrorCode).length, Entries: entries }));
   }
 
   private async invoke(res: ServerResponse, name: string, payload: string): Promise<void> {

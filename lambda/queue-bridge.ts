@@ -1,0 +1,338 @@
+/**
+ * queue-bridge: puts a PARALLEL plugin added with `queue: true` behind an SQS queue (DESIGN.md
+ * "Queue bridge"). One function per plugin stack (and orchestrator) serves every queue plugin of
+ * that stack; it is invoked two ways:
+ *
+ * - by SNS (the bridge's subscription to an activity's parallel topic): finds the queue plugin by
+ *   its registry item (exact key `<activity>|async` + the delivery's subscription, as plugin-outcome),
+ *   marks the plugin `In Progress` ("queued"), then sends the plugin message unchanged (body and
+ *   message attributes) to the plugin's queue; FIFO queues get the group of the plugin's `fifoKey`
+ *   metadata field (else the run's uid) and a deduplication id;
+ * - by SQS (an event source on each queue plugin's dead-letter queue): a message the plugin failed
+ *   on `maxReceiveCount` times; the plugin is recorded `Error`.
+ *
+ * Exactly one enqueue per plugin message: the In Progress write stores the message's deduplication
+ * id (uid, workflow, activity, stage, plugin and the message's `now`) on the plugin's entry
+ * (`enqueued`) and is refused when the entry already holds it, so a duplicate SNS delivery sends
+ * nothing, on standard queues too (SQS deduplicates only FIFO queues, for 5 minutes). A send that
+ * fails takes the mark back and throws: Lambda retries the delivery, and after its retries the
+ * bridge's on-failure destination (plugin-outcome) records the plugin `Error`.
+ */
+import { createHash } from 'node:crypto';
+import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetCommand, QueryCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { notBeforeStageStart, pluginDelivery, PluginDelivery } from './plugin-outcome';
+import { containerClient, dynamoDb } from './shared/clients';
+import { pluginTableName, statusTableName } from './shared/environment';
+import { OrchestratorError } from './shared/errors';
+import { addActivityMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
+import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
+import { isPluginFinal, PluginKind, State, StatusDocument } from './shared/status';
+import { paths, pluginStateUpdate, StatusTarget } from './shared/status-store';
+import { updateStatus } from './shared/status-table';
+
+/** The bridge was invoked with neither an SNS event nor an SQS event; nothing was read or written. */
+export class InvalidBridgeEvent extends OrchestratorError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidBridgeEvent';
+  }
+}
+
+/** A queue plugin's registry item: the registry fields plus where its messages go. */
+export interface QueuedPlugin extends RegisteredPlugin {
+  readonly queueUrl: string;
+  readonly deadLetterQueueArn: string;
+  /** Metadata field whose value is the FIFO message group (FIFO queues only). */
+  readonly fifoKey?: string;
+  readonly maxReceiveCount?: number;
+}
+
+export interface EnqueueResult {
+  readonly enqueued: boolean;
+  readonly plugin?: string;
+  /** Why nothing was sent. */
+  readonly reason?: string;
+  readonly messageId?: string;
+}
+
+export interface BridgeResult {
+  readonly results: EnqueueResult[];
+}
+
+export interface DeadLetterResponse {
+  readonly batchItemFailures: { readonly itemIdentifier: string }[];
+}
+
+/** The entry attribute holding the deduplication id of the message enqueued for this run. */
+export const ENQUEUED_ATTRIBUTE = 'enqueued';
+/** The plugin's entry message while its message waits in the queue. */
+export const QUEUED_MESSAGE = 'queued';
+/** SQS: a message group id is 1-128 characters of letters, digits and punctuation. */
+const GROUP_ID = /^[\x21-\x7e]{1,128}$/;
+
+export const handler = instrumented(bridge);
+
+async function bridge(event: unknown): Promise<BridgeResult | DeadLetterResponse> {
+  const records = isObject(event) && Array.isArray(event.Records) ? event.Records as unknown[] : [];
+  if (records.length > 0 && records.every((r) => isObject(r) && r.EventSource === 'aws:sns')) {
+    const results: EnqueueResult[] = [];
+    for (const record of records) results.push(await enqueue(record as Record<string, unknown>));
+    return { results };
+  }
+  if (records.length > 0 && records.every((r) => isObject(r) && r.eventSource === 'aws:sqs')) {
+    // SQS always sends these as strings; anything else would fail as a TypeError, reported as a batch item failure.
+    const malformed = (records as Record<string, unknown>[]).find((r) => ['messageId', 'body', 'eventSourceARN'].some((field) => typeof r[field] !== 'string'));
+    if (malformed) throw new InvalidBridgeEvent('Invalid queue-bridge event: an SQS record needs string messageId, body and eventSourceARN');
+    return recordDeadLetters(records as SqsRecord[]);
+  }
+  throw new InvalidBridgeEvent('Invalid queue-bridge event: expected an SNS event (a parallel-stage plugin message) '
+    + 'or an SQS event (a queue plugin\'s dead-letter queue)');
+}
+
+// Enqueue ----------------------------------------------------------------------------------------
+
+async function enqueue(record: Record<string, unknown>): Promise<EnqueueResult> {
+  const delivery = pluginDelivery({ Records: [record] });
+  if (typeof delivery === 'string') return skipped(delivery);
+  appendRunKeys({ uid: delivery.uid, workflow: delivery.workflow, activity: delivery.activity, stage: delivery.stage });
+  if (delivery.stage !== 'async') return skipped(`a ${delivery.stage} plugin message; only parallel-stage messages are queued`);
+  const plugin = await pluginBySubscription(delivery);
+  if (!plugin) return skipped(`no queue plugin of ${registryId(delivery.activity, delivery.stage)} is registered for subscription ${delivery.subscriptionArn}`);
+
+  const sns = record.Sns as { Message: string; MessageId?: string; MessageAttributes?: Record<string, { Type: string; Value: string }> };
+  const kind = pluginKind(plugin);
+  const deduplicationId = sha256([delivery.uid, delivery.workflow, delivery.activity, delivery.stage, plugin.pluginName, delivery.sentAt ?? sns.MessageId ?? ''].join('\n'));
+  const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
+  const marked = withEnqueueMark(pluginStateUpdate(target, {
+    activity: delivery.activity,
+    stage: delivery.stage,
+    kind,
+    plugin: plugin.pluginName,
+    state: State.IN_PROGRESS,
+    message: QUEUED_MESSAGE,
+    now: new Date().toISOString(),
+  }), paths.entry(delivery.activity, delivery.stage, kind, plugin.pluginName), deduplicationId);
+  const guarded = delivery.sentAt ? notBeforeStageStart(marked, delivery.activity, delivery.stage, delivery.sentAt) : marked;
+  const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+  if (!written.applied) {
+    const reason = refusal(written.current, delivery, kind, plugin.pluginName, deduplicationId);
+    logger.info('Plugin message not queued', { plugin: plugin.pluginName, reason });
+    return { enqueued: false, plugin: plugin.pluginName, reason };
+  }
+
+  const fifo = plugin.queueUrl.endsWith('.fifo');
+  try {
+    const sent = await sqs().send(new SendMessageCommand({
+      QueueUrl: plugin.queueUrl,
+      MessageBody: sns.Message,
+      MessageAttributes: sqsAttributes(sns.MessageAttributes),
+      ...(fifo ? { MessageGroupId: messageGroupId(sns.Message, plugin.fifoKey, delivery.uid), MessageDeduplicationId: deduplicationId } : {}),
+    }));
+    logger.info('Plugin message queued', { plugin: plugin.pluginName, queueUrl: plugin.queueUrl, messageId: sent.MessageId });
+    return { enqueued: true, plugin: plugin.pluginName, messageId: sent.MessageId };
+  } catch (error) {
+    // Take the mark back so Lambda's retry of this delivery sends it; then fail the invocation.
+    await updateStatus(unmark(target, paths.entry(delivery.activity, delivery.stage, kind, plugin.pluginName), deduplicationId))
+      .catch((unmarkError: unknown) => logger.error('Could not take back the queued mark', { plugin: plugin.pluginName, error: unmarkError }));
+    throw error;
+  }
+}
+
+function skipped(reason: string): EnqueueResult {
+  logger.warn('Plugin message not queued', { reason });
+  return { enqueued: false, reason };
+}
+
+/**
+ * Adds to the plugin's In Progress write: `SET <entry>.enqueued = :id`, only when the entry does not
+ * already hold this id (a duplicate delivery of the same message).
+ */
+export function withEnqueueMark(update: UpdateCommandInput, entry: string[], deduplicationId: string): UpdateCommandInput {
+  const { names, path } = entryPath(entry);
+  const expression = update.UpdateExpression ?? '';
+  // pluginStateUpdate's expression starts with SET; the mark joins its SET clauses.
+  const otherClauses = expression.search(/ (REMOVE|ADD|DELETE) /);
+  const setPart = otherClauses < 0 ? expression : expression.slice(0, otherClauses);
+  const rest = otherClauses < 0 ? '' : expression.slice(otherClauses);
+  return {
+    ...update,
+    UpdateExpression: `${setPart}, ${path} = :qbId${rest}`,
+    ConditionExpression: `${update.ConditionExpression} AND (attribute_not_exists(${path}) OR ${path} <> :qbId)`,
+    ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...names },
+    ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':qbId': deduplicationId },
+  };
+}
+
+function unmark(target: StatusTarget, entry: string[], deduplicationId: string): UpdateCommandInput {
+  const { names, path } = entryPath(entry);
+  return {
+    TableName: target.tableName,
+    Key: { uid: target.key.uid, workflow: target.key.workflow },
+    UpdateExpression: `REMOVE ${path}`,
+    ConditionExpression: `${path} = :qbId`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: { ':qbId': deduplicationId },
+  };
+}
+
+function entryPath(entry: string[]): { names: Record<string, string>; path: string } {
+  const segments = [...entry, ENQUEUED_ATTRIBUTE];
+  const names = Object.fromEntries(segments.map((segment, i) => [`#qb${i}`, segment]));
+  return { names, path: Object.keys(names).join('.') };
+}
+
+/** Why the In Progress write was refused, from the item as it was (ALL_OLD). */
+function refusal(current: StatusDocument | undefined, delivery: PluginDelivery, kind: PluginKind, plugin: string, deduplicationId: string): string {
+  if (!current) return 'no status item for this run';
+  const entry = current.activities[delivery.activity]?.[delivery.stage]?.[kind]?.[plugin] as (Record<string, unknown> & { state: State }) | undefined;
+  if (!entry) return 'the run has no entry for this plugin';
+  if (entry[ENQUEUED_ATTRIBUTE] === deduplicationId) return 'already queued (a duplicate delivery of this message)';
+  if (isPluginFinal(entry.state)) return `the plugin is already ${entry.state}`;
+  return 'the stage was started again after this message was sent';
+}
+
+/** The FIFO group: the plugin's `fifoKey` metadata field when it holds a scalar, else the run's uid. */
+export function messageGroupId(body: string, fifoKey: string | undefined, uid: string): string {
+  let value: unknown;
+  if (fifoKey) {
+    try {
+      const message = JSON.parse(body) as Record<string, unknown>;
+      value = message[fifoKey];
+    } catch {
+      value = undefined;
+    }
+  }
+  const group = (typeof value === 'string' && value !== '') || typeof value === 'number' || typeof value === 'boolean' ? String(value) : uid;
+  // A value SQS would refuse (too long, spaces, non-ASCII) keeps its grouping through its hash.
+  return GROUP_ID.test(group) ? group : sha256(group);
+}
+
+/** SNS message attributes (Lambda record shape) as SQS message attributes. */
+function sqsAttributes(attributes: Record<string, { Type: string; Value: string }> | undefined): Record<string, MessageAttributeValue> | undefined {
+  const out: Record<string, MessageAttributeValue> = {};
+  for (const [name, attribute] of Object.entries(attributes ?? {})) {
+    if (!attribute || typeof attribute.Value !== 'string') continue;
+    out[name] = attribute.Type === 'Binary'
+      ? { DataType: 'Binary', BinaryValue: Buffer.from(attribute.Value, 'base64') }
+      : { DataType: attribute.Type || 'String', StringValue: attribute.Value };
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+async function pluginBySubscription(delivery: PluginDelivery): Promise<QueuedPlugin | undefined> {
+  const answer = await dynamoDb().send(new GetCommand({
+    TableName: pluginTableName(),
+    Key: { orchestratorId: registryId(delivery.activity, delivery.stage), subscriptionArn: delivery.subscriptionArn },
+  }));
+  return answer.Item ? queuedPlugin(answer.Item) : undefined;
+}
+
+/** A registry item of a queue plugin, or undefined (logged) when it is not one. */
+export function queuedPlugin(item: Record<string, unknown>): QueuedPlugin | undefined {
+  const plugin = parseRegistryItem(item);
+  if (!plugin || typeof item.queueUrl !== 'string' || typeof item.deadLetterQueueArn !== 'string') {
+    logger.warn('Ignoring a registry item that is not a queue plugin', { item });
+    return undefined;
+  }
+  return {
+    ...plugin,
+    queueUrl: item.queueUrl,
+    deadLetterQueueArn: item.deadLetterQueueArn,
+    fifoKey: typeof item.fifoKey === 'string' && item.fifoKey !== '' ? item.fifoKey : undefined,
+    maxReceiveCount: typeof item.maxReceiveCount === 'number' ? item.maxReceiveCount : undefined,
+  };
+}
+
+// Dead letters -----------------------------------------------------------------------------------
+
+interface SqsRecord {
+  readonly messageId: string;
+  readonly body: string;
+  readonly eventSourceARN: string;
+}
+
+async function recordDeadLetters(records: SqsRecord[]): Promise<DeadLetterResponse> {
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  for (const record of records) {
+    try {
+      await recordDeadLetter(record);
+    } catch (error) {
+      // Retried from the dead-letter queue (no redrive: it stays there until recorded or expired).
+      logger.error('Dead letter not recorded', { messageId: record.messageId, error });
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+    }
+  }
+  return { batchItemFailures };
+}
+
+async function recordDeadLetter(record: SqsRecord): Promise<void> {
+  // The queued body is the plugin message: read it as the SNS delivery it came from.
+  const delivery = pluginDelivery({ Records: [{ EventSubscriptionArn: record.eventSourceARN, Sns: { Message: record.body } }] });
+  // The body is logged: the dead-letter message is deleted once handled.
+  const body = record.body.slice(0, 4096);
+  if (typeof delivery === 'string') {
+    logger.warn('Dead letter ignored', { reason: delivery, messageId: record.messageId, body });
+    return;
+  }
+  const keys = { uid: delivery.uid, workflow: delivery.workflow, activity: delivery.activity, stage: delivery.stage };
+  const plugin = await pluginByDeadLetterQueue(delivery, record.eventSourceARN);
+  if (!plugin) {
+    logger.warn('Dead letter ignored', { ...keys, reason: `no queue plugin of ${registryId(delivery.activity, delivery.stage)} has dead-letter queue ${record.eventSourceARN}`, body });
+    return;
+  }
+  const receives = plugin.maxReceiveCount === undefined ? '' : ` ${plugin.maxReceiveCount} times`;
+  const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
+  const update = pluginStateUpdate(target, {
+    activity: delivery.activity,
+    stage: delivery.stage,
+    kind: pluginKind(plugin),
+    plugin: plugin.pluginName,
+    state: State.ERROR,
+    message: `The plugin failed on its queued message${receives}; the message went to the dead-letter queue`,
+    now: new Date().toISOString(),
+  });
+  const guarded = delivery.sentAt ? notBeforeStageStart(update, delivery.activity, delivery.stage, delivery.sentAt) : update;
+  const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+  if (!written.applied) {
+    const entry = written.current?.activities[delivery.activity]?.[delivery.stage]?.[pluginKind(plugin)]?.[plugin.pluginName];
+    const reason = !written.current ? 'no status item for this run' : !entry ? 'the run has no entry for this plugin'
+      : isPluginFinal(entry.state) ? `the plugin is already ${entry.state}` : 'the stage was started again after this message was sent';
+    logger.info('Dead letter not recorded', { ...keys, plugin: plugin.pluginName, reason, body });
+    return;
+  }
+  logger.error('Queue plugin recorded Error: its message went to the dead-letter queue', { ...keys, plugin: plugin.pluginName, body });
+  addActivityMetric({ ...keys, activity: delivery.activity }, Metric.PLUGIN_ERRORS);
+}
+
+/** The queue plugin of this stage whose dead-letter queue this is (one Query of the stage's registry items). */
+async function pluginByDeadLetterQueue(delivery: PluginDelivery, deadLetterQueueArn: string): Promise<QueuedPlugin | undefined> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamoDb().send(new QueryCommand({
+      TableName: pluginTableName(),
+      KeyConditionExpression: 'orchestratorId = :id',
+      FilterExpression: 'deadLetterQueueArn = :dlq',
+      ExpressionAttributeValues: { ':id': registryId(delivery.activity, delivery.stage), ':dlq': deadLetterQueueArn },
+      ExclusiveStartKey: startKey,
+    }));
+    const item = page.Items?.[0];
+    if (item) return queuedPlugin(item);
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return undefined;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+function sqs(): SQSClient {
+  return containerClient('sqs', () => new SQSClient({}));
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

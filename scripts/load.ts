@@ -1,0 +1,231 @@
+/**
+ * Load benchmark (`npx projen load`; a script, not a test): N concurrent workflow runs (default
+ * 1,000) on ONE local engine, then every status item read back and compared with what that run must
+ * end in — so a lost or stale status is found, not averaged away.
+ *
+ * The app: one Workflow over two activities, each with a pre plugin, two mandatory parallel plugins
+ * and a post plugin (zero-SDK inline functions). Every 10th run carries `metadata.fail = true`, which
+ * makes the first activity's parallel plugin `check` return `{ state: 'Error' }`: that run must end
+ * FAILED (`PluginFailed`), its first activity and the run `Error`, the second activity untouched.
+ *
+ * Printed: runs/s, p50/p95/max run latency (execution start to stop), orchestrator invocations and
+ * DynamoDB requests per run (the handlers' requests through the engine's endpoint; the engine's own
+ * stream reads are not counted), SNS publishes per run — for the load and for a baseline measured in
+ * the same process first (a few runs at a time), and the ratio load/baseline.
+ *
+ *   npx ts-node --transpile-only -O '{"module":"commonjs","moduleResolution":"node","ignoreDeprecations":"6.0"}' scripts/load.ts
+ *   options: --runs N (concurrent runs, default 1000), --baseline N (runs in the baseline, default 10)
+ *   environment: LOAD_WORKERS (sandboxes per function, default 8), LOAD_LOGS=1 (function logs to stderr)
+ * Exit code 1 when any run ended otherwise than expected or a status item differs.
+ */
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { LocalEngine } from '../local/engine';
+import type { EngineCounters, ExecutionResult } from '../local/engine';
+import { ActivityStage, Orchestrator, Workflow } from '../src';
+
+const WORKFLOW = 'load';
+const ACTIVITIES = ['Intake', 'Settle'];
+const PLUGINS = { pre: ['vet'], async: ['check', 'enrich'], post: ['notify'] } as const;
+/** The first activity's `check` fails (business failure) for runs with `metadata.fail`. */
+const FAILING = { activity: 'Intake', plugin: 'check' };
+const INSTANT = 'exports.handler = async () => ({});';
+const CHECK = [
+  'exports.handler = async (event) => {',
+  '  const message = JSON.parse(event.Records[0].Sns.Message);',
+  `  if (message.fail === true && message.activity === ${JSON.stringify(FAILING.activity)}) return { state: "Error", message: "check refused" };`,
+  '  return {};',
+  '};',
+].join('\n');
+
+function buildApp(): { stack: Stack; orchestrator: Orchestrator } {
+  const app = new App();
+  const stack = new Stack(app, 'Load');
+  const orchestrator = new Orchestrator(stack, 'Orch', { orchestratorName: 'load', activities: ACTIVITIES });
+  new Workflow(stack, 'Flow', { orchestrator, activities: ACTIVITIES, workflowName: WORKFLOW });
+  const plugins = new Stack(app, 'LoadPlugins');
+  const fn = (id: string, code: string) => new lambda.Function(plugins, id, {
+    runtime: lambda.Runtime.NODEJS_22_X,
+    handler: 'index.handler',
+    code: lambda.Code.fromInline(code),
+    memorySize: 128,
+    timeout: Duration.seconds(30),
+  });
+  for (const activityName of ACTIVITIES) {
+    const activity = orchestrator.activity(activityName);
+    const add = (stage: ActivityStage, name: string, code = INSTANT) => activity.addPlugin(fn(`${activityName}-${name}`, code), { stage, pluginName: name });
+    PLUGINS.pre.forEach((name) => add(ActivityStage.PRE, name));
+    PLUGINS.async.forEach((name) => add(ActivityStage.PARALLEL, name, name === FAILING.plugin ? CHECK : INSTANT));
+    PLUGINS.post.forEach((name) => add(ActivityStage.POST, name));
+  }
+  return { stack, orchestrator };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What each run must end in
+
+interface Expected {
+  readonly execution: ExecutionResult['status'];
+  readonly error?: string;
+  readonly run: string;
+  readonly activities: Record<string, { state: string; stages: Record<string, string>; plugins: Record<string, string> }>;
+}
+
+function expectedFor(fails: boolean): Expected {
+  const complete = (): Expected['activities'][string] => ({
+    state: 'Complete',
+    stages: { pre: 'Complete', async: 'Complete', post: 'Complete' },
+    plugins: Object.fromEntries(Object.entries(PLUGINS).flatMap(([stage, names]) => names.map((n) => [`${stage}.${n}`, 'Complete']))),
+  });
+  if (!fails) return { execution: 'SUCCEEDED', run: 'Complete', activities: Object.fromEntries(ACTIVITIES.map((a) => [a, complete()])) };
+  return {
+    execution: 'FAILED',
+    error: 'PluginFailed',
+    run: 'Error',
+    activities: {
+      // The other parallel plugin may or may not have finished when the stage failed: not compared.
+      [FAILING.activity]: { state: 'Error', stages: { pre: 'Complete', async: 'Error', post: 'Not Started' }, plugins: { 'pre.vet': 'Complete', [`async.${FAILING.plugin}`]: 'Error' } },
+      [ACTIVITIES[1]]: { state: 'Not Started', stages: { pre: 'Not Started', async: 'Not Started', post: 'Not Started' }, plugins: {} },
+    },
+  };
+}
+
+/** Differences between a status item and what its run must end in (empty: correct). */
+function compare(uid: string, doc: Record<string, any> | undefined, expected: Expected): string[] {
+  if (!doc) return [`${uid}: no status item`];
+  const problems: string[] = [];
+  const check = (what: string, actual: unknown, wanted: unknown) => {
+    if (actual !== wanted) problems.push(`${uid}: ${what} is ${JSON.stringify(actual)}, expected ${JSON.stringify(wanted)}`);
+  };
+  check('run state', doc.status?.state, expected.run);
+  check('awaiting', doc.awaiting, undefined);
+  for (const [name, activity] of Object.entries(expected.activities)) {
+    const actual = doc.activities?.[name];
+    check(`${name} state`, actual?.status?.state, activity.state);
+    for (const [stage, state] of Object.entries(activity.stages)) check(`${name}.${stage} state`, actual?.[stage]?.status?.state, state);
+    check(`${name}.async token`, actual?.async?.status?.token, undefined);
+    for (const [key, state] of Object.entries(activity.plugins)) {
+      const [stage, plugin] = key.split('.');
+      check(`${name}.${stage}.${plugin}`, actual?.[stage]?.mandatory?.[plugin]?.state, state);
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+interface Figures {
+  readonly runs: number;
+  readonly seconds: number;
+  readonly runsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+  readonly maxMs: number;
+  readonly invocationsPerRun: number;
+  readonly dynamodbPerRun: number;
+  readonly publishesPerRun: number;
+  readonly problems: string[];
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label: string, count: number): Promise<Figures> {
+  const invocations = (c: EngineCounters) => Object.entries(c.functions)
+    .reduce((t, [name, f]) => t + (orchestratorFns.has(name) ? f.invocations : 0), 0);
+  const dynamodb = (c: EngineCounters) => c.dynamodb.reads + c.dynamodb.writes + c.dynamodb.other;
+  const before = engine.counters();
+  const uids = Array.from({ length: count }, (_, i) => `${label}-${i}`);
+  const fails = (i: number) => i % 10 === 9;
+  const started = performance.now();
+  const results = await Promise.all(uids.map((uid, i) => engine
+    .runWorkflow(WORKFLOW, { uid, metadata: { workflow: WORKFLOW, fail: fails(i) } })
+    .result()));
+  // Every effect settled too (late outcomes, stream records): only then is the status final.
+  await engine.idle(300_000);
+  const seconds = (performance.now() - started) / 1000;
+  const after = engine.counters();
+
+  const problems: string[] = [];
+  const latencies: number[] = [];
+  for (const [i, result] of results.entries()) {
+    const expected = expectedFor(fails(i));
+    if (result.status !== expected.execution || result.error !== expected.error) {
+      problems.push(`${uids[i]}: execution ${result.status} ${result.error ?? ''}, expected ${expected.execution} ${expected.error ?? ''}`);
+    }
+    latencies.push(result.stopDate!.getTime() - result.startDate.getTime());
+  }
+  // Every status item read back (consistent reads), a few at a time.
+  for (let i = 0; i < uids.length; i += 50) {
+    const docs = await Promise.all(uids.slice(i, i + 50).map((uid) => engine.statusDocument(uid, WORKFLOW)));
+    docs.forEach((doc, j) => problems.push(...compare(uids[i + j], doc, expectedFor(fails(i + j)))));
+  }
+  latencies.sort((a, b) => a - b);
+  return {
+    runs: count,
+    seconds,
+    runsPerSecond: count / seconds,
+    p50Ms: percentile(latencies, 50),
+    p95Ms: percentile(latencies, 95),
+    maxMs: latencies[latencies.length - 1],
+    invocationsPerRun: (invocations(after) - invocations(before)) / count,
+    dynamodbPerRun: (dynamodb(after) - dynamodb(before)) / count,
+    publishesPerRun: (after.sns.publishes - before.sns.publishes) / count,
+    problems,
+  };
+}
+
+function row(label: string, f: Figures): string {
+  return `${label.padEnd(10)} ${String(f.runs).padStart(5)} runs ${f.seconds.toFixed(1).padStart(7)} s ${f.runsPerSecond.toFixed(2).padStart(7)} runs/s  `
+    + `p50 ${String(f.p50Ms).padStart(6)} ms  p95 ${String(f.p95Ms).padStart(6)} ms  max ${String(f.maxMs).padStart(6)} ms  `
+    + `${f.invocationsPerRun.toFixed(1)} invocations/run  ${f.dynamodbPerRun.toFixed(1)} DynamoDB requests/run  ${f.publishesPerRun.toFixed(1)} publishes/run`;
+}
+
+async function main() {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '1000' }, baseline: { type: 'string', default: '10' } } });
+  const runs = Number(values.runs);
+  const baselineRuns = Number(values.baseline);
+  const { stack, orchestrator } = buildApp();
+  const engine = new LocalEngine({
+    app: stack,
+    logs: process.env.LOAD_LOGS ? 'inherit' : 'silent',
+    maxWorkersPerFunction: Number(process.env.LOAD_WORKERS ?? 8),
+    asyncRetryDelaysMs: [1000, 2000],
+  });
+  const startedAt = performance.now();
+  await engine.start();
+  try {
+    const prefix = `${orchestrator.node.path}/Handlers/`;
+    const orchestratorFns = new Set(engine.assembly.functions.filter((f) => f.path?.startsWith(prefix)).map((f) => f.name));
+    console.log(`engine started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s; workflow ${WORKFLOW}: ${ACTIVITIES.join(' -> ')}, `
+      + `each with pre ${PLUGINS.pre.length} + parallel ${PLUGINS.async.length} + post ${PLUGINS.post.length} plugins; every 10th run fails on purpose`);
+
+    // Warm every sandbox kind once, so neither figure pays the cold starts alone.
+    await measure(engine, orchestratorFns, 'warmup', 2);
+    const baseline = await measure(engine, orchestratorFns, 'baseline', baselineRuns);
+    console.log(row('baseline', baseline));
+    const rssBefore = process.memoryUsage().rss;
+    const load = await measure(engine, orchestratorFns, 'load', runs);
+    console.log(row('load', load));
+    console.log(`ratio load/baseline: throughput ${(load.runsPerSecond / baseline.runsPerSecond).toFixed(2)}x, `
+      + `p50 latency ${(load.p50Ms / baseline.p50Ms).toFixed(1)}x, p95 latency ${(load.p95Ms / baseline.p95Ms).toFixed(1)}x, `
+      + `invocations/run ${(load.invocationsPerRun / baseline.invocationsPerRun).toFixed(2)}x, DynamoDB/run ${(load.dynamodbPerRun / baseline.dynamodbPerRun).toFixed(2)}x`);
+    console.log(`engine process RSS: ${(rssBefore / 2 ** 20).toFixed(0)} MB before the load, ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB after`);
+    const problems = [...baseline.problems, ...load.problems];
+    console.log(`status items read back: ${baseline.runs + load.runs}; wrong or lost: ${problems.length}`);
+    for (const problem of problems.slice(0, 20)) console.log(`  ${problem}`);
+    console.log(`runs per second (${runs} concurrent): ${load.runsPerSecond.toFixed(2)}`);
+    process.exitCode = problems.length ? 1 : 0;
+  } finally {
+    await engine.stop();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,61 @@
+// Metrics of the constructs (DESIGN.md "Operations"), shared by Activity, its import, Workflow and
+// Orchestrator so that none of them spells a metric out on its own. Not part of the public API.
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { IConstruct } from 'constructs';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../defaults';
+import { executionArnPattern } from './naming';
+
+/** Every metric method's default period (aws-cdk-lib's). */
+export const METRIC_PERIOD = Duration.minutes(5);
+
+/** The handler metrics' names (lambda/shared/observability.ts `Metric`). */
+export const HANDLER_METRIC = {
+  pluginErrors: 'PluginErrors',
+  stageFailed: 'StageFailed',
+  parallelStageDuration: 'ParallelStageDuration',
+  stuckRuns: 'StuckRuns',
+  runStarted: 'RunStarted',
+};
+
+/**
+ * A metric the handlers publish (EMF, namespace `CdkOrchestrator`, dimension `service` plus the given
+ * ones). Sum over 5 minutes unless `props` says otherwise.
+ */
+export function handlerMetric(metricName: string, dimensions: Record<string, string>, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    statistic: cloudwatch.Stats.SUM,
+    period: METRIC_PERIOD,
+    ...props,
+    dimensionsMap: { service: SERVICE_NAME, ...dimensions, ...props?.dimensionsMap },
+  });
+}
+
+/**
+ * The four execution metrics of a state machine (namespace `AWS/States`, dimension `StateMachineArn`):
+ * `ExecutionsFailed`, `ExecutionsSucceeded`, `ExecutionsTimedOut` (sums) and `ExecutionTime` (average, ms).
+ */
+export function executionMetrics(stateMachine: sfn.IStateMachine) {
+  return {
+    failed: (props?: cloudwatch.MetricOptions) => stateMachine.metricFailed(props),
+    succeeded: (props?: cloudwatch.MetricOptions) => stateMachine.metricSucceeded(props),
+    timedOut: (props?: cloudwatch.MetricOptions) => stateMachine.metricTimedOut(props),
+    duration: (props?: cloudwatch.MetricOptions) => stateMachine.metricTime(props),
+  };
+}
+
+/**
+ * `states:RedriveExecution` on the executions of a state machine (`execution:<name>:*`), or on
+ * `executionArns` when given (an activity in a nested stack, by name).
+ */
+export function grantRedrive(scope: IConstruct, grantee: iam.IGrantable, stateMachine: sfn.IStateMachine, executionArns?: string): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['states:RedriveExecution'],
+    resourceArns: [executionArns ?? executionArnPattern(scope, stateMachine)],
+  });
+}
