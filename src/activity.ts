@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -246,6 +246,7 @@ export class Activity extends Construct implements IActivity {
       statusTable: wiring.statusTable,
       encryptionKey,
       powertoolsLayer: handlers.powertoolsLayer,
+      orchestratorName,
     };
 
     const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
@@ -462,6 +463,7 @@ class ImportedActivity extends Construct implements IActivity {
         ? dynamodb.Table.fromTableAttributes(this, 'StatusTable', { tableArn: attrs.statusTableArn, encryptionKey: attrs.encryptionKey })
         : undefined,
       encryptionKey: attrs.encryptionKey,
+      orchestratorName: orchestratorNameOfTopic(attrs.parallelTopicArn, attrs.activityName),
     };
   }
 
@@ -502,4 +504,15 @@ class ImportedActivity extends Construct implements IActivity {
       book: this.plugins,
     }, options);
   }
+}
+
+/**
+ * The orchestrator's name from a parallel topic ARN named `<orchestratorName>-<activity>-parallel`;
+ * undefined when the ARN is a token or named otherwise.
+ */
+function orchestratorNameOfTopic(topicArn: string, activityName: string): string | undefined {
+  if (Token.isUnresolved(topicArn)) return undefined;
+  const topicName = topicArn.split(':').pop() ?? '';
+  const suffix = `-${activityName}-parallel`;
+  return topicName.endsWith(suffix) && topicName.length > suffix.length ? topicName.slice(0, -suffix.length) : undefined;
 }

@@ -215,6 +215,7 @@ export class ActivityPlugin extends Construct {
         pluginOutcomeFunctionArn: wiring.pluginOutcomeFunctionArn!,
         encryptionKey: wiring.encryptionKey,
         powertoolsLayer: wiring.powertoolsLayer,
+        orchestratorName: wiring.orchestratorName,
       }, {
         activityName: target.activityName,
         topic: target.parallelTopic,

@@ -23,6 +23,11 @@ export interface PluginWiring {
   readonly encryptionKey?: kms.IKey;
   /** The layer providing Powertools to the handler bundles (the queue bridge runs one). */
   readonly powertoolsLayer?: lambda.ILayerVersion;
+  /**
+   * The orchestrator's name, when known: a queue bridge's log group is named under the orchestrator's
+   * log-group prefix, which its key policy admits, so the key can encrypt it.
+   */
+  readonly orchestratorName?: string;
 }
 
 /** The activity a plugin is added to, as far as a registration needs it. */

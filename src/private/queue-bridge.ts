@@ -14,6 +14,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, DependencyGroup, IConstruct, IDependable } from 'constructs';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './grants';
+import { handlerLogGroupName } from './naming';
 import { acknowledgeWildcards, KMS_ACTIONS_WILDCARD, XRAY_WILDCARD } from './nag';
 import {
   DEFAULT_LOG_RETENTION, DEFAULT_REMOVAL_POLICY, DLQ_RETENTION, HANDLER_FUNCTION_DEFAULTS, observabilityEnvironment,
@@ -29,6 +30,8 @@ export interface QueueBridgeWiring {
   readonly pluginOutcomeFunctionArn: string;
   readonly encryptionKey?: kms.IKey;
   readonly powertoolsLayer?: lambda.ILayerVersion;
+  /** Names the bridge's log group under the orchestrator's prefix, so the key may encrypt it. */
+  readonly orchestratorName?: string;
 }
 
 /** One queue plugin, as the registration needs it. */
@@ -188,7 +191,19 @@ export class QueueBridge extends Construct {
     super(scope, id);
     this.orchestrator = orchestrator;
     const spec = QUEUE_BRIDGE.handler;
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention: DEFAULT_LOG_RETENTION, removalPolicy: DEFAULT_REMOVAL_POLICY });
+    // Named under the orchestrator's log-group prefix: the orchestrator's key policy lets CloudWatch
+    // Logs use its key for exactly those names, so the bridge's logs are encrypted like the handlers'.
+    const named = wiring.orchestratorName !== undefined;
+    if (wiring.encryptionKey && !named) {
+      Annotations.of(this).addWarning('The queue bridge\'s log group is not encrypted with the orchestrator\'s key: the orchestrator\'s '
+        + 'name is unknown (an imported activity whose parallelTopicArn is a token); its queues are.');
+    }
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: named ? handlerLogGroupName(this, wiring.orchestratorName!, `queue-bridge${id.slice('CdkOrchestratorQueueBridge'.length)}`) : undefined,
+      encryptionKey: named ? wiring.encryptionKey : undefined,
+      retention: DEFAULT_LOG_RETENTION,
+      removalPolicy: DEFAULT_REMOVAL_POLICY,
+    });
     // Own role instead of the AWSLambdaBasicExecutionRole managed policy: logs only to its log group.
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

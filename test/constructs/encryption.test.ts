@@ -36,6 +36,7 @@ function buildApp(options: { key: boolean; activities?: number }): BuiltApp {
   });
   orchestrator.activity('Step1').addPlugin(fn('Check'), { stage: ActivityStage.PRE, pluginName: 'check' });
   orchestrator.activity('Step1').addPlugin(fn('Enrich'), { stage: ActivityStage.PARALLEL, pluginName: 'enrich' });
+  orchestrator.activity('Step2').addPlugin(fn('Ledger'), { stage: ActivityStage.PARALLEL, pluginName: 'ledger', queue: true });
   orchestrator.grantPluginStatus(fn('Reporter'));
   const nested = stack.node.findAll().filter(NestedStack.isNestedStack);
   return { stacks: [stack, ...nested, pluginStack], orchestratorStack: stack, orchestrator };
@@ -143,6 +144,19 @@ describe('with a customer managed key', () => {
     const actions = statements.flatMap((st: Json) => [st.Action].flat());
     expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'kms:Decrypt']));
     expect(actions.filter((a: string) => a.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  });
+
+  test('a queue plugin: its queues and the queue bridge\'s log group (in the plugin\'s stack) use the key; the log group is named under the orchestrator\'s prefix the key policy admits', () => {
+    const pluginStack = built.stacks.find((st) => st.node.path === 'Plugins')!;
+    const s = new Synth(pluginStack);
+    const queues = resourcesOf([pluginStack], 'AWS::SQS::Queue');
+    expect(queues.length).toBe(2); // the queue and its dead-letter queue
+    for (const [where, props] of queues) expect({ where, keyed: props.KmsMasterKeyId !== undefined }).toEqual({ where, keyed: true });
+    const logGroups = resourcesOf([pluginStack], 'AWS::Logs::LogGroup').filter(([where]) => where.includes('QueueBridge'));
+    expect(logGroups).toHaveLength(1);
+    const [where, props] = logGroups[0];
+    expect({ where, keyed: props.KmsKeyId !== undefined }).toEqual({ where, keyed: true });
+    expect(s.flat(props.LogGroupName)).toMatch(/^\/cdk-orchestrator\/orders\/queue-bridge-/);
   });
 
   test('activities in nested stacks (more than 25): their topics use the key too', () => {

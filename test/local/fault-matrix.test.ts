@@ -9,8 +9,10 @@
  * Faults are injected only through what the engine offers publicly: plugin code (inline), SNS
  * `publish` (a duplicate delivery), direct conditional writes to the status table (what the plugin
  * SDK does), the Step Functions API on the engine's endpoint (a late SendTaskSuccess), and the
- * `plugins` option, which maps the status-summary function to a wrapper that kills its sandbox once.
- * What the engine cannot inject yet is listed as `test.todo` at the end.
+ * `plugins` option, which maps the status-summary function to a wrapper that kills its sandbox once,
+ * `injectDynamoDbFault` (real DynamoDB error responses to the handlers' requests), and the
+ * plugin-registrar fed a CloudTrail-shaped Unsubscribe event. The other faults of issue 6 (plugin
+ * never answers, re-run after failure) are in test/local/e2e-runs.test.ts.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
