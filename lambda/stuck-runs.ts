@@ -96,10 +96,11 @@ async function sweep(): Promise<StuckRunsResult> {
   const reported = marked.filter((one) => !failed.has(one));
   for (const { detail } of reported) logger.warn('Run stuck', { ...detail });
   // The orchestrator's count on every sweep (0 too: the graph shows the sweeps); per workflow when > 0.
-  addMetricWithDimensions({ orchestrator }, Metric.STUCK_RUNS, reported.length);
+  // `orchestrator` is a default dimension of every handler metric (observability.ts, from ORCHESTRATOR_NAME).
+  addMetricWithDimensions({}, Metric.STUCK_RUNS, reported.length);
   const perWorkflow = new Map<string, number>();
   for (const { detail } of reported) perWorkflow.set(detail.workflow, (perWorkflow.get(detail.workflow) ?? 0) + 1);
-  for (const [workflow, count] of perWorkflow) addMetricWithDimensions({ orchestrator, workflow }, Metric.STUCK_RUNS, count);
+  for (const [workflow, count] of perWorkflow) addMetricWithDimensions({ workflow }, Metric.STUCK_RUNS, count);
 
   if (failed.size > 0) {
     throw new StuckRunReportFailed(`${failed.size} of ${marked.length} stuck-run events were not accepted by EventBridge; `

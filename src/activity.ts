@@ -1,4 +1,4 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -103,8 +103,11 @@ export interface IActivity extends IConstruct {
   metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
   /**
    * Plugin errors of this activity, from the handlers (`CdkOrchestrator` `PluginErrors`, dimensions
-   * `service` and `activity`): each failed pre/post plugin attempt or `Error` result, and each
-   * parallel plugin recorded `Error`.
+   * `service`, `orchestrator` and `activity`): each failed pre/post plugin attempt or `Error` result,
+   * and each parallel plugin recorded `Error`. An imported activity knows its orchestrator's name from
+   * `parallelTopicArn` (`<orchestratorName>-<activity>-parallel`); when that ARN is a token or named
+   * otherwise, the metric has no `orchestrator` dimension and so matches none of the handlers' data
+   * (a synth warning says so; give the ARN as a literal).
    *
    * @default - sum over 5 minutes
    */
@@ -339,12 +342,12 @@ export class Activity extends Construct implements IActivity {
   }
 
   /**
-   * Plugin errors of this activity (`CdkOrchestrator` `PluginErrors`, dimensions `service`, `activity`).
+   * Plugin errors of this activity (`CdkOrchestrator` `PluginErrors`, dimensions `service`, `orchestrator`, `activity`).
    *
    * @default - sum over 5 minutes
    */
   public metricPluginErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.pluginErrors, { activity: this.activityName }, props);
+    return handlerMetric(HANDLER_METRIC.pluginErrors, this.pluginWiring.orchestratorName, { activity: this.activityName }, props);
   }
 
   /**
@@ -488,7 +491,13 @@ class ImportedActivity extends Construct implements IActivity {
   }
 
   public metricPluginErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.pluginErrors, { activity: this.activityName }, props);
+    if (this.pluginWiring.orchestratorName === undefined) {
+      Annotations.of(this).addWarningV2('cdk-orchestrator:pluginErrorsWithoutOrchestrator',
+        `${describe('Activity', this)}: metricPluginErrors() has no "orchestrator" dimension, so it matches none of the handlers' `
+        + 'PluginErrors data: the orchestrator\'s name is not known (parallelTopicArn is a token or not named '
+        + '"<orchestratorName>-<activity>-parallel"). Import the activity with its parallel topic\'s ARN as a literal.');
+    }
+    return handlerMetric(HANDLER_METRIC.pluginErrors, this.pluginWiring.orchestratorName, { activity: this.activityName }, props);
   }
 
   public grantRedrive(grantee: iam.IGrantable): iam.Grant {

@@ -215,7 +215,8 @@ export class OrchestratorHandlers extends Construct {
         description: spec.description,
         role,
         logGroup,
-        environment: { STATUS_TABLE_NAME: statusTable.tableName, ...observability, ...environment },
+        // ORCHESTRATOR_NAME: the `orchestrator` dimension of every handler metric (lambda/shared/observability.ts).
+        environment: { STATUS_TABLE_NAME: statusTable.tableName, ORCHESTRATOR_NAME: props.orchestratorName, ...observability, ...environment },
       });
       return { fn, role };
     };
@@ -287,7 +288,6 @@ export class OrchestratorHandlers extends Construct {
     // Queries the open-run index, marks each stuck run once (UpdateItem), puts one event per run.
     if (props.stuckAfter) {
       const stuck = make('StuckRuns', STUCK_RUNS_HANDLER, {
-        ORCHESTRATOR_NAME: props.orchestratorName,
         STUCK_AFTER_SECONDS: String(props.stuckAfter.toSeconds()),
       });
       grantStuckRuns(stuck.role, statusTable);

@@ -574,7 +574,7 @@ export class Orchestrator extends Construct implements IOrchestrator {
    * @default - sum over 5 minutes
    */
   public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.stuckRuns, { orchestrator: this.orchestratorName }, props);
+    return handlerMetric(HANDLER_METRIC.stuckRuns, this.orchestratorName, {}, props);
   }
 
   /**
@@ -833,6 +833,6 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
   }
 
   public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.stuckRuns, { orchestrator: this.orchestratorName }, props);
+    return handlerMetric(HANDLER_METRIC.stuckRuns, this.orchestratorName, {}, props);
   }
 }

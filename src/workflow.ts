@@ -226,7 +226,7 @@ export class Workflow extends Construct {
    * @default - sum over 5 minutes
    */
   public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.stuckRuns, { orchestrator: this.orchestratorName, workflow: this.workflowName }, props);
+    return handlerMetric(HANDLER_METRIC.stuckRuns, this.orchestratorName, { workflow: this.workflowName }, props);
   }
 
   /**

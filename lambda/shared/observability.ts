@@ -7,8 +7,10 @@
  *   keys (`uid`, `workflow`, `activity`, `stage`); they are cleared when the invocation ends, so they
  *   never leak into the next one. `POWERTOOLS_LOG_LEVEL` (DEBUG|INFO|WARN|ERROR|SILENT) filters.
  * - Metrics: CloudWatch embedded metric format (EMF: one JSON line on stdout, no API call), namespace
- *   `POWERTOOLS_METRICS_NAMESPACE` (`CdkOrchestrator`), dimensions `service` and, when the
- *   invocation is about one activity, `activity`; published when the invocation ends.
+ *   `POWERTOOLS_METRICS_NAMESPACE` (`CdkOrchestrator`), dimensions `service`, `orchestrator` (from
+ *   `ORCHESTRATOR_NAME`, so two orchestrators of one account and region with the same activity names
+ *   keep apart; left out when the variable is unset) and, when the invocation is about one activity,
+ *   `activity`; published when the invocation ends.
  * - Traces: Powertools Tracer (X-Ray) under Lambda active tracing, joined to the state machines'
  *   traces. Each invocation gets a `## <handler>` subsegment annotated with the run's keys (`uid`,
  *   `workflow`, `activity`, `stage`; search them with X-Ray filter expressions), `ColdStart` and
@@ -35,6 +37,8 @@ export const logger = new Logger({
 export const metrics = new Metrics({
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
   serviceName: process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME,
+  // Default dimensions are on every record, single-metric ones too (src/private/metrics.ts reads the same).
+  defaultDimensions: process.env.ORCHESTRATOR_NAME ? { orchestrator: process.env.ORCHESTRATOR_NAME } : undefined,
 });
 
 export const tracer = new Tracer({
@@ -115,8 +119,8 @@ export function addActivityMetric(keys: RunKeys & { readonly activity: string },
 }
 
 /**
- * A metric with its own dimensions (besides `service`), published at once as its own EMF record:
- * for metrics about an orchestrator or a workflow rather than an activity (stuck-runs).
+ * A metric with its own dimensions (besides `service` and `orchestrator`), published at once as its
+ * own EMF record: for metrics about the orchestrator or a workflow rather than an activity (stuck-runs).
  */
 export function addMetricWithDimensions(
   dimensions: Readonly<Record<string, string>>, name: MetricName, value = 1, unit: Unit = MetricUnit.Count,

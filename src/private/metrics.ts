@@ -21,17 +21,28 @@ export const HANDLER_METRIC = {
 };
 
 /**
- * A metric the handlers publish (EMF, namespace `CdkOrchestrator`, dimension `service` plus the given
- * ones). Sum over 5 minutes unless `props` says otherwise.
+ * A metric the handlers publish (EMF, namespace `CdkOrchestrator`, dimensions `service`,
+ * `orchestrator` and the given ones): CloudWatch matches a query only with exactly the dimensions the
+ * handlers published, and every handler of an orchestrator publishes `orchestrator` (its
+ * `ORCHESTRATOR_NAME`). `orchestratorName` undefined (an imported activity whose name is not known at
+ * synth) leaves `orchestrator` out: that reads only what a handler without `ORCHESTRATOR_NAME` published.
+ * Sum over 5 minutes unless `props` says otherwise.
  */
-export function handlerMetric(metricName: string, dimensions: Record<string, string>, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+export function handlerMetric(
+  metricName: string, orchestratorName: string | undefined, dimensions: Record<string, string>, props?: cloudwatch.MetricOptions,
+): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName,
     statistic: cloudwatch.Stats.SUM,
     period: METRIC_PERIOD,
     ...props,
-    dimensionsMap: { service: SERVICE_NAME, ...dimensions, ...props?.dimensionsMap },
+    dimensionsMap: {
+      service: SERVICE_NAME,
+      ...(orchestratorName !== undefined ? { orchestrator: orchestratorName } : {}),
+      ...dimensions,
+      ...props?.dimensionsMap,
+    },
   });
 }
 

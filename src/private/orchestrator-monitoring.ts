@@ -129,7 +129,7 @@ export class OrchestratorMonitoring extends Construct {
       const statesSearch = (metric: string, stat: string) =>
         `SEARCH('{AWS/States,StateMachineArn} MetricName="${metric}" StateMachineArn=${orchestratorName}', '${stat}', ${period})`;
       const handlerSearch = (metric: string, stat: string) =>
-        `SEARCH('{${METRICS_NAMESPACE},activity,service} MetricName="${metric}"', '${stat}', ${period})`;
+        `SEARCH('{${METRICS_NAMESPACE},activity,orchestrator,service} MetricName="${metric}" orchestrator="${orchestratorName}"', '${stat}', ${period})`;
       dashboard.addWidgets(new cloudwatch.TextWidget({
         markdown: `# Orchestrator ${orchestratorName}\n${activities.length} activities. Failures, timeouts and stuck runs alarm `
           + '(see the alarm widget); a failed run is recovered by running its uid again (completed plugins are skipped).',
@@ -141,7 +141,7 @@ export class OrchestratorMonitoring extends Construct {
         activityGraph('Failed activity executions', (a) => a.metricFailed({ label: a.activityName }), statesSearch('ExecutionsFailed', 'Sum')),
         activityGraph('Activity duration (ms, average)', (a) => a.metricDuration({ label: a.activityName }), statesSearch('ExecutionTime', 'Average')),
         activityGraph('Parallel stage duration (s, average)',
-          (a) => handlerMetric(HANDLER_METRIC.parallelStageDuration, { activity: a.activityName },
+          (a) => handlerMetric(HANDLER_METRIC.parallelStageDuration, orchestratorName, { activity: a.activityName },
             { statistic: cloudwatch.Stats.AVERAGE, label: a.activityName }),
           handlerSearch(HANDLER_METRIC.parallelStageDuration, 'Average')),
       );

@@ -14,8 +14,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, DependencyGroup, IConstruct, IDependable } from 'constructs';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './grants';
-import { handlerLogGroupName } from './naming';
 import { acknowledgeWildcards, KMS_ACTIONS_WILDCARD, XRAY_WILDCARD } from './nag';
+import { handlerLogGroupName } from './naming';
 import {
   DEFAULT_LOG_RETENTION, DEFAULT_REMOVAL_POLICY, DLQ_RETENTION, HANDLER_FUNCTION_DEFAULTS, observabilityEnvironment,
   PLUGIN_DEFAULTS, POWERTOOLS_LAYER_PARAMETER_PREFIX, QUEUE_BRIDGE,
@@ -30,7 +30,10 @@ export interface QueueBridgeWiring {
   readonly pluginOutcomeFunctionArn: string;
   readonly encryptionKey?: kms.IKey;
   readonly powertoolsLayer?: lambda.ILayerVersion;
-  /** Names the bridge's log group under the orchestrator's prefix, so the key may encrypt it. */
+  /**
+   * Names the bridge's log group under the orchestrator's prefix, so the key may encrypt it, and is
+   * the `orchestrator` dimension of the bridge's metrics.
+   */
   readonly orchestratorName?: string;
 }
 
@@ -231,6 +234,8 @@ export class QueueBridge extends Construct {
       environment: {
         STATUS_TABLE_NAME: wiring.statusTable.tableName,
         PLUGIN_TABLE_NAME: wiring.pluginTable.tableName,
+        // The `orchestrator` dimension of its metrics, like the orchestrator's handlers (left out when unknown).
+        ...(named ? { ORCHESTRATOR_NAME: wiring.orchestratorName! } : {}),
         ...observabilityEnvironment(),
       },
     });

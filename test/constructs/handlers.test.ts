@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { newStack, Synth } from './util';
@@ -28,7 +28,7 @@ const installedVersion = (name: string) => JSON.parse(readFileSync(join(__dirnam
 
 // The Powertools environment of the six handlers (DESIGN.md "Handler environment"); the defaults are
 // asserted with the rest of each function in orchestrator.test.ts.
-test('logLevel sets POWERTOOLS_LOG_LEVEL of every handler; service name and metrics namespace stay', () => {
+test('logLevel sets POWERTOOLS_LOG_LEVEL of every handler; service name, metrics namespace and orchestrator name stay', () => {
   const stack = newStack();
   const table = (id: string, stream?: dynamodb.StreamViewType) => new dynamodb.Table(stack, id, {
     partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -48,8 +48,27 @@ test('logLevel sets POWERTOOLS_LOG_LEVEL of every handler; service name and metr
       POWERTOOLS_SERVICE_NAME: 'cdk-orchestrator',
       POWERTOOLS_METRICS_NAMESPACE: 'CdkOrchestrator',
       POWERTOOLS_LOG_LEVEL: 'DEBUG',
+      ORCHESTRATOR_NAME: 'orders',
     });
   }
+});
+
+test('every handler, the feature ones too, gets ORCHESTRATOR_NAME: the orchestrator dimension of its metrics', () => {
+  const stack = newStack();
+  const table = (id: string, stream?: dynamodb.StreamViewType) => new dynamodb.Table(stack, id, {
+    partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+    stream,
+  });
+  new OrchestratorHandlers(stack, 'Handlers', {
+    orchestratorName: 'billing',
+    statusTable: table('Status', dynamodb.StreamViewType.NEW_AND_OLD_IMAGES),
+    pluginTable: table('Plugins'),
+    stuckAfter: Duration.minutes(15),
+    pluginRegistrar: true,
+  });
+  const functions = powertoolsFunctions(new Synth(stack).resources);
+  expect(functions).toHaveLength(8);
+  expect(new Set(functions.map((r) => r.Properties.Environment.Variables.ORCHESTRATOR_NAME))).toEqual(new Set(['billing']));
 });
 
 describe('Powertools layer', () => {

@@ -4,7 +4,7 @@
 // 200 activities.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, Duration, NestedStack, Stack } from 'aws-cdk-lib';
+import { App, Duration, Fn, NestedStack, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -45,7 +45,7 @@ describe('metrics', () => {
     expect(resolved(stack, step1.metricFailed({ period: Duration.minutes(1), statistic: 'Maximum' }))).toEqual({ ...expected('ExecutionsFailed', 'Maximum'), period: 60 });
   });
 
-  test('Activity and its import: plugin errors are the handlers\' PluginErrors of that activity', () => {
+  test('Activity and its import: plugin errors are the handlers\' PluginErrors of that activity of that orchestrator', () => {
     const { stack, orch } = app();
     const imported = Activity.fromActivityAttributes(stack, 'Imported', {
       activityName: 'Step1',
@@ -59,11 +59,30 @@ describe('metrics', () => {
       metricName: 'PluginErrors',
       statistic: 'Sum',
       period: 300,
-      dimensions: [{ name: 'activity', value: 'Step1' }, { name: 'service', value: 'cdk-orchestrator' }],
+      // Exactly the handlers' dimensions (CloudWatch matches no subset): service and orchestrator on every record.
+      dimensions: [{ name: 'activity', value: 'Step1' }, { name: 'orchestrator', value: 'orders' }, { name: 'service', value: 'cdk-orchestrator' }],
     };
     expect(resolved(stack, orch.activity('Step1').metricPluginErrors())).toEqual(expected);
     expect(resolved(stack, imported.metricPluginErrors())).toEqual(expected);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('pluginErrorsWithoutOrchestrator'))).toEqual([]);
     expect(resolved(stack, imported.metricFailed()).dimensions).toEqual([{ name: 'StateMachineArn', value: 'arn:aws:states:eu-west-1:111111111111:stateMachine:orders-Step1' }]);
+  });
+
+  test('an imported activity whose orchestrator is not known (parallel topic ARN a token): no orchestrator dimension, and a synth warning', () => {
+    const stack = new Stack(new App(), 'Other');
+    const topicArn = (stage: string) => Fn.importValue(`orders-Step1-${stage}`);
+    const imported = Activity.fromActivityAttributes(stack, 'Imported', {
+      activityName: 'Step1',
+      stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:orders-Step1',
+      preTopicArn: topicArn('pre'),
+      parallelTopicArn: topicArn('parallel'),
+      postTopicArn: topicArn('post'),
+    });
+    expect(resolved(stack, imported.metricPluginErrors()).dimensions).toEqual([
+      { name: 'activity', value: 'Step1' }, { name: 'service', value: 'cdk-orchestrator' },
+    ]);
+    const warnings = Annotations.fromStack(stack).findWarning('/Other/Imported', Match.stringLikeRegexp('no "orchestrator" dimension'));
+    expect(warnings).toHaveLength(1);
   });
 
   test('Workflow: execution metrics of its state machine; stuck runs of the orchestrator and of the workflow', () => {
@@ -210,7 +229,9 @@ describe('dashboard', () => {
     const metricsOf = (title: string) => JSON.stringify(widgets.find((w: Json) => w.properties.title === title).properties.metrics);
     expect(metricsOf('Runs per workflow (started)')).toContain('ExecutionsStarted');
     expect(metricsOf('Runs per workflow (started)')).toContain('${WF/StateMachine}');
-    expect(metricsOf('Plugin errors')).toContain('"PluginErrors","activity","Step2","service","cdk-orchestrator"');
+    expect(metricsOf('Plugin errors')).toContain('"PluginErrors","activity","Step2","orchestrator","orders","service","cdk-orchestrator"');
+    expect(metricsOf('Parallel stage duration (s, average)'))
+      .toContain('"ParallelStageDuration","activity","Step2","orchestrator","orders","service","cdk-orchestrator"');
     expect(metricsOf('Parallel-stage timeouts and stuck runs')).toContain('StuckRuns');
   });
 
@@ -222,6 +243,9 @@ describe('dashboard', () => {
     const body = JSON.stringify(text);
     expect(body).toContain('SEARCH(');
     expect(body).toContain('StateMachineArn=orders');
+    // The handler metrics of this orchestrator only (another one of the account may have the same activity names).
+    const searches = JSON.stringify(bodyOf(synth).widgets.map((w: Json) => w.properties.metrics));
+    expect(searches).toContain(JSON.stringify('SEARCH(\'{CdkOrchestrator,activity,orchestrator,service} MetricName="PluginErrors" orchestrator="orders"\', \'Sum\', 300)'));
     expect(body).not.toContain('Step39');
     expect(Buffer.byteLength(body)).toBeLessThan(20_000);
   });

@@ -171,6 +171,8 @@ describe('handler functions', () => {
     const { s } = synth({ activities: ['Step1', 'Step2'] });
     const env = (extra: Record<string, unknown> = {}) => ({
       STATUS_TABLE_NAME: '${Orch/StatusTable}',
+      // The `orchestrator` dimension of every handler metric (lambda/shared/observability.ts).
+      ORCHESTRATOR_NAME: 'orders',
       // Powertools (lambda/shared/observability.ts): log key and metric dimension, EMF namespace, log level.
       POWERTOOLS_SERVICE_NAME: 'cdk-orchestrator',
       POWERTOOLS_METRICS_NAMESPACE: 'CdkOrchestrator',

@@ -134,7 +134,10 @@ describe('a queue plugin (standard queue, no customer managed key)', () => {
     expect(fn.Handler).toBe('index.handler');
     expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
     expect(s.flat(fn.Environment.Variables)).toEqual(expect.objectContaining({
-      STATUS_TABLE_NAME: '${Orch/StatusTable}', PLUGIN_TABLE_NAME: '${Orch/PluginTable}', POWERTOOLS_SERVICE_NAME: 'cdk-orchestrator',
+      STATUS_TABLE_NAME: '${Orch/StatusTable}',
+      PLUGIN_TABLE_NAME: '${Orch/PluginTable}',
+      POWERTOOLS_SERVICE_NAME: 'cdk-orchestrator',
+      ORCHESTRATOR_NAME: 'orders', // the orchestrator dimension of its PluginErrors
     }));
     expect(s.flat(fn.LoggingConfig)).toEqual(expect.objectContaining({ LogGroup: `\${${BRIDGE}/Logs}` }));
     expect(s.resource(`${BRIDGE}/Role`).Properties.ManagedPolicyArns).toBeUndefined();
@@ -297,7 +300,7 @@ describe('imported activities', () => {
     expect(statements).toContainEqual(expect.objectContaining({ Action: 'dynamodb:UpdateItem', Resource: ORCH_ATTRS.statusTableArn }));
     expect(statements).toContainEqual(expect.objectContaining({ Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: ORCH_ATTRS.pluginTableArn }));
     expect(s.resource(`${BRIDGE}/Function`).Properties.Environment.Variables).toEqual(expect.objectContaining({
-      STATUS_TABLE_NAME: 'orders-status', PLUGIN_TABLE_NAME: 'orders-plugins',
+      STATUS_TABLE_NAME: 'orders-status', PLUGIN_TABLE_NAME: 'orders-plugins', ORCHESTRATOR_NAME: 'orders',
     }));
   });
 

@@ -19,12 +19,16 @@ type Handler = (event: unknown, context?: Context) => Promise<any>;
 type Line = Record<string, any>;
 
 const WORKFLOW = 'Observed';
+/** The handlers' ORCHESTRATOR_NAME: every metric carries it as the `orchestrator` dimension. */
+const ORCHESTRATOR = 'ObservedOrch';
 
 let h: Harness;
 let handlers: Record<'startRun' | 'sequentialStage' | 'parallelStage' | 'statusSummary' | 'stageFailure' | 'pluginOutcome', Handler>;
 beforeAll(async () => {
   h = await Harness.create('observability');
-  Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'INFO', POWERTOOLS_METRICS_DISABLED: 'false', POWERTOOLS_METRICS_NAMESPACE: 'CdkOrchestrator' });
+  Object.assign(process.env, {
+    POWERTOOLS_LOG_LEVEL: 'INFO', POWERTOOLS_METRICS_DISABLED: 'false', POWERTOOLS_METRICS_NAMESPACE: 'CdkOrchestrator', ORCHESTRATOR_NAME: ORCHESTRATOR,
+  });
   // Fresh module instances: Powertools reads its environment when the bundle loads.
   jest.isolateModules(() => {
     const load = (name: string) => jest.requireActual<{ handler: Handler }>(join(__dirname, '..', '..', 'assets', 'handlers', name, 'index.js')).handler;
@@ -38,7 +42,10 @@ beforeAll(async () => {
     };
   });
 });
-afterAll(async () => h.close());
+afterAll(async () => {
+  delete process.env.ORCHESTRATOR_NAME;
+  await h.close();
+});
 
 /** Runs `work` and returns the JSON lines it wrote to stdout and stderr. */
 async function captured(work: () => Promise<unknown>): Promise<Line[]> {
@@ -76,7 +83,7 @@ const lambdaContext = (requestId: string) => ({
 let counter = 0;
 const newUid = () => `obs-${++counter}-${Date.now()}`;
 
-test('start-run: a JSON log line keyed by uid and workflow, with the Lambda context; RunStarted in EMF', async () => {
+test('start-run: a JSON log line keyed by uid and workflow, with the Lambda context; RunStarted in EMF by orchestrator', async () => {
   const uid = newUid();
   const lines = await captured(() => handlers.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['A'] }, lambdaContext('req-1')));
 
@@ -93,15 +100,16 @@ test('start-run: a JSON log line keyed by uid and workflow, with the Lambda cont
     timestamp: expect.any(String),
   })]);
   expect(emf(lines)).toEqual([expect.objectContaining({
-    _aws: { Timestamp: expect.any(Number), CloudWatchMetrics: [{ Namespace: 'CdkOrchestrator', Dimensions: [['service']], Metrics: [{ Name: 'RunStarted', Unit: 'Count' }] }] },
+    _aws: { Timestamp: expect.any(Number), CloudWatchMetrics: [{ Namespace: 'CdkOrchestrator', Dimensions: [['service', 'orchestrator']], Metrics: [{ Name: 'RunStarted', Unit: 'Count' }] }] },
     service: 'cdk-orchestrator',
+    orchestrator: ORCHESTRATOR,
     uid,
     workflow: WORKFLOW,
     RunStarted: 1,
   })]);
 });
 
-test('sequential-stage: stage and plugin metrics by activity; a retry does not count the start twice', async () => {
+test('sequential-stage: stage and plugin metrics by orchestrator and activity; a retry does not count the start twice', async () => {
   const uid = newUid();
   await captured(() => handlers.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['Pre1'] })); // set-up, output not checked
   await h.registerPlugin({ activity: 'Pre1', stage: 'pre', name: 'Flaky' });
@@ -115,9 +123,10 @@ test('sequential-stage: stage and plugin metrics by activity; a retry does not c
   const first = await captured(() => handlers.sequentialStage(event));
   const second = await captured(() => handlers.sequentialStage(event));
 
-  const dimensions = [['service', 'activity']];
+  const dimensions = [['service', 'orchestrator', 'activity']];
   expect(emf(first)).toEqual([expect.objectContaining({
     _aws: expect.objectContaining({ CloudWatchMetrics: [expect.objectContaining({ Namespace: 'CdkOrchestrator', Dimensions: dimensions })] }),
+    orchestrator: ORCHESTRATOR,
     activity: 'Pre1',
     uid,
     workflow: WORKFLOW,
@@ -166,7 +175,8 @@ test('stage-failure counts StageFailed once per failed activity execution, with 
     uid, workflow: WORKFLOW, activity: 'Fail1', error: { Error: 'PluginFailed', Cause: JSON.stringify({ errorMessage: 'Broken: no' }) },
   })));
 
-  expect(emf(lines)).toEqual([expect.objectContaining({ activity: 'Fail1', stage: 'pre', error: 'PluginFailed', StageFailed: 1 })]);
+  expect(emf(lines)).toEqual([expect.objectContaining({ orchestrator: ORCHESTRATOR, activity: 'Fail1', stage: 'pre', error: 'PluginFailed', StageFailed: 1 })]);
+  expect(emf(lines)[0]._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service', 'orchestrator', 'activity']]);
 });
 
 test('status-summary: when a parallel stage settles, StageCompleted and ParallelStageDuration (seconds) of its activity', async () => {
@@ -185,8 +195,32 @@ test('status-summary: when a parallel stage settles, StageCompleted and Parallel
     expect.objectContaining({ uid, workflow: WORKFLOW, stage: 'async', ParallelStageDuration: expect.any(Number) }),
   ]));
   const duration = records.find((line) => 'ParallelStageDuration' in line)!;
-  expect(duration._aws.CloudWatchMetrics[0]).toEqual({ Namespace: 'CdkOrchestrator', Dimensions: [['service', 'activity']], Metrics: [{ Name: 'ParallelStageDuration', Unit: 'Seconds' }] });
+  expect(duration._aws.CloudWatchMetrics[0]).toEqual({
+    Namespace: 'CdkOrchestrator', Dimensions: [['service', 'orchestrator', 'activity']], Metrics: [{ Name: 'ParallelStageDuration', Unit: 'Seconds' }],
+  });
+  expect(duration.orchestrator).toBe(ORCHESTRATOR);
   expect(duration.ParallelStageDuration).toBeGreaterThanOrEqual(0);
+});
+
+test('without ORCHESTRATOR_NAME the handlers still publish their metrics, without the orchestrator dimension', async () => {
+  let startRun: Handler;
+  delete process.env.ORCHESTRATOR_NAME;
+  try {
+    jest.isolateModules(() => {
+      startRun = jest.requireActual<{ handler: Handler }>(join(__dirname, '..', '..', 'assets', 'handlers', 'start-run', 'index.js')).handler;
+    });
+  } finally {
+    process.env.ORCHESTRATOR_NAME = ORCHESTRATOR;
+  }
+  const uid = newUid();
+
+  const lines = await captured(() => startRun({ input: { uid }, workflow: WORKFLOW, activities: ['A'] }));
+
+  expect(logs(lines)).toEqual([expect.objectContaining({ level: 'INFO', message: 'Run created', uid })]);
+  const [record] = emf(lines);
+  expect(record).toMatchObject({ RunStarted: 1, uid });
+  expect(record).not.toHaveProperty('orchestrator');
+  expect(record._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service']]);
 });
 
 /**
