@@ -12,16 +12,16 @@
  * A plugin that already reported a final state itself (the plugin SDK) keeps it, and a record that
  * arrives after the stage was started again (a re-run) changes nothing.
  */
-import { GetCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoDb } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { InvalidOutcomeEvent } from './shared/errors';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
+import { notBeforeStageStart, PluginDelivery, pluginDelivery } from './shared/plugin-delivery';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
-import { activityOf, isPluginFinal, isStageKey, ownField, PluginState, StageKey, State, StatusDocument } from './shared/status';
+import { activityOf, isPluginFinal, ownField, PluginState, State, StatusDocument } from './shared/status';
 import { pluginStateUpdate, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
-import { keyProblem } from './shared/validation';
 
 /** The conditions Lambda sends to a destination; any other record is logged and ignored. */
 export const DESTINATION_CONDITIONS: readonly string[] = ['Success', 'RetriesExhausted', 'EventAgeExceeded'];
@@ -39,18 +39,6 @@ export interface DestinationRecord {
   readonly responseContext?: { readonly functionError?: string };
   /** The plugin's return value, or its error `{ errorType, errorMessage }`. */
   readonly responsePayload?: unknown;
-}
-
-/** The run and plugin a destination record is about. */
-export interface PluginDelivery {
-  readonly uid: string;
-  readonly workflow: string;
-  readonly activity: string;
-  readonly stage: StageKey;
-  /** When the stage sent the message (`now` of the plugin message). */
-  readonly sentAt?: string;
-  /** The subscription the message came through: the plugin's registry sort key. */
-  readonly subscriptionArn: string;
 }
 
 /** What the plugin's invocation says about its state. `undefined` state: nothing to record. */
@@ -129,31 +117,6 @@ export function parseDestinationRecord(event: unknown): DestinationRecord {
   return event as unknown as DestinationRecord;
 }
 
-/** The run and subscription from the SNS event the plugin received, or why it is not a plugin message. */
-export function pluginDelivery(payload: unknown): PluginDelivery | string {
-  const records = isObject(payload) ? payload.Records : undefined;
-  const first = Array.isArray(records) ? records[0] : undefined;
-  const sns = isObject(first) ? first.Sns : undefined;
-  if (!isObject(first) || !isObject(sns) || typeof sns.Message !== 'string' || typeof first.EventSubscriptionArn !== 'string') {
-    return 'the plugin was not invoked by an SNS delivery';
-  }
-  // The registry's sort key: DynamoDB refuses an empty one or one over 1,024 bytes, and SNS sends neither.
-  if (keyProblem(first.EventSubscriptionArn) !== undefined) return 'the EventSubscriptionArn is not a subscription ARN (empty or over 1,024 bytes)';
-  let message: unknown;
-  try {
-    message = JSON.parse(sns.Message);
-  } catch {
-    return 'the SNS message is not JSON';
-  }
-  if (!isObject(message)) return 'the SNS message is not a plugin message';
-  const { uid, workflow, activity, stage, now } = message;
-  // The same rules as the stage handlers' events: these become DynamoDB keys and names.
-  if (keyProblem(uid) !== undefined || keyProblem(workflow) !== undefined || keyProblem(activity) !== undefined || !isStageKey(stage)) {
-    return 'the SNS message is not a plugin message (uid, workflow, activity, stage)';
-  }
-  return { uid: uid as string, workflow: workflow as string, activity: activity as string, stage, sentAt: typeof now === 'string' && now !== '' ? now : undefined, subscriptionArn: first.EventSubscriptionArn };
-}
-
 /**
  * Success -> `Complete`, unless the plugin returned `{ state: 'Error', message? }` (a business
  * failure, as for PRE/POST plugins), `{ state: 'Do Not Run' }`, or `{ state: 'In Progress' }` (it
@@ -201,21 +164,6 @@ async function registeredPlugin(delivery: PluginDelivery): Promise<RegisteredPlu
   const plugin = parseRegistryItem(answer.Item);
   if (!plugin) logger.warn('Ignoring malformed plugin registry item', { item: answer.Item });
   return plugin;
-}
-
-/**
- * Adds to the plugin-state condition: the stage was started no later than the message was sent.
- * A record from an earlier run of this uid (late retries) must not settle the re-run's entry.
- */
-export function notBeforeStageStart(update: UpdateCommandInput, activity: string, stage: StageKey, sentAt: string): UpdateCommandInput {
-  const names = { '#poA': 'activities', '#poActivity': activity, '#poStage': stage, '#poStatus': 'status', '#poStart': 'startTime' };
-  const startTime = '#poA.#poActivity.#poStage.#poStatus.#poStart';
-  return {
-    ...update,
-    ConditionExpression: `${update.ConditionExpression} AND (attribute_not_exists(${startTime}) OR ${startTime} <= :poSentAt)`,
-    ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...names },
-    ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':poSentAt': sentAt },
-  };
 }
 
 /** Why a refused write was refused, from the item as it was (ALL_OLD). */

@@ -21,11 +21,11 @@
 import { createHash } from 'node:crypto';
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCommand, QueryCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { notBeforeStageStart, pluginDelivery, PluginDelivery } from './plugin-outcome';
 import { containerClient, dynamoDb } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { OrchestratorError } from './shared/errors';
 import { addActivityMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
+import { notBeforeStageStart, pluginDelivery, PluginDelivery } from './shared/plugin-delivery';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
 import { isPluginFinal, PluginKind, State, StatusDocument } from './shared/status';
 import { paths, pluginStateUpdate, StatusTarget } from './shared/status-store';

@@ -32,9 +32,10 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { DescribeTableCommand, DynamoDBClient, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { invocationOutcome, parseDestinationRecord, pluginDelivery } from '../../lambda/plugin-outcome';
+import { invocationOutcome, parseDestinationRecord } from '../../lambda/plugin-outcome';
 import { activityTopicOf, parseCloudTrailEvent } from '../../lambda/plugin-registrar';
 import { OPEN_RUNS_INDEX, OPEN_SHARD_ATTRIBUTE, OPENED_AT_ATTRIBUTE } from '../../lambda/shared/open-runs';
+import { pluginDelivery } from '../../lambda/shared/plugin-delivery';
 import { snsEnvelope } from '../../lambda/shared/status';
 import {
   parseParallelStageEvent, parseSequentialStageEvent, parseStageFailureEvent, parseStartRunEvent, parseStreamEvent,

@@ -1,0 +1,64 @@
+/**
+ * The run and plugin an SNS delivery to a PARALLEL plugin is about, read from the SNS event the plugin
+ * (or the queue bridge) received; shared by plugin-outcome (Lambda destination records) and the queue
+ * bridge, so both accept exactly the same plugin messages.
+ */
+import { UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { isStageKey, StageKey } from './status';
+import { keyProblem } from './validation';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The run and plugin a destination record is about. */
+export interface PluginDelivery {
+  readonly uid: string;
+  readonly workflow: string;
+  readonly activity: string;
+  readonly stage: StageKey;
+  /** When the stage sent the message (`now` of the plugin message). */
+  readonly sentAt?: string;
+  /** The subscription the message came through: the plugin's registry sort key. */
+  readonly subscriptionArn: string;
+}
+
+/** The run and subscription from the SNS event the plugin received, or why it is not a plugin message. */
+export function pluginDelivery(payload: unknown): PluginDelivery | string {
+  const records = isObject(payload) ? payload.Records : undefined;
+  const first = Array.isArray(records) ? records[0] : undefined;
+  const sns = isObject(first) ? first.Sns : undefined;
+  if (!isObject(first) || !isObject(sns) || typeof sns.Message !== 'string' || typeof first.EventSubscriptionArn !== 'string') {
+    return 'the plugin was not invoked by an SNS delivery';
+  }
+  // The registry's sort key: DynamoDB refuses an empty one or one over 1,024 bytes, and SNS sends neither.
+  if (keyProblem(first.EventSubscriptionArn) !== undefined) return 'the EventSubscriptionArn is not a subscription ARN (empty or over 1,024 bytes)';
+  let message: unknown;
+  try {
+    message = JSON.parse(sns.Message);
+  } catch {
+    return 'the SNS message is not JSON';
+  }
+  if (!isObject(message)) return 'the SNS message is not a plugin message';
+  const { uid, workflow, activity, stage, now } = message;
+  // The same rules as the stage handlers' events: these become DynamoDB keys and names.
+  if (keyProblem(uid) !== undefined || keyProblem(workflow) !== undefined || keyProblem(activity) !== undefined || !isStageKey(stage)) {
+    return 'the SNS message is not a plugin message (uid, workflow, activity, stage)';
+  }
+  return { uid: uid as string, workflow: workflow as string, activity: activity as string, stage, sentAt: typeof now === 'string' && now !== '' ? now : undefined, subscriptionArn: first.EventSubscriptionArn };
+}
+
+/**
+ * Adds to the plugin-state condition: the stage was started no later than the message was sent.
+ * A record from an earlier run of this uid (late retries) must not settle the re-run's entry.
+ */
+export function notBeforeStageStart(update: UpdateCommandInput, activity: string, stage: StageKey, sentAt: string): UpdateCommandInput {
+  const names = { '#poA': 'activities', '#poActivity': activity, '#poStage': stage, '#poStatus': 'status', '#poStart': 'startTime' };
+  const startTime = '#poA.#poActivity.#poStage.#poStatus.#poStart';
+  return {
+    ...update,
+    ConditionExpression: `${update.ConditionExpression} AND (attribute_not_exists(${startTime}) OR ${startTime} <= :poSentAt)`,
+    ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...names },
+    ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':poSentAt': sentAt },
+  };
+}
