@@ -16,6 +16,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoDb } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { InvalidOutcomeEvent } from './shared/errors';
+import { isObject } from './shared/json';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { notBeforeStageStart, PluginDelivery, pluginDelivery } from './shared/plugin-delivery';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
@@ -103,9 +104,6 @@ function ignored(reason: string, record: DestinationRecord): PluginOutcomeResult
   return { recorded: false, reason };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** A Lambda destination record, or `InvalidOutcomeEvent`. */
 export function parseDestinationRecord(event: unknown): DestinationRecord {

@@ -23,6 +23,7 @@ import { OrchestratorError } from './shared/errors';
 import {
   INITIALIZE_REQUEST, parseHandshakeAnswer, PluginConfig, registrationErrorText, resolvePluginConfig,
 } from './shared/handshake';
+import { isObject } from './shared/json';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { pluginKind, registrationErrorOf, registryId, RUNTIME_SOURCE } from './shared/registry';
 import { StageKey, State } from './shared/status';
@@ -102,9 +103,6 @@ async function register(rawEvent: unknown): Promise<RegistrarResult> {
   return ignored(`${call.eventSource} ${call.eventName} is not a registration event`);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * A value for an error message: strings quoted and cut at 100 characters, other values by their

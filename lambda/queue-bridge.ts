@@ -24,6 +24,7 @@ import { GetCommand, QueryCommand, UpdateCommandInput } from '@aws-sdk/lib-dynam
 import { containerClient, dynamoDb } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { OrchestratorError } from './shared/errors';
+import { isObject } from './shared/json';
 import { addActivityMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { notBeforeStageStart, pluginDelivery, PluginDelivery } from './shared/plugin-delivery';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
@@ -333,6 +334,3 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -12,6 +12,7 @@ import {
 } from './types';
 import { PLUGIN_STATUS_TABLE_ENV } from '../shared/environment';
 import { ConfigurationError } from '../shared/errors';
+import { isObject } from '../shared/json';
 import {
   buildPluginMessage, isPluginFinal, isPluginSkippable, isStageKey, PLUGIN_KINDS, PluginEntry as StoredEntry,
   PluginKind, PluginState as StoredState, State, StatusDocument, trimMessage,
@@ -239,9 +240,6 @@ function missing(why: string): never {
 // ---------------------------------------------------------------------------------------------
 // Events
 
-function isObject(value: unknown): value is Fields {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function isInitialize(event: unknown): boolean {
   return isObject(event) && event.initialize === true;

@@ -8,6 +8,7 @@
  * a stack overflow. Map keys stay data: a key `__proto__` becomes an own field, never a prototype.
  */
 import { InvalidAttributeValue } from './errors';
+import { isObject } from './json';
 
 /** Structural type that fits both the SDK's and `aws-lambda`'s AttributeValue. */
 export interface RawAttributeValue {
@@ -29,9 +30,6 @@ export interface RawAttributeValue {
  */
 const MAX_DEPTH = 64;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function invalid(path: string, problem: string): InvalidAttributeValue {
   return new InvalidAttributeValue(`${path.slice(0, 200)}: ${problem}`);

@@ -10,6 +10,7 @@
  * The parallel stage reuses this to tell which plugins a message cannot reach; the local engine uses
  * it to route SNS deliveries and to filter stream records, so both agree by construction.
  */
+import { isObject } from './json';
 
 /** One leaf value a pattern condition is compared with. */
 type Leaf = string | number | boolean | null;
@@ -235,6 +236,3 @@ function wildcard(pattern: string, value: string): boolean {
   return new RegExp(`^${re}$`, 's').test(value);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -4,6 +4,7 @@
  * `{ "initialize": true }` and the plugin answers with its configuration. No AWS calls: the
  * registrar validates answers with it and the plugin SDK can check its answer against it.
  */
+import { isObject } from './json';
 import { DEFAULT_PLUGIN_ORDER } from './registry';
 
 /** What the registrar sends. A plugin that sees `initialize: true` answers and does no work. */
@@ -59,9 +60,6 @@ export type HandshakeAnswer =
   | { readonly ok: true; readonly config: PluginConfig }
   | { readonly ok: false; readonly error: string };
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function shown(value: unknown): string {
   const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);

@@ -4,12 +4,10 @@
  * bridge, so both accept exactly the same plugin messages.
  */
 import { UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { isObject } from './json';
 import { isStageKey, StageKey } from './status';
 import { keyProblem } from './validation';
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** The run and plugin a destination record is about. */
 export interface PluginDelivery {

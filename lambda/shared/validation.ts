@@ -6,6 +6,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import {
   InvalidFailureEvent, InvalidRunInput, InvalidStageEvent, InvalidStreamEvent, RunContext,
 } from './errors';
+import { isObject } from './json';
 import { SequentialStageKey } from './status';
 
 /**
@@ -117,9 +118,6 @@ export interface StatusStreamEvent {
 
 type Fields = Record<string, unknown>;
 
-function isObject(value: unknown): value is Fields {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Collects problems so one error message names all of them. */
 class Problems {
