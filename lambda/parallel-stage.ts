@@ -11,9 +11,9 @@ import { pluginTableName, statusTableName } from './shared/environment';
 import { RunContext, StatusItemMissing } from './shared/errors';
 import { matchesFilterPolicy } from './shared/filter-policy';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
-import { loadPlugins, pluginRef, RegisteredPlugin } from './shared/registry';
+import { loadPlugins, pluginKind, pluginRef, RegisteredPlugin } from './shared/registry';
 import { preparePluginMessage, startStage } from './shared/stage';
-import { activityOf, isPluginPending, MessageAttribute, State, StatusDocument, unregisteredPendingEntries } from './shared/status';
+import { activityOf, isPluginPending, MessageAttribute, ownField, State, StatusDocument, unregisteredPendingEntries } from './shared/status';
 import { PluginRef, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { readStatus, updateStatus } from './shared/status-table';
 import { sendTaskSuccess } from './shared/task-token';
@@ -82,7 +82,11 @@ async function runParallelStage(rawEvent: unknown): Promise<ParallelStageResult>
     const cleaned = await updateStatus(statusChangeUpdate(target, { activity, stage: 'async', now, removeEntries: stale }));
     if (cleaned.applied) doc = cleaned.item!;
   }
-  if (reachable.length > 0) {
+  // A re-run whose reachable plugins all finished in an earlier run has nobody to tell: status-summary
+  // settles the stage from the stored entries (the start write wakes it).
+  const entries = doc.activities[activity].async;
+  const pending = reachable.filter((plugin) => isPluginPending(ownField(entries[pluginKind(plugin)], plugin.pluginName)?.state));
+  if (pending.length > 0) {
     const { body, attributes } = preparePluginMessage(doc, activity, 'async', now);
     await sns().send(new PublishCommand({ TopicArn: event.topicArn, Message: body, MessageAttributes: attributes }));
   }
@@ -91,7 +95,7 @@ async function runParallelStage(rawEvent: unknown): Promise<ParallelStageResult>
     addMetric(Metric.STAGE_COMPLETED);
   }
   logger.info('Parallel stage started', { plugins: reachable.map((plugin) => plugin.pluginName), waiting: waitsForMandatory });
-  return result(doc, true, reachable.length > 0);
+  return result(doc, true, pending.length > 0);
 }
 
 /**

@@ -18,7 +18,7 @@ import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared
 import { loadPlugins, pluginKind, pluginRef, RegisteredPlugin } from './shared/registry';
 import { preparePluginMessage, startStage } from './shared/stage';
 import {
-  activityOf, describeFailure, isPluginFinal, isPluginSkippable, PluginEntry, PluginState, registeredView, RegisteredRef,
+  activityOf, describeFailure, isPluginFinal, isPluginInvocable, PluginEntry, PluginState, registeredView, RegisteredRef,
   SequentialStageKey, snsEnvelope, stageFailure, State, StatusDocument, summarizeActivity, summarizeRun,
   ownField, summarizeStage, trimMessage, unregisteredPendingEntries,
 } from './shared/status';
@@ -82,13 +82,19 @@ async function runSequentialStage(rawEvent: unknown): Promise<SequentialStageRes
     ({ uid, workflow, activity, stage, state: doc.activities[activity][stage].status.state, started, invoked });
   if (!start.started) {
     logger.info('Stage already done; skipped', { state: start.doc.activities[activity][stage].status.state });
-    return result(start.doc, false, []);
+    const skipped: StageRun = { event, target, context, registered: plugins.map(pluginRef), doc: start.doc };
+    // A re-run that found this stage done still owes the activity and the run their summaries
+    // (the reset put them back to In Progress, and the post stage is the activity's last writer).
+    await store(skipped, () => resummarize(skipped), 'the activity summary');
+    return result(skipped.doc, false, []);
   }
   // A retry (Step Functions retries PluginInvocationFailed) finds the first start's startTime.
   if (start.doc.activities[activity][stage].status.startTime === now) addMetric(Metric.STAGE_STARTED);
 
   const run: StageRun = { event, target, context, registered: plugins.map(pluginRef), doc: start.doc };
-  const toRun = plugins.filter((plugin) => !isPluginSkippable(entryOf(run.doc, event, plugin)?.state));
+  // Only pending plugins: an Error recorded in this run (business error, timeout, retries used up)
+  // is final, so a retry of the stage resumes at the plugin that failed an attempt.
+  const toRun = plugins.filter((plugin) => isPluginInvocable(entryOf(run.doc, event, plugin)?.state));
   const invoked: string[] = [];
   for (const [index, plugin] of toRun.entries()) {
     const outcome = await invokePlugin(plugin, run);
@@ -290,6 +296,32 @@ function settle(run: StageRun, entry: EntryChange | undefined): Decision {
       stageStatus: { state: stageState },
       activityStatus: { state: activityState },
       runState,
+    },
+  };
+}
+
+/**
+ * A finished stage's activity and run summaries brought up to date, conditioned on the stage still
+ * being in the state they were computed from; nothing is written when they already agree.
+ */
+function resummarize(run: StageRun): Decision {
+  const { event } = run;
+  const activity = activityOf(run.doc, event.activity);
+  if (!activity) return {};
+  const activityState = summarizeActivity(activity);
+  const projected = { ...run.doc.activities, [event.activity]: { ...activity, status: { state: activityState } } };
+  const runState = summarizeRun(projected);
+  // A failed activity or run keeps its message and state: only start-run resets them.
+  if (activity.status.state === State.ERROR || run.doc.status.state === State.ERROR) return {};
+  if (activity.status.state === activityState && run.doc.status.state === runState) return {};
+  return {
+    change: {
+      activity: event.activity,
+      stage: event.stage,
+      now: new Date().toISOString(),
+      activityStatus: { state: activityState },
+      runState,
+      expect: { stageState: activity[event.stage].status.state },
     },
   };
 }

@@ -12,6 +12,7 @@ import { ActivityStage, ActivityStageKey } from './activity-stage';
 import { ACTIVITY_STATE_NAMES, PLUGIN_RETRY, THROTTLE_RETRY } from './defaults';
 import { ActivityPlugin, PluginOptions } from './plugin';
 import { ActivityWiring } from './private/activity-wiring';
+import { sequentialStageRetryBudget } from './private/contract';
 import { executionMetrics, grantRedrive, HANDLER_METRIC, handlerMetric } from './private/metrics';
 import { acknowledgeRule } from './private/nag';
 import { activityArnsByName, activityStateMachineName, activityTopicName } from './private/naming';
@@ -40,8 +41,11 @@ export interface ActivityOptions {
   readonly parallelHeartbeat?: Duration;
 
   /**
-   * How many times a failed pre/post plugin invocation is retried (1 s, then doubling) before the
-   * plugin and its stage are marked `Error`. 0 to 10.
+   * How many times each pre/post plugin's failed invocation is retried before that plugin is marked
+   * `Error` (a mandatory one fails its stage; an optional one never does). Every plugin has its own
+   * retries, whatever the others do; a plugin that returned `Error` or exceeded its `timeout` is
+   * never invoked again in the same run; a re-run starts every failed plugin's count afresh. Step
+   * Functions waits between retries: 1 s, doubling, at most 30 s. 0 to 10.
    *
    * @default 2
    */
@@ -396,11 +400,14 @@ export class Activity extends Construct implements IActivity {
         }),
         resultPath: sfn.JsonPath.DISCARD,
       });
+      // The handler owns each plugin's budget (maxAttempts per plugin); this budget only has to
+      // outlast every plugin's retries together, so one flaky plugin never uses up another's.
       task.addRetry({
         errors: PLUGIN_RETRY.errors,
         interval: PLUGIN_RETRY.interval,
         backoffRate: PLUGIN_RETRY.backoffRate,
-        maxAttempts: maxAttempts - 1,
+        maxDelay: PLUGIN_RETRY.maxDelay,
+        maxAttempts: sequentialStageRetryBudget(wiring.pluginRetries),
       });
       task.addRetry(THROTTLE_RETRY);
       task.addCatch(recordFailure, catchAll);

@@ -6,6 +6,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { PLUGIN_INVOCATION_FAILED } from './private/contract';
 
 /** Per-activity behaviour (overridable per activity). */
 export const ACTIVITY_DEFAULTS = {
@@ -16,9 +17,11 @@ export const ACTIVITY_DEFAULTS = {
 
 /** Retry of a failed plugin invocation in a sequential stage (Step Functions Retry, no Lambda sleeps). */
 export const PLUGIN_RETRY = {
-  errors: ['PluginInvocationFailed'],
+  errors: [PLUGIN_INVOCATION_FAILED],
   interval: Duration.seconds(1),
   backoffRate: 2,
+  /** The state's retries are shared by its plugins: later plugins do not wait minutes for their first retry. */
+  maxDelay: Duration.seconds(30),
 };
 
 /**

@@ -31,6 +31,17 @@ test('the state strings are exactly the contract strings', () => {
     ['Complete', 'Do Not Run', 'Error', 'In Progress', 'Mandatory Completed', 'Not Started', 'Optional Task Error']);
 });
 
+describe('entries that are not entries (bug 5)', () => {
+  test('a null, string or state-less entry reads as Not Started, in summaries and in asStatusDocument', () => {
+    const odd = { status: { state: IP, startTime: 'T' }, mandatory: { M: null, N: { state: C } }, optional: { O: 'x', P: {} } } as any;
+    expect(summarizeStage(odd)).toBe(IP);
+    const doc = asStatusDocument({ uid: 'u', workflow: 'W', activities: { A: { async: odd } } });
+    expect(doc.activities.A.async.mandatory).toEqual({ M: { state: NS }, N: { state: C } });
+    expect(doc.activities.A.async.optional).toEqual({ O: { state: NS }, P: { state: NS } });
+    expect(summarizeStage(doc.activities.A.async)).toBe(IP);
+  });
+});
+
 describe('summarizeStage', () => {
   test.each<[string, StageDocument, State]>([
     ['no plugins, not started -> Not Started', stage([], [], NS), NS],
@@ -175,6 +186,29 @@ describe('resetForRerun', () => {
     expect(Object.keys(reset.activities).sort()).toEqual(['A', 'B', 'New']);
     expect(summarizeActivity(reset.activities.New)).toBe(NS);
     expect(reset.metadata).toEqual({ a: 2, workflow: 'W' });
+  });
+
+  test('a parallel stage Mandatory Completed with an optional Error goes back to Not Started (bug 4)', () => {
+    const doc = newStatusDocument({ uid: 'u', workflow: 'W', activities: ['A'], now: 'T0' });
+    for (const key of ['pre', 'post'] as const) doc.activities.A[key].status = { state: C, startTime: 'T1' };
+    doc.activities.A.async = { status: { state: MC, startTime: 'T2' }, mandatory: { M: { state: C } }, optional: { O: { state: E, message: 'no' } } };
+    doc.activities.A.status.state = C;
+    doc.status.state = C;
+    doc.awaiting = new Set(['A']);
+    const reset = resetForRerun(doc, { activities: ['A'], now: 'T9' });
+    expect(reset.activities.A.async).toEqual({ status: { state: NS }, mandatory: { M: { state: C } }, optional: { O: { state: NS } } });
+    expect(reset.activities.A.status.state).toBe(IP);
+    expect(reset.status.state).toBe(IP);
+    expect(reset.awaiting).toBeUndefined();
+  });
+
+  test('attempts of a plugin left pending by the last run do not survive the reset (bug 2)', () => {
+    const doc = failedRun();
+    doc.activities.A.post.mandatory.P2 = { state: NS, attempts: 1, message: 'Error: boom' };
+    doc.activities.A.post.mandatory.P3 = { state: IP, attempts: 2 };
+    const reset = resetForRerun(doc, { activities: ['A', 'B'], now: 'T9' });
+    expect(reset.activities.A.post.mandatory.P2).toEqual({ state: NS });
+    expect(reset.activities.A.post.mandatory.P3).toEqual({ state: IP });
   });
 
   test('a run that completed stays complete (nothing to redo) and the input is not mutated', () => {

@@ -1,7 +1,9 @@
 /**
  * Named errors. Step Functions Retry/Catch match on `name` (Lambda reports it as `errorType`), so
- * every class sets it from a string literal: class names do not survive minification.
+ * every class sets it from a string (a literal, or the contract's name): class names do not survive minification.
  */
+
+import { PLUGIN_INVOCATION_FAILED } from '../../src/private/contract';
 
 /** Where an error happened, as far as the handler knows. */
 export interface RunContext {
@@ -105,7 +107,7 @@ export class StatusItemMissing extends OrchestratorError {
 export class PluginInvocationFailed extends OrchestratorError {
   constructor(message: string, context: RunContext, public readonly plugin: string, public readonly attempt: number) {
     super(message, context);
-    this.name = 'PluginInvocationFailed';
+    this.name = PLUGIN_INVOCATION_FAILED;
   }
 }
 

@@ -10,6 +10,7 @@ import {
 } from './status';
 import { StageStart, stageStartUpdates, StatusTarget } from './status-store';
 import { updateStatus } from './status-table';
+import { MAX_PLUGIN_ENTRIES_PER_RUN, MAX_PLUGINS_PER_STAGE } from '../../src/private/contract';
 
 export type StageStartOutcome =
   | { readonly started: true; readonly doc: StatusDocument }
@@ -20,8 +21,7 @@ export type StageStartOutcome =
  * Plugins one stage may have and plugin entries one run may hold, so the status item stays under
  * DynamoDB's 400 KB whatever the plugins and the stages write later (DESIGN.md "Status item size").
  */
-export const MAX_PLUGINS_PER_STAGE = 100;
-export const MAX_PLUGIN_ENTRIES_PER_RUN = 300;
+export { MAX_PLUGINS_PER_STAGE, MAX_PLUGIN_ENTRIES_PER_RUN } from '../../src/private/contract';
 
 /** DynamoDB's item size limit. */
 export const DYNAMODB_ITEM_MAX_BYTES = 409_600;

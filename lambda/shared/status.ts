@@ -45,7 +45,7 @@ const DONE_STATES: ReadonlySet<State> = new Set<State>([
 ]);
 const PENDING_PLUGIN_STATES: ReadonlySet<State> = new Set<State>([State.NOT_STARTED, State.IN_PROGRESS]);
 const FINAL_PLUGIN_STATES: ReadonlySet<State> = new Set<State>([State.COMPLETE, State.ERROR, State.DO_NOT_RUN]);
-/** What start-run turns back into `Not Started` so failed work runs again. */
+/** Stage states start-run turns back into `Not Started` so failed work runs again. */
 const RESET_STATES: ReadonlySet<State> = new Set<State>([State.ERROR, State.OPTIONAL_TASK_ERROR]);
 
 export function isState(value: unknown): value is State {
@@ -75,9 +75,19 @@ export function isPluginFinal(state: State | undefined): boolean {
   return state !== undefined && FINAL_PLUGIN_STATES.has(state);
 }
 
-/** A plugin that needs no invocation: already `Complete` or told not to run. */
+/** A plugin that needs no work (the plugin SDK's skip): already `Complete` or told not to run. */
 export function isPluginSkippable(state: State | undefined): boolean {
   return state === State.COMPLETE || state === State.DO_NOT_RUN;
+}
+
+/**
+ * Whether a stage may invoke a plugin whose entry is in `state`: only while it is pending (`Not
+ * Started`, or `In Progress` after a failed attempt). `Complete` and `Do Not Run` need nothing more;
+ * `Error` (a business error, a call that exceeded its `timeout`, or retries used up) is final for the
+ * run: invoking it again would repeat its side effects. Only a re-run's reset makes it pending again.
+ */
+export function isPluginInvocable(state: State | undefined): boolean {
+  return isPluginPending(state);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,14 +194,26 @@ export function activityOf(doc: Pick<StatusDocument, 'activities'>, name: string
   return ownField(doc.activities, name);
 }
 
+/**
+ * Plugin entries as stored, each one an entry: a value that is not an object with a plugin state
+ * (`null`, a string, an entry written by hand) reads as `Not Started`, so it waits like a new entry.
+ */
+function asPluginEntries(raw: unknown): Record<string, PluginEntry> {
+  if (!isPlainObject(raw)) return {};
+  return Object.fromEntries(Object.entries(raw).map(([name, entry]) => [name,
+    isPlainObject(entry) && isPluginState(entry.state)
+      ? entry as unknown as PluginEntry
+      : { ...(isPlainObject(entry) ? entry : {}), state: State.NOT_STARTED } as PluginEntry]));
+}
+
 function asStageDocument(raw: unknown): StageDocument {
   const stage = isPlainObject(raw) ? raw : {};
   const status = isPlainObject(stage.status) && isState(stage.status.state) ? stage.status as unknown as StageStatus : { state: State.NOT_STARTED };
   return {
     ...stage,
     status,
-    mandatory: isPlainObject(stage.mandatory) ? stage.mandatory as Record<string, PluginEntry> : {},
-    optional: isPlainObject(stage.optional) ? stage.optional as Record<string, PluginEntry> : {},
+    mandatory: asPluginEntries(stage.mandatory),
+    optional: asPluginEntries(stage.optional),
   };
 }
 
@@ -235,7 +257,8 @@ function hasStarted(status: StageStatus | undefined): boolean {
 }
 
 function entryStates(entries: Record<string, PluginEntry> | undefined): State[] {
-  return Object.values(entries ?? {}).map((entry) => entry.state);
+  // An entry that is not an object (written by hand or by another tool) reads as `Not Started`.
+  return Object.values(entries ?? {}).map((entry) => (isPluginState(entry?.state) ? entry.state : State.NOT_STARTED));
 }
 
 /**
@@ -322,17 +345,31 @@ export interface ResetForRerunProps {
 }
 
 function resetStage(stage: StageDocument): StageDocument {
+  let anyReset = false;
   const resetEntries = (entries: Record<string, PluginEntry>) => Object.fromEntries(
-    Object.entries(entries ?? {}).map(([name, entry]) => [name, RESET_STATES.has(entry.state)
-      ? { state: State.NOT_STARTED, updatedAt: entry.updatedAt } as PluginEntry
-      : entry]),
+    Object.entries(entries ?? {}).map(([name, entry]) => {
+      const updatedAt = entry.updatedAt !== undefined ? { updatedAt: entry.updatedAt } : {};
+      if (RESET_STATES.has(entry.state)) {
+        anyReset = true;
+        return [name, { state: State.NOT_STARTED, ...updatedAt } as PluginEntry];
+      }
+      // Still pending from the last run (a failed attempt, or a parallel plugin still at work): the
+      // state stays, the attempt count and message go, so this run counts its attempts from 1.
+      if (isPluginPending(entry.state)) return [name, { state: entry.state, ...updatedAt } as PluginEntry];
+      return [name, entry];
+    }),
   );
+  const mandatory = resetEntries(stage.mandatory);
+  const optional = resetEntries(stage.optional);
   // No execution is waiting any more when a run is re-started, so no token survives.
   const { token: _token, ...status } = stage.status;
+  // A stage with a plugin that goes back must run again, whatever state it reached (`Mandatory
+  // Completed` with an optional `Error` included); so must one that failed or never finished.
+  const runsAgain = anyReset || RESET_STATES.has(status.state) || !isStageDone(status.state);
   return {
-    status: RESET_STATES.has(status.state) ? { state: State.NOT_STARTED } : status,
-    mandatory: resetEntries(stage.mandatory),
-    optional: resetEntries(stage.optional),
+    status: runsAgain ? { state: State.NOT_STARTED } : status,
+    mandatory,
+    optional,
   };
 }
 

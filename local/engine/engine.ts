@@ -54,6 +54,13 @@ export interface LocalEngineOptions {
    * @default - the rest of each queue's VisibilityTimeout
    */
   readonly queueRetryDelayMs?: number;
+  /**
+   * Wait before every Step Functions `Retry` of a task, instead of the state's own interval and
+   * backoff (AWS: `IntervalSeconds` × `BackoffRate`^n, up to `MaxDelaySeconds`). Retries still count
+   * against each retrier's `MaxAttempts`.
+   * @default - each state's own Retry intervals
+   */
+  readonly retryIntervalMs?: number;
   /** Stream poll interval when idle. @default 20 */
   readonly streamPollIntervalMs?: number;
 }
@@ -183,6 +190,7 @@ export class LocalEngine extends EventEmitter {
       account: this.account,
       invokeLambda: (fn, payload) => this.lambda.invoke(fn, payload),
       invokeLambdaAsync: (fn, payload) => this.lambda.invokeAsync(fn, payload),
+      retryIntervalMs: this.options.retryIntervalMs,
       callService: (service, action, params) => callAws(service, action, params, this.sdkTarget()),
       onEvent: (e: ExecutionEvent) => this.emit('state', e),
       // Executions are not "work in flight" for idle(): a waiting callback is not busy.

@@ -68,6 +68,8 @@ export interface StepFunctionsOptions {
   readonly account: string;
   readonly invokeLambda: (functionNameOrArn: string, payload: unknown) => Promise<InvokeResult>;
   readonly invokeLambdaAsync: (functionNameOrArn: string, payload: unknown) => void;
+  /** Wait before every task retry instead of the state's Retry interval (EngineOptions.retryIntervalMs). */
+  readonly retryIntervalMs?: number;
   /** Calls another local service (`sns`, `sqs`, `dynamodb`, ...) the way the SDK would. */
   readonly callService: (service: string, action: string, parameters: Record<string, unknown>) => Promise<Record<string, unknown>>;
   readonly onEvent?: (event: ExecutionEvent) => void;
@@ -160,8 +162,10 @@ export class StepFunctionsService {
     };
     const overrides: Record<string, (input: any) => Promise<unknown>> = {};
     for (const [stateName, task] of machine.tasks) overrides[stateName] = (taskInput) => this.runTask(execution, task, taskInput);
+    const retryIntervalOverrides = this.options.retryIntervalMs === undefined ? undefined
+      : Object.fromEntries([...machine.tasks.keys()].map((stateName) => [stateName, this.options.retryIntervalMs!]));
     const run = machine.sm.run(input, {
-      overrides: { taskResourceLocalHandlers: overrides },
+      overrides: { taskResourceLocalHandlers: overrides, retryIntervalOverrides },
       context: {
         Execution: { Id: executionArn, Name: executionName, RoleArn: `arn:aws:iam::${this.options.account}:role/local` },
         StateMachine: { Id: machine.def.arn, Name: machine.def.name },

@@ -55,7 +55,7 @@ describe('activity state machine (DESIGN.md "Activity <name>")', () => {
         },
       },
       ResultPath: null,
-      Retry: [LAMBDA_SERVICE_RETRY, { ErrorEquals: ['PluginInvocationFailed'], IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 2 }, THROTTLE_RETRY],
+      Retry: [LAMBDA_SERVICE_RETRY, { ErrorEquals: ['PluginInvocationFailed'], IntervalSeconds: 1, MaxAttempts: 200, BackoffRate: 2, MaxDelaySeconds: 30 }, THROTTLE_RETRY],
       Catch: CATCH_ALL,
       Next: 'Parallel',
     });
@@ -147,14 +147,14 @@ describe('per-activity options', () => {
     const def = s.definition('Orch/Activities/Step1/StateMachine');
     expect(def.States.Parallel).toMatchObject({ TimeoutSeconds: 7200, HeartbeatSeconds: 900 });
     expect(def.States.Pre.Parameters.Payload.maxAttempts).toBe(5);
-    expect(def.States.Pre.Retry[1]).toEqual({ ErrorEquals: ['PluginInvocationFailed'], IntervalSeconds: 1, MaxAttempts: 4, BackoffRate: 2 });
+    expect(def.States.Pre.Retry[1]).toEqual({ ErrorEquals: ['PluginInvocationFailed'], IntervalSeconds: 1, MaxAttempts: 400, BackoffRate: 2, MaxDelaySeconds: 30 });
   });
 
   test('activityOptions override them for one activity', () => {
     const def = s.definition('Orch/Activities/Step2/StateMachine');
     expect(def.States.Parallel).toMatchObject({ TimeoutSeconds: 1800, HeartbeatSeconds: 300 });
     expect(def.States.Post.Parameters.Payload.maxAttempts).toBe(1);
-    expect(def.States.Post.Retry[1]).toEqual({ ErrorEquals: ['PluginInvocationFailed'], IntervalSeconds: 1, MaxAttempts: 0, BackoffRate: 2 });
+    expect(def.States.Post.Retry[1]).toEqual({ ErrorEquals: ['PluginInvocationFailed'], IntervalSeconds: 1, MaxAttempts: 0, BackoffRate: 2, MaxDelaySeconds: 30 });
   });
 });
 
