@@ -56,6 +56,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'asl-validator@^4',
     'cdk-nag@^3',
     'aws-cdk',
+    // Property-based tests: generators and shrinking for random apps and runs (MIT).
+    'fast-check@^4',
   ],
 
   tsconfigDev: {

@@ -8,6 +8,8 @@ import type { StreamEventRecord } from './streams';
 export interface TimelineEvent {
   /** When the engine read the change (stream records only carry minute-rounded times locally). */
   readonly time: Date;
+  /** The stream record (its eventID) the transition came from: the transitions of one write share it. */
+  readonly record: string;
   readonly uid: string;
   readonly workflow: string;
   readonly kind: 'run' | 'activity' | 'stage' | 'plugin';
@@ -34,7 +36,7 @@ export function transitionsOf(record: StreamEventRecord, time = new Date()): Tim
     const from = a?.state;
     const to = b?.state;
     if (from === to && (a?.message ?? undefined) === (b?.message ?? undefined)) return;
-    events.push({ time, uid, workflow, kind, ...extra, from, to, message: b?.message });
+    events.push({ time, record: record.eventID, uid, workflow, kind, ...extra, from, to, message: b?.message });
   };
   push('run', before.status, after.status, {});
   const activities = new Set([...Object.keys(before.activities ?? {}), ...Object.keys(after.activities ?? {})]);
