@@ -111,6 +111,15 @@ const bench = project.addTask('bench', {
 bench.spawn(bundle);
 bench.exec(`${LOCAL_TS_NODE} scripts/bench.ts`);
 
+// Property-based tests of retries and re-runs with more apps and a new seed each time (the test
+// task runs a few from a fixed seed). PROPERTY_SEED=<n> replays a seed a failure printed.
+const property = project.addTask('test:property', {
+  description: 'Retries and re-runs: 30 random apps from a random seed on the local engine (prints the seed; a failure prints its shrunk scenario)',
+  env: { PROPERTY_RUNS: '30', PROPERTY_SEED: 'random', PROPERTY_TIME_LIMIT_MS: '5400000', NODE_NO_WARNINGS: '1' },
+});
+property.spawn(bundle);
+property.exec('jest --coverage=false test/local/retries-reruns.property.test.ts');
+
 // Load benchmark: 1,000 concurrent workflow runs on the local engine; checks that no status is lost
 // and prints runs per second against a baseline measured in the same run.
 const load = project.addTask('load', {

@@ -13,7 +13,8 @@
  * backwards except in the re-run's reset; no task token or `awaiting` left behind.
  *
  * Size: PROPERTY_RUNS apps (default 6, about two minutes here) from PROPERTY_SEED (default fixed);
- * `npx projen test:property` runs more. A failure prints the seed, the path and the shrunk scenario.
+ * `npx projen test:property` runs 30 from a random seed. A failure prints the seed, the path and
+ * the shrunk scenario; `PROPERTY_SEED=<seed> PROPERTY_RUNS=<n> npx jest <this file>` replays it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,8 @@ import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 const maybe = BUNDLED ? describe : describe.skip;
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? '6');
-const SEED = Number(process.env.PROPERTY_SEED ?? '20261206');
+/** A fixed seed in the test task; `random` (npx projen test:property) draws one and prints it. */
+const SEED = process.env.PROPERTY_SEED === 'random' ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.PROPERTY_SEED ?? '20261206');
 /** Generation and shrinking together stop after this long, reporting the smallest failure found so far. */
 const TIME_LIMIT_MS = Number(process.env.PROPERTY_TIME_LIMIT_MS ?? String(15 * 60 * 1000));
 /** A plugin's `timeout` when it has one: well above `slow`, so only `exceedTimeout` exceeds it. */
