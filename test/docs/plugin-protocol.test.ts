@@ -67,7 +67,14 @@ const missingFrom = (documented: Set<string>, real: Set<string>) => [...real].fi
 // Requests ----------------------------------------------------------------------------------------
 
 /** An update request with every placeholder replaced by its name or value, clauses and conditions sorted. */
-function normalized(request: { UpdateExpression?: string; ConditionExpression?: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, unknown> }) {
+interface UpdateRequest {
+  readonly UpdateExpression?: string;
+  readonly ConditionExpression?: string;
+  readonly ExpressionAttributeNames?: Record<string, string>;
+  readonly ExpressionAttributeValues?: Record<string, unknown>;
+}
+
+function normalized(request: UpdateRequest) {
   const plain = (value: unknown) => (value !== null && typeof value === 'object' && 'S' in value ? (value as { S: string }).S : value);
   const fill = (expression: string) => expression
     .replace(/#\w+/g, (name) => request.ExpressionAttributeNames![name] ?? `?${name}`)
