@@ -11,12 +11,16 @@
  * - by SQS (an event source on each queue plugin's dead-letter queue): a message the plugin failed
  *   on `maxReceiveCount` times; the plugin is recorded `Error`.
  *
- * Exactly one enqueue per plugin message: the In Progress write stores the message's deduplication
- * id (uid, workflow, activity, stage, plugin and the message's `now`) on the plugin's entry
- * (`enqueued`) and is refused when the entry already holds it, so a duplicate SNS delivery sends
- * nothing, on standard queues too (SQS deduplicates only FIFO queues, for 5 minutes). A send that
- * fails takes the mark back and throws: Lambda retries the delivery, and after its retries the
- * bridge's on-failure destination (plugin-outcome) records the plugin `Error`.
+ * Exactly one enqueue per plugin message, with nothing but the protocol's own entry fields: the
+ * In Progress write is accepted only while the entry is `Not Started`, or `In Progress` with an
+ * `updatedAt` older than the message (left from an earlier run of the stage), so a duplicate SNS
+ * delivery — which finds the entry written after the message was sent — sends nothing, on standard
+ * queues too (SQS deduplicates only FIFO queues, for 5 minutes). A send that fails puts the entry
+ * back as it was and throws: Lambda retries the delivery, and after its retries the bridge's
+ * on-failure destination (plugin-outcome) records the plugin `Error`.
+ *
+ * A dead letter is recorded `Error` keeping the message the plugin last wrote on its entry (the
+ * plugin SDK writes its error there on every failed receive); without one, a generic message.
  */
 import { createHash } from 'node:crypto';
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -28,8 +32,8 @@ import { isObject } from './shared/json';
 import { addActivityMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { notBeforeStageStart, pluginDelivery, PluginDelivery } from './shared/plugin-delivery';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
-import { isPluginFinal, PluginKind, State, StatusDocument } from './shared/status';
-import { paths, pluginStateUpdate, StatusTarget } from './shared/status-store';
+import { isPluginFinal, PluginEntry, PluginKind, State, StatusDocument } from './shared/status';
+import { paths, pluginStateUpdate, StatusTarget, UpdateExpressionBuilder } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
 
 /** The bridge was invoked with neither an SNS event nor an SQS event; nothing was read or written. */
@@ -65,10 +69,9 @@ export interface DeadLetterResponse {
   readonly batchItemFailures: { readonly itemIdentifier: string }[];
 }
 
-/** The entry attribute holding the deduplication id of the message enqueued for this run. */
-export const ENQUEUED_ATTRIBUTE = 'enqueued';
-/** The plugin's entry message while its message waits in the queue. */
-export const QUEUED_MESSAGE = 'queued';
+/** The Error message of a dead letter when the plugin wrote no message of its own on its entry. */
+export const deadLetterMessage = (maxReceiveCount?: number): string =>
+  `The plugin failed on its queued message${maxReceiveCount === undefined ? '' : ` ${maxReceiveCount} times`}; the message went to the dead-letter queue`;
 /** SQS: a message group id is 1-128 characters of letters, digits and punctuation. */
 const GROUP_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -105,19 +108,21 @@ async function enqueue(record: Record<string, unknown>): Promise<EnqueueResult> 
   const kind = pluginKind(plugin);
   const deduplicationId = sha256([delivery.uid, delivery.workflow, delivery.activity, delivery.stage, plugin.pluginName, delivery.sentAt ?? sns.MessageId ?? ''].join('\n'));
   const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
-  const marked = withEnqueueMark(pluginStateUpdate(target, {
+  const entry = paths.entry(delivery.activity, delivery.stage, kind, plugin.pluginName);
+  const now = new Date().toISOString();
+  const marked = notQueuedYet(pluginStateUpdate(target, {
     activity: delivery.activity,
     stage: delivery.stage,
     kind,
     plugin: plugin.pluginName,
     state: State.IN_PROGRESS,
-    message: QUEUED_MESSAGE,
-    now: new Date().toISOString(),
-  }), paths.entry(delivery.activity, delivery.stage, kind, plugin.pluginName), deduplicationId);
+    now,
+  }), entry, delivery.sentAt);
   const guarded = delivery.sentAt ? notBeforeStageStart(marked, delivery.activity, delivery.stage, delivery.sentAt) : marked;
-  const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+  // ALL_OLD both ways: the entry as it was, to put it back if the send fails, or to say why the write was refused.
+  const written = await updateStatus({ ...guarded, ReturnValues: 'ALL_OLD', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
   if (!written.applied) {
-    const reason = refusal(written.current, delivery, kind, plugin.pluginName, deduplicationId);
+    const reason = refusal(written.current, delivery, kind, plugin.pluginName);
     logger.info('Plugin message not queued', { plugin: plugin.pluginName, reason });
     return { enqueued: false, plugin: plugin.pluginName, reason };
   }
@@ -133,9 +138,10 @@ async function enqueue(record: Record<string, unknown>): Promise<EnqueueResult> 
     logger.info('Plugin message queued', { plugin: plugin.pluginName, queueUrl: plugin.queueUrl, messageId: sent.MessageId });
     return { enqueued: true, plugin: plugin.pluginName, messageId: sent.MessageId };
   } catch (error) {
-    // Take the mark back so Lambda's retry of this delivery sends it; then fail the invocation.
-    await updateStatus(unmark(target, paths.entry(delivery.activity, delivery.stage, kind, plugin.pluginName), deduplicationId))
-      .catch((unmarkError: unknown) => logger.error('Could not take back the queued mark', { plugin: plugin.pluginName, error: unmarkError }));
+    // Put the entry back so Lambda's retry of this delivery sends it; then fail the invocation.
+    const before = written.item?.activities[delivery.activity]?.[delivery.stage]?.[kind]?.[plugin.pluginName];
+    await updateStatus(putBack(target, entry, now, before))
+      .catch((putBackError: unknown) => logger.error('Could not put the plugin\'s entry back', { plugin: plugin.pluginName, error: putBackError }));
     throw error;
   }
 }
@@ -146,51 +152,47 @@ function skipped(reason: string): EnqueueResult {
 }
 
 /**
- * Adds to the plugin's In Progress write: `SET <entry>.enqueued = :id`, only when the entry does not
- * already hold this id (a duplicate delivery of the same message).
+ * Adds to the plugin's In Progress write: the entry is `Not Started`, or was last written before the
+ * message was sent (`updatedAt` < the message's `now`: an entry left `In Progress` by an earlier run
+ * of the stage). A duplicate delivery finds the entry written after the message was sent: refused.
  */
-export function withEnqueueMark(update: UpdateCommandInput, entry: string[], deduplicationId: string): UpdateCommandInput {
-  const { names, path } = entryPath(entry);
-  const expression = update.UpdateExpression ?? '';
-  // pluginStateUpdate's expression starts with SET; the mark joins its SET clauses.
-  const otherClauses = expression.search(/ (REMOVE|ADD|DELETE) /);
-  const setPart = otherClauses < 0 ? expression : expression.slice(0, otherClauses);
-  const rest = otherClauses < 0 ? '' : expression.slice(otherClauses);
+export function notQueuedYet(update: UpdateCommandInput, entry: string[], sentAt: string | undefined): UpdateCommandInput {
+  const entryNames = Object.fromEntries(entry.map((segment, i) => [`#qb${i}`, segment]));
+  const path = Object.keys(entryNames).join('.');
+  const notStarted = `${path}.#qbState = :qbNotStarted`;
+  const olderThanMessage = sentAt === undefined ? undefined : `${path}.#qbUpdatedAt < :qbSentAt`;
   return {
     ...update,
-    UpdateExpression: `${setPart}, ${path} = :qbId${rest}`,
-    ConditionExpression: `${update.ConditionExpression} AND (attribute_not_exists(${path}) OR ${path} <> :qbId)`,
-    ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...names },
-    ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':qbId': deduplicationId },
+    ConditionExpression: `${update.ConditionExpression} AND ${olderThanMessage ? `(${notStarted} OR ${olderThanMessage})` : notStarted}`,
+    ExpressionAttributeNames: {
+      ...update.ExpressionAttributeNames, ...entryNames, '#qbState': 'state', ...(olderThanMessage ? { '#qbUpdatedAt': 'updatedAt' } : {}),
+    },
+    ExpressionAttributeValues: {
+      ...update.ExpressionAttributeValues, ':qbNotStarted': State.NOT_STARTED, ...(olderThanMessage ? { ':qbSentAt': sentAt } : {}),
+    },
   };
 }
 
-function unmark(target: StatusTarget, entry: string[], deduplicationId: string): UpdateCommandInput {
-  const { names, path } = entryPath(entry);
-  return {
-    TableName: target.tableName,
-    Key: { uid: target.key.uid, workflow: target.key.workflow },
-    UpdateExpression: `REMOVE ${path}`,
-    ConditionExpression: `${path} = :qbId`,
-    ExpressionAttributeNames: names,
-    ExpressionAttributeValues: { ':qbId': deduplicationId },
-  };
-}
-
-function entryPath(entry: string[]): { names: Record<string, string>; path: string } {
-  const segments = [...entry, ENQUEUED_ATTRIBUTE];
-  const names = Object.fromEntries(segments.map((segment, i) => [`#qb${i}`, segment]));
-  return { names, path: Object.keys(names).join('.') };
+/** The entry as it was before the In Progress write whose message could not be sent (only if that write is still the last). */
+function putBack(target: StatusTarget, entry: string[], writtenAt: string, before: PluginEntry | undefined): UpdateCommandInput {
+  const builder = new UpdateExpressionBuilder();
+  builder.set([...entry, 'state'], before?.state ?? State.NOT_STARTED);
+  if (before?.updatedAt !== undefined) builder.set([...entry, 'updatedAt'], before.updatedAt);
+  if (before?.message !== undefined) builder.set([...entry, 'message'], before.message);
+  builder.condition(`${builder.path([...entry, 'updatedAt'])} = ${builder.value(writtenAt)}`);
+  builder.condition(`${builder.path([...entry, 'state'])} = ${builder.value(State.IN_PROGRESS)}`);
+  return builder.build(target);
 }
 
 /** Why the In Progress write was refused, from the item as it was (ALL_OLD). */
-function refusal(current: StatusDocument | undefined, delivery: PluginDelivery, kind: PluginKind, plugin: string, deduplicationId: string): string {
+function refusal(current: StatusDocument | undefined, delivery: PluginDelivery, kind: PluginKind, plugin: string): string {
   if (!current) return 'no status item for this run';
-  const entry = current.activities[delivery.activity]?.[delivery.stage]?.[kind]?.[plugin] as (Record<string, unknown> & { state: State }) | undefined;
+  const entry = current.activities[delivery.activity]?.[delivery.stage]?.[kind]?.[plugin];
   if (!entry) return 'the run has no entry for this plugin';
-  if (entry[ENQUEUED_ATTRIBUTE] === deduplicationId) return 'already queued (a duplicate delivery of this message)';
   if (isPluginFinal(entry.state)) return `the plugin is already ${entry.state}`;
-  return 'the stage was started again after this message was sent';
+  const startTime = current.activities[delivery.activity]?.[delivery.stage]?.status?.startTime;
+  if (delivery.sentAt !== undefined && startTime !== undefined && startTime > delivery.sentAt) return 'the stage was started again after this message was sent';
+  return 'already queued (a duplicate delivery of this message)';
 }
 
 /** The FIFO group: the plugin's `fifoKey` metadata field when it holds a scalar, else the run's uid. */
@@ -282,7 +284,6 @@ async function recordDeadLetter(record: SqsRecord): Promise<void> {
     logger.warn('Dead letter ignored', { ...keys, reason: `no queue plugin of ${registryId(delivery.activity, delivery.stage)} has dead-letter queue ${record.eventSourceARN}`, body });
     return;
   }
-  const receives = plugin.maxReceiveCount === undefined ? '' : ` ${plugin.maxReceiveCount} times`;
   const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
   const update = pluginStateUpdate(target, {
     activity: delivery.activity,
@@ -290,7 +291,8 @@ async function recordDeadLetter(record: SqsRecord): Promise<void> {
     kind: pluginKind(plugin),
     plugin: plugin.pluginName,
     state: State.ERROR,
-    message: `The plugin failed on its queued message${receives}; the message went to the dead-letter queue`,
+    // The plugin's own last message (its error) wins over ours.
+    messageUnlessSet: deadLetterMessage(plugin.maxReceiveCount),
     now: new Date().toISOString(),
   });
   const guarded = delivery.sentAt ? notBeforeStageStart(update, delivery.activity, delivery.stage, delivery.sentAt) : update;

@@ -164,7 +164,15 @@ async function processMessage(
     text = isResult(result) && typeof result.message === 'string' && result.message !== '' ? trimMessage(result.message) : undefined;
   } catch (error) {
     // A crash goes back to Lambda for a retry; the entry stays In Progress meanwhile.
-    if (!isBusinessError(error)) throw error;
+    if (!isBusinessError(error)) {
+      // From a queue, the crash's text is written on the entry: after the last receive the queue
+      // bridge records Error keeping it (Lambda tells nobody why a queued message failed).
+      if (source === 'sqs') {
+        await report(State.IN_PROGRESS, trimMessage(errorText(error)))
+          .catch((reportError: unknown) => log('warn', 'Could not write the error on the entry', { error: errorText(reportError) }));
+      }
+      throw error;
+    }
     state = State.ERROR;
     text = trimMessage(error.message || 'the plugin reported Error');
   }
@@ -304,7 +312,7 @@ async function processBatch(
       return true;
     } catch (error) {
       writeLog('error', 'Queue message failed; it will be delivered again', {
-        messageId: record.messageId, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        messageId: record.messageId, error: errorText(error),
       });
       return false;
     }
@@ -323,6 +331,11 @@ async function processBatch(
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** `name: message` of an error, as plugin-outcome records a crash. */
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name || 'Error'}: ${error.message}` : describe(error);
+}
 
 function describe(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);

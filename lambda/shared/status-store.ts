@@ -143,6 +143,11 @@ export interface PluginStateChange {
   readonly state: PluginState;
   /** Stored trimmed to 180 characters; omitted -> a previous message is removed. */
   readonly message?: string;
+  /**
+   * Instead of `message`: stored (trimmed) only when the entry holds no message, so a message the
+   * plugin wrote itself (e.g. its last error) is kept.
+   */
+  readonly messageUnlessSet?: string;
   readonly now: string;
 }
 
@@ -153,7 +158,10 @@ export interface PluginStateChange {
  */
 export function pluginStateUpdate(target: StatusTarget, change: PluginStateChange): UpdateCommandInput {
   const builder = new UpdateExpressionBuilder();
-  applyEntryChange(builder, change.activity, change.stage, { ...change });
+  applyEntryChange(builder, change.activity, change.stage, { ...change, keepMessage: change.messageUnlessSet !== undefined });
+  if (change.message === undefined && change.messageUnlessSet !== undefined) {
+    builder.setIfNotExists([...paths.entry(change.activity, change.stage, change.kind, change.plugin), 'message'], trimMessage(change.messageUnlessSet));
+  }
   builder.set(['updatedAt'], change.now);
   builder.condition('attribute_exists(uid)');
   return builder.build(target);
@@ -260,6 +268,8 @@ export interface EntryChange {
   readonly attempts?: number;
   /** Also accept an entry already in `state` (the plugin reported it itself). */
   readonly allowSameState?: boolean;
+  /** Leave the entry's message alone when no `message` is given (the caller sets it another way). */
+  readonly keepMessage?: boolean;
 }
 
 export interface StatusChange {
@@ -295,7 +305,9 @@ function applyEntryChange(builder: UpdateExpressionBuilder, activity: string, st
   const entry = paths.entry(activity, stage, change.kind, change.plugin);
   if (change.state !== undefined) {
     builder.set([...entry, 'state'], change.state);
-    builder.setOrRemove([...entry, 'message'], change.message === undefined ? undefined : trimMessage(change.message));
+    if (change.message !== undefined || !change.keepMessage) {
+      builder.setOrRemove([...entry, 'message'], change.message === undefined ? undefined : trimMessage(change.message));
+    }
     const accepted = change.allowSameState
       ? [...allowedPredecessors(change.state), change.state]
       : allowedPredecessors(change.state);

@@ -19,6 +19,7 @@ import { callAws, releaseClients } from './aws-sdk-call';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
+import { isPythonFunction, pythonHandlerEntry, pythonModuleEntry } from './python-host';
 import { SnsCounters, SnsService } from './sns';
 import { SqsService } from './sqs';
 import { cloneJson, Execution, ExecutionEvent, ExecutionStatus, StepFunctionsService } from './step-functions';
@@ -169,6 +170,7 @@ export class LocalEngine extends EventEmitter {
       onLog: (fn, line) => this.log(fn, line),
       deliverToDestination: (arn, record) => this.deliver(arn, record),
       track,
+      tempRoot: this.tempRoot,
     });
     this.sqs = new SqsService({
       queues: this.assembly.queues,
@@ -362,7 +364,12 @@ export class LocalEngine extends EventEmitter {
     const mapping = Object.entries(this.options.plugins ?? {}).find(([key]) => key === fn.name || key === fn.logicalId
       || key === `${fn.stackName}/${fn.logicalId}` || (fn.path !== undefined && (fn.path === key || fn.path.startsWith(`${key}/`))));
     const label = fn.path ?? `${fn.stackName}/${fn.logicalId}`;
+    if (mapping && mapping[1].split('#')[0].endsWith('.py')) return pythonModuleEntry(mapping[1], this.options.pluginsBaseDir ?? process.cwd());
     if (mapping) return bundleModule(mapping[1], this.options.pluginsBaseDir ?? process.cwd(), this.tempRoot!);
+    if (isPythonFunction(fn)) {
+      return pythonHandlerEntry(fn, this.tempRoot!)
+        ?? `Function ${label} (${fn.name}) has no local code for Python handler ${fn.handler}: map it in the plugins option, e.g. { '${label}': './plugins/x.py#handler' }`;
+    }
     if (!fn.runtime.startsWith('nodejs')) {
       return `Function ${label} (${fn.name}) runs ${fn.runtime}: map it to a local module in the plugins option, e.g. { '${label}': './plugins/x.ts#handler' }`;
     }

@@ -9,6 +9,7 @@ import type { LocalEventInvokeConfig, LocalFunction } from './assembly';
 import { AwsError, LambdaInvokeRequest, LambdaInvokeResponse } from './aws-endpoint';
 import { FunctionHost, FunctionStats, HandlerEntry, InvokeResult } from './function-host';
 import { functionNameOf } from './intrinsics';
+import { isPythonEntry, PythonFunctionHost } from './python-host';
 
 export interface LambdaServiceOptions {
   readonly functions: LocalFunction[];
@@ -23,7 +24,12 @@ export interface LambdaServiceOptions {
   /** Sends a destination record to an SQS queue, SNS topic or Lambda function ARN. */
   readonly deliverToDestination: (arn: string, record: unknown) => Promise<void>;
   readonly track: <T>(work: Promise<T>) => Promise<T>;
+  /** Where runtimes write their own files (the Python bootstrap). */
+  readonly tempRoot: string;
 }
+
+/** What the service needs of a function's host, whatever its runtime. */
+type Host = Pick<FunctionHost, 'name' | 'stats' | 'invoke' | 'stop'>;
 
 /** Synchronous `Invoke` API calls (RequestResponse) made by function code, e.g. sequential-stage calling a plugin. */
 export interface LambdaApiCounters {
@@ -34,7 +40,7 @@ export interface LambdaApiCounters {
 
 export class LambdaService {
   public readonly apiCounters: LambdaApiCounters = { syncInvocations: 0, syncWaitMs: 0 };
-  private readonly hosts = new Map<string, FunctionHost>();
+  private readonly hosts = new Map<string, Host>();
   private readonly byName = new Map<string, LocalFunction>();
   private readonly missing = new Map<string, string>();
 
@@ -96,7 +102,7 @@ export class LambdaService {
     await Promise.all([...this.hosts.values()].map((h) => h.stop()));
   }
 
-  private host(fn: LocalFunction): FunctionHost | undefined {
+  private host(fn: LocalFunction): Host | undefined {
     const existing = this.hosts.get(fn.name);
     if (existing) return existing;
     if (this.missing.has(fn.name)) return undefined;
@@ -105,13 +111,14 @@ export class LambdaService {
       this.missing.set(fn.name, entry);
       return undefined;
     }
-    const host = new FunctionHost({
+    const hostOptions = {
       fn,
       entry,
       environment: this.options.environmentFor(fn),
       maxWorkers: fn.reservedConcurrency ?? this.options.maxWorkersPerFunction,
       onLog: this.options.onLog,
-    });
+    };
+    const host = isPythonEntry(entry) ? new PythonFunctionHost({ ...hostOptions, tempRoot: this.options.tempRoot }) : new FunctionHost(hostOptions);
     this.hosts.set(fn.name, host);
     return host;
   }

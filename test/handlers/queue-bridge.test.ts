@@ -115,12 +115,13 @@ const entryOf = async (uid: string, activity: string, plugin: string, kind = 'ma
   (await h.item(uid, WORKFLOW))!.activities[activity].async[kind as 'mandatory'][plugin] as unknown as Record<string, unknown>;
 
 describe('enqueue (an SNS delivery)', () => {
-  test('marks the plugin In Progress ("queued") and sends the plugin message with its attributes: one GetItem, one UpdateItem, one SendMessage', async () => {
+  test('marks the plugin In Progress and sends the plugin message with its attributes: one GetItem, one UpdateItem, one SendMessage', async () => {
     const run = await parallelRun({ name: 'Slow' });
     const answer = await bridge(run.event);
     expect(answer.results).toEqual([{ enqueued: true, plugin: 'Slow', messageId: expect.any(String) }]);
     const entry = await entryOf(run.uid, run.activity, 'Slow');
-    expect(entry).toEqual(expect.objectContaining({ state: 'In Progress', message: 'queued', enqueued: expect.stringMatching(/^[0-9a-f]{64}$/) }));
+    // Only the protocol's entry fields: no message, no mark of the bridge's own.
+    expect(entry).toEqual({ state: 'In Progress', updatedAt: expect.any(String) });
     const [message] = sqs.messages(run.queue.arn);
     expect(message.body).toBe(run.published.message);
     expect(message.attributes).toEqual({
@@ -131,7 +132,7 @@ describe('enqueue (an SNS delivery)', () => {
     expect(h.fake.dynamoDbRequests()).toEqual(['GetItem', 'UpdateItem']);
   });
 
-  test('a duplicate delivery of the same message is not queued again (standard queue: the entry remembers the message)', async () => {
+  test('a duplicate delivery of the same message is not queued again (standard queue: the entry was written after the message was sent)', async () => {
     const run = await parallelRun({ name: 'Slow' });
     await bridge(run.event);
     // SNS delivers again: same body (same `now`), a new SNS message id.
@@ -210,8 +211,8 @@ describe('enqueue (an SNS delivery)', () => {
     const error = await rejectionOf(bridge(run.event));
     expect(error.name).toBe('QueueDoesNotExist');
     const entry = await entryOf(run.uid, run.activity, 'Slow');
-    expect(entry.state).toBe('In Progress');
-    expect(entry.enqueued).toBeUndefined();
+    // The entry is as it was before the delivery.
+    expect(entry).toEqual({ state: 'Not Started', updatedAt: expect.any(String) });
     // The queue is reachable again: Lambda's retry of the same delivery is queued.
     await h.db.send(new PutCommand({ TableName: h.pluginTable, Item: item(run.queue.url) }));
     expect((await bridge(run.event)).results).toEqual([expect.objectContaining({ enqueued: true })]);
@@ -234,6 +235,15 @@ describe('dead letters (an SQS event from a queue plugin\'s dead-letter queue)',
     expect(h.fake.dynamoDbRequests()).toEqual(['GetItem', 'UpdateItem', 'Query', 'UpdateItem']);
     expect(await bridge(deadLetter(run))).toEqual({ batchItemFailures: [] });
     expect((await entryOf(run.uid, run.activity, 'Crashy')).state).toBe('Error');
+  });
+
+  test('the message the plugin last wrote on its entry (its error) is kept in the Error', async () => {
+    const run = await parallelRun({ name: 'Crashy' });
+    await bridge(run.event);
+    // What the plugin SDK writes when a queued message fails (and a zero-SDK plugin may write).
+    await h.report({ uid: run.uid, workflow: WORKFLOW, activity: run.activity, stage: 'async', plugin: 'Crashy', state: 'In Progress', message: 'TypeError: rate is undefined' });
+    await bridge(deadLetter(run));
+    expect(await entryOf(run.uid, run.activity, 'Crashy')).toEqual({ state: 'Error', message: 'TypeError: rate is undefined', updatedAt: expect.any(String) });
   });
 
   test('an optional plugin is recorded Error in its optional entry', async () => {

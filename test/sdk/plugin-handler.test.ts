@@ -347,7 +347,8 @@ describe('SQS batches (queue bridge)', () => {
     const result = await handler({ Records: runs.map((run, i) => sqsRecord(`m${i}`, run.event.Records[0].Sns.Message)) });
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
     expect(await entry(runs[0], 'Rate')).toMatchObject({ state: 'Complete' });
-    expect(await entry(runs[1], 'Rate')).toMatchObject({ state: 'In Progress' });
+    // The crash's text is on the entry: the queue bridge keeps it when the message reaches the dead-letter queue.
+    expect(await entry(runs[1], 'Rate')).toMatchObject({ state: 'In Progress', message: 'Error: throttled' });
     // A business error is an outcome, not a failed message: it is not delivered again.
     expect(await entry(runs[2], 'Rate')).toMatchObject({ state: 'Error', message: 'declined' });
   });

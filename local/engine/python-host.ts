@@ -1,0 +1,317 @@
+/**
+ * Hosts Python Lambda functions locally (runtime `python3.x`): each warm "container" is one
+ * `python3` process running a small bootstrap (below) that imports the handler module once and runs
+ * invocations one at a time, as Lambda's Python runtime does. Same pool, limits and counters as the
+ * Node.js host (function-host.ts): more concurrent invocations use more processes, up to a cap; a
+ * timed-out invocation kills its process (the next one is a cold start).
+ *
+ * The interpreter is `/usr/bin/python3` when it exists (Debian's, which sees Debian's `python3-boto3`;
+ * a `python3` first on PATH may be a build without it), else `python3`; `CDK_ORCHESTRATOR_LOCAL_PYTHON`
+ * overrides it. boto3 is the function's own business (Lambda's Python runtimes include it): the
+ * engine only points it at the local endpoint. botocore 1.31 and later read the engine's
+ * `AWS_ENDPOINT_URL_<SERVICE>` variables themselves; older ones (Debian 12 ships 1.29) ignore them,
+ * so the bootstrap gives every client created without an `endpoint_url` the one those variables name.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { Readable } from 'node:stream';
+import type { LocalFunction } from './assembly';
+import type { FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './function-host';
+import type { LambdaError } from './function-worker';
+
+/** The bootstrap every Python "container" runs: `python3 bootstrap.py <module file> <handler name>`. */
+const BOOTSTRAP = String.raw`
+import importlib.util, json, os, sys, time, traceback
+
+def point_old_botocore_at_local_endpoint():
+    try:
+        import botocore, botocore.session
+    except ImportError:
+        return
+    version = tuple(int(p) for p in botocore.__version__.split('.')[:2] if p.isdigit())
+    if version >= (1, 31):
+        return
+    original = botocore.session.Session.create_client
+    def create_client(self, service_name, *args, **kwargs):
+        if len(args) < 5 and kwargs.get('endpoint_url') is None:
+            key = 'AWS_ENDPOINT_URL_' + service_name.upper().replace('-', '_')
+            url = os.environ.get(key) or os.environ.get('AWS_ENDPOINT_URL')
+            if url:
+                kwargs['endpoint_url'] = url
+        return original(self, service_name, *args, **kwargs)
+    botocore.session.Session.create_client = create_client
+
+class Context:
+    def __init__(self, c):
+        self.aws_request_id = c['awsRequestId']
+        self.function_name = c['functionName']
+        self.function_version = c['functionVersion']
+        self.invoked_function_arn = c['invokedFunctionArn']
+        self.memory_limit_in_mb = c['memoryLimitInMB']
+        self.log_group_name = c['logGroupName']
+        self.log_stream_name = c['logStreamName']
+        self._deadline_ms = c['deadlineMs']
+    def get_remaining_time_in_millis(self):
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+def error_of(e, error_type=None):
+    return {'errorType': error_type or type(e).__name__, 'errorMessage': str(e),
+            'trace': traceback.format_exception(type(e), e, e.__traceback__)}
+
+results = os.fdopen(3, 'w')
+def answer(message):
+    results.write(json.dumps(message) + '\n')
+    results.flush()
+
+point_old_botocore_at_local_endpoint()
+module_file, handler_name = sys.argv[1], sys.argv[2]
+handler, load_error = None, None
+try:
+    sys.path.insert(0, os.path.dirname(module_file))
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(module_file))[0], module_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    handler = getattr(module, handler_name, None)
+    if handler is None:
+        load_error = {'errorType': 'Runtime.HandlerNotFound', 'errorMessage': 'Handler %r missing on module %r' % (handler_name, spec.name), 'trace': []}
+except Exception as e:
+    load_error = error_of(e, 'Runtime.ImportModuleError')
+
+for line in sys.stdin:
+    request = json.loads(line)
+    started = time.time()
+    if load_error is not None:
+        answer({'id': request['id'], 'ok': False, 'error': load_error, 'durationMs': 0})
+        continue
+    try:
+        result = handler(request['event'], Context(request['context']))
+        payload = json.dumps(result)
+        answer({'id': request['id'], 'ok': True, 'payload': payload, 'durationMs': (time.time() - started) * 1000})
+    except Exception as e:
+        answer({'id': request['id'], 'ok': False, 'error': error_of(e), 'durationMs': (time.time() - started) * 1000})
+    sys.stdout.flush()
+    sys.stderr.flush()
+`;
+
+type Answer = { id: number; ok: true; payload: string; durationMs: number } | { id: number; ok: false; error: LambdaError; durationMs: number };
+
+interface PythonProcess { child: ChildProcess; busy: boolean; pending?: (answer: Answer | Error) => void }
+
+/** The interpreter Python functions run on. */
+export function pythonExecutable(): string {
+  return process.env.CDK_ORCHESTRATOR_LOCAL_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+}
+
+/** Whether a function runs on a Python runtime. */
+export function isPythonFunction(fn: LocalFunction): boolean {
+  return fn.runtime.startsWith('python');
+}
+
+/** Whether an entry is a Python module (so it runs on this host). */
+export function isPythonEntry(entry: HandlerEntry): boolean {
+  return entry.file.endsWith('.py');
+}
+
+/**
+ * The module file of a Python function's `Handler` (`dir/module.function` or `package.module.function`):
+ * in its code directory, or its inline code (`Code.ZipFile`, written to `index.py` as Lambda does).
+ */
+export function pythonHandlerEntry(fn: LocalFunction, tempRoot: string): HandlerEntry | undefined {
+  const dot = fn.handler.lastIndexOf('.');
+  if (dot <= 0) return undefined;
+  const modulePath = fn.handler.slice(0, dot);
+  const exportName = fn.handler.slice(dot + 1);
+  if (fn.inlineCode !== undefined) {
+    const dir = join(tempRoot, fn.name);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'index.py');
+    writeFileSync(file, fn.inlineCode);
+    return { file, exportName };
+  }
+  if (!fn.codeDir) return undefined;
+  for (const candidate of [`${modulePath}.py`, `${modulePath.split('.').join('/')}.py`]) {
+    const file = join(fn.codeDir, candidate);
+    if (existsSync(file)) return { file, exportName };
+  }
+  return undefined;
+}
+
+/** A mapped local module `./plugins/rate.py#handler` (the plugins option). */
+export function pythonModuleEntry(spec: string, baseDir: string): HandlerEntry {
+  const [modulePath, exportName = 'handler'] = spec.split('#');
+  const file = resolvePath(baseDir, modulePath);
+  if (!existsSync(file)) throw new Error(`plugin module not found: ${file}`);
+  return { file, exportName };
+}
+
+let bootstrapFile: string | undefined;
+
+function bootstrap(tempRoot: string): string {
+  if (!bootstrapFile || !existsSync(bootstrapFile)) {
+    bootstrapFile = join(tempRoot, 'python-runtime', 'bootstrap.py');
+    mkdirSync(dirname(bootstrapFile), { recursive: true });
+    writeFileSync(bootstrapFile, BOOTSTRAP);
+  }
+  return bootstrapFile;
+}
+
+export interface PythonHostOptions extends FunctionHostOptions {
+  /** Where the bootstrap is written. */
+  readonly tempRoot: string;
+}
+
+export class PythonFunctionHost {
+  public readonly stats: FunctionStats;
+  private readonly processes: PythonProcess[] = [];
+  private readonly queue: (() => void)[] = [];
+  private nextId = 1;
+  private stopped = false;
+
+  constructor(private readonly options: PythonHostOptions) {
+    this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, timerWaitMs: 0, memoryMb: options.fn.memoryMb };
+  }
+
+  public get name(): string {
+    return this.options.fn.name;
+  }
+
+  public async invoke(event: unknown): Promise<InvokeResult> {
+    if (this.stopped) throw new Error(`function ${this.name}: engine stopped`);
+    const slot = await this.acquire();
+    const requestId = randomUUID();
+    const { fn } = this.options;
+    const timeoutMs = fn.timeoutSeconds * 1000;
+    const id = this.nextId++;
+    const request = {
+      id,
+      event,
+      context: {
+        awsRequestId: requestId,
+        deadlineMs: Date.now() + timeoutMs,
+        functionName: fn.name,
+        functionVersion: '$LATEST',
+        invokedFunctionArn: fn.arn,
+        memoryLimitInMB: String(fn.memoryMb),
+        logGroupName: `/aws/lambda/${fn.name}`,
+        logStreamName: `local/python-${slot.child.pid}`,
+      },
+    };
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await new Promise<Answer | Error | 'timeout'>((resolve) => {
+      slot.pending = resolve;
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      slot.child.stdin!.write(`${JSON.stringify(request)}\n`);
+    });
+    clearTimeout(timer);
+    slot.pending = undefined;
+    this.stats.invocations++;
+    let result: InvokeResult;
+    if (outcome === 'timeout') {
+      this.discard(slot);
+      result = {
+        ok: false,
+        requestId,
+        durationMs: timeoutMs,
+        error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${requestId} Error: Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`, trace: [] },
+      };
+    } else if (outcome instanceof Error) {
+      this.discard(slot);
+      result = { ok: false, requestId, durationMs: performance.now() - started, error: { errorType: 'Runtime.ExitError', errorMessage: outcome.message, trace: [] } };
+    } else {
+      this.release(slot);
+      result = outcome.ok
+        ? { ok: true, payload: outcome.payload, requestId, durationMs: outcome.durationMs }
+        : { ok: false, error: outcome.error, requestId, durationMs: outcome.durationMs };
+    }
+    if (!result.ok) this.stats.errors++;
+    this.stats.billedMs += Math.max(1, Math.ceil(result.durationMs));
+    return result;
+  }
+
+  public async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.processes.splice(0).map((p) => new Promise<void>((resolve) => {
+      if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
+      p.child.once('exit', () => resolve());
+      p.child.kill('SIGKILL');
+    })));
+  }
+
+  private async acquire(): Promise<PythonProcess> {
+    for (;;) {
+      const idle = this.processes.find((p) => !p.busy);
+      if (idle) {
+        idle.busy = true;
+        return idle;
+      }
+      if (this.processes.length < this.options.maxWorkers) {
+        const fresh = this.spawn();
+        fresh.busy = true;
+        return fresh;
+      }
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+    }
+  }
+
+  private release(slot: PythonProcess) {
+    slot.busy = false;
+    this.queue.shift()?.();
+  }
+
+  private discard(slot: PythonProcess) {
+    const i = this.processes.indexOf(slot);
+    if (i >= 0) this.processes.splice(i, 1);
+    slot.child.kill('SIGKILL');
+    this.queue.shift()?.();
+  }
+
+  private spawn(): PythonProcess {
+    const { entry, environment } = this.options;
+    const child = spawn(pythonExecutable(), ['-u', bootstrap(this.options.tempRoot), entry.file, entry.exportName], {
+      cwd: dirname(entry.file),
+      env: {
+        ...environment,
+        LAMBDA_TASK_ROOT: environment.LAMBDA_TASK_ROOT || dirname(entry.file),
+        PYTHONUNBUFFERED: '1',
+        // The code directory may be the user's source directory: leave no __pycache__ there.
+        PYTHONDONTWRITEBYTECODE: '1',
+      },
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    });
+    this.stats.coldStarts++;
+    const slot: PythonProcess = { child, busy: false };
+    lines(child.stdio[3] as Readable, (line) => {
+      try {
+        slot.pending?.(JSON.parse(line) as Answer);
+      } catch (e) {
+        slot.pending?.(e as Error);
+      }
+    });
+    for (const stream of [child.stdout!, child.stderr!]) lines(stream, (line) => this.options.onLog(this.name, line));
+    child.on('error', (e) => slot.pending?.(e));
+    child.on('exit', (code, signal) => {
+      slot.pending?.(new Error(`python exited with ${signal ?? `code ${code}`}`));
+      const i = this.processes.indexOf(slot);
+      if (i >= 0) this.processes.splice(i, 1);
+    });
+    child.unref();
+    for (const stream of [child.stdin, child.stdout, child.stderr, child.stdio[3]]) (stream as { unref?: () => void } | null)?.unref?.();
+    this.processes.push(slot);
+    return slot;
+  }
+}
+
+function lines(stream: Readable, onLine: (line: string) => void) {
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    for (const line of parts) if (line !== '') onLine(line);
+  });
+}
