@@ -237,4 +237,22 @@ phase "examples/app.ts synthesized"
 # --- the error path -----------------------------------------------------------------------------------
 "$VENV/bin/python" "$ROOT/scripts/python/error_paths.py" || fail "Python error path (see above)"
 
+# --- the README's Python app, as written -------------------------------------------------------------
+# The python block after the marker in README.md, saved as app.py next to plugins/fraud_check.py, as
+# the README says; run directly (App() writes to CDK_OUTDIR), it must synthesize its stack.
+mkdir -p "$WORK/readme/plugins"
+cp "$ROOT/examples/python/plugins/fraud_check.py" "$WORK/readme/plugins/"
+"$PY" - "$ROOT/README.md" "$WORK/readme/app.py" <<'PYEOF'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+found = re.search(r"<!-- test:python synthesizes the next python block[^>]*-->\s*```python\n(.*?)```", text, re.S)
+if not found:
+    sys.exit("README.md has no python block after '<!-- test:python synthesizes the next python block -->'")
+open(sys.argv[2], "w", encoding="utf-8").write(found.group(1))
+PYEOF
+(cd "$WORK/readme" && CDK_OUTDIR="$WORK/readme/cdk.out" "$VENV/bin/python" app.py >"$WORK/readme.log" 2>&1) \
+  || { cat "$WORK/readme.log" >&2; fail "README.md's Python app does not run as written"; }
+compgen -G "$WORK/readme/cdk.out/*.template.json" >/dev/null || fail "README.md's Python app synthesized no template"
+log "README.md's Python app synthesizes as written"
+
 log "passed: source $SOURCE, $((SECONDS - T0)) s"
