@@ -6,8 +6,8 @@
 # (scripts/python/error_paths.py).
 #
 # Where the Python dependencies come from (printed as "source: ..."):
-#   pypi    pip reaches its index: jsii, constructs and aws-cdk-lib from there, in the versions of
-#           node_modules (so both apps synthesize with the same aws-cdk-lib).
+#   pypi    pip reaches its index (it downloads jsii, constructs and aws-cdk-lib in the versions of
+#           node_modules, so both apps synthesize with the same aws-cdk-lib, and their dependencies).
 #   vendor  offline: the Python jsii client, typeguard, typing_extensions and publication from
 #           ../shared/vendor/python (beside the repository; CDK_ORCHESTRATOR_PYTHON_VENDOR=<folder>
 #           to use another), the JS kernel from npm (@jsii/runtime), attrs, cattrs and dateutil from
@@ -66,23 +66,28 @@ read -r CDK_LIB_VERSION CONSTRUCTS_VERSION PACMAK_VERSION < <(cd "$ROOT" && node
 
 # --- source of the Python dependencies --------------------------------------------------------------
 SOURCE="${CDK_ORCHESTRATOR_PYTHON_SOURCE:-auto}"
-if [ "$SOURCE" = auto ]; then
-  # One small download through pip's own configuration, no retries: it fails within seconds offline.
-  if "$PY" -m pip download --no-deps --no-cache-dir --retries 0 --timeout 10 --disable-pip-version-check \
-    -q -d "$WORK/probe" "jsii==$PACMAK_VERSION" >/dev/null 2>&1; then
+case "$SOURCE" in auto | pypi | vendor) ;; *) fail "CDK_ORCHESTRATOR_PYTHON_SOURCE must be pypi or vendor, got '$SOURCE'" ;; esac
+PYPI_REQUIREMENTS=("jsii==$PACMAK_VERSION" "constructs==$CONSTRUCTS_VERSION" "aws-cdk-lib==$CDK_LIB_VERSION")
+if [ "$SOURCE" != vendor ]; then
+  # PyPI is "reachable" when pip, through its own configuration, downloads everything needed (no
+  # retries: offline, it fails within seconds); the install then uses only these downloads.
+  if "$PY" -m pip download --no-cache-dir --retries 0 --timeout 20 --disable-pip-version-check -q \
+    -d "$WORK/pypi" "${PYPI_REQUIREMENTS[@]}" >"$WORK/pypi.log" 2>&1; then
     SOURCE=pypi
+  elif [ "$SOURCE" = pypi ]; then
+    cat "$WORK/pypi.log" >&2
+    fail "CDK_ORCHESTRATOR_PYTHON_SOURCE=pypi, but pip could not download ${PYPI_REQUIREMENTS[*]}"
   else
     SOURCE=vendor
   fi
 fi
-case "$SOURCE" in pypi | vendor) ;; *) fail "CDK_ORCHESTRATOR_PYTHON_SOURCE must be pypi or vendor, got '$SOURCE'" ;; esac
 
 VENV="$WORK/venv"
 if [ "$SOURCE" = pypi ]; then
   log "source: PyPI (jsii $PACMAK_VERSION, constructs $CONSTRUCTS_VERSION, aws-cdk-lib $CDK_LIB_VERSION)"
   "$PY" -m venv "$VENV" || fail "python3 -m venv failed: apt-get install python3-venv"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    "$WHEEL" "jsii==$PACMAK_VERSION" "constructs==$CONSTRUCTS_VERSION" "aws-cdk-lib==$CDK_LIB_VERSION"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-index --find-links "$WORK/pypi" \
+    "$WHEEL" "${PYPI_REQUIREMENTS[@]}" || fail "pip could not install $(basename "$WHEEL") with ${PYPI_REQUIREMENTS[*]}"
 else
   VENDOR="${CDK_ORCHESTRATOR_PYTHON_VENDOR:-$ROOT/../shared/vendor/python}"
   if [ ! -f "$VENDOR/jsii-python-runtime/setup.py" ]; then
