@@ -143,6 +143,18 @@ packagePython.exec('twine check dist/python/*');
 project.packageTask.reset();
 project.packageTask.spawn(project.tasks.tryFind('package-all')!);
 
+// The Python package, run for real (scripts/test-python.sh): a Python CDK environment in a temporary
+// folder (from PyPI where reachable, otherwise offline from ../shared/vendor/python and bindings
+// generated from node_modules, cached), the built wheel installed, examples/python/app.py
+// synthesized and its templates compared with examples/app.ts's (identical but CDKMetadata), and the
+// Python error path. It needs dist/python, so it runs after packaging.
+const testPython = project.addTask('test:python', {
+  description: 'Install the built Python wheel, synthesize examples/python/app.py, compare its templates with examples/app.ts\'s; Python error path',
+  exec: 'bash scripts/test-python.sh',
+  env: { CDK_DISABLE_CLI_TELEMETRY: 'true', NODE_NO_WARNINGS: '1' },
+});
+project.packageTask.spawn(testPython);
+
 project.npmignore?.addPatterns('/lambda/', '/scripts/', '/examples/', '/.ci/', 'cdk.out/');
 project.npmignore?.addPatterns('!/assets/');
 

@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
-"""A CDK app in two stacks, the Python version of examples/app.ts (same stacks, same template).
+"""A CDK app in three stacks, the Python version of examples/app.ts (same stacks, same templates).
 
-The platform team's orchestrator (three activities, one workflow) and, in a stack of its own, the
-plugins other teams add to its stages with `activity.add_plugin`.
-    cd examples/python && npx aws-cdk synth      (see README.md)
+The platform team's orchestrator (three activities, one workflow); in a stack of its own, the
+plugins other teams add to its stages with `activity.add_plugin`; and an operations team's stack
+that uses the orchestrator imported by its attributes (alarm, grants).
+    cd examples/python && npx cdk synth      (see README.md)
+`npx projen test:python` synthesizes it with the built wheel and checks that its templates are
+app.ts's, resource for resource (only CDKMetadata differs).
 The plugins are plain Lambda functions (examples/plugins/*.ts, shared with app.ts) that use no
 orchestrator code: PRE and POST plugins are invoked synchronously, PARALLEL plugins report through
-Lambda destinations. Their TypeScript is bundled with esbuild as the app synthesizes (offline, no
-Docker) into examples/plugins/dist/<name>/index.js, exactly as app.ts does.
+Lambda destinations, and the queue plugin takes its messages from its own SQS queue. Their
+TypeScript is bundled with esbuild as the app synthesizes (offline, no Docker) into
+examples/plugins/dist/<name>/index.js, exactly as app.ts does.
 """
 import os
 import subprocess
 
 from aws_cdk import App, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from cdk_orchestrator import ActivityOptions, ActivityStage, Orchestrator, Workflow
 from constructs import Construct
 
@@ -51,6 +57,25 @@ onboarding = Workflow(
     "Onboarding",
     orchestrator=orchestrator,
     activities=["Step1", "Step2", "Step3"],
+)
+
+# Who may start runs: here a role for the service that takes the applications.
+starter = iam.Role(
+    stack,
+    "StarterRole",
+    assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+    description="May start runs of the Onboarding workflow",
+)
+onboarding.grant_start_workflow(starter)
+# An alarm of your own on a workflow metric (the orchestrator already alarms on failures).
+cloudwatch.Alarm(
+    stack,
+    "OnboardingSlowAlarm",
+    alarm_description="Onboarding runs take more than 30 minutes (p90)",
+    metric=onboarding.metric_duration(statistic="p90", period=Duration.minutes(15)),
+    threshold=Duration.minutes(30).to_milliseconds(),
+    evaluation_periods=2,
+    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
 )
 
 CfnOutput(stack, "WorkflowStateMachineArn", value=onboarding.state_machine.state_machine_arn)
@@ -124,7 +149,7 @@ orchestrator.activity("Step1").add_plugin(
 # Step2, parallel stage: two mandatory plugins the stage waits for, and an optional one that fails
 # (recorded `Error`; the stage ends `Optional Task Error` and the workflow goes on).
 step2 = orchestrator.activity("Step2")
-# Rate uses the plugin SDK (examples/plugins/rate.ts): it reports its own state.
+# Rate uses the TypeScript plugin SDK (examples/plugins/rate.ts): it reports its own state.
 step2.add_plugin(
     plugin_function(plugins, "Rate", "rate"), stage=ActivityStage.PARALLEL, plugin_name="Rate", reports_status=True
 )
@@ -140,6 +165,18 @@ step2.add_plugin(
     stage=ActivityStage.PARALLEL,
     plugin_name="Marketing",
     mandatory=False,
+    # Only runs whose metadata has product "home" or "car" reach it (an SNS subscription filter on
+    # the message attributes; other runs do not wait for it).
+    filter_policy={"product": sns.SubscriptionFilter.string_filter(allowlist=["home", "car"])},
+)
+# A queue plugin: slow or throttled work, one message at a time from its own SQS queue, in order
+# per customer (FIFO); it reports its own state (examples/plugins/ledger.ts, plugin SDK).
+step2.add_plugin(
+    plugin_function(plugins, "Ledger", "ledger"),
+    stage=ActivityStage.PARALLEL,
+    plugin_name="Ledger",
+    queue=True,
+    fifo_key="customer",
 )
 
 # Step3, post stage: notifies once the work is done.
@@ -148,5 +185,40 @@ orchestrator.activity("Step3").add_plugin(
     stage=ActivityStage.POST,
     plugin_name="Notify",
 )
+
+# The operations team's stack: the orchestrator imported by its attributes, as a stack in another
+# app would (there, the ARNs come from the SSM parameters the orchestrator publishes under
+# /cdk-orchestrator/example/). An alarm on an imported activity's metric, and a support role that
+# may read and correct a run's status document.
+operations = Stack(
+    app,
+    "OrchestratorExampleOperations",
+    description="cdk-orchestrator example: alarm and support role on the imported orchestrator",
+)
+imported = Orchestrator.from_orchestrator_attributes(
+    operations,
+    "ImportedOrchestrator",
+    orchestrator_name="example",
+    activities=["Step2"],
+    status_table_arn=orchestrator.status_table.table_arn,
+    plugin_table_arn=orchestrator.plugin_table.table_arn,
+)
+imported_step2 = imported.find_activity("Step2")
+cloudwatch.Alarm(
+    operations,
+    "Step2FailuresAlarm",
+    alarm_description="Step2 failed 3 times in 15 minutes",
+    metric=imported_step2.metric_failed(period=Duration.minutes(15)),
+    threshold=3,
+    evaluation_periods=1,
+    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+)
+support = iam.Role(
+    operations,
+    "SupportRole",
+    assumed_by=iam.AccountRootPrincipal(),
+    description="Reads and corrects run status documents",
+)
+imported.grant_plugin_status(support)
 
 app.synth()

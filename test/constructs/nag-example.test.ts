@@ -45,6 +45,8 @@ test('every acknowledgement is the library\'s, on a resource the library creates
     ],
     // aws-cdk-lib's AwsCustomResource provider (plugin registration): its runtime is aws-cdk-lib's choice.
     'OrchestratorExamplePlugins/AWS679f53fac002430cb0da5b7982bd2287': ['AwsSolutions-L1'],
+    // The queue bridge of the example's queue plugin (Ledger): X-Ray, as the handlers.
+    'OrchestratorExamplePlugins/CdkOrchestratorQueueBridge/Role/DefaultPolicy': ['AwsSolutions-IAM5[Resource::*]'],
   });
 });
 
