@@ -235,12 +235,10 @@ function checkRun(app: AppSpec, expected: ModelRun, observed: Observed, calls: r
       for (let i = 1; i < stageCalls.length; i++) {
         const [before, next] = [stageCalls[i - 1], stageCalls[i]];
         // A call that exceeded its timeout may still run (it may even outlive the run): the stage
-        // moves on once the timeout has passed, not before.
+        // moves on without it. (Its timeout counts from the invocation, which the plugin's own log
+        // cannot see: a cold start delays the plugin's start, not the stage's clock.)
         const exceeded = timedOut.has(before.id) && (before.end === undefined || before.end - before.start > TIMEOUT_SECONDS * 1000);
-        if (exceeded) {
-          if (next.start < before.start + TIMEOUT_SECONDS * 1000) fail(`${activity.name}.${stage}: ${next.id} started before ${before.id}'s timeout passed`);
-          continue;
-        }
+        if (exceeded) continue;
         if (before.end === undefined || before.end > next.start) fail(`${activity.name}.${stage}: ${next.id} started while ${before.id} ran (phase ${phase})`);
       }
     }
