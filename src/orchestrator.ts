@@ -487,8 +487,13 @@ export class Orchestrator extends Construct implements IOrchestrator {
     }
     validateNetwork(where, props);
     registerCompliance(this, {
-      orchestratorName: this.orchestratorName, vpc: props.vpc, vpcSubnets: props.vpcSubnets, securityGroups: props.securityGroups,
-      encryptionKey, logRetention, removalPolicy,
+      orchestratorName: this.orchestratorName,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups,
+      encryptionKey,
+      logRetention,
+      removalPolicy,
     });
     acknowledgeInlinePolicies(this);
 

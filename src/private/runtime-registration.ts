@@ -153,7 +153,10 @@ export class RuntimeRegistration extends Construct {
     });
     // An event the registrar fails on is retried by EventBridge (its own retry policy), then dropped:
     // every step is idempotent, and the failure is in the registrar's log and Errors metric.
-    const target = new targets.LambdaFunction(props.registrar, { retryAttempts: 2, maxEventAge: Duration.hours(1), deadLetterQueue: failedEventsQueue(this) });
+    // What it still fails on goes to the orchestrator's failed-events queue (docs/COMPLIANCE.md).
+    const target = new targets.LambdaFunction(props.registrar, {
+      retryAttempts: 2, maxEventAge: Duration.hours(1), deadLetterQueue: failedEventsQueue(this),
+    });
     this.subscriptionRule.addTarget(target);
     this.codeUpdateRule.addTarget(target);
     grantInvokeTaggedPlugins(props.sequentialStageRole, props.orchestratorName);

@@ -4,9 +4,9 @@
 // @cdklabs/cdk-validator-cfnguard, which reads the synthesized templates).
 import * as fs from 'fs';
 import * as path from 'path';
+import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import { App, IPolicyValidationPlugin, PolicyValidationPluginReport, Validations } from 'aws-cdk-lib';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
-import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import { AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks, ServerlessChecks } from 'cdk-nag';
 
 export const PACKS = ['AwsSolutions', 'Serverless', 'NIST.800.53.R5', 'HIPAA.Security', 'PCI.DSS.321', 'ControlTower'] as const;
@@ -23,7 +23,7 @@ export interface PacksResult {
 /** Runs the five cdk-nag packs and the Control Tower cfn-guard rules during the app's one `synth()`. */
 export function synthWithAllPacks(app: App): PacksResult {
   const reports: Partial<Record<Pack, PolicyValidationPluginReport>> = {};
-  const nag: [Pack, { validateScope(scope: App): PolicyValidationPluginReport; name: string }][] = [
+  const nag: [Pack, { readonly name: string; validateScope(scope: App): PolicyValidationPluginReport }][] = [
     ['AwsSolutions', new AwsSolutionsChecks(app)],
     ['Serverless', new ServerlessChecks(app)],
     ['NIST.800.53.R5', new NIST80053R5Checks(app)],
