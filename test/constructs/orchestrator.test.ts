@@ -318,10 +318,10 @@ describe('IAM: every statement, scoped to its resource', () => {
 
   test('plugin-outcome: status updates, the registry item by key; plugins\' roles may invoke it (plugin side)', () => {
     expect(s.roleStatements('Orch/Handlers/PluginOutcomeRole')).toEqual([
-      logs('PluginOutcome'), lambdaXray,
+      logs('PluginOutcome'),
       // Its dead-letter queue: invoked asynchronously (Lambda destinations of the PARALLEL plugins).
       { Action: 'sqs:SendMessage', Effect: 'Allow', Resource: '${Orch/FailedEventsQueue.Arn}' },
-      statusUpdate,
+      lambdaXray, statusUpdate,
       { Action: 'dynamodb:GetItem', Effect: 'Allow', Resource: '${Orch/PluginTable.Arn}' },
     ]);
   });
