@@ -55,6 +55,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'aws-local-stepfunctions@^3',
     'asl-validator@^4',
     'cdk-nag@^3',
+    // AWS Control Tower's proactive controls as cfn-guard rules, with the cfn-guard binary (Apache-2.0): docs/COMPLIANCE.md.
+    '@cdklabs/cdk-validator-cfnguard@^0.0.62',
     'aws-cdk',
     // Property-based tests: generators and shrinking for random apps and runs (MIT).
     'fast-check@^4',

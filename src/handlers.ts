@@ -22,6 +22,7 @@ import {
   POWERTOOLS_MANIFEST_FILE,
   STATUS_SUMMARY_EVENT_SOURCE,
 } from './defaults';
+import { acknowledgeRedrivePolicy, handlerPlacement } from './private/compliance';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './private/grants';
 import {
   acknowledgeRule, acknowledgeWildcards, KMS_ACTIONS_WILDCARD, STREAM_LIST_WILDCARD, TASK_TOKEN_WILDCARD, XRAY_WILDCARD,
@@ -215,6 +216,8 @@ export class OrchestratorHandlers extends Construct {
         description: spec.description,
         role,
         logGroup,
+        // Its orchestrator's VPC, and a dead-letter queue when it is invoked asynchronously (docs/COMPLIANCE.md).
+        ...handlerPlacement(this, constructId, role),
         // ORCHESTRATOR_NAME: the `orchestrator` dimension of every handler metric (lambda/shared/observability.ts).
         environment: { STATUS_TABLE_NAME: statusTable.tableName, ORCHESTRATOR_NAME: props.orchestratorName, ...observability, ...environment },
       });
@@ -262,7 +265,10 @@ export class OrchestratorHandlers extends Construct {
       encryptionMasterKey: encryptionKey,
       retentionPeriod: DLQ_RETENTION,
       removalPolicy,
+      // A dead-letter queue: it says so (AWS Control Tower CT.SQS.PR.1 accepts a redrive allow policy on dead-letter queues).
+      redriveAllowPolicy: { redrivePermission: sqs.RedrivePermission.ALLOW_ALL },
     });
+    acknowledgeRedrivePolicy(deadLetterQueue, 'the on-failure destination of the status-summary stream mapping');
     acknowledgeRule(deadLetterQueue, 'AwsSolutions-SQS3',
       'This queue is itself a dead-letter destination: the on-failure destination of the status-summary stream mapping; '
       + 'cdk-nag only recognizes queues named as another queue\'s redrive target');

@@ -1,6 +1,8 @@
 import { Annotations, Arn, ArnFormat, Duration, Names, NestedStack, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -19,6 +21,7 @@ import {
   STATUS_TABLE,
 } from './defaults';
 import { HandlerLogLevel, OrchestratorHandlers } from './handlers';
+import { acknowledgeInlinePolicies, addTablesToBackupPlan, registerCompliance, validateNetwork } from './private/compliance';
 import { Coordinates, defaultParameterPrefix, validateParameterPrefix } from './private/coordinates';
 import { addStateMachineLoggingAndTracing, grantTable } from './private/grants';
 import { HANDLER_METRIC, handlerMetric } from './private/metrics';
@@ -248,6 +251,41 @@ export interface OrchestratorProps extends ActivityOptions {
    * @default true (false for a `statusTable` of your own unless `stuckAfter` is set)
    */
   readonly stuckRunDetection?: boolean;
+
+  /**
+   * The VPC every function the orchestrator creates runs in: its handlers, and the provider of the
+   * deploy-time plugin registrations (`addPlugin`) in each plugin stack. The functions call AWS APIs
+   * only, so the VPC needs a way to reach them: a NAT gateway, or VPC endpoints — DynamoDB (gateway);
+   * SNS, SQS, Step Functions (`states`), Lambda, EventBridge (`events`), CloudWatch Logs (`logs`),
+   * X-Ray, KMS (with `encryptionKey`), SSM (the Powertools layer parameter is read by CloudFormation,
+   * not the functions; SSM is needed for nothing else) and CloudWatch Monitoring (docs/COMPLIANCE.md
+   * "VPC"). Without them the handlers time out and runs fail.
+   *
+   * @default - the functions run outside any VPC (in Lambda's own network)
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * The subnets of `vpc` the functions run in. Needs `vpc`.
+   *
+   * @default - the VPC's private subnets with egress (aws-cdk-lib's default for a function)
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * The security groups of the orchestrator's handler functions. Needs `vpc`.
+   *
+   * @default - one security group the orchestrator creates, allowing outbound HTTPS (TCP 443) only
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+
+  /**
+   * An AWS Backup plan both tables (status and plugin registry) are added to, with one backup
+   * selection (AWS Backup's service role for DynamoDB).
+   *
+   * @default - the tables are in no backup plan (point-in-time recovery of the status table is still on)
+   */
+  readonly backupPlan?: backup.IBackupPlan;
 }
 
 /**
@@ -447,6 +485,17 @@ export class Orchestrator extends Construct implements IOrchestrator {
     if (encryptionKey) {
       allowCloudWatchLogs(this, encryptionKey, this.orchestratorName);
     }
+    validateNetwork(where, props);
+    registerCompliance(this, {
+      orchestratorName: this.orchestratorName,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups,
+      encryptionKey,
+      logRetention,
+      removalPolicy,
+    });
+    acknowledgeInlinePolicies(this);
 
     this.stuckAfter = resolveStuckAfter(this, where, props);
     this.statusTable = props.statusTable ?? this.createStatusTable(props.statusTableProps ?? {}, encryptionKey, removalPolicy);
@@ -455,6 +504,7 @@ export class Orchestrator extends Construct implements IOrchestrator {
       this.statusTable.addGlobalSecondaryIndex({ ...OPEN_RUNS_INDEX, projectionType: dynamodb.ProjectionType.KEYS_ONLY });
     }
     this.pluginTable = this.createPluginTable(encryptionKey, removalPolicy);
+    if (props.backupPlan) addTablesToBackupPlan(this, props.backupPlan, [this.statusTable, this.pluginTable]);
 
     this.handlers = new OrchestratorHandlers(this, 'Handlers', {
       orchestratorName: this.orchestratorName,

@@ -8,6 +8,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct, IDependable } from 'constructs';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
 import { PLUGIN_DEFAULTS, PLUGIN_LIMITS, QUEUE_BRIDGE } from './defaults';
+import { complianceOf, providerPlacement } from './private/compliance';
 import { grantTable, KMS_TABLE_WRITE_ACTIONS } from './private/grants';
 import { acknowledgeWildcards, KMS_ACTIONS_WILDCARD } from './private/nag';
 import { PluginTarget, PluginWiring } from './private/plugin-wiring';
@@ -287,7 +288,9 @@ export class ActivityPlugin extends Construct {
     if (table.encryptionKey) {
       statements.push(new iam.PolicyStatement({ actions: KMS_TABLE_WRITE_ACTIONS, resources: [table.encryptionKey.keyArn] }));
     }
-    const provider = registrationProvider(this);
+    // The orchestrator's settings, found from its activity's topic (none for an imported orchestrator).
+    const compliance = complianceOf(target.parallelTopic);
+    const provider = registrationProvider(this, compliance);
     this.registration = new cr.AwsCustomResource(this, 'Registration', {
       onCreate: put,
       onUpdate: put,
@@ -303,6 +306,9 @@ export class ActivityPlugin extends Construct {
       // The stack's provider runs with a role and log group of ours (no managed policy); this policy is attached to that role.
       role: provider.role,
       logGroup: provider.logGroup,
+      // The orchestrator's VPC (docs/COMPLIANCE.md); 256 MB, not Lambda's default 128 (cdk-nag Serverless).
+      ...providerPlacement(compliance),
+      memorySize: 256,
     });
     acknowledgeWildcards(this.registration, [KMS_ACTIONS_WILDCARD]);
     acknowledgeProviderFunction(this);

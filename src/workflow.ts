@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { Activity, IActivity } from './activity';
 import { DEFAULT_LOG_RETENTION, LIMITS, THROTTLE_RETRY, WORKFLOW_STATE_NAMES } from './defaults';
 import { IOrchestrator, Orchestrator } from './orchestrator';
+import { acknowledgeInlinePolicies } from './private/compliance';
 import { publishWorkflowCoordinates } from './private/coordinates';
 import { addStateMachineLoggingAndTracing } from './private/grants';
 import { executionMetrics, grantRedrive, HANDLER_METRIC, handlerMetric } from './private/metrics';
@@ -105,6 +106,7 @@ export class Workflow extends Construct {
       assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
       description: `Workflow ${this.workflowName} of orchestrator ${orchestrator.orchestratorName}`,
     });
+    acknowledgeInlinePolicies(role);
     // The policy is written here, exactly; the state machine gets the role without policy updates.
     role.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'InvokeStartRun',

@@ -8,6 +8,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { failedEventsQueue } from './compliance';
 import { grantTable } from './grants';
 import { acknowledgeWildcards, WildcardJustification } from './nag';
 import { activityExecutionArnPattern, activityStateMachineArnPattern } from './naming';
@@ -152,7 +153,10 @@ export class RuntimeRegistration extends Construct {
     });
     // An event the registrar fails on is retried by EventBridge (its own retry policy), then dropped:
     // every step is idempotent, and the failure is in the registrar's log and Errors metric.
-    const target = new targets.LambdaFunction(props.registrar, { retryAttempts: 2, maxEventAge: Duration.hours(1) });
+    // What it still fails on goes to the orchestrator's failed-events queue (docs/COMPLIANCE.md).
+    const target = new targets.LambdaFunction(props.registrar, {
+      retryAttempts: 2, maxEventAge: Duration.hours(1), deadLetterQueue: failedEventsQueue(this),
+    });
     this.subscriptionRule.addTarget(target);
     this.codeUpdateRule.addTarget(target);
     grantInvokeTaggedPlugins(props.sequentialStageRole, props.orchestratorName);

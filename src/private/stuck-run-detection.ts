@@ -8,6 +8,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { failedEventsQueue } from './compliance';
 import { grantKey, KMS_TABLE_WRITE_ACTIONS } from './grants';
 
 /**
@@ -86,7 +87,7 @@ export class StuckRunDetection extends Construct {
       description: `Sweeps the open runs of orchestrator ${props.orchestratorName} for runs not finished after ${props.stuckAfter.toHumanString()}`,
       schedule: events.Schedule.rate(sweepInterval(props.stuckAfter)),
       // The function ignores its input; a failed sweep is simply followed by the next one.
-      targets: [new targets.LambdaFunction(props.handler, { retryAttempts: 0 })],
+      targets: [new targets.LambdaFunction(props.handler, { retryAttempts: 0, deadLetterQueue: failedEventsQueue(this) })],
     });
   }
 }

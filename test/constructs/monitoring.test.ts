@@ -355,10 +355,10 @@ describe('stuck-run detection', () => {
     const everything = JSON.stringify(statements);
     expect(everything).not.toMatch(/dynamodb:(Scan|GetItem|PutItem|DeleteItem|\*)/);
     expect(everything).not.toContain('event-bus/*');
-    // The rest is what every handler has: its own log group and X-Ray.
+    // The rest is what every handler has: its own log group and X-Ray; and its dead-letter queue (invoked by EventBridge).
     const others = statements.filter((s: Json) => !['dynamodb:Query', 'dynamodb:UpdateItem', 'events:PutEvents'].includes(s.Action));
     expect(others.flatMap((s: Json) => [s.Action].flat()).sort()).toEqual([
-      'logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments',
+      'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments',
     ].sort());
   });
 });

@@ -37,6 +37,8 @@ test('every acknowledgement is the library\'s, on a resource the library creates
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:example-*:*]', taskTokens],
     // The queue is the stream mapping's on-failure destination (cdk-nag only knows redrive targets).
     'OrchestratorExample/Orchestrator/Handlers/StatusSummaryDeadLetterQueue': ['AwsSolutions-SQS3'],
+    // The dead-letter queue of the asynchronously invoked handlers and of the EventBridge targets (docs/COMPLIANCE.md).
+    'OrchestratorExample/Orchestrator/FailedEventsQueue': ['AwsSolutions-SQS3'],
     // Log delivery and X-Ray of the state machines; a workflow follows its nested activity executions.
     'OrchestratorExample/Orchestrator/StateMachineRole/DefaultPolicy': ['AwsSolutions-IAM5[Resource::*]'],
     'OrchestratorExample/Onboarding/Role/DefaultPolicy': [

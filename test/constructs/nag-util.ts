@@ -60,16 +60,18 @@ export function synthWithAwsSolutions(app: App): NagResult {
 }
 
 /**
- * Every acknowledged cdk-nag rule under `scope`: construct path (without `/Resource`) -> rule ids,
- * with references in ids (`<Logical.Attr>`, `<referenceTo...>`; not `<AWS::...>`) written `<ref>`.
+ * Every acknowledged cdk-nag rule under `scope` whose id starts with `pack` (AwsSolutions by default;
+ * '' for every pack): construct path (without `/Resource`) -> rule ids, with references in ids
+ * (`<Logical.Attr>`, `<referenceTo...>`; not `<AWS::...>`) written `<ref>`.
  */
-export function acknowledgements(scope: IConstruct): Record<string, string[]> {
+export function acknowledgements(scope: IConstruct, pack = 'AwsSolutions-'): Record<string, string[]> {
   const found: Record<string, Set<string>> = {};
   const reasons: string[] = [];
   for (const construct of scope.node.findAll()) {
     for (const entry of construct.node.metadata) {
       if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
       for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+        if (!id.replace(/^annotation::/i, '').startsWith(pack)) continue;
         const key = construct.node.path.replace(/\/Resource$/, '');
         (found[key] ??= new Set()).add(id.replace(/^annotation::/i, '').replace(/<(?!AWS::)[^>]*>/g, '<ref>'));
         reasons.push(reason);

@@ -39,6 +39,8 @@ test('cdk-nag AwsSolutions: no finding left, each acknowledged inside the librar
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:orders-*:*]', taskTokens],
     // The queue IS the dead-letter destination of the stream mapping (cdk-nag only recognizes redrive DLQs).
     'TestStack/Orch/Handlers/StatusSummaryDeadLetterQueue': ['AwsSolutions-SQS3'],
+    // The dead-letter queue of the asynchronously invoked handlers and of the EventBridge targets (docs/COMPLIANCE.md).
+    'TestStack/Orch/FailedEventsQueue': ['AwsSolutions-SQS3'],
     // Log delivery and X-Ray support no resource-level permissions; nested executions (.sync) are known at run time only.
     'TestStack/Orch/StateMachineRole/DefaultPolicy': ['AwsSolutions-IAM5[Resource::*]'],
     'TestStack/WF/Role/DefaultPolicy': [

@@ -45,8 +45,8 @@ describe('resources', () => {
       'AWS::IAM::Policy': 9, // +2: their policies
       'AWS::Logs::LogGroup': 9, // +2: their log groups
       'AWS::Lambda::EventSourceMapping': 1,
-      'AWS::SQS::Queue': 1,
-      'AWS::SQS::QueuePolicy': 1,
+      'AWS::SQS::Queue': 2, // +1: the failed-events queue of the asynchronously invoked handlers and the rules (docs/COMPLIANCE.md)
+      'AWS::SQS::QueuePolicy': 2, // +1: its policy
       'AWS::StepFunctions::StateMachine': 1,
       'AWS::SNS::Topic': 3,
       'AWS::SNS::TopicPolicy': 3,
@@ -57,8 +57,9 @@ describe('resources', () => {
       'AWS::Logs::MetricFilter': 1, // +1: callback timeouts
       'AWS::SSM::Parameter': 10, // +10: coordinates
     });
-    // +35 = 8 (2 functions with role, policy, log group) + 3 rules + 3 permissions + 9 alarms + 1 dashboard + 1 metric filter + 10 parameters.
-    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(74);
+    // +37 = 8 (2 functions with role, policy, log group) + 3 rules + 3 permissions + 9 alarms + 1 dashboard + 1 metric filter + 10 parameters
+    // + the failed-events queue and its policy.
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(76);
   });
 
   test('each activity adds exactly a state machine, three topics and three topic policies; shared policies do not grow', () => {
@@ -258,7 +259,8 @@ describe('handler functions', () => {
   test('the dead-letter queue is SSL-only, encrypted, kept 14 days and retained', () => {
     const { s } = synth();
     const queue = s.resource('Orch/Handlers/StatusSummaryDeadLetterQueue');
-    expect(queue.Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    // The redrive allow policy marks it as a dead-letter queue (AWS Control Tower CT.SQS.PR.1, docs/COMPLIANCE.md).
+    expect(queue.Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600, RedriveAllowPolicy: { redrivePermission: 'allowAll' } });
     expect(queue.DeletionPolicy).toBe('Retain');
     expect(s.resourceStatements('Orch/Handlers/StatusSummaryDeadLetterQueue/Policy')).toEqual([{
       Action: 'sqs:*',
@@ -316,7 +318,10 @@ describe('IAM: every statement, scoped to its resource', () => {
 
   test('plugin-outcome: status updates, the registry item by key; plugins\' roles may invoke it (plugin side)', () => {
     expect(s.roleStatements('Orch/Handlers/PluginOutcomeRole')).toEqual([
-      logs('PluginOutcome'), lambdaXray, statusUpdate,
+      logs('PluginOutcome'),
+      // Its dead-letter queue: invoked asynchronously (Lambda destinations of the PARALLEL plugins).
+      { Action: 'sqs:SendMessage', Effect: 'Allow', Resource: '${Orch/FailedEventsQueue.Arn}' },
+      lambdaXray, statusUpdate,
       { Action: 'dynamodb:GetItem', Effect: 'Allow', Resource: '${Orch/PluginTable.Arn}' },
     ]);
   });
