@@ -96,12 +96,18 @@ describe('with a customer managed key', () => {
     expect(built.orchestrator.activity('Step1').parallelTopic.masterKey).toBe(built.orchestrator.encryptionKey);
   });
 
-  test('the key policy: the account, and CloudWatch Logs of this region for the orchestrator\'s log groups only; no other service', () => {
+  test('the key policy: the account, CloudWatch Logs of this region for the orchestrator\'s log groups only, EventBridge through SQS only', () => {
     const s = new Synth(built.orchestratorStack);
     const statements = s.resourceStatements('Key');
     const services = statements.filter((st: Json) => st.Principal?.Service);
-    expect(services).toHaveLength(1);
-    const logs = services[0];
+    expect(services.map((st: Json) => st.Principal.Service).sort()).toEqual(['events.amazonaws.com', 'logs.${AWS::Region}.amazonaws.com']);
+    // EventBridge writes failed events to the encrypted dead-letter queue: this account's, via SQS only.
+    const events = services.find((st: Json) => st.Principal.Service === 'events.amazonaws.com');
+    expect(events).toMatchObject({
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Condition: { StringEquals: { 'aws:SourceAccount': '${AWS::AccountId}', 'kms:ViaService': 'sqs.${AWS::Region}.amazonaws.com' } },
+    });
+    const logs = services.find((st: Json) => st.Principal.Service !== 'events.amazonaws.com');
     expect(logs.Principal.Service).toBe('logs.${AWS::Region}.amazonaws.com');
     const allowed = [logs.Condition.ArnLike['kms:EncryptionContext:aws:logs:arn']].flat();
     expect(allowed).toEqual([

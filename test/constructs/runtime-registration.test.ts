@@ -112,8 +112,12 @@ describe('runtimeRegistration (default on)', () => {
     const actions = s.roleStatements('Orch/Handlers/PluginRegistrarRole').flatMap((st: Json) => [].concat(st.Action));
     expect(actions.filter((a: string) => !/^(logs|xray):/.test(a)).sort()).toEqual([
       'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
-      'lambda:InvokeFunction', 'states:DescribeExecution', 'states:ListExecutions',
+      'lambda:InvokeFunction', 'sqs:SendMessage', 'states:DescribeExecution', 'states:ListExecutions',
     ]);
+    // SendMessage: only its dead-letter queue (failed asynchronous invocations).
+    const send = s.roleStatements('Orch/Handlers/PluginRegistrarRole').filter((st: Json) => [].concat(st.Action).includes('sqs:SendMessage' as never));
+    expect(send).toHaveLength(1);
+    expect(send[0].Resource).toBe('${Orch/FailedEventsQueue.Arn}');
   });
 
   test('sequential-stage may invoke tagged functions too (pre/post plugins subscribed at run time)', () => {

@@ -3,6 +3,9 @@
  * subscriptions, and function isolation (own environment and module state per function, warm
  * between invocations) on the local engine.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -116,15 +119,18 @@ test('asynchronous invocations are retried twice, then sent to their destination
   expect(failure.requestPayload.Records[0].Sns.Message).toBe('hello');
 });
 
-test('a function without local code fails with a message naming it', async () => {
+test('a function the engine cannot run (no local code for its runtime) fails with a message naming it', async () => {
   const stack = newStack('Unmapped');
-  new lambda.Function(stack, 'PyPlugin', { runtime: lambda.Runtime.PYTHON_3_12, handler: 'index.handler', code: lambda.Code.fromInline('def handler(e, c): pass') });
+  // Node.js and Python run locally; Ruby does not.
+  const dir = mkdtempSync(join(tmpdir(), 'ruby-'));
+  writeFileSync(join(dir, 'index.rb'), 'def handler(event:, context:) end');
+  new lambda.Function(stack, 'RbPlugin', { runtime: lambda.Runtime.RUBY_3_3, handler: 'index.handler', code: lambda.Code.fromAsset(dir) });
   const local = new LocalEngine({ app: stack, dynamodbEndpoint: (engine as any).dynamodbUrl });
   await local.start();
   try {
-    const result = await local.invoke('Unmapped/PyPlugin', {});
+    const result = await local.invoke('Unmapped/RbPlugin', {});
     expect(result.ok).toBe(false);
-    expect(!result.ok && result.error.errorMessage).toContain('Unmapped/PyPlugin');
+    expect(!result.ok && result.error.errorMessage).toContain('Unmapped/RbPlugin');
   } finally {
     await local.stop();
   }
