@@ -22,6 +22,7 @@ import {
   POWERTOOLS_MANIFEST_FILE,
   STATUS_SUMMARY_EVENT_SOURCE,
 } from './defaults';
+import { ENV } from './private/contract';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './private/grants';
 import {
   acknowledgeRule, acknowledgeWildcards, KMS_ACTIONS_WILDCARD, STREAM_LIST_WILDCARD, TASK_TOKEN_WILDCARD, XRAY_WILDCARD,
@@ -184,7 +185,7 @@ export class OrchestratorHandlers extends Construct {
     const removalPolicy = props.removalPolicy ?? DEFAULT_REMOVAL_POLICY;
     const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const taskTokenResources = [activityStateMachineArnPattern(this, props.orchestratorName)];
-    // Logs, metrics (EMF, namespace CdkOrchestrator) and traces: lambda/shared/observability.ts.
+    // Logs, metrics (EMF, namespace CdkOrchestrator) and traces.
     const observability = observabilityEnvironment(props.logLevel);
     // One layer for the six functions; the public parameter becomes one template parameter
     // (type AWS::SSM::Parameter::Value<String>), resolved by CloudFormation at every deployment.
@@ -215,12 +216,14 @@ export class OrchestratorHandlers extends Construct {
         description: spec.description,
         role,
         logGroup,
-        // ORCHESTRATOR_NAME: the `orchestrator` dimension of every handler metric (lambda/shared/observability.ts).
-        environment: { STATUS_TABLE_NAME: statusTable.tableName, ORCHESTRATOR_NAME: props.orchestratorName, ...observability, ...environment },
+        // ENV.orchestratorName: the `orchestrator` dimension of every handler metric.
+        environment: {
+          [ENV.statusTableName]: statusTable.tableName, [ENV.orchestratorName]: props.orchestratorName, ...observability, ...environment,
+        },
       });
       return { fn, role };
     };
-    const withPlugins = { PLUGIN_TABLE_NAME: pluginTable.tableName };
+    const withPlugins = { [ENV.pluginTableName]: pluginTable.tableName };
 
     // One conditional PutItem; a failed condition returns the existing item (ALL_OLD), no read.
     const startRun = make('StartRun', HANDLERS.startRun, {});
@@ -288,7 +291,7 @@ export class OrchestratorHandlers extends Construct {
     // Queries the open-run index, marks each stuck run once (UpdateItem), puts one event per run.
     if (props.stuckAfter) {
       const stuck = make('StuckRuns', STUCK_RUNS_HANDLER, {
-        STUCK_AFTER_SECONDS: String(props.stuckAfter.toSeconds()),
+        [ENV.stuckAfterSeconds]: String(props.stuckAfter.toSeconds()),
       });
       grantStuckRuns(stuck.role, statusTable);
       this.stuckRuns = stuck.fn;

@@ -6,8 +6,9 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { Construct, IConstruct } from 'constructs';
-import { Activity, ActivityOptions, IActivity } from './activity';
+import { Construct } from 'constructs';
+import { Activity, ActivityOptions } from './activity';
+import { IActivity } from './activity-base';
 import { ActivityStage } from './activity-stage';
 import {
   ACTIVITY_DEFAULTS,
@@ -19,10 +20,13 @@ import {
   STATUS_TABLE,
 } from './defaults';
 import { HandlerLogLevel, OrchestratorHandlers } from './handlers';
+import { IOrchestrator, OrchestratorBase } from './orchestrator-base';
 import { Coordinates, defaultParameterPrefix, validateParameterPrefix } from './private/coordinates';
-import { addStateMachineLoggingAndTracing, grantTable } from './private/grants';
-import { HANDLER_METRIC, handlerMetric } from './private/metrics';
-import { activityStateMachineName, activityTopicName, orchestratorLogGroupPatterns, stateMachineLogGroupName } from './private/naming';
+import { addStateMachineLoggingAndTracing } from './private/grants';
+import {
+  activityExecutionArnPattern, activityStateMachineArnPattern, activityStateMachineName, activityTopicName, orchestratorLogGroupPatterns,
+  stateMachineLogGroupName,
+} from './private/naming';
 import { MonitoredWorkflow, OrchestratorMonitoring } from './private/orchestrator-monitoring';
 import { pluginTagText, RuntimeRegistration } from './private/runtime-registration';
 import { activityGroupOf, MAX_ACTIVITIES_PER_GROUP, SCALE } from './private/scale';
@@ -251,50 +255,6 @@ export interface OrchestratorProps extends ActivityOptions {
 }
 
 /**
- * An orchestrator, created in this app or imported with `Orchestrator.fromOrchestratorAttributes`.
- */
-export interface IOrchestrator extends IConstruct {
-  /** Prefix of the activity state machine and topic names. */
-  readonly orchestratorName: string;
-  /** Names of the activities, in the order they were declared. */
-  readonly activityNames: string[];
-  /** The status table (one item per run, keyed by `uid` and `workflow`). */
-  readonly statusTable: dynamodb.ITable;
-  /** The plugin registry table. */
-  readonly pluginTable: dynamodb.ITable;
-  /** The `start-run` handler, which a Workflow's first state invokes. */
-  readonly startRunFunction: lambda.IFunction;
-  /**
-   * The customer managed key of the tables, topics and logs.
-   *
-   * @default - none
-   */
-  readonly encryptionKey?: kms.IKey;
-  /**
-   * How long status items are kept after a run was (re)started (whole days).
-   *
-   * @default - status items are kept
-   */
-  readonly statusRetention?: Duration;
-  /**
-   * The activity with this name; throws, listing the known names, when there is none.
-   */
-  findActivity(activityName: string): IActivity;
-  /**
-   * What a plugin needs to report its status: GetItem and UpdateItem on the status table (and
-   * the table's KMS key, if any).
-   */
-  grantPluginStatus(grantee: iam.IGrantable): iam.Grant;
-  /**
-   * Runs of this orchestrator reported stuck (`CdkOrchestrator` `StuckRuns`, dimensions `service`
-   * and `orchestrator`; published by every sweep of stuck-run detection).
-   *
-   * @default - sum over 5 minutes
-   */
-  metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
-}
-
-/**
  * What identifies an existing orchestrator. The activities' state machines and topics are found
  * by their names (`<orchestratorName>-<activity>`, `<orchestratorName>-<activity>-pre|parallel|post`)
  * in the account and region of the status table.
@@ -353,7 +313,7 @@ export interface OrchestratorAttributes {
  * handler functions and, per activity, a state machine and three SNS topics. Workflows over its
  * activities are defined with `Workflow`.
  */
-export class Orchestrator extends Construct implements IOrchestrator {
+export class Orchestrator extends OrchestratorBase {
   /**
    * Imports an orchestrator created elsewhere, e.g. to attach plugins from another stack.
    */
@@ -568,22 +528,23 @@ export class Orchestrator extends Construct implements IOrchestrator {
   }
 
   /**
-   * Runs of this orchestrator reported stuck (`CdkOrchestrator` `StuckRuns`, dimensions `service`
-   * and `orchestrator`; 0 on every sweep that found none).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.stuckRuns, this.orchestratorName, {}, props);
-  }
-
-  /**
    * A workflow of this orchestrator: its failure alarm (in the workflow's scope) and dashboard lines.
    *
    * @internal
    */
   public _monitorWorkflow(workflow: MonitoredWorkflow): cloudwatch.IAlarm | undefined {
     return this.monitoring.addWorkflow(workflow);
+  }
+
+  /** @internal */
+  public _workflowLogGroup(): logs.ILogGroup {
+    return this.stateMachineLogGroup;
+  }
+
+  /** @internal */
+  public _activityArnPatterns(): { readonly stateMachine: string; readonly execution: string } {
+    const name = this.orchestratorName;
+    return { stateMachine: activityStateMachineArnPattern(this, name), execution: activityExecutionArnPattern(this, name) };
   }
 
   /**
@@ -599,14 +560,6 @@ export class Orchestrator extends Construct implements IOrchestrator {
    */
   public findActivity(activityName: string): IActivity {
     return this.activity(activityName);
-  }
-
-  /**
-   * What a plugin needs to report its status: GetItem and UpdateItem on the status table (and
-   * the table's KMS key, if any).
-   */
-  public grantPluginStatus(grantee: iam.IGrantable): iam.Grant {
-    return grantTable(grantee, this.statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
   }
 
   /**
@@ -751,15 +704,19 @@ function allowCloudWatchLogs(scope: Construct, key: kms.IKey, orchestratorName: 
   }), true);
 }
 
-class ImportedOrchestrator extends Construct implements IOrchestrator {
+class ImportedOrchestrator extends OrchestratorBase {
   public readonly orchestratorName: string;
   public readonly activityNames: string[];
   public readonly statusTable: dynamodb.ITable;
   public readonly pluginTable: dynamodb.ITable;
   public readonly encryptionKey?: kms.IKey;
   public readonly statusRetention?: Duration;
+  /** Not known for an import: a Workflow on it publishes no parameters. */
+  public readonly parameterPrefix?: string = undefined;
   private readonly activityByName = new Map<string, IActivity>();
   private readonly startRun?: lambda.IFunction;
+  /** The account and region of the status table, where the activities live. */
+  private readonly activityEnv: { readonly partition?: string; readonly region?: string; readonly account?: string };
 
   constructor(scope: Construct, id: string, attrs: OrchestratorAttributes) {
     super(scope, id);
@@ -789,6 +746,7 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
     // The activities live in the status table's account and region, under their derived names.
     const env = Arn.split(attrs.statusTableArn, ArnFormat.SLASH_RESOURCE_NAME);
     const inEnv = { partition: env.partition, region: env.region, account: env.account };
+    this.activityEnv = inEnv;
     const activitiesScope = new Construct(this, 'Activities');
     for (const name of attrs.activities) {
       const topicArn = (stage: ActivityStage) => Arn.format({
@@ -828,11 +786,11 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
     return this.activityByName.get(activityName)!;
   }
 
-  public grantPluginStatus(grantee: iam.IGrantable): iam.Grant {
-    return grantTable(grantee, this.statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
-  }
-
-  public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.stuckRuns, this.orchestratorName, {}, props);
+  /** @internal */
+  public _activityArnPatterns(): { readonly stateMachine: string; readonly execution: string } {
+    const arn = (resource: string, resourceName: string) => Arn.format({
+      ...this.activityEnv, service: 'states', resource, resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    }, Stack.of(this));
+    return { stateMachine: arn('stateMachine', `${this.orchestratorName}-*`), execution: arn('execution', `${this.orchestratorName}-*:*`) };
   }
 }

@@ -8,6 +8,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct, IDependable } from 'constructs';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
 import { PLUGIN_DEFAULTS, PLUGIN_LIMITS, QUEUE_BRIDGE } from './defaults';
+import { ENV } from './private/contract';
 import { grantTable, KMS_TABLE_WRITE_ACTIONS } from './private/grants';
 import { acknowledgeWildcards, KMS_ACTIONS_WILDCARD } from './private/nag';
 import { PluginTarget, PluginWiring } from './private/plugin-wiring';
@@ -106,11 +107,8 @@ export interface PluginOptions {
   readonly reportsStatus?: boolean;
 }
 
-/**
- * The environment variable naming the status table of a plugin that reports its own state (the
- * plugin SDK reads it: lambda/shared/environment.ts `PLUGIN_STATUS_TABLE_ENV`, test/sdk checks both agree).
- */
-const PLUGIN_STATUS_TABLE_ENV = 'CDK_ORCHESTRATOR_STATUS_TABLE';
+/** The environment variable naming the status table of a plugin that reports its own state (the plugin SDK reads it). */
+const PLUGIN_STATUS_TABLE_ENV = ENV.pluginStatusTable;
 
 /** What `ActivityPlugin._create` validated and defaulted. */
 interface ResolvedPluginOptions {

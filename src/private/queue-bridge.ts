@@ -13,6 +13,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, DependencyGroup, IConstruct, IDependable } from 'constructs';
+import { ENV } from './contract';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './grants';
 import { acknowledgeWildcards, KMS_ACTIONS_WILDCARD, XRAY_WILDCARD } from './nag';
 import { handlerLogGroupName } from './naming';
@@ -232,10 +233,10 @@ export class QueueBridge extends Construct {
       role,
       logGroup,
       environment: {
-        STATUS_TABLE_NAME: wiring.statusTable.tableName,
-        PLUGIN_TABLE_NAME: wiring.pluginTable.tableName,
+        [ENV.statusTableName]: wiring.statusTable.tableName,
+        [ENV.pluginTableName]: wiring.pluginTable.tableName,
         // The `orchestrator` dimension of its metrics, like the orchestrator's handlers (left out when unknown).
-        ...(named ? { ORCHESTRATOR_NAME: wiring.orchestratorName! } : {}),
+        ...(named ? { [ENV.orchestratorName]: wiring.orchestratorName! } : {}),
         ...observabilityEnvironment(),
       },
     });
