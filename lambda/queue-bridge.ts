@@ -26,10 +26,10 @@ import { pluginTableName, statusTableName } from './shared/environment';
 import { OrchestratorError } from './shared/errors';
 import { isObject } from './shared/json';
 import { addActivityMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
-import { notBeforeStageStart, pluginDelivery, PluginDelivery } from './shared/plugin-delivery';
+import { deliveryStateUpdate, pluginDelivery, PluginDelivery } from './shared/plugin-delivery';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
 import { isPluginFinal, PluginKind, State, StatusDocument } from './shared/status';
-import { paths, pluginStateUpdate, StatusTarget } from './shared/status-store';
+import { paths, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
 
 /** The bridge was invoked with neither an SNS event nor an SQS event; nothing was read or written. */
@@ -104,17 +104,9 @@ async function enqueue(record: Record<string, unknown>): Promise<EnqueueResult> 
   const sns = record.Sns as { Message: string; MessageId?: string; MessageAttributes?: Record<string, { Type: string; Value: string }> };
   const kind = pluginKind(plugin);
   const deduplicationId = sha256([delivery.uid, delivery.workflow, delivery.activity, delivery.stage, plugin.pluginName, delivery.sentAt ?? sns.MessageId ?? ''].join('\n'));
-  const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
-  const marked = withEnqueueMark(pluginStateUpdate(target, {
-    activity: delivery.activity,
-    stage: delivery.stage,
-    kind,
-    plugin: plugin.pluginName,
-    state: State.IN_PROGRESS,
-    message: QUEUED_MESSAGE,
-    now: new Date().toISOString(),
-  }), paths.entry(delivery.activity, delivery.stage, kind, plugin.pluginName), deduplicationId);
-  const guarded = delivery.sentAt ? notBeforeStageStart(marked, delivery.activity, delivery.stage, delivery.sentAt) : marked;
+  const guarded = deliveryStateUpdate(statusTableName(), delivery, { pluginName: plugin.pluginName, kind },
+    { state: State.IN_PROGRESS, message: QUEUED_MESSAGE },
+    (update) => withEnqueueMark(update, paths.entry(delivery.activity, delivery.stage, kind, plugin.pluginName), deduplicationId));
   const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
   if (!written.applied) {
     const reason = refusal(written.current, delivery, kind, plugin.pluginName, deduplicationId);
@@ -134,6 +126,7 @@ async function enqueue(record: Record<string, unknown>): Promise<EnqueueResult> 
     return { enqueued: true, plugin: plugin.pluginName, messageId: sent.MessageId };
   } catch (error) {
     // Take the mark back so Lambda's retry of this delivery sends it; then fail the invocation.
+    const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
     await updateStatus(unmark(target, paths.entry(delivery.activity, delivery.stage, kind, plugin.pluginName), deduplicationId))
       .catch((unmarkError: unknown) => logger.error('Could not take back the queued mark', { plugin: plugin.pluginName, error: unmarkError }));
     throw error;
@@ -283,17 +276,8 @@ async function recordDeadLetter(record: SqsRecord): Promise<void> {
     return;
   }
   const receives = plugin.maxReceiveCount === undefined ? '' : ` ${plugin.maxReceiveCount} times`;
-  const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
-  const update = pluginStateUpdate(target, {
-    activity: delivery.activity,
-    stage: delivery.stage,
-    kind: pluginKind(plugin),
-    plugin: plugin.pluginName,
-    state: State.ERROR,
-    message: `The plugin failed on its queued message${receives}; the message went to the dead-letter queue`,
-    now: new Date().toISOString(),
-  });
-  const guarded = delivery.sentAt ? notBeforeStageStart(update, delivery.activity, delivery.stage, delivery.sentAt) : update;
+  const guarded = deliveryStateUpdate(statusTableName(), delivery, { pluginName: plugin.pluginName, kind: pluginKind(plugin) },
+    { state: State.ERROR, message: `The plugin failed on its queued message${receives}; the message went to the dead-letter queue` });
   const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
   if (!written.applied) {
     const entry = written.current?.activities[delivery.activity]?.[delivery.stage]?.[pluginKind(plugin)]?.[plugin.pluginName];
