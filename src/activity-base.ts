@@ -4,12 +4,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { Construct, IConstruct, IDependable } from 'constructs';
+import { IConstruct, IDependable } from 'constructs';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
+import { ExecutionMetricsBase } from './execution-metrics-base';
 import { ActivityPlugin, PluginOptions } from './plugin';
 import { METRIC } from './private/contract';
-import { executionMetrics, grantRedrive, handlerMetric } from './private/metrics';
-import { executionArnPattern } from './private/naming';
+import { handlerMetric } from './private/metrics';
 import { PluginBook, PluginWiring } from './private/plugin-wiring';
 import { describe } from './private/validation';
 
@@ -94,7 +94,7 @@ export interface IActivity extends IConstruct {
  * What an activity created in this app and an imported one share (aws-cdk-lib's `StateMachineBase`
  * idiom): every method of `IActivity` is written here once; subclasses supply the fields.
  */
-export abstract class ActivityBase extends Construct implements IActivity {
+export abstract class ActivityBase extends ExecutionMetricsBase implements IActivity {
   public abstract readonly activityName: string;
   public abstract readonly stateMachine: sfn.IStateMachine;
   public abstract readonly preTopic: sns.ITopic;
@@ -115,21 +115,7 @@ export abstract class ActivityBase extends Construct implements IActivity {
    */
   protected _parallelTopicDependency?: IDependable;
 
-  /**
-   * The executions' ARN pattern when it cannot be read from `stateMachine` (an activity in a nested stack, by name).
-   *
-   * @internal
-   */
-  protected _executionArns?: string;
-
   private readonly plugins = new PluginBook();
-
-  /**
-   * ARN pattern of the executions of the activity's state machine (`...:execution:<state machine name>:*`).
-   */
-  public get executionArnPattern(): string {
-    return this._executionArns ?? executionArnPattern(this, this.stateMachine);
-  }
 
   /** The topic of a stage. */
   public topic(stage: ActivityStage): sns.ITopic {
@@ -157,42 +143,6 @@ export abstract class ActivityBase extends Construct implements IActivity {
   }
 
   /**
-   * Failed executions of the activity's state machine (`AWS/States` `ExecutionsFailed`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).failed(props);
-  }
-
-  /**
-   * Succeeded executions of the activity's state machine (`AWS/States` `ExecutionsSucceeded`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).succeeded(props);
-  }
-
-  /**
-   * Executions that hit an execution timeout (`AWS/States` `ExecutionsTimedOut`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).timedOut(props);
-  }
-
-  /**
-   * How long the activity's executions take, in milliseconds (`AWS/States` `ExecutionTime`).
-   *
-   * @default - average over 5 minutes
-   */
-  public metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).duration(props);
-  }
-
-  /**
    * Plugin errors of this activity (`CdkOrchestrator` `PluginErrors`, dimensions `service`, `orchestrator`, `activity`).
    *
    * @default - sum over 5 minutes
@@ -206,12 +156,5 @@ export abstract class ActivityBase extends Construct implements IActivity {
         + '"<orchestratorName>-<activity>-parallel"). Import the activity with its parallel topic\'s ARN as a literal.');
     }
     return handlerMetric(METRIC.PLUGIN_ERRORS, orchestratorName, { activity: this.activityName }, props);
-  }
-
-  /**
-   * Lets the grantee redrive failed executions of the activity's state machine (`states:RedriveExecution`).
-   */
-  public grantRedrive(grantee: iam.IGrantable): iam.Grant {
-    return grantRedrive(grantee, this.executionArnPattern);
   }
 }

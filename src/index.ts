@@ -1,4 +1,5 @@
 export * from './activity-stage';
+export * from './execution-metrics-base';
 export * from './activity-base';
 export * from './activity';
 export * from './handlers';

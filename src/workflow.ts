@@ -7,15 +7,16 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { IActivity } from './activity-base';
-import { DEFAULT_LOG_RETENTION, LIMITS, THROTTLE_RETRY, WORKFLOW_STATE_NAMES } from './defaults';
+import { DEFAULT_LOG_RETENTION, THROTTLE_RETRY, WORKFLOW_STATE_NAMES } from './defaults';
+import { ExecutionMetricsBase } from './execution-metrics-base';
 import { IOrchestrator } from './orchestrator-base';
 import { METRIC } from './private/contract';
 import { publishWorkflowCoordinates } from './private/coordinates';
 import { addStateMachineLoggingAndTracing } from './private/grants';
-import { executionMetrics, grantRedrive, handlerMetric } from './private/metrics';
-import { executionArnPattern, stateMachineLogGroupName } from './private/naming';
+import { handlerMetric } from './private/metrics';
+import { stateMachineLogGroupName } from './private/naming';
+import { resolveWorkflowProps } from './private/resolve-workflow';
 import { SCALE } from './private/scale';
-import { describe, requireKnownActivity, validateActivityList, validateName } from './private/validation';
 
 /**
  * Props of a `Workflow`.
@@ -61,7 +62,7 @@ export interface WorkflowProps {
  * run's status item (`StartRun`), then runs each activity's state machine in order and fails with
  * the error of the activity that failed. Execution input: `{ uid, metadata?, metadataOverride? }`.
  */
-export class Workflow extends Construct {
+export class Workflow extends ExecutionMetricsBase {
   /** The workflow's name (the `workflow` key of its status items). */
   public readonly workflowName: string;
   /** The workflow's state machine. */
@@ -79,13 +80,9 @@ export class Workflow extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
-    const where = describe('Workflow', this);
     const { orchestrator } = props;
-    this.workflowName = props.workflowName ?? id;
-    validateName(where, 'workflowName', this.workflowName, LIMITS.nameMaxLength, 'the runs of this workflow (the status item key `workflow`)');
-    validateActivityList(where, 'activities', props.activities, orchestrator.activityNames);
-    props.activities.forEach((name) => requireKnownActivity(where, name, orchestrator.activityNames));
-    orchestrator._claimWorkflowName(where, this.workflowName, this.node.path);
+    // Every prop checked (and the name claimed) before anything is built.
+    this.workflowName = resolveWorkflowProps(this, id, props).workflowName;
     this.activities = props.activities.map((name) => orchestrator.findActivity(name));
 
     const startRunFunction = orchestrator.startRunFunction;
@@ -171,43 +168,6 @@ export class Workflow extends Construct {
   }
 
   /**
-   * Failed runs (`AWS/States` `ExecutionsFailed` of the workflow's state machine): an activity failed
-   * or StartRun refused the input (a run stopped by the workflow's `timeout` is `metricTimedOut`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).failed(props);
-  }
-
-  /**
-   * Succeeded runs (`AWS/States` `ExecutionsSucceeded`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).succeeded(props);
-  }
-
-  /**
-   * Runs stopped by the workflow's `timeout` (`AWS/States` `ExecutionsTimedOut`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).timedOut(props);
-  }
-
-  /**
-   * How long runs take, in milliseconds (`AWS/States` `ExecutionTime`).
-   *
-   * @default - average over 5 minutes
-   */
-  public metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).duration(props);
-  }
-
-  /**
    * Runs of this workflow reported stuck by the orchestrator's stuck-run detection (`CdkOrchestrator`
    * `StuckRuns`, dimensions `service`, `orchestrator`, `workflow`; published only when there are some).
    *
@@ -215,14 +175,6 @@ export class Workflow extends Construct {
    */
   public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return handlerMetric(METRIC.STUCK_RUNS, this.orchestratorName, { workflow: this.workflowName }, props);
-  }
-
-  /**
-   * Lets the grantee redrive failed runs of this workflow (`states:RedriveExecution` on its
-   * executions). See README "Operations": to recover a run, running its uid again is usually better.
-   */
-  public grantRedrive(grantee: iam.IGrantable): iam.Grant {
-    return grantRedrive(grantee, executionArnPattern(this, this.stateMachine));
   }
 
   /** DESIGN.md "Workflow <name>": StartRun -> <activity>... -> Succeeded, failures -> ActivityFailed -> Failed. */
