@@ -276,6 +276,9 @@ export class Activity extends ActivityBase {
   }
 }
 
+// The same fields as Activity's (duplicates lists the pair): ActivityBase declares them abstract and
+// each subclass supplies its own, as aws-cdk-lib's StateMachine and its Import do; TypeScript lets only
+// the declaring class assign a readonly field, so the declarations cannot move into the base.
 class ImportedActivity extends ActivityBase {
   public readonly activityName: string;
   public readonly stateMachine: sfn.IStateMachine;

@@ -215,7 +215,7 @@ describe('dashboard', () => {
     new Workflow(stack, 'WF', { orchestrator: orch, activities: ['Step1', 'Step2'] });
     const synth = new Synth(stack);
     expect(synth.pathsOf('AWS::CloudWatch::Dashboard')).toEqual(['Orch/Monitoring/Dashboard']);
-    expect(orch.dashboard).toBeDefined();
+    expect(orch.dashboard).toBe(orch.node.findChild('Monitoring').node.findChild('Dashboard'));
     const widgets = bodyOf(synth).widgets.filter((w: Json) => w.type === 'metric');
     const titles = widgets.map((w: Json) => w.properties.title);
     expect(titles).toEqual([
@@ -259,7 +259,7 @@ describe('dashboard', () => {
     const orch = new Orchestrator(platform, 'Orch', { orchestratorName: 'orders', activities: ['Step1'] });
     const team = new Stack(appRoot, 'Team');
     const wf = new Workflow(team, 'WF', { orchestrator: orch, activities: ['Step1'] });
-    expect(wf.failedAlarm).toBeDefined();
+    expect(wf.failedAlarm).toBe(wf.node.findChild('FailedAlarm'));
     expect(Stack.of(wf.failedAlarm!)).toBe(team);
     expect(platform.dependencies).toEqual([]);
     appRoot.synth();
@@ -332,7 +332,7 @@ describe('stuck-run detection', () => {
     expect(off.handlers.stuckRuns).toBeUndefined();
     Annotations.fromStack(stack).hasWarning('/TestStack/Off', Match.stringLikeRegexp('Stuck-run detection is off for your own statusTable: add the global secondary index "openRuns"'));
     const on = new Orchestrator(stack, 'On', { activities: ['A'], statusTable: table, stuckAfter: Duration.minutes(30) });
-    expect(on.handlers.stuckRuns).toBeDefined();
+    expect(on.handlers.stuckRuns).toBe(on.handlers.node.findChild('StuckRuns'));
     expect(() => new Orchestrator(stack, 'Asked', { activities: ['A'], statusTable: table, stuckRunDetection: true }))
       .toThrow(/stuckRunDetection on a statusTable of your own needs stuckAfter/);
   });

@@ -95,9 +95,9 @@ describe('a queue plugin (standard queue, no customer managed key)', () => {
     });
     // The plugin itself is not invoked by SNS: no asynchronous invocation config, no destinations.
     expect(s.pathsOf('AWS::Lambda::EventInvokeConfig')).toEqual([`${BRIDGE}/EventInvokeConfig`]);
-    expect(plugin.subscription).toBeDefined();
-    expect(plugin.queue).toBeDefined();
-    expect(plugin.deadLetterQueue).toBeDefined();
+    expect(plugin.subscription).toBe(plugin.node.findChild('Subscription'));
+    expect(plugin.queue).toBe(plugin.node.findChild('Queue'));
+    expect(plugin.deadLetterQueue).toBe(plugin.node.findChild('DeadLetterQueue'));
   });
 
   test('the registry item: keyed by the bridge\'s subscription, naming the plugin function and its queues', () => {
