@@ -68,11 +68,15 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
   eslintOptions: {
     dirs: ['src'],
+    // The build checks, it does not rewrite: CI fails on a lint error instead of committing nothing.
+    commandOptions: { fix: false },
     // Handlers are bundled at build time (their imports are inlined, or the Lambda runtime's AWS SDK)
     // and the local engine's heavy dependencies are optional: both import devDependencies only.
     devdirs: ['lambda', 'local', 'test', 'scripts', 'examples'],
   },
   jestOptions: {
+    // A changed snapshot fails the build; `npx projen test:update` rewrites them on purpose.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
     jestConfig: {
       testTimeout: 60_000,
       globalSetup: '<rootDir>/test/support/global-setup.ts',
@@ -80,7 +84,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
       maxWorkers: 2,
     },
   },
-  gitignore: ['/assets/', 'cdk.out/', 'examples/cdk.out/', '*.tsbuildinfo'],
+  // Everything the build writes outside lib/ and dist/ (node_modules also as a link, as in a worktree).
+  gitignore: ['/assets/', 'cdk.out/', 'examples/cdk.out/', '*.tsbuildinfo', '/node_modules'],
   npmignoreEnabled: true,
 });
 
@@ -130,6 +135,23 @@ const load = project.addTask('load', {
 });
 load.spawn(bundle);
 load.exec(`${LOCAL_TS_NODE} scripts/load.ts`);
+
+// What jsii does not compile (handlers, local engine, scripts, examples) is type-checked by the build:
+// test/tsconfig.json includes them.
+const typecheck = project.addTask('typecheck', {
+  description: 'Type-check lambda/, local/, scripts/, examples/ and test/ (tsc --noEmit)',
+  exec: 'tsc --noEmit -p test/tsconfig.json',
+});
+project.testTask.spawn(typecheck);
+
+// The bench and the load script, small: a change that breaks them fails the build (they rotted before).
+const smoke = project.addTask('smoke', {
+  description: 'Run the cost bench and the load script in a reduced size (both exit non-zero when they break)',
+  env: { NODE_NO_WARNINGS: '1' },
+});
+smoke.exec(`${LOCAL_TS_NODE} scripts/bench.ts --small`);
+smoke.exec(`${LOCAL_TS_NODE} scripts/load.ts --small`);
+project.testTask.spawn(smoke);
 
 // Python: jsii-pacmak's own Python build needs PyPI, which is out of reach here. Generate the
 // Python code with pacmak, then build the wheel and sdist with Debian's build tools (no isolation,

@@ -18,10 +18,9 @@ import { pluginTableName, statusTableName } from './shared/environment';
 import { InvalidOutcomeEvent } from './shared/errors';
 import { isObject } from './shared/json';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
-import { notBeforeStageStart, PluginDelivery, pluginDelivery } from './shared/plugin-delivery';
+import { deliveryStateUpdate, PluginDelivery, pluginDelivery } from './shared/plugin-delivery';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
 import { activityOf, isPluginFinal, ownField, PluginState, State, StatusDocument } from './shared/status';
-import { pluginStateUpdate, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
 
 /** The conditions Lambda sends to a destination; any other record is logged and ignored. */
@@ -76,17 +75,8 @@ async function recordPluginOutcome(rawEvent: unknown): Promise<PluginOutcomeResu
   const plugin = await registeredPlugin(delivery);
   if (!plugin) return ignored(`no plugin of ${registryId(delivery.activity, delivery.stage)} is registered for subscription ${delivery.subscriptionArn}`, record);
 
-  const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
-  const update = pluginStateUpdate(target, {
-    activity: delivery.activity,
-    stage: delivery.stage,
-    kind: pluginKind(plugin),
-    plugin: plugin.pluginName,
-    state: outcome.state,
-    message: outcome.message,
-    now: new Date().toISOString(),
-  });
-  const guarded = delivery.sentAt ? notBeforeStageStart(update, delivery.activity, delivery.stage, delivery.sentAt) : update;
+  const guarded = deliveryStateUpdate(statusTableName(), delivery, { pluginName: plugin.pluginName, kind: pluginKind(plugin) },
+    { state: outcome.state, message: outcome.message });
   // On a refused write, the item as it was tells the log why (no extra read).
   const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
   if (!written.applied) {

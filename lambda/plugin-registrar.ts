@@ -18,17 +18,18 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { containerClient, dynamoDb } from './shared/clients';
-import { pluginTableName, statusTableName } from './shared/environment';
-import { OrchestratorError } from './shared/errors';
+import { pluginTableName, requiredEnv, statusTableName } from './shared/environment';
+import { functionErrorMessage, OrchestratorError } from './shared/errors';
 import {
   INITIALIZE_REQUEST, parseHandshakeAnswer, PluginConfig, registrationErrorText, resolvePluginConfig,
 } from './shared/handshake';
 import { isObject } from './shared/json';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
-import { pluginKind, registrationErrorOf, registryId, RUNTIME_SOURCE } from './shared/registry';
+import { pluginKind, registrationErrorOf, registryId } from './shared/registry';
 import { StageKey, State } from './shared/status';
 import { pluginStateUpdate } from './shared/status-store';
 import { isConditionalCheckFailed } from './shared/status-table';
+import { ENV, PLUGIN_TABLE_KEYS, REGISTRY } from '../src/private/contract';
 
 const lambda = () => containerClient('lambda', () => new LambdaClient({}));
 const stepFunctions = () => containerClient('sfn', () => new SFNClient({}));
@@ -37,14 +38,11 @@ const stepFunctions = () => containerClient('sfn', () => new SFNClient({}));
 const DEFAULT_HANDSHAKE_TIMEOUT_SECONDS = 10;
 
 function handshakeTimeoutSeconds(): number {
-  const configured = Number(process.env.HANDSHAKE_TIMEOUT_SECONDS);
+  const configured = Number(process.env[ENV.handshakeTimeoutSeconds]);
   return Number.isFinite(configured) && configured > 0 ? configured : DEFAULT_HANDSHAKE_TIMEOUT_SECONDS;
 }
 /** Running executions released at once after an Unsubscribe. */
 const RELEASE_CONCURRENCY = 8;
-/** The index of the plugin table on `functionName` (src/defaults.ts PLUGIN_TABLE). */
-const FUNCTION_NAME_INDEX = 'functionName';
-const CDK_SOURCE = 'cdk';
 
 /** The EventBridge event is not a CloudTrail API-call event this handler can read; nothing was written. */
 export class InvalidRegistrationEvent extends OrchestratorError {
@@ -147,9 +145,7 @@ function requiredString(call: ApiCall, where: 'requestParameters' | 'responseEle
 }
 
 function orchestratorName(): string {
-  const name = process.env.ORCHESTRATOR_NAME;
-  if (!name) throw new InvalidRegistrationEvent('Environment variable ORCHESTRATOR_NAME is not set');
-  return name;
+  return requiredEnv(ENV.orchestratorName);
 }
 
 /**
@@ -199,7 +195,7 @@ async function subscribe(call: ApiCall): Promise<RegistrarResult> {
   appendRunKeys({ activity: topic.activity, stage: topic.stage });
   const key = { orchestratorId: registryId(topic.activity, topic.stage), subscriptionArn };
   const existing = (await dynamoDb().send(new GetCommand({ TableName: pluginTableName(), Key: key, ConsistentRead: true }))).Item;
-  if (existing?.source === CDK_SOURCE) return ignored('the subscription is registered by CDK (addPlugin)', { activity: topic.activity, stage: topic.stage });
+  if (existing?.source === REGISTRY.cdkSource) return ignored('the subscription is registered by CDK (addPlugin)', { activity: topic.activity, stage: topic.stage });
 
   const attributes = isObject(call.requestParameters.attributes) ? call.requestParameters.attributes : {};
   const now = new Date().toISOString();
@@ -240,7 +236,7 @@ function registryItem(basis: ItemBasis, answer: Handshake): RegistryItem {
     topicArn: basis.topic.topicArn,
     activity: basis.topic.activity,
     stage: basis.topic.stage,
-    source: RUNTIME_SOURCE,
+    source: REGISTRY.runtimeSource,
     registeredAt: basis.registeredAt,
     updatedAt: basis.now,
     ...(basis.filterPolicy ? { filterPolicy: basis.filterPolicy } : {}),
@@ -264,7 +260,7 @@ async function putRuntimeItem(item: RegistryItem, mustExist: boolean): Promise<b
         ? 'attribute_exists(subscriptionArn) AND #source = :runtime'
         : 'attribute_not_exists(subscriptionArn) OR #source <> :cdk',
       ExpressionAttributeNames: { '#source': 'source' },
-      ExpressionAttributeValues: mustExist ? { ':runtime': RUNTIME_SOURCE } : { ':cdk': CDK_SOURCE },
+      ExpressionAttributeValues: mustExist ? { ':runtime': REGISTRY.runtimeSource } : { ':cdk': REGISTRY.cdkSource },
     }));
     return true;
   } catch (error) {
@@ -301,13 +297,13 @@ export async function handshake(functionArn: string): Promise<Handshake> {
       Payload: new TextEncoder().encode(JSON.stringify(INITIALIZE_REQUEST)),
     }), { abortSignal: AbortSignal.timeout(timeoutSeconds * 1000) });
     text = response.Payload ? new TextDecoder().decode(response.Payload) : '';
-    if (response.FunctionError) return { ok: false, error: registrationErrorText(`initialize failed: ${functionErrorText(text, response.FunctionError)}`) };
+    if (response.FunctionError) return { ok: false, error: registrationErrorText(`initialize failed: ${functionErrorMessage(text, response.FunctionError)}`) };
   } catch (error) {
     const failure = error as Error;
     if (failure.name === 'AbortError' || failure.name === 'TimeoutError') {
       return { ok: false, error: `initialize timed out: no answer within ${timeoutSeconds} s` };
     }
-    const tag = process.env.PLUGIN_TAG;
+    const tag = process.env[ENV.pluginTag];
     const hint = failure.name === 'AccessDeniedException' && tag
       ? ` (the orchestrator may invoke only functions tagged ${tag}: tag the plugin function)`
       : '';
@@ -320,16 +316,6 @@ export async function handshake(functionArn: string): Promise<Handshake> {
     return { ok: false, error: registrationErrorText(`invalid initialize answer: not JSON: ${text.slice(0, 60)}`) };
   }
   return parseHandshakeAnswer(answer);
-}
-
-function functionErrorText(payload: string, functionError: string): string {
-  try {
-    const error = JSON.parse(payload) as { errorType?: unknown; errorMessage?: unknown };
-    const type = typeof error.errorType === 'string' ? error.errorType : functionError;
-    return typeof error.errorMessage === 'string' ? `${type}: ${error.errorMessage}` : type;
-  } catch {
-    return payload ? `${functionError}: ${payload}` : functionError;
-  }
 }
 
 // Unsubscribe ----------------------------------------------------------------------------------
@@ -348,7 +334,7 @@ async function unsubscribe(call: ApiCall): Promise<RegistrarResult> {
       Key: key,
       ConditionExpression: '#source = :runtime',
       ExpressionAttributeNames: { '#source': 'source' },
-      ExpressionAttributeValues: { ':runtime': RUNTIME_SOURCE },
+      ExpressionAttributeValues: { ':runtime': REGISTRY.runtimeSource },
       ReturnValues: 'ALL_OLD',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     }));
@@ -451,12 +437,12 @@ async function updateFunctionCode(call: ApiCall): Promise<RegistrarResult> {
   do {
     const page = await dynamoDb().send(new QueryCommand({
       TableName: pluginTableName(),
-      IndexName: FUNCTION_NAME_INDEX,
+      IndexName: PLUGIN_TABLE_KEYS.functionNameIndex,
       KeyConditionExpression: 'functionName = :name',
       ExpressionAttributeValues: { ':name': functionName },
       ExclusiveStartKey: startKey,
     }));
-    items.push(...(page.Items ?? []).filter((item) => item.source === RUNTIME_SOURCE));
+    items.push(...(page.Items ?? []).filter((item) => item.source === REGISTRY.runtimeSource));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   if (items.length === 0) return ignored(`function ${functionName} has no run-time registration`);

@@ -30,10 +30,10 @@ import { pluginTableName, statusTableName } from './shared/environment';
 import { OrchestratorError } from './shared/errors';
 import { isObject } from './shared/json';
 import { addActivityMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
-import { notBeforeStageStart, pluginDelivery, PluginDelivery } from './shared/plugin-delivery';
+import { deliveryStateUpdate, pluginDelivery, PluginDelivery } from './shared/plugin-delivery';
 import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
 import { isPluginFinal, PluginEntry, PluginKind, State, StatusDocument } from './shared/status';
-import { paths, pluginStateUpdate, StatusTarget, UpdateExpressionBuilder } from './shared/status-store';
+import { paths, StatusTarget, UpdateExpressionBuilder } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
 
 /** The bridge was invoked with neither an SNS event nor an SQS event; nothing was read or written. */
@@ -110,15 +110,8 @@ async function enqueue(record: Record<string, unknown>): Promise<EnqueueResult> 
   const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
   const entry = paths.entry(delivery.activity, delivery.stage, kind, plugin.pluginName);
   const now = new Date().toISOString();
-  const marked = notQueuedYet(pluginStateUpdate(target, {
-    activity: delivery.activity,
-    stage: delivery.stage,
-    kind,
-    plugin: plugin.pluginName,
-    state: State.IN_PROGRESS,
-    now,
-  }), entry, delivery.sentAt);
-  const guarded = delivery.sentAt ? notBeforeStageStart(marked, delivery.activity, delivery.stage, delivery.sentAt) : marked;
+  const guarded = deliveryStateUpdate(statusTableName(), delivery, { pluginName: plugin.pluginName, kind },
+    { state: State.IN_PROGRESS, now }, (update) => notQueuedYet(update, entry, delivery.sentAt));
   // ALL_OLD both ways: the entry as it was, to put it back if the send fails, or to say why the write was refused.
   const written = await updateStatus({ ...guarded, ReturnValues: 'ALL_OLD', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
   if (!written.applied) {
@@ -284,18 +277,9 @@ async function recordDeadLetter(record: SqsRecord): Promise<void> {
     logger.warn('Dead letter ignored', { ...keys, reason: `no queue plugin of ${registryId(delivery.activity, delivery.stage)} has dead-letter queue ${record.eventSourceARN}`, body });
     return;
   }
-  const target: StatusTarget = { tableName: statusTableName(), key: { uid: delivery.uid, workflow: delivery.workflow } };
-  const update = pluginStateUpdate(target, {
-    activity: delivery.activity,
-    stage: delivery.stage,
-    kind: pluginKind(plugin),
-    plugin: plugin.pluginName,
-    state: State.ERROR,
-    // The plugin's own last message (its error) wins over ours.
-    messageUnlessSet: deadLetterMessage(plugin.maxReceiveCount),
-    now: new Date().toISOString(),
-  });
-  const guarded = delivery.sentAt ? notBeforeStageStart(update, delivery.activity, delivery.stage, delivery.sentAt) : update;
+  // The plugin's own last message (its error) wins over ours.
+  const guarded = deliveryStateUpdate(statusTableName(), delivery, { pluginName: plugin.pluginName, kind: pluginKind(plugin) },
+    { state: State.ERROR, messageUnlessSet: deadLetterMessage(plugin.maxReceiveCount) });
   const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
   if (!written.applied) {
     const entry = written.current?.activities[delivery.activity]?.[delivery.stage]?.[pluginKind(plugin)]?.[plugin.pluginName];

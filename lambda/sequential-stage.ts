@@ -12,7 +12,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { containerClient } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import {
-  PluginFailed, PluginInvocationFailed, RunContext, StatusItemMissing, StatusUpdateConflict,
+  functionErrorMessage, PluginFailed, PluginInvocationFailed, RunContext, StatusItemMissing, StatusUpdateConflict,
 } from './shared/errors';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { loadPlugins, pluginKind, pluginRef, RegisteredPlugin } from './shared/registry';
@@ -155,17 +155,6 @@ export function outcomeFromResult(payload: string): PluginOutcome {
     if (state === State.DO_NOT_RUN) return { kind: 'doNotRun' };
   }
   return { kind: 'complete' };
-}
-
-/** `errorType: errorMessage` from a Lambda function error payload. */
-export function functionErrorMessage(payload: string, functionError: string): string {
-  try {
-    const error = JSON.parse(payload) as { errorType?: unknown; errorMessage?: unknown };
-    const type = typeof error.errorType === 'string' ? error.errorType : functionError;
-    return typeof error.errorMessage === 'string' ? `${type}: ${error.errorMessage}` : type;
-  } catch {
-    return payload ? `${functionError}: ${payload}` : functionError;
-  }
 }
 
 /** The entry's own final state wins: a plugin may have reported `Complete`/`Error` itself before returning. */

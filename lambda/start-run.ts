@@ -23,8 +23,6 @@ export interface StartRunResult {
   readonly rerun: boolean;
 }
 
-export const handler = instrumented(startRun);
-
 async function startRun(rawEvent: unknown): Promise<StartRunResult> {
   const event = parseStartRunEvent(rawEvent);
   const tableName = statusTableName();
@@ -55,6 +53,8 @@ async function startRun(rawEvent: unknown): Promise<StartRunResult> {
   addMetric(Metric.RUN_RESTARTED);
   return { uid, workflow, rerun: true };
 }
+
+export const handler = instrumented(startRun);
 
 function rerunDocument(existing: StatusDocument, event: StartRunEvent, context: RunContext, now: string, expiresAt?: number): StatusDocument {
   const { uid, workflow } = context;

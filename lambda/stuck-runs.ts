@@ -11,7 +11,7 @@
 import { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { containerClient, dynamoDb } from './shared/clients';
-import { statusTableName } from './shared/environment';
+import { requiredEnv, statusTableName } from './shared/environment';
 import { ConfigurationError } from './shared/errors';
 import { addMetricWithDimensions, instrumented, logger, Metric } from './shared/observability';
 import {
@@ -20,11 +20,8 @@ import {
 import { State } from './shared/status';
 import { StatusTarget, StuckReport, stuckReportRevert, stuckReportUpdate } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
+import { ENV, METRIC_DIMENSION, STUCK_RUN_EVENT } from '../src/private/contract';
 
-/** `source` of the events. */
-export const STUCK_RUN_EVENT_SOURCE = 'cdk-orchestrator';
-/** `detail-type` of the events. */
-export const STUCK_RUN_DETAIL_TYPE = 'Orchestrator Run Stuck';
 /** Runs reported per invocation at most (oldest first); the rest wait for the next sweep. */
 const MAX_REPORTS_PER_SWEEP = 500;
 /** PutEvents takes at most 10 entries per call. */
@@ -77,8 +74,8 @@ export const handler = instrumented(sweep);
 
 async function sweep(): Promise<StuckRunsResult> {
   const tableName = statusTableName();
-  const orchestrator = requiredEnv('ORCHESTRATOR_NAME');
-  const stuckAfterSeconds = positiveInteger('STUCK_AFTER_SECONDS');
+  const orchestrator = requiredEnv(ENV.orchestratorName);
+  const stuckAfterSeconds = positiveInteger(ENV.stuckAfterSeconds);
   const now = new Date();
   const cutoff = new Date(now.getTime() - stuckAfterSeconds * 1000).toISOString();
 
@@ -100,7 +97,7 @@ async function sweep(): Promise<StuckRunsResult> {
   addMetricWithDimensions({}, Metric.STUCK_RUNS, reported.length);
   const perWorkflow = new Map<string, number>();
   for (const { detail } of reported) perWorkflow.set(detail.workflow, (perWorkflow.get(detail.workflow) ?? 0) + 1);
-  for (const [workflow, count] of perWorkflow) addMetricWithDimensions({ workflow }, Metric.STUCK_RUNS, count);
+  for (const [workflow, count] of perWorkflow) addMetricWithDimensions({ [METRIC_DIMENSION.workflow]: workflow }, Metric.STUCK_RUNS, count);
 
   if (failed.size > 0) {
     throw new StuckRunReportFailed(`${failed.size} of ${marked.length} stuck-run events were not accepted by EventBridge; `
@@ -166,8 +163,8 @@ async function publish(marked: readonly Marked[], now: Date): Promise<Set<Marked
   for (let i = 0; i < marked.length; i += EVENTS_PER_CALL) {
     const batch = marked.slice(i, i + EVENTS_PER_CALL);
     const entries: PutEventsRequestEntry[] = batch.map(({ detail }) => ({
-      Source: STUCK_RUN_EVENT_SOURCE,
-      DetailType: STUCK_RUN_DETAIL_TYPE,
+      Source: STUCK_RUN_EVENT.source,
+      DetailType: STUCK_RUN_EVENT.detailType,
       Detail: JSON.stringify(detail),
       Time: now,
     }));
@@ -190,12 +187,6 @@ async function publish(marked: readonly Marked[], now: Date): Promise<Set<Marked
 
 function events(): EventBridgeClient {
   return containerClient('events', () => new EventBridgeClient({}));
-}
-
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new ConfigurationError(`Environment variable ${name} is not set`);
-  return value;
 }
 
 function positiveInteger(name: string): number {

@@ -13,12 +13,13 @@
  * What is counted: one activity run = the activity's state machine execution and everything it
  * causes (stage handlers, plugin-outcome, status-summary, DynamoDB requests, SNS). The run's start
  * (start-run, the workflow's own states) is measured separately. "Orchestrator" figures count the
- * orchestrator's six handler functions only, never the plugins (the bench's plugins are zero-SDK
+ * orchestrator's handler functions only, never the plugins (the bench's plugins are zero-SDK
  * functions, so every DynamoDB request and SNS publish comes from the orchestrator). Runs are warm
  * (one warm-up run first) and sequential; figures are per run, averaged.
  *
  *   npx ts-node --transpile-only -O '{"module":"commonjs","moduleResolution":"node","ignoreDeprecations":"6.0"}' scripts/bench.ts
- *   options: --runs N (measured runs per configuration, default 3), --only A,C,... , --no-synth, --no-engine
+ *   options: --runs N (measured runs per configuration, default 3), --only A,C,... , --no-synth, --no-engine,
+ *            --small (the build's smoke run: configuration A, 1 run, synth of 1 activity; it proves the bench still runs)
  *   environment: BENCH_WORKERS (sandboxes per function, default 2), BENCH_LOGS=1 (function logs to stderr)
  */
 import { spawnSync } from 'node:child_process';
@@ -162,8 +163,12 @@ interface Measured {
 
 function isOrchestratorFunction(engine: LocalEngine, orchestrator: Orchestrator): (name: string) => boolean {
   const prefix = `${orchestrator.node.path}/Handlers/`;
+  // As many as the construct made (features add handlers): the engine must have found each of them.
+  const expected = orchestrator.handlers.node.findAll().filter((c) => c instanceof lambda.Function).length;
   const names = new Set(engine.assembly.functions.filter((f) => f.path?.startsWith(prefix)).map((f) => f.name));
-  if (names.size !== 6) throw new Error(`expected the orchestrator's 6 handler functions under ${prefix}, found ${names.size}`);
+  if (expected === 0 || names.size !== expected) {
+    throw new Error(`expected the orchestrator's ${expected} handler functions under ${prefix}, found ${names.size}`);
+  }
   return (name) => names.has(name);
 }
 
@@ -511,8 +516,10 @@ async function main() {
       'no-synth': { type: 'boolean', default: false },
       'no-engine': { type: 'boolean', default: false },
       'synth-child': { type: 'string' },
+      'small': { type: 'boolean', default: false },
     },
   });
+  const small = values.small;
   if (values['synth-child']) {
     synthChild(Number(values['synth-child']));
     return;
@@ -521,8 +528,8 @@ async function main() {
   if (!existsSync(join(root, 'assets', 'handlers', 'start-run', 'index.js'))) {
     throw new Error('assets/handlers is missing: run `npx projen bundle` (the bench task does) first');
   }
-  const runs = Number(values.runs);
-  const only = values.only ? new Set(values.only.split(',')) : undefined;
+  const runs = small ? 1 : Number(values.runs);
+  const only = small ? new Set(['A']) : values.only ? new Set(values.only.split(',')) : undefined;
   let ratio: number | undefined;
   if (!values['no-engine']) {
     process.stdout.write(`cdk-orchestrator cost benchmark: one activity on the local engine, ${runs} measured runs per configuration (after a warm-up run)\n`);
@@ -540,7 +547,7 @@ async function main() {
     ratio = report(measured);
     goals(measured);
   }
-  if (!values['no-synth']) synthReport([1, 10, 50, 200]);
+  if (!values['no-synth']) synthReport(small ? [1] : [1, 10, 50, 200]);
   if (ratio !== undefined) process.stdout.write(`cost ratio vs original: ${ratio.toFixed(3)}\n`);
 }
 

@@ -63,7 +63,7 @@ function buildDeclarations(root, sdkDir, outDir) {
   try {
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     execFileSync(process.execPath, [tsc, '-p', join(sdkDir, 'tsconfig.json'), '--outDir', tmp], { cwd: root, stdio: 'inherit' });
-    const emitted = join(tmp, 'sdk');
+    const emitted = join(tmp, 'lambda', 'sdk');
     const files = readdirSync(emitted).filter((f) => f.endsWith('.d.ts'));
     for (const file of files) {
       // Code only: the TSDoc examples import `cdk-orchestrator/lib/sdk`.

@@ -14,7 +14,8 @@
  * the same process first (a few runs at a time), and the ratio load/baseline.
  *
  *   npx ts-node --transpile-only -O '{"module":"commonjs","moduleResolution":"node","ignoreDeprecations":"6.0"}' scripts/load.ts
- *   options: --runs N (concurrent runs, default 1000), --baseline N (runs in the baseline, default 10)
+ *   options: --runs N (concurrent runs, default 1000), --baseline N (runs in the baseline, default 10),
+ *            --small (the build's smoke run: 10 runs, one failing on purpose, a baseline of 2; it proves the script still runs and loses nothing)
  *   environment: LOAD_WORKERS (sandboxes per function, default 8), LOAD_LOGS=1 (function logs to stderr)
  * Exit code 1 when any run ended otherwise than expected or a status item differs.
  */
@@ -186,9 +187,11 @@ function row(label: string, f: Figures): string {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '1000' }, baseline: { type: 'string', default: '10' } } });
-  const runs = Number(values.runs);
-  const baselineRuns = Number(values.baseline);
+  const { values } = parseArgs({
+    options: { runs: { type: 'string', default: '1000' }, baseline: { type: 'string', default: '10' }, small: { type: 'boolean', default: false } },
+  });
+  const runs = values.small ? 10 : Number(values.runs);
+  const baselineRuns = values.small ? 2 : Number(values.baseline);
   const { stack, orchestrator } = buildApp();
   const engine = new LocalEngine({
     app: stack,

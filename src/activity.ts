@@ -1,22 +1,19 @@
-import { Annotations, Duration, Token } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
-import { Construct, IConstruct, IDependable } from 'constructs';
+import { Construct } from 'constructs';
+import { ActivityBase, IActivity } from './activity-base';
 import { ActivityStage, ActivityStageKey } from './activity-stage';
 import { ACTIVITY_STATE_NAMES, PLUGIN_RETRY, THROTTLE_RETRY } from './defaults';
-import { ActivityPlugin, PluginOptions } from './plugin';
 import { ActivityWiring } from './private/activity-wiring';
 import { sequentialStageRetryBudget } from './private/contract';
-import { executionMetrics, grantRedrive, HANDLER_METRIC, handlerMetric } from './private/metrics';
 import { acknowledgeRule } from './private/nag';
 import { activityArnsByName, activityStateMachineName, activityTopicName } from './private/naming';
-import { PluginBook, PluginTarget, PluginWiring } from './private/plugin-wiring';
+import { PluginWiring } from './private/plugin-wiring';
 import { describe, validateActivityName } from './private/validation';
 
 /**
@@ -50,78 +47,6 @@ export interface ActivityOptions {
    * @default 2
    */
   readonly pluginRetries?: number;
-}
-
-/**
- * An activity: a named step with a `pre`, a parallel and a `post` stage, run by its own state
- * machine, with one SNS topic per stage that plugins subscribe to.
- */
-export interface IActivity extends IConstruct {
-  /** The activity's name, e.g. `Step1`. */
-  readonly activityName: string;
-  /** The activity's state machine; its execution input is `{ uid, workflow }`. */
-  readonly stateMachine: sfn.IStateMachine;
-  /** Topic of the sequential pre stage. */
-  readonly preTopic: sns.ITopic;
-  /** Topic of the parallel stage: one message per activity run, every subscribed plugin works at once. */
-  readonly parallelTopic: sns.ITopic;
-  /** Topic of the sequential post stage. */
-  readonly postTopic: sns.ITopic;
-  /** The topic of a stage. */
-  topic(stage: ActivityStage): sns.ITopic;
-  /**
-   * Adds a plugin (a Lambda function, in this stack or another one) to a stage of this activity and
-   * registers it in the plugin registry at deploy time. Every resource this creates lives in the
-   * function's stack. PARALLEL: the function is subscribed to the parallel topic, and its outcome is
-   * reported through Lambda destinations, so a plain function that uses no orchestrator code works
-   * (success -> `Complete`, failure after 2 retries -> `Error`). PRE/POST: sequential-stage invokes
-   * it synchronously, in `order`.
-   */
-  addPlugin(handler: lambda.IFunction, options: PluginOptions): ActivityPlugin;
-  /**
-   * Failed executions of the activity's state machine (`AWS/States` `ExecutionsFailed`): a stage
-   * failed, including a parallel stage that timed out (`States.Timeout`/`States.HeartbeatTimeout`).
-   *
-   * @default - sum over 5 minutes
-   */
-  metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
-  /**
-   * Succeeded executions of the activity's state machine (`AWS/States` `ExecutionsSucceeded`).
-   *
-   * @default - sum over 5 minutes
-   */
-  metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
-  /**
-   * Executions of the activity's state machine that hit an execution timeout (`AWS/States`
-   * `ExecutionsTimedOut`). Activity executions have no timeout of their own, so this stays 0 unless
-   * one is stopped that way; a parallel stage that times out fails the execution (`metricFailed`).
-   *
-   * @default - sum over 5 minutes
-   */
-  metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
-  /**
-   * How long the activity's executions take, in milliseconds (`AWS/States` `ExecutionTime`).
-   *
-   * @default - average over 5 minutes
-   */
-  metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
-  /**
-   * Plugin errors of this activity, from the handlers (`CdkOrchestrator` `PluginErrors`, dimensions
-   * `service`, `orchestrator` and `activity`): each failed pre/post plugin attempt or `Error` result,
-   * and each parallel plugin recorded `Error`. An imported activity knows its orchestrator's name from
-   * `parallelTopicArn` (`<orchestratorName>-<activity>-parallel`); when that ARN is a token or named
-   * otherwise, the metric has no `orchestrator` dimension and so matches none of the handlers' data
-   * (a synth warning says so; give the ARN as a literal).
-   *
-   * @default - sum over 5 minutes
-   */
-  metricPluginErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
-  /**
-   * Lets the grantee redrive failed executions of the activity's state machine
-   * (`states:RedriveExecution` on `execution:<state machine name>:*`). See README "Operations": to
-   * recover a run, re-running the uid is usually what you want.
-   */
-  grantRedrive(grantee: iam.IGrantable): iam.Grant;
 }
 
 /**
@@ -185,7 +110,7 @@ export interface ActivityAttributes {
  * (`<orchestratorName>-<activity>`...), so any stack uses them without a cross-stack output; the
  * API is the same.
  */
-export class Activity extends Construct implements IActivity {
+export class Activity extends ActivityBase {
   /**
    * Imports an activity created elsewhere (another stack or repository).
    */
@@ -212,11 +137,8 @@ export class Activity extends Construct implements IActivity {
   public readonly parallelTopic: sns.ITopic;
   /** Topic of the post stage, named `<orchestratorName>-<activity>-post`. */
   public readonly postTopic: sns.ITopic;
-  private readonly pluginWiring: PluginWiring;
-  private readonly plugins = new PluginBook();
-  private readonly topicDependency?: IDependable;
-  /** The executions' ARN pattern, by name for an activity in a nested stack. */
-  private readonly executionArns?: string;
+  /** @internal */
+  protected readonly _pluginWiring: PluginWiring;
 
   private constructor(scope: Construct, id: string, wiring: ActivityWiring) {
     super(scope, id);
@@ -246,7 +168,7 @@ export class Activity extends Construct implements IActivity {
           + 'orchestrator\'s nested stacks they go without a topic policy (SNS allows one topic per policy), the parallel topic keeps its SSL-only policy');
       }
     }
-    this.pluginWiring = {
+    this._pluginWiring = {
       pluginTable: wiring.pluginTable,
       sequentialStageRoleArn: handlers.sequentialStageRole.roleArn,
       pluginOutcomeFunctionArn: handlers.pluginOutcome.functionArn,
@@ -279,97 +201,15 @@ export class Activity extends Construct implements IActivity {
       this.parallelTopic = byName(ActivityStage.PARALLEL, 'ParallelTopicByName');
       this.postTopic = byName(ActivityStage.POST, 'PostTopicByName');
       this.stateMachine = sfn.StateMachine.fromStateMachineArn(this, 'StateMachineByName', arns.stateMachineArn);
-      this.executionArns = arns.executionArnPattern;
+      this._executionArns = arns.executionArnPattern;
       // A subscription by name must still wait for the topic (same stack: DependsOn the nested stack).
-      this.topicDependency = parallelTopic;
+      this._parallelTopicDependency = parallelTopic;
     } else {
       this.preTopic = preTopic;
       this.parallelTopic = parallelTopic;
       this.postTopic = postTopic;
       this.stateMachine = stateMachine;
     }
-  }
-
-  /** The topic of a stage. */
-  public topic(stage: ActivityStage): sns.ITopic {
-    return topicOf(this, stage);
-  }
-
-  /**
-   * Adds a plugin (a Lambda function, in this stack or another one) to a stage of this activity and
-   * registers it in the plugin registry at deploy time. Every resource this creates lives in the
-   * function's stack. PARALLEL: the function is subscribed to the parallel topic, and its outcome is
-   * reported through Lambda destinations, so a plain function that uses no orchestrator code works
-   * (success -> `Complete`, failure after 2 retries -> `Error`). PRE/POST: sequential-stage invokes
-   * it synchronously, in `order`.
-   */
-  public addPlugin(handler: lambda.IFunction, options: PluginOptions): ActivityPlugin {
-    return ActivityPlugin._create(handler, this.pluginTarget(), options);
-  }
-
-  /**
-   * Failed executions of the activity's state machine (`AWS/States` `ExecutionsFailed`): a stage
-   * failed, including a parallel stage that timed out (`States.Timeout`/`States.HeartbeatTimeout`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).failed(props);
-  }
-
-  /**
-   * Succeeded executions of the activity's state machine (`AWS/States` `ExecutionsSucceeded`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).succeeded(props);
-  }
-
-  /**
-   * Executions that hit an execution timeout (`AWS/States` `ExecutionsTimedOut`); activity executions
-   * have none of their own, a parallel stage that times out fails the execution (`metricFailed`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).timedOut(props);
-  }
-
-  /**
-   * How long the activity's executions take, in milliseconds (`AWS/States` `ExecutionTime`).
-   *
-   * @default - average over 5 minutes
-   */
-  public metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).duration(props);
-  }
-
-  /**
-   * Plugin errors of this activity (`CdkOrchestrator` `PluginErrors`, dimensions `service`, `orchestrator`, `activity`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricPluginErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.pluginErrors, this.pluginWiring.orchestratorName, { activity: this.activityName }, props);
-  }
-
-  /**
-   * Lets the grantee redrive failed executions of the activity's state machine (`states:RedriveExecution`).
-   */
-  public grantRedrive(grantee: iam.IGrantable): iam.Grant {
-    return grantRedrive(this, grantee, this.stateMachine, this.executionArns);
-  }
-
-  private pluginTarget(): PluginTarget {
-    return {
-      where: describe('Activity', this),
-      activityName: this.activityName,
-      parallelTopic: this.parallelTopic,
-      parallelTopicDependency: this.topicDependency,
-      wiring: this.pluginWiring,
-      book: this.plugins,
-    };
   }
 
   /** DESIGN.md "Activity <name>": Pre -> Parallel -> Post, every stage caught into RecordFailure -> Failed. */
@@ -436,23 +276,17 @@ export class Activity extends Construct implements IActivity {
   }
 }
 
-function topicOf(activity: IActivity, stage: ActivityStage): sns.ITopic {
-  switch (stage) {
-    case ActivityStage.PRE: return activity.preTopic;
-    case ActivityStage.PARALLEL: return activity.parallelTopic;
-    case ActivityStage.POST: return activity.postTopic;
-    default: throw new Error(`Unknown activity stage ${JSON.stringify(stage)}; expected one of ${ActivityStageKey.STAGES.join(', ')}`);
-  }
-}
-
-class ImportedActivity extends Construct implements IActivity {
+// The same fields as Activity's (duplicates lists the pair): ActivityBase declares them abstract and
+// each subclass supplies its own, as aws-cdk-lib's StateMachine and its Import do; TypeScript lets only
+// the declaring class assign a readonly field, so the declarations cannot move into the base.
+class ImportedActivity extends ActivityBase {
   public readonly activityName: string;
   public readonly stateMachine: sfn.IStateMachine;
   public readonly preTopic: sns.ITopic;
   public readonly parallelTopic: sns.ITopic;
   public readonly postTopic: sns.ITopic;
-  private readonly pluginWiring: PluginWiring;
-  private readonly plugins = new PluginBook();
+  /** @internal */
+  protected readonly _pluginWiring: PluginWiring;
 
   constructor(scope: Construct, id: string, attrs: ActivityAttributes) {
     super(scope, id);
@@ -463,7 +297,7 @@ class ImportedActivity extends Construct implements IActivity {
     this.preTopic = sns.Topic.fromTopicAttributes(this, 'PreTopic', { topicArn: attrs.preTopicArn, keyArn });
     this.parallelTopic = sns.Topic.fromTopicAttributes(this, 'ParallelTopic', { topicArn: attrs.parallelTopicArn, keyArn });
     this.postTopic = sns.Topic.fromTopicAttributes(this, 'PostTopic', { topicArn: attrs.postTopicArn, keyArn });
-    this.pluginWiring = {
+    this._pluginWiring = {
       pluginTable: attrs.pluginTableArn
         ? dynamodb.Table.fromTableAttributes(this, 'PluginTable', { tableArn: attrs.pluginTableArn, encryptionKey: attrs.encryptionKey })
         : undefined,
@@ -475,50 +309,6 @@ class ImportedActivity extends Construct implements IActivity {
       encryptionKey: attrs.encryptionKey,
       orchestratorName: orchestratorNameOfTopic(attrs.parallelTopicArn, attrs.activityName),
     };
-  }
-
-  public topic(stage: ActivityStage): sns.ITopic {
-    return topicOf(this, stage);
-  }
-
-  public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).failed(props);
-  }
-
-  public metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).succeeded(props);
-  }
-
-  public metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).timedOut(props);
-  }
-
-  public metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).duration(props);
-  }
-
-  public metricPluginErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    if (this.pluginWiring.orchestratorName === undefined) {
-      Annotations.of(this).addWarningV2('cdk-orchestrator:pluginErrorsWithoutOrchestrator',
-        `${describe('Activity', this)}: metricPluginErrors() has no "orchestrator" dimension, so it matches none of the handlers' `
-        + 'PluginErrors data: the orchestrator\'s name is not known (parallelTopicArn is a token or not named '
-        + '"<orchestratorName>-<activity>-parallel"). Import the activity with its parallel topic\'s ARN as a literal.');
-    }
-    return handlerMetric(HANDLER_METRIC.pluginErrors, this.pluginWiring.orchestratorName, { activity: this.activityName }, props);
-  }
-
-  public grantRedrive(grantee: iam.IGrantable): iam.Grant {
-    return grantRedrive(this, grantee, this.stateMachine);
-  }
-
-  public addPlugin(handler: lambda.IFunction, options: PluginOptions): ActivityPlugin {
-    return ActivityPlugin._create(handler, {
-      where: describe('Activity', this),
-      activityName: this.activityName,
-      parallelTopic: this.parallelTopic,
-      wiring: this.pluginWiring,
-      book: this.plugins,
-    }, options);
   }
 }
 

@@ -6,7 +6,10 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { PLUGIN_INVOCATION_FAILED } from './private/contract';
+import {
+  ENV, FIFO_KEY_MAX_LENGTH, METRICS_NAMESPACE, ORDER_RANGE, PLUGIN_INVOCATION_FAILED, PLUGIN_NAME_MAX_LENGTH, PLUGIN_TABLE_KEYS, REGISTRY,
+  SERVICE_NAME, STATUS_TABLE_KEYS,
+} from './private/contract';
 
 /** Per-activity behaviour (overridable per activity). */
 export const ACTIVITY_DEFAULTS = {
@@ -56,20 +59,20 @@ export const LIMITS = {
 
 /** `addPlugin` defaults and limits (DESIGN.md "Deploy-time plugin registration"). */
 export const PLUGIN_DEFAULTS = {
-  mandatory: true,
-  /** The seed's default; the registry reader assumes it for items without `order`. */
-  order: 90,
+  mandatory: REGISTRY.defaultMandatory,
+  /** The registry reader assumes it for items without `order`. */
+  order: REGISTRY.defaultOrder,
   /** Asynchronous retries of a PARALLEL plugin before its on-failure destination records `Error`. */
   retryAttempts: 2,
   /** `registry.source` of the items written at deploy time. */
-  source: 'cdk',
+  source: REGISTRY.cdkSource,
 };
 
 export const PLUGIN_LIMITS = {
-  pluginNameMaxLength: 64,
+  pluginNameMaxLength: PLUGIN_NAME_MAX_LENGTH,
   /** `order`: a whole number in this range. */
-  minOrder: 0,
-  maxOrder: 1_000_000,
+  minOrder: ORDER_RANGE.min,
+  maxOrder: ORDER_RANGE.max,
   /** PRE/POST: the invocation must end while sequential-stage (5 minutes) can still record it. */
   minSequentialTimeout: Duration.seconds(1),
   maxSequentialTimeout: Duration.seconds(270),
@@ -100,18 +103,18 @@ export const ACTIVITY_STATE_NAMES = {
 
 /** Status table schema (DESIGN.md "Resources"). */
 export const STATUS_TABLE = {
-  partitionKey: { name: 'uid', type: dynamodb.AttributeType.STRING },
-  sortKey: { name: 'workflow', type: dynamodb.AttributeType.STRING },
-  timeToLiveAttribute: 'expiresAt',
+  partitionKey: { name: STATUS_TABLE_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },
+  sortKey: { name: STATUS_TABLE_KEYS.sortKey, type: dynamodb.AttributeType.STRING },
+  timeToLiveAttribute: STATUS_TABLE_KEYS.timeToLive,
   stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
 };
 
 /** Plugin registry table schema (DESIGN.md "Plugin registry item"). */
 export const PLUGIN_TABLE = {
-  partitionKey: { name: 'orchestratorId', type: dynamodb.AttributeType.STRING },
-  sortKey: { name: 'subscriptionArn', type: dynamodb.AttributeType.STRING },
-  functionNameIndex: 'functionName',
-  functionNameKey: { name: 'functionName', type: dynamodb.AttributeType.STRING },
+  partitionKey: { name: PLUGIN_TABLE_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },
+  sortKey: { name: PLUGIN_TABLE_KEYS.sortKey, type: dynamodb.AttributeType.STRING },
+  functionNameIndex: PLUGIN_TABLE_KEYS.functionNameIndex,
+  functionNameKey: { name: PLUGIN_TABLE_KEYS.functionName, type: dynamodb.AttributeType.STRING },
 };
 
 /** Data-bearing resources (tables, log groups, DLQ) are kept when the stack is deleted. */
@@ -153,12 +156,6 @@ export const HANDLER_FUNCTION_DEFAULTS = {
   handler: 'index.handler',
 };
 
-/** POWERTOOLS_SERVICE_NAME of every handler: the `service` key of its logs and dimension of its metrics. */
-export const SERVICE_NAME = 'cdk-orchestrator';
-
-/** POWERTOOLS_METRICS_NAMESPACE of every handler: the CloudWatch namespace of the handler metrics (EMF). */
-export const METRICS_NAMESPACE = 'CdkOrchestrator';
-
 /** POWERTOOLS_LOG_LEVEL of every handler unless `logLevel` says otherwise. */
 export const HANDLER_LOG_LEVEL = 'INFO';
 
@@ -178,9 +175,9 @@ export const POWERTOOLS_MANIFEST_FILE = 'powertools.json';
 /** The Powertools environment every handler gets (DESIGN.md "Handler environment"). */
 export function observabilityEnvironment(logLevel: string = HANDLER_LOG_LEVEL): Record<string, string> {
   return {
-    POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-    POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-    POWERTOOLS_LOG_LEVEL: logLevel,
+    [ENV.powertoolsServiceName]: SERVICE_NAME,
+    [ENV.powertoolsMetricsNamespace]: METRICS_NAMESPACE,
+    [ENV.powertoolsLogLevel]: logLevel,
   };
 }
 
@@ -213,6 +210,6 @@ export const QUEUE_BRIDGE = {
   unknownFunctionTimeout: Duration.minutes(15),
   minVisibilityTimeout: Duration.seconds(30),
   maxVisibilityTimeout: Duration.hours(12),
-  /** SQS: a message group comes from one metadata field, named by `fifoKey`. */
-  fifoKeyMaxLength: 256,
+  /** A message group comes from one metadata field, named by `fifoKey` (the handshake's limit too). */
+  fifoKeyMaxLength: FIFO_KEY_MAX_LENGTH,
 };

@@ -23,6 +23,7 @@ import {
   STATUS_SUMMARY_EVENT_SOURCE,
 } from './defaults';
 import { acknowledgeRedrivePolicy, handlerPlacement } from './private/compliance';
+import { ENV } from './private/contract';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './private/grants';
 import {
   acknowledgeRule, acknowledgeWildcards, KMS_ACTIONS_WILDCARD, STREAM_LIST_WILDCARD, TASK_TOKEN_WILDCARD, XRAY_WILDCARD,
@@ -52,9 +53,39 @@ export enum HandlerLogLevel {
 }
 
 /**
+ * How the handler functions log and where their Powertools come from: set on `OrchestratorProps`
+ * (or `OrchestratorHandlersProps`).
+ */
+export interface HandlerOptions {
+  /**
+   * Retention of the handler log groups (an Orchestrator's state machine log group too).
+   *
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Lowest level of the handlers' JSON log entries that is written (`POWERTOOLS_LOG_LEVEL`).
+   *
+   * @default HandlerLogLevel.INFO
+   */
+  readonly logLevel?: HandlerLogLevel;
+  /**
+   * The Lambda layer that provides Powertools for AWS Lambda (TypeScript) (logger, metrics, tracer)
+   * to the handlers: their bundles leave out `@aws-lambda-powertools/*`. Give one where AWS does not
+   * publish its layer (e.g. AWS China, GovCloud without the public parameter, or a region newer than
+   * the layer): it must hold the logger, metrics and tracer packages of release
+   * `OrchestratorHandlers.powertoolsVersion()` under `nodejs/node_modules`.
+   *
+   * @default - AWS's public Powertools layer of that release, its ARN read at deploy time from the
+   * SSM parameter `/aws/service/powertools/typescript/generic/all/<version>`
+   */
+  readonly powertoolsLayer?: lambda.ILayerVersion;
+}
+
+/**
  * Props of `OrchestratorHandlers`.
  */
-export interface OrchestratorHandlersProps {
+export interface OrchestratorHandlersProps extends HandlerOptions {
   /**
    * Name of the orchestrator: the task-token permissions are scoped to the state machines named
    * `<orchestratorName>-*`.
@@ -78,18 +109,6 @@ export interface OrchestratorHandlersProps {
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * Retention of the handler log groups.
-   *
-   * @default logs.RetentionDays.THREE_MONTHS
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * Level of the handlers' JSON log entries.
-   *
-   * @default HandlerLogLevel.INFO
-   */
-  readonly logLevel?: HandlerLogLevel;
-  /**
    * Creates the `stuck-runs` function (run by the Orchestrator's schedule): runs not finished this
    * long after they were (re)started are reported once. The status table must have the open-run
    * index (DESIGN.md "Operations").
@@ -104,22 +123,13 @@ export interface OrchestratorHandlersProps {
    * @default false
    */
   readonly pluginRegistrar?: boolean;
-  /**
-   * The Lambda layer that provides Powertools for AWS Lambda (TypeScript) to the handlers: their
-   * bundles leave out `@aws-lambda-powertools/*`. Give one where AWS's public layer is not
-   * published (some partitions and new regions): it must hold the logger, metrics and tracer
-   * packages of release `OrchestratorHandlers.powertoolsVersion()` under `nodejs/node_modules`.
-   *
-   * @default - AWS's Powertools layer of that release, its ARN read at deploy time from the public
-   * SSM parameter `/aws/service/powertools/typescript/generic/all/<version>`
-   */
-  readonly powertoolsLayer?: lambda.ILayerVersion;
 }
 
 /**
- * The six handler functions shared by every activity of an orchestrator (DESIGN.md "Resources"):
+ * The handler functions shared by every activity of an orchestrator (DESIGN.md "Resources"):
  * `start-run`, `sequential-stage`, `parallel-stage`, `status-summary` (with its DynamoDB stream
- * event source and dead-letter queue), `stage-failure` and `plugin-outcome`. Each has its own role
+ * event source and dead-letter queue), `stage-failure` and `plugin-outcome`, plus `stuck-runs` and
+ * `plugin-registrar` when those features are on. Each has its own role
  * and log group, and its role's policy depends on neither the number of activities nor of plugins.
  */
 export class OrchestratorHandlers extends Construct {
@@ -185,7 +195,7 @@ export class OrchestratorHandlers extends Construct {
     const removalPolicy = props.removalPolicy ?? DEFAULT_REMOVAL_POLICY;
     const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const taskTokenResources = [activityStateMachineArnPattern(this, props.orchestratorName)];
-    // Logs, metrics (EMF, namespace CdkOrchestrator) and traces: lambda/shared/observability.ts.
+    // Logs, metrics (EMF, namespace CdkOrchestrator) and traces.
     const observability = observabilityEnvironment(props.logLevel);
     // One layer for the six functions; the public parameter becomes one template parameter
     // (type AWS::SSM::Parameter::Value<String>), resolved by CloudFormation at every deployment.
@@ -218,12 +228,14 @@ export class OrchestratorHandlers extends Construct {
         logGroup,
         // Its orchestrator's VPC, and a dead-letter queue when it is invoked asynchronously (docs/COMPLIANCE.md).
         ...handlerPlacement(this, constructId, role),
-        // ORCHESTRATOR_NAME: the `orchestrator` dimension of every handler metric (lambda/shared/observability.ts).
-        environment: { STATUS_TABLE_NAME: statusTable.tableName, ORCHESTRATOR_NAME: props.orchestratorName, ...observability, ...environment },
+        // ENV.orchestratorName: the `orchestrator` dimension of every handler metric.
+        environment: {
+          [ENV.statusTableName]: statusTable.tableName, [ENV.orchestratorName]: props.orchestratorName, ...observability, ...environment,
+        },
       });
       return { fn, role };
     };
-    const withPlugins = { PLUGIN_TABLE_NAME: pluginTable.tableName };
+    const withPlugins = { [ENV.pluginTableName]: pluginTable.tableName };
 
     // One conditional PutItem; a failed condition returns the existing item (ALL_OLD), no read.
     const startRun = make('StartRun', HANDLERS.startRun, {});
@@ -294,7 +306,7 @@ export class OrchestratorHandlers extends Construct {
     // Queries the open-run index, marks each stuck run once (UpdateItem), puts one event per run.
     if (props.stuckAfter) {
       const stuck = make('StuckRuns', STUCK_RUNS_HANDLER, {
-        STUCK_AFTER_SECONDS: String(props.stuckAfter.toSeconds()),
+        [ENV.stuckAfterSeconds]: String(props.stuckAfter.toSeconds()),
       });
       grantStuckRuns(stuck.role, statusTable);
       this.stuckRuns = stuck.fn;

@@ -1,4 +1,4 @@
-import { Annotations, Arn, ArnFormat, Duration, Names, NestedStack, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, NestedStack, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as backup from 'aws-cdk-lib/aws-backup';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -8,38 +8,26 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { Construct, IConstruct } from 'constructs';
-import { Activity, ActivityOptions, IActivity } from './activity';
+import { Construct } from 'constructs';
+import { Activity, ActivityOptions } from './activity';
+import { IActivity } from './activity-base';
 import { ActivityStage } from './activity-stage';
+import { defaultTableProps, LIMITS, PLUGIN_TABLE, STATUS_TABLE } from './defaults';
+import { HandlerOptions, OrchestratorHandlers } from './handlers';
+import { IOrchestrator, OrchestratorBase } from './orchestrator-base';
+import { Coordinates } from './private/coordinates';
+import { addStateMachineLoggingAndTracing } from './private/grants';
 import {
-  ACTIVITY_DEFAULTS,
-  DEFAULT_LOG_RETENTION,
-  DEFAULT_REMOVAL_POLICY,
-  defaultTableProps,
-  LIMITS,
-  PLUGIN_TABLE,
-  STATUS_TABLE,
-} from './defaults';
-import { HandlerLogLevel, OrchestratorHandlers } from './handlers';
-import { acknowledgeInlinePolicies, addTablesToBackupPlan, registerCompliance, validateNetwork } from './private/compliance';
-import { Coordinates, defaultParameterPrefix, validateParameterPrefix } from './private/coordinates';
-import { addStateMachineLoggingAndTracing, grantTable } from './private/grants';
-import { HANDLER_METRIC, handlerMetric } from './private/metrics';
-import { activityStateMachineName, activityTopicName, orchestratorLogGroupPatterns, stateMachineLogGroupName } from './private/naming';
+  activityExecutionArnPattern, activityStateMachineArnPattern, activityStateMachineName, activityTopicName, orchestratorLogGroupPatterns,
+  stateMachineLogGroupName,
+} from './private/naming';
+import { acknowledgeInlinePolicies, addTablesToBackupPlan, registerCompliance } from './private/compliance';
 import { MonitoredWorkflow, OrchestratorMonitoring } from './private/orchestrator-monitoring';
+import { resolveOrchestratorProps, validateStatusRetention } from './private/resolve-orchestrator';
 import { pluginTagText, RuntimeRegistration } from './private/runtime-registration';
-import { activityGroupOf, MAX_ACTIVITIES_PER_GROUP, SCALE } from './private/scale';
-import { OPEN_RUNS_INDEX, STUCK_RUN_DEFAULTS, StuckRunDetection, validateStuckAfter } from './private/stuck-run-detection';
-import {
-  describe,
-  quote,
-  requireKnownActivity,
-  validateActivityList,
-  validateActivityName,
-  validateDuration,
-  validateInteger,
-  validateName,
-} from './private/validation';
+import { SCALE } from './private/scale';
+import { OPEN_RUNS_INDEX, StuckRunDetection } from './private/stuck-run-detection';
+import { describe, requireKnownActivity, validateActivityList, validateActivityName, validateName } from './private/validation';
 
 /**
  * Settings of the status table the Orchestrator creates. Keys, stream, billing and encryption are
@@ -76,7 +64,7 @@ export interface StatusTableOptions {
  * Props of an `Orchestrator`. The `ActivityOptions` set here apply to every activity;
  * `activityOptions` overrides them per activity.
  */
-export interface OrchestratorProps extends ActivityOptions {
+export interface OrchestratorProps extends ActivityOptions, HandlerOptions {
   /**
    * The activities, e.g. `['Step1', 'Step2']`: unique names of 1-64 characters from
    * `A-Z a-z 0-9 - _`. Each gets a state machine `<orchestratorName>-<activity>` and three topics
@@ -150,30 +138,6 @@ export interface OrchestratorProps extends ActivityOptions {
    */
   readonly statusRetention?: Duration;
 
-  /**
-   * Retention of the handler and state machine log groups.
-   *
-   * @default logs.RetentionDays.THREE_MONTHS
-   */
-  readonly logRetention?: logs.RetentionDays;
-
-  /**
-   * Lowest level of the handlers' JSON log entries that is written (`POWERTOOLS_LOG_LEVEL`).
-   *
-   * @default HandlerLogLevel.INFO
-   */
-  readonly logLevel?: HandlerLogLevel;
-
-  /**
-   * The Lambda layer that provides Powertools for AWS Lambda (TypeScript) (logger, metrics, tracer)
-   * to the handlers. Give one where AWS does not publish its layer (e.g. AWS China, GovCloud without
-   * the public parameter, or a region newer than the layer): it must hold the packages of release
-   * `OrchestratorHandlers.powertoolsVersion()` under `nodejs/node_modules`.
-   *
-   * @default - AWS's public Powertools layer of that release, its ARN read at deploy time from the
-   * SSM parameter `/aws/service/powertools/typescript/generic/all/<version>`
-   */
-  readonly powertoolsLayer?: lambda.ILayerVersion;
 
   /**
    * Run-time plugin registration: plugins subscribed to an activity topic outside CDK (console, CLI,
@@ -289,50 +253,6 @@ export interface OrchestratorProps extends ActivityOptions {
 }
 
 /**
- * An orchestrator, created in this app or imported with `Orchestrator.fromOrchestratorAttributes`.
- */
-export interface IOrchestrator extends IConstruct {
-  /** Prefix of the activity state machine and topic names. */
-  readonly orchestratorName: string;
-  /** Names of the activities, in the order they were declared. */
-  readonly activityNames: string[];
-  /** The status table (one item per run, keyed by `uid` and `workflow`). */
-  readonly statusTable: dynamodb.ITable;
-  /** The plugin registry table. */
-  readonly pluginTable: dynamodb.ITable;
-  /** The `start-run` handler, which a Workflow's first state invokes. */
-  readonly startRunFunction: lambda.IFunction;
-  /**
-   * The customer managed key of the tables, topics and logs.
-   *
-   * @default - none
-   */
-  readonly encryptionKey?: kms.IKey;
-  /**
-   * How long status items are kept after a run was (re)started (whole days).
-   *
-   * @default - status items are kept
-   */
-  readonly statusRetention?: Duration;
-  /**
-   * The activity with this name; throws, listing the known names, when there is none.
-   */
-  findActivity(activityName: string): IActivity;
-  /**
-   * What a plugin needs to report its status: GetItem and UpdateItem on the status table (and
-   * the table's KMS key, if any).
-   */
-  grantPluginStatus(grantee: iam.IGrantable): iam.Grant;
-  /**
-   * Runs of this orchestrator reported stuck (`CdkOrchestrator` `StuckRuns`, dimensions `service`
-   * and `orchestrator`; published by every sweep of stuck-run detection).
-   *
-   * @default - sum over 5 minutes
-   */
-  metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
-}
-
-/**
  * What identifies an existing orchestrator. The activities' state machines and topics are found
  * by their names (`<orchestratorName>-<activity>`, `<orchestratorName>-<activity>-pre|parallel|post`)
  * in the account and region of the status table.
@@ -391,7 +311,7 @@ export interface OrchestratorAttributes {
  * handler functions and, per activity, a state machine and three SNS topics. Workflows over its
  * activities are defined with `Workflow`.
  */
-export class Orchestrator extends Construct implements IOrchestrator {
+export class Orchestrator extends OrchestratorBase {
   /**
    * Imports an orchestrator created elsewhere, e.g. to attach plugins from another stack.
    */
@@ -448,44 +368,19 @@ export class Orchestrator extends Construct implements IOrchestrator {
 
   constructor(scope: Construct, id: string, props: OrchestratorProps) {
     super(scope, id);
-    const where = describe('Orchestrator', this);
-
-    validateActivityList(where, 'activities', props.activities);
-    props.activities.forEach((name) => validateActivityName(where, name));
-    this.orchestratorName = props.orchestratorName ?? Names.uniqueResourceName(this, { maxLength: LIMITS.defaultOrchestratorNameMaxLength });
-    validateName(where, 'orchestratorName', this.orchestratorName, LIMITS.nameMaxLength, 'the activity state machines and topics');
-    for (const name of props.activities) {
-      const smName = activityStateMachineName(this.orchestratorName, name);
-      if (smName.length > LIMITS.stateMachineNameMaxLength) {
-        throw new Error(`${where}: the state machine name ${quote(smName)} of activity ${quote(name)} has ${smName.length} characters; `
-          + `AWS allows ${LIMITS.stateMachineNameMaxLength}: shorten orchestratorName ${quote(this.orchestratorName)} or the activity name`);
-      }
-    }
-    this.activityNames = [...props.activities];
-    const options = this.resolveActivityOptions(where, props);
-
-    if (props.statusTable && props.statusTableProps) {
-      throw new Error(`${where}: pass either statusTable (bring your own table) or statusTableProps (configure the table this construct creates), not both`);
-    }
-    if (props.statusTable && !props.statusTable.tableStreamArn) {
-      throw new Error(`${where}: statusTable ${props.statusTable.node.path} has no stream; the status-summary handler needs the table's stream `
-        + '(NEW_AND_OLD_IMAGES): enable it, or import the table with Table.fromTableAttributes({ tableArn, tableStreamArn })');
-    }
-    validateStatusRetention(where, props.statusRetention);
+    // Every prop checked and defaulted before anything is built.
+    const resolved = resolveOrchestratorProps(this, props);
+    const { removalPolicy, logRetention } = resolved;
+    this.orchestratorName = resolved.orchestratorName;
+    this.activityNames = resolved.activityNames;
     this.statusRetention = props.statusRetention;
-    if (props.statusTable && props.statusRetention) {
-      Annotations.of(this).addWarningV2('cdk-orchestrator:statusTableTtl',
-        'statusRetention makes start-run set "expiresAt" on status items; enable TTL on the attribute "expiresAt" of your statusTable for it to take effect');
-    }
-
-    const removalPolicy = props.removalPolicy ?? DEFAULT_REMOVAL_POLICY;
-    const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
+    this.stuckAfter = resolved.stuckAfter;
+    this.parameterPrefix = resolved.parameterPrefix;
     const encryptionKey = props.encryptionKey;
     this.encryptionKey = encryptionKey;
     if (encryptionKey) {
       allowCloudWatchLogs(this, encryptionKey, this.orchestratorName);
     }
-    validateNetwork(where, props);
     registerCompliance(this, {
       orchestratorName: this.orchestratorName,
       vpc: props.vpc,
@@ -497,10 +392,9 @@ export class Orchestrator extends Construct implements IOrchestrator {
     });
     acknowledgeInlinePolicies(this);
 
-    this.stuckAfter = resolveStuckAfter(this, where, props);
     this.statusTable = props.statusTable ?? this.createStatusTable(props.statusTableProps ?? {}, encryptionKey, removalPolicy);
     if (this.stuckAfter && this.statusTable instanceof dynamodb.Table && !props.statusTable) {
-      // Sparse: only unfinished runs carry `openShard` (lambda/shared/open-runs.ts); keys only.
+      // Sparse: only unfinished runs carry `openShard` (start-run writes it); keys only.
       this.statusTable.addGlobalSecondaryIndex({ ...OPEN_RUNS_INDEX, projectionType: dynamodb.ProjectionType.KEYS_ONLY });
     }
     this.pluginTable = this.createPluginTable(encryptionKey, removalPolicy);
@@ -515,7 +409,7 @@ export class Orchestrator extends Construct implements IOrchestrator {
       logRetention,
       logLevel: props.logLevel,
       powertoolsLayer: props.powertoolsLayer,
-      pluginRegistrar: props.runtimeRegistration ?? true,
+      pluginRegistrar: resolved.runtimeRegistration,
       stuckAfter: this.stuckAfter,
     });
     this.startRunFunction = this.handlers.startRun;
@@ -526,13 +420,6 @@ export class Orchestrator extends Construct implements IOrchestrator {
         sequentialStageRole: this.handlers.sequentialStageRole,
       });
     }
-    const publishParameters = props.publishParameters ?? true;
-    if (props.parameterPrefix !== undefined && !publishParameters) {
-      throw new Error(`${where}: parameterPrefix ${quote(props.parameterPrefix)} is set but publishParameters is false: drop one of them`);
-    }
-    const parameterPrefix = publishParameters ? props.parameterPrefix ?? defaultParameterPrefix(this.orchestratorName) : undefined;
-    if (parameterPrefix !== undefined) validateParameterPrefix(where, parameterPrefix);
-    this.parameterPrefix = parameterPrefix;
 
     // One role for every activity state machine. Its policy is written here, once, so that it
     // stays the same size however many activities there are: the state machines get it without
@@ -559,13 +446,13 @@ export class Orchestrator extends Construct implements IOrchestrator {
     const activitiesScope = new Construct(this, 'Activities');
     const immutableRole = role.withoutPolicyUpdates();
     // A published activity parameter lives next to its activity: one more resource per grouped activity.
-    const groupOf = this.activityLayout(where, activitiesScope, props.activities, SCALE.resourcesPerGroupedActivity + (publishParameters ? 1 : 0));
-    this.activities = props.activities.map((activityName) => {
+    const groupOf = this.nestedStacks(activitiesScope, resolved.activityGroups);
+    this.activities = this.activityNames.map((activityName) => {
       const group = groupOf(activityName);
       return Activity._create(group ?? activitiesScope, activityName, {
         activityName,
         orchestratorName: this.orchestratorName,
-        ...options[activityName],
+        ...resolved.activityOptions[activityName],
         handlers: this.handlers,
         pluginTable: this.pluginTable,
         statusTable: this.statusTable,
@@ -578,10 +465,10 @@ export class Orchestrator extends Construct implements IOrchestrator {
       });
     });
 
-    if (parameterPrefix !== undefined) {
+    if (this.parameterPrefix !== undefined) {
       new Coordinates(this, 'Coordinates', {
         orchestratorName: this.orchestratorName,
-        prefix: parameterPrefix,
+        prefix: this.parameterPrefix,
         statusTable: this.statusTable,
         pluginTable: this.pluginTable,
         functionNameIndex: PLUGIN_TABLE.functionNameIndex,
@@ -600,31 +487,18 @@ export class Orchestrator extends Construct implements IOrchestrator {
     if (this.handlers.stuckRuns && this.stuckAfter) {
       new StuckRunDetection(this, 'StuckRunDetection', { handler: this.handlers.stuckRuns, stuckAfter: this.stuckAfter, orchestratorName: this.orchestratorName });
     }
-    if (props.alarmTopic && props.alarms === false) {
-      throw new Error(`${where}: alarmTopic is set but alarms is false; the topic is notified by the default alarms, so turn them on or drop the topic`);
-    }
     this.monitoring = new OrchestratorMonitoring(this, 'Monitoring', {
       orchestratorName: this.orchestratorName,
       activities: this.activities,
       handlers: this.handlers,
       stateMachineLogGroup: this.stateMachineLogGroup,
-      alarms: props.alarms ?? true,
+      alarms: resolved.alarms,
       alarmTopic: props.alarmTopic,
-      dashboard: props.dashboard ?? true,
+      dashboard: resolved.dashboard,
       stuckRuns: this.stuckAfter ? this.metricStuckRuns() : undefined,
     });
     this.alarms = this.monitoring.alarms;
     this.dashboard = this.monitoring.dashboard;
-  }
-
-  /**
-   * Runs of this orchestrator reported stuck (`CdkOrchestrator` `StuckRuns`, dimensions `service`
-   * and `orchestrator`; 0 on every sweep that found none).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.stuckRuns, this.orchestratorName, {}, props);
   }
 
   /**
@@ -634,6 +508,17 @@ export class Orchestrator extends Construct implements IOrchestrator {
    */
   public _monitorWorkflow(workflow: MonitoredWorkflow): cloudwatch.IAlarm | undefined {
     return this.monitoring.addWorkflow(workflow);
+  }
+
+  /** @internal */
+  public _workflowLogGroup(): logs.ILogGroup {
+    return this.stateMachineLogGroup;
+  }
+
+  /** @internal */
+  public _activityArnPatterns(): { readonly stateMachine: string; readonly execution: string } {
+    const name = this.orchestratorName;
+    return { stateMachine: activityStateMachineArnPattern(this, name), execution: activityExecutionArnPattern(this, name) };
   }
 
   /**
@@ -651,71 +536,16 @@ export class Orchestrator extends Construct implements IOrchestrator {
     return this.activity(activityName);
   }
 
-  /**
-   * What a plugin needs to report its status: GetItem and UpdateItem on the status table (and
-   * the table's KMS key, if any).
-   */
-  public grantPluginStatus(grantee: iam.IGrantable): iam.Grant {
-    return grantTable(grantee, this.statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
-  }
-
-  /**
-   * DESIGN.md "Scale": up to 25 activities live in this stack; beyond, each goes into one of 8 nested
-   * stacks chosen by its name alone. Returns the nested stack of each activity (undefined: this stack).
-   */
-  private activityLayout(
-    where: string, scope: Construct, activityNames: string[], resourcesPerActivity: number,
-  ): (activityName: string) => NestedStack | undefined {
-    if (activityNames.length <= SCALE.maxActivitiesInStack) {
-      return () => undefined;
-    }
-    const members = new Map<number, string[]>();
-    for (const name of activityNames) {
-      const group = activityGroupOf(name);
-      members.set(group, [...(members.get(group) ?? []), name]);
-    }
+  /** One nested stack per group that has activities (resolve-orchestrator.ts chose and checked the groups). */
+  private nestedStacks(scope: Construct, groups: ReadonlyMap<string, number> | undefined): (activityName: string) => NestedStack | undefined {
+    if (!groups) return () => undefined;
     const stacks = new Map<number, NestedStack>();
-    const maxPerGroup = Math.min(MAX_ACTIVITIES_PER_GROUP, Math.floor(SCALE.maxResourcesPerTemplate / resourcesPerActivity) - 1);
-    for (const [group, names] of [...members].sort(([a], [b]) => a - b)) {
-      if (names.length > maxPerGroup) {
-        throw new Error(`${where}: ${names.length} of the ${activityNames.length} activities fall into nested stack Group${group} `
-          + `(the group is chosen by the activity name), which holds at most ${maxPerGroup} (CloudFormation allows `
-          + `${SCALE.maxResourcesPerTemplate} resources per template, ${resourcesPerActivity} per activity): `
-          + 'split the activities over two orchestrators');
-      }
+    for (const group of [...new Set(groups.values())].sort((a, b) => a - b)) {
       stacks.set(group, new NestedStack(scope, `Group${group}`, {
         description: `Activities of orchestrator ${this.orchestratorName}, group ${group} of ${SCALE.activityGroups} (cdk-orchestrator)`,
       }));
     }
-    return (activityName) => stacks.get(activityGroupOf(activityName));
-  }
-
-  private resolveActivityOptions(where: string, props: OrchestratorProps): Record<string, Required<ActivityOptions>> {
-    const overrides = props.activityOptions ?? {};
-    for (const name of Object.keys(overrides)) {
-      if (!props.activities.includes(name)) {
-        throw new Error(`${where}: activityOptions names unknown activity ${quote(name)}; known activities: ${props.activities.join(', ')}`);
-      }
-    }
-    const result: Record<string, Required<ActivityOptions>> = {};
-    for (const name of props.activities) {
-      const o = overrides[name] ?? {};
-      const resolved = {
-        parallelTimeout: o.parallelTimeout ?? props.parallelTimeout ?? ACTIVITY_DEFAULTS.parallelTimeout,
-        parallelHeartbeat: o.parallelHeartbeat ?? props.parallelHeartbeat ?? ACTIVITY_DEFAULTS.parallelHeartbeat,
-        pluginRetries: o.pluginRetries ?? props.pluginRetries ?? ACTIVITY_DEFAULTS.pluginRetries,
-      };
-      const what = (prop: string) => (overrides[name] ? `${prop} of activity ${quote(name)}` : prop);
-      const timeout = validateDuration(where, what('parallelTimeout'), resolved.parallelTimeout, Duration.seconds(1), LIMITS.maxTimeout);
-      const heartbeat = validateDuration(where, what('parallelHeartbeat'), resolved.parallelHeartbeat, Duration.seconds(1), LIMITS.maxTimeout);
-      if (timeout !== undefined && heartbeat !== undefined && heartbeat >= timeout) {
-        throw new Error(`${where}: ${what('parallelHeartbeat')} (${resolved.parallelHeartbeat.toHumanString()}) must be shorter than `
-          + `parallelTimeout (${resolved.parallelTimeout.toHumanString()})`);
-      }
-      validateInteger(where, what('pluginRetries'), resolved.pluginRetries, 0, LIMITS.maxPluginRetries);
-      result[name] = resolved;
-    }
-    return result;
+    return (activityName) => stacks.get(groups.get(activityName)!);
   }
 
   private createStatusTable(options: StatusTableOptions, encryptionKey: kms.IKey | undefined, removalPolicy: RemovalPolicy): dynamodb.ITable {
@@ -745,44 +575,6 @@ export class Orchestrator extends Construct implements IOrchestrator {
 }
 
 /**
- * stuckAfter, or undefined when stuck-run detection is off. With a statusTable of the user's own it is
- * on only when stuckAfter is given (the table must then have the open-run index), else off with a warning.
- */
-function resolveStuckAfter(scope: Construct, where: string, props: OrchestratorProps): Duration | undefined {
-  if (props.stuckRunDetection === false) {
-    if (props.stuckAfter) {
-      throw new Error(`${where}: stuckAfter is set (${props.stuckAfter.toHumanString()}) but stuckRunDetection is false; drop one of them`);
-    }
-    return undefined;
-  }
-  if (props.stuckAfter) validateStuckAfter(where, props.stuckAfter);
-  if (props.statusTable && !props.stuckAfter) {
-    if (props.stuckRunDetection === true) {
-      throw new Error(`${where}: stuckRunDetection on a statusTable of your own needs stuckAfter, and the table needs the global secondary index `
-        + `"${OPEN_RUNS_INDEX.indexName}" (partition key "${OPEN_RUNS_INDEX.partitionKey.name}" S, sort key "${OPEN_RUNS_INDEX.sortKey.name}" S, keys only)`);
-    }
-    Annotations.of(scope).addWarningV2('cdk-orchestrator:stuckRunDetection',
-      `Stuck-run detection is off for your own statusTable: add the global secondary index "${OPEN_RUNS_INDEX.indexName}" `
-      + `(partition key "${OPEN_RUNS_INDEX.partitionKey.name}" S, sort key "${OPEN_RUNS_INDEX.sortKey.name}" S, projection KEYS_ONLY) `
-      + 'and set stuckAfter to turn it on, or set stuckRunDetection: false to silence this warning');
-    return undefined;
-  }
-  return props.stuckAfter ?? STUCK_RUN_DEFAULTS.stuckAfter;
-}
-
-/** start-run sets the TTL in whole days (1 to 3650). */
-function validateStatusRetention(where: string, retention: Duration | undefined): void {
-  if (retention === undefined || retention.isUnresolved()) {
-    return;
-  }
-  const days = retention.toMilliseconds() / 86_400_000;
-  if (!Number.isInteger(days) || days < LIMITS.minStatusRetentionDays || days > LIMITS.maxStatusRetentionDays) {
-    throw new Error(`${where}: statusRetention is ${retention.toHumanString()}; it must be a whole number of days from `
-      + `${LIMITS.minStatusRetentionDays} to ${LIMITS.maxStatusRetentionDays}`);
-  }
-}
-
-/**
  * Lets CloudWatch Logs of this account and region use the key for this orchestrator's log groups
  * only (AWS's documented key policy statement, its encryption-context condition narrowed to the
  * orchestrator's log group names; a no-op for an imported key).
@@ -801,15 +593,19 @@ function allowCloudWatchLogs(scope: Construct, key: kms.IKey, orchestratorName: 
   }), true);
 }
 
-class ImportedOrchestrator extends Construct implements IOrchestrator {
+class ImportedOrchestrator extends OrchestratorBase {
   public readonly orchestratorName: string;
   public readonly activityNames: string[];
   public readonly statusTable: dynamodb.ITable;
   public readonly pluginTable: dynamodb.ITable;
   public readonly encryptionKey?: kms.IKey;
   public readonly statusRetention?: Duration;
+  /** Not known for an import: a Workflow on it publishes no parameters. */
+  public readonly parameterPrefix?: string = undefined;
   private readonly activityByName = new Map<string, IActivity>();
   private readonly startRun?: lambda.IFunction;
+  /** The account and region of the status table, where the activities live. */
+  private readonly activityEnv: { readonly partition?: string; readonly region?: string; readonly account?: string };
 
   constructor(scope: Construct, id: string, attrs: OrchestratorAttributes) {
     super(scope, id);
@@ -839,6 +635,7 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
     // The activities live in the status table's account and region, under their derived names.
     const env = Arn.split(attrs.statusTableArn, ArnFormat.SLASH_RESOURCE_NAME);
     const inEnv = { partition: env.partition, region: env.region, account: env.account };
+    this.activityEnv = inEnv;
     const activitiesScope = new Construct(this, 'Activities');
     for (const name of attrs.activities) {
       const topicArn = (stage: ActivityStage) => Arn.format({
@@ -878,11 +675,11 @@ class ImportedOrchestrator extends Construct implements IOrchestrator {
     return this.activityByName.get(activityName)!;
   }
 
-  public grantPluginStatus(grantee: iam.IGrantable): iam.Grant {
-    return grantTable(grantee, this.statusTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], true);
-  }
-
-  public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.stuckRuns, this.orchestratorName, {}, props);
+  /** @internal */
+  public _activityArnPatterns(): { readonly stateMachine: string; readonly execution: string } {
+    const arn = (resource: string, resourceName: string) => Arn.format({
+      ...this.activityEnv, service: 'states', resource, resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    }, Stack.of(this));
+    return { stateMachine: arn('stateMachine', `${this.orchestratorName}-*`), execution: arn('execution', `${this.orchestratorName}-*:*`) };
   }
 }

@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -6,18 +6,18 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { Activity, IActivity } from './activity';
-import { DEFAULT_LOG_RETENTION, LIMITS, THROTTLE_RETRY, WORKFLOW_STATE_NAMES } from './defaults';
-import { IOrchestrator, Orchestrator } from './orchestrator';
+import { IActivity } from './activity-base';
+import { DEFAULT_LOG_RETENTION, THROTTLE_RETRY, WORKFLOW_STATE_NAMES } from './defaults';
+import { ExecutionMetricsBase } from './execution-metrics-base';
+import { IOrchestrator } from './orchestrator-base';
 import { acknowledgeInlinePolicies } from './private/compliance';
+import { METRIC } from './private/contract';
 import { publishWorkflowCoordinates } from './private/coordinates';
 import { addStateMachineLoggingAndTracing } from './private/grants';
-import { executionMetrics, grantRedrive, HANDLER_METRIC, handlerMetric } from './private/metrics';
-import {
-  activityArnsByName, activityExecutionArnPattern, activityStateMachineArnPattern, executionArnPattern, stateMachineLogGroupName,
-} from './private/naming';
+import { handlerMetric } from './private/metrics';
+import { stateMachineLogGroupName } from './private/naming';
+import { resolveWorkflowProps } from './private/resolve-workflow';
 import { SCALE } from './private/scale';
-import { describe, quote, requireKnownActivity, validateActivityList, validateName } from './private/validation';
 
 /**
  * Props of a `Workflow`.
@@ -58,16 +58,12 @@ export interface WorkflowProps {
   readonly logGroup?: logs.ILogGroup;
 }
 
-// Workflow names already taken, per orchestrator object: two workflows with the same name would
-// share status items.
-const WORKFLOW_NAMES = new WeakMap<IOrchestrator, Map<string, string>>();
-
 /**
  * A workflow: an ordered list of an orchestrator's activities. Its state machine initializes the
  * run's status item (`StartRun`), then runs each activity's state machine in order and fails with
  * the error of the activity that failed. Execution input: `{ uid, metadata?, metadataOverride? }`.
  */
-export class Workflow extends Construct {
+export class Workflow extends ExecutionMetricsBase {
   /** The workflow's name (the `workflow` key of its status items). */
   public readonly workflowName: string;
   /** The workflow's state machine. */
@@ -85,20 +81,9 @@ export class Workflow extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
-    const where = describe('Workflow', this);
     const { orchestrator } = props;
-    this.workflowName = props.workflowName ?? id;
-    validateName(where, 'workflowName', this.workflowName, LIMITS.nameMaxLength, 'the runs of this workflow (the status item key `workflow`)');
-    validateActivityList(where, 'activities', props.activities, orchestrator.activityNames);
-    props.activities.forEach((name) => requireKnownActivity(where, name, orchestrator.activityNames));
-    const taken = WORKFLOW_NAMES.get(orchestrator) ?? new Map<string, string>();
-    const other = taken.get(this.workflowName);
-    if (other !== undefined) {
-      throw new Error(`${where}: workflowName ${quote(this.workflowName)} is already used by workflow '${other}' of the same orchestrator; `
-        + 'runs are keyed by uid and workflow name, so each workflow needs its own name');
-    }
-    taken.set(this.workflowName, this.node.path);
-    WORKFLOW_NAMES.set(orchestrator, taken);
+    // Every prop checked (and the name claimed) before anything is built.
+    this.workflowName = resolveWorkflowProps(this, id, props).workflowName;
     this.activities = props.activities.map((name) => orchestrator.findActivity(name));
 
     const startRunFunction = orchestrator.startRunFunction;
@@ -115,11 +100,12 @@ export class Workflow extends Construct {
     }));
     // Up to 20 activities, the policy names each one's state machine; more would outgrow IAM's
     // 10,240 characters of inline policy per role, so the orchestrator's name patterns are used.
-    const activityArns = props.activities.length > SCALE.maxWorkflowActivityArns
-      ? this.activityArnPatterns(orchestrator)
+    const patterns = props.activities.length > SCALE.maxWorkflowActivityArns ? orchestrator._activityArnPatterns() : undefined;
+    const activityArns = patterns
+      ? { stateMachines: [patterns.stateMachine], executions: [patterns.execution] }
       : {
         stateMachines: this.activities.map((a) => a.stateMachine.stateMachineArn),
-        executions: this.activities.map((a) => activityExecutionArn(this, orchestrator, a)),
+        executions: this.activities.map((a) => a.executionArnPattern),
       };
     role.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'StartActivities',
@@ -142,11 +128,12 @@ export class Workflow extends Construct {
     addStateMachineLoggingAndTracing(role);
 
     const logGroup = props.logGroup
-      ?? (orchestrator instanceof Orchestrator ? orchestrator.stateMachineLogGroup : new logs.LogGroup(this, 'Logs', {
+      ?? orchestrator._workflowLogGroup()
+      ?? new logs.LogGroup(this, 'Logs', {
         logGroupName: stateMachineLogGroupName(this, `${orchestrator.orchestratorName}-${this.workflowName}`),
         retention: DEFAULT_LOG_RETENTION,
         encryptionKey: orchestrator.encryptionKey,
-      }));
+      });
 
     const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       comment: `Workflow ${this.workflowName} of orchestrator ${orchestrator.orchestratorName}: ${props.activities.join(', ')}`,
@@ -161,12 +148,10 @@ export class Workflow extends Construct {
     this.stateMachine = stateMachine;
     this.orchestratorName = orchestrator.orchestratorName;
     // An orchestrator of this app watches its workflows: an alarm and lines on its dashboard.
-    if (orchestrator instanceof Orchestrator) {
-      this.failedAlarm = orchestrator._monitorWorkflow(this);
-    }
+    this.failedAlarm = orchestrator._monitorWorkflow(this);
     // Published next to the orchestrator's coordinates when it publishes them. An imported
     // orchestrator does not say whether (or where) its owner publishes them: nothing is published.
-    const parameterPrefix = orchestrator instanceof Orchestrator ? orchestrator.parameterPrefix : undefined;
+    const parameterPrefix = orchestrator.parameterPrefix;
     if (parameterPrefix !== undefined) {
       publishWorkflowCoordinates(this, {
         prefix: parameterPrefix,
@@ -185,80 +170,13 @@ export class Workflow extends Construct {
   }
 
   /**
-   * Failed runs (`AWS/States` `ExecutionsFailed` of the workflow's state machine): an activity failed
-   * or StartRun refused the input (a run stopped by the workflow's `timeout` is `metricTimedOut`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).failed(props);
-  }
-
-  /**
-   * Succeeded runs (`AWS/States` `ExecutionsSucceeded`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricSucceeded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).succeeded(props);
-  }
-
-  /**
-   * Runs stopped by the workflow's `timeout` (`AWS/States` `ExecutionsTimedOut`).
-   *
-   * @default - sum over 5 minutes
-   */
-  public metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).timedOut(props);
-  }
-
-  /**
-   * How long runs take, in milliseconds (`AWS/States` `ExecutionTime`).
-   *
-   * @default - average over 5 minutes
-   */
-  public metricDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executionMetrics(this.stateMachine).duration(props);
-  }
-
-  /**
    * Runs of this workflow reported stuck by the orchestrator's stuck-run detection (`CdkOrchestrator`
    * `StuckRuns`, dimensions `service`, `orchestrator`, `workflow`; published only when there are some).
    *
    * @default - sum over 5 minutes
    */
   public metricStuckRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return handlerMetric(HANDLER_METRIC.stuckRuns, this.orchestratorName, { workflow: this.workflowName }, props);
-  }
-
-  /**
-   * Lets the grantee redrive failed runs of this workflow (`states:RedriveExecution` on its
-   * executions). See README "Operations": to recover a run, running its uid again is usually better.
-   */
-  public grantRedrive(grantee: iam.IGrantable): iam.Grant {
-    return grantRedrive(this, grantee, this.stateMachine);
-  }
-
-  /**
-   * `...:stateMachine:<orchestratorName>-*` and `...:execution:<orchestratorName>-*:*`, in the
-   * environment of the orchestrator's activities.
-   */
-  private activityArnPatterns(orchestrator: IOrchestrator): { stateMachines: string[]; executions: string[] } {
-    const name = orchestrator.orchestratorName;
-    if (orchestrator instanceof Orchestrator) {
-      return { stateMachines: [activityStateMachineArnPattern(orchestrator, name)], executions: [activityExecutionArnPattern(orchestrator, name)] };
-    }
-    const parts = Arn.split(this.activities[0].stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME);
-    const arn = (resource: string, resourceName: string) => Arn.format({
-      partition: parts.partition,
-      region: parts.region,
-      account: parts.account,
-      service: 'states',
-      resource,
-      resourceName,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    }, Stack.of(this));
-    return { stateMachines: [arn('stateMachine', `${name}-*`)], executions: [arn('execution', `${name}-*:*`)] };
+    return handlerMetric(METRIC.STUCK_RUNS, this.orchestratorName, { workflow: this.workflowName }, props);
   }
 
   /** DESIGN.md "Workflow <name>": StartRun -> <activity>... -> Succeeded, failures -> ActivityFailed -> Failed. */
@@ -296,15 +214,4 @@ export class Workflow extends Construct {
     });
     return chain.next(new sfn.Succeed(scope, WORKFLOW_STATE_NAMES.succeeded));
   }
-}
-
-/**
- * `execution:<state machine name>:*` of one activity: from the state machine of an activity in the
- * orchestrator's stack (or an import), by name for an activity in a nested stack (no output needed).
- */
-function activityExecutionArn(scope: Construct, orchestrator: IOrchestrator, activity: IActivity): string {
-  if (activity instanceof Activity && !(activity.stateMachine instanceof sfn.StateMachine)) {
-    return activityArnsByName(orchestrator, orchestrator.orchestratorName, activity.activityName).executionArnPattern;
-  }
-  return executionArnPattern(scope, activity.stateMachine);
 }

@@ -165,3 +165,14 @@ export class InvalidOutcomeEvent extends OrchestratorError {
     this.name = 'InvalidOutcomeEvent';
   }
 }
+
+/** `errorType: errorMessage` from the payload of a Lambda invocation that returned a function error. */
+export function functionErrorMessage(payload: string, functionError: string): string {
+  try {
+    const error = JSON.parse(payload) as { errorType?: unknown; errorMessage?: unknown };
+    const type = typeof error.errorType === 'string' ? error.errorType : functionError;
+    return typeof error.errorMessage === 'string' ? `${type}: ${error.errorMessage}` : type;
+  } catch {
+    return payload ? `${functionError}: ${payload}` : functionError;
+  }
+}

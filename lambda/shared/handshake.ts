@@ -5,44 +5,30 @@
  * registrar validates answers with it and the plugin SDK can check its answer against it.
  */
 import { isObject } from './json';
-import { DEFAULT_PLUGIN_ORDER } from './registry';
+import { FIFO_KEY_MAX_LENGTH, ORDER_RANGE, PLUGIN_NAME_MAX_LENGTH, REGISTRY } from '../../src/private/contract';
+import type { PluginConfig as SdkPluginConfig, PluginOverride } from '../sdk/types';
+
+export { ORDER_RANGE };
 
 /** What the registrar sends. A plugin that sees `initialize: true` answers and does no work. */
 export const INITIALIZE_REQUEST = { initialize: true } as const;
 
 /** Pre/post plugin names, like `addPlugin`'s `pluginName`: they key the plugin's status entries. */
-const PLUGIN_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-export const ORDER_RANGE = { min: 0, max: 1_000_000 };
+const PLUGIN_NAME = new RegExp(`^[A-Za-z0-9_-]{1,${PLUGIN_NAME_MAX_LENGTH}}$`);
 /** `pluginRegisterTimeout` is stored in seconds; a day is more than any stage waits. */
 const MAX_REGISTER_TIMEOUT_SECONDS = 86_400;
 const MAX_DESCRIPTION_LENGTH = 1024;
-const MAX_FIFO_KEY_LENGTH = 128;
 /** A registration error is stored on the registry item and logged: keep it readable. */
 const MAX_ERROR_LENGTH = 500;
 
-/** Per-activity settings that win over the plugin's own. */
-export interface ActivityOverride {
-  readonly mandatory?: boolean;
-  readonly order?: number;
-}
+/** Per-activity settings that win over the plugin's own (the SDK's `PluginOverride`). */
+export type ActivityOverride = PluginOverride;
 
-/** A plugin's answer to the handshake, validated. Every field is optional in the answer. */
-export interface PluginConfig {
-  /** Default: the function's name. */
-  readonly pluginName?: string;
-  /** Default true. */
-  readonly mandatory?: boolean;
-  /** Default 90 (pre/post only). */
-  readonly order?: number;
-  /** Keyed by activity name. */
-  readonly overrides?: Readonly<Record<string, ActivityOverride>>;
-  readonly alwaysRun?: boolean;
-  readonly idempotent?: boolean;
-  /** Seconds. Stored; the stages do not wait for late registrations (DESIGN.md "Run-time registration"). */
-  readonly pluginRegisterTimeout?: number;
-  readonly description?: string;
-  readonly fifoKey?: string;
-}
+/**
+ * A plugin's answer to the handshake, validated: the SDK's `PluginConfig` (which answers it) with
+ * every field optional and without the SDK's own `statusTableName`.
+ */
+export type PluginConfig = Partial<Omit<SdkPluginConfig, 'statusTableName'>>;
 
 /** The configuration as it applies to one activity (overrides resolved, defaults filled in). */
 export interface ResolvedPluginConfig {
@@ -86,7 +72,7 @@ export function parseHandshakeAnswer(answer: unknown): HandshakeAnswer {
   const { pluginName, mandatory, order, overrides, alwaysRun, idempotent, pluginRegisterTimeout, description, fifoKey } = answer;
   if (pluginName !== undefined) {
     if (typeof pluginName === 'string' && PLUGIN_NAME.test(pluginName)) config.pluginName = pluginName;
-    else problems.push(`pluginName must be 1-64 characters from A-Z a-z 0-9 _ -, got ${shown(pluginName)}`);
+    else problems.push(`pluginName must be 1-${PLUGIN_NAME_MAX_LENGTH} characters from A-Z a-z 0-9 _ -, got ${shown(pluginName)}`);
   }
   for (const [field, value] of [['mandatory', mandatory], ['alwaysRun', alwaysRun], ['idempotent', idempotent]] as const) {
     if (value === undefined) continue;
@@ -110,8 +96,8 @@ export function parseHandshakeAnswer(answer: unknown): HandshakeAnswer {
     else problems.push(`description must be a string of at most ${MAX_DESCRIPTION_LENGTH} characters, got ${shown(description)}`);
   }
   if (fifoKey !== undefined) {
-    if (typeof fifoKey === 'string' && fifoKey !== '' && fifoKey.length <= MAX_FIFO_KEY_LENGTH) config.fifoKey = fifoKey;
-    else problems.push(`fifoKey must be the name of a metadata field (1-${MAX_FIFO_KEY_LENGTH} characters), got ${shown(fifoKey)}`);
+    if (typeof fifoKey === 'string' && fifoKey !== '' && fifoKey.length <= FIFO_KEY_MAX_LENGTH) config.fifoKey = fifoKey;
+    else problems.push(`fifoKey must be the name of a metadata field (1-${FIFO_KEY_MAX_LENGTH} characters), got ${shown(fifoKey)}`);
   }
   if (overrides !== undefined) {
     const parsed = parseOverrides(overrides, problems);
@@ -156,8 +142,8 @@ export function resolvePluginConfig(config: PluginConfig, activity: string, func
   const override = config.overrides && Object.hasOwn(config.overrides, activity) ? config.overrides[activity] : undefined;
   return {
     pluginName: config.pluginName ?? functionName,
-    mandatory: override?.mandatory ?? config.mandatory ?? true,
-    order: override?.order ?? config.order ?? DEFAULT_PLUGIN_ORDER,
+    mandatory: override?.mandatory ?? config.mandatory ?? REGISTRY.defaultMandatory,
+    order: override?.order ?? config.order ?? REGISTRY.defaultOrder,
     alwaysRun: config.alwaysRun,
     idempotent: config.idempotent,
     pluginRegisterTimeout: config.pluginRegisterTimeout,

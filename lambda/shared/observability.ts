@@ -23,55 +23,33 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
+import { ENV, METRIC, METRIC_DIMENSION, METRICS_NAMESPACE, SERVICE_NAME } from '../../src/private/contract';
 
-/** Used when the environment names none (the constructs always set both). */
-const DEFAULT_SERVICE_NAME = 'cdk-orchestrator';
-const DEFAULT_METRICS_NAMESPACE = 'CdkOrchestrator';
+// Used when the environment names none (the constructs always set both).
+const serviceName = process.env[ENV.powertoolsServiceName] || SERVICE_NAME;
+const orchestratorName = process.env[ENV.orchestratorName];
 
 export const logger = new Logger({
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME,
+  serviceName,
   // Items read from DynamoDB hold string sets: log them as arrays rather than `{}`.
   jsonReplacerFn: (_key: string, value: unknown) => (value instanceof Set ? [...value] : value),
 });
 
 export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME,
-  // Default dimensions are on every record, single-metric ones too (src/private/metrics.ts reads the same).
-  defaultDimensions: process.env.ORCHESTRATOR_NAME ? { orchestrator: process.env.ORCHESTRATOR_NAME } : undefined,
+  namespace: process.env[ENV.powertoolsMetricsNamespace] || METRICS_NAMESPACE,
+  serviceName,
+  // Default dimensions are on every record, single-metric ones too.
+  defaultDimensions: orchestratorName ? { [METRIC_DIMENSION.orchestrator]: orchestratorName } : undefined,
 });
 
 export const tracer = new Tracer({
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME,
+  serviceName,
   // The handlers reach AWS only through the captured SDK clients: no need to patch http/https/fetch.
   captureHTTPsRequests: false,
 });
 
-/** The handler metrics (DESIGN.md "Observability"). */
-export const Metric = {
-  /** start-run created a run. */
-  RUN_STARTED: 'RunStarted',
-  /** start-run reset an existing run for a re-run. */
-  RUN_RESTARTED: 'RunRestarted',
-  /** A stage started (not counted when a re-run skips a stage that is done). */
-  STAGE_STARTED: 'StageStarted',
-  /** A stage let the activity go on (pre/post: settled; parallel: the waiting task was answered with success). */
-  STAGE_COMPLETED: 'StageCompleted',
-  /** An activity execution failed in a stage (counted once, by stage-failure, the state machine's Catch). */
-  STAGE_FAILED: 'StageFailed',
-  /** A plugin invocation failed or a plugin reported `Error` (pre/post: every failed attempt). */
-  PLUGIN_ERRORS: 'PluginErrors',
-  /** Seconds from the start of a parallel stage until every plugin is done (counted when the stage settles). */
-  PARALLEL_STAGE_DURATION: 'ParallelStageDuration',
-  /** plugin-registrar registered (or refreshed) a plugin subscribed outside CDK after its initialize handshake. */
-  PLUGIN_REGISTERED: 'PluginRegistered',
-  /** plugin-registrar: a plugin's initialize handshake threw, timed out or answered garbage (the item records why). */
-  PLUGIN_REGISTRATION_FAILED: 'PluginRegistrationFailed',
-  /** plugin-registrar removed a run-time registration (Unsubscribe). */
-  PLUGIN_UNREGISTERED: 'PluginUnregistered',
-  /** stuck-runs reported runs not finished `stuckAfter` after they started (each run once). */
-  STUCK_RUNS: 'StuckRuns',
-} as const;
+/** The handler metrics (DESIGN.md "Observability"; src/private/contract.ts). */
+export const Metric = METRIC;
 export type MetricName = typeof Metric[keyof typeof Metric];
 
 export { MetricUnit };
@@ -93,7 +71,7 @@ export function appendRunKeys(keys: RunKeys): void {
   const defined = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined && value !== '')) as Record<string, string>;
   logger.appendKeys(defined);
   for (const [key, value] of Object.entries(defined)) tracer.putAnnotation(key, value);
-  if (keys.activity) metrics.addDimension('activity', keys.activity);
+  if (keys.activity) metrics.addDimension(METRIC_DIMENSION.activity, keys.activity);
   // Searchable in the EMF record (Logs Insights), not dimensions: they would make a metric per run.
   for (const key of ['uid', 'workflow', 'stage'] as const) {
     if (keys[key]) metrics.addMetadata(key, keys[key]);
@@ -111,7 +89,7 @@ export function addMetric(name: MetricName, value = 1, unit: Unit = MetricUnit.C
  */
 export function addActivityMetric(keys: RunKeys & { readonly activity: string }, name: MetricName, value = 1, unit: Unit = MetricUnit.Count): void {
   const single = metrics.singleMetric();
-  single.addDimension('activity', keys.activity);
+  single.addDimension(METRIC_DIMENSION.activity, keys.activity);
   for (const key of ['uid', 'workflow', 'stage'] as const) {
     if (keys[key]) single.addMetadata(key, keys[key]);
   }

@@ -8,18 +8,19 @@
  * keys only). stuck-runs queries each shard for `openedAt` older than `stuckAfter` and moves each run
  * it reports to `stuck#<n>` (once; a re-run opens it again). Pure: no AWS SDK.
  *
- * The index name, the attribute names and the number of shards are part of the deployed contract
- * (src/private/stuck-run-detection.ts creates the index with the same names): never change them.
+ * The number of shards is part of the deployed contract (stored keys hold it): never change it. The
+ * index and attribute names are in src/private/contract.ts.
  */
 import { createHash } from 'node:crypto';
 import { State } from './status';
+import { OPEN_RUNS } from '../../src/private/contract';
 
 /** The sparse global secondary index of the status table. */
-export const OPEN_RUNS_INDEX = 'openRuns';
+export const OPEN_RUNS_INDEX = OPEN_RUNS.indexName;
 /** Partition key of the index: `open#<n>` while the run is unfinished, `stuck#<n>` once reported. */
-export const OPEN_SHARD_ATTRIBUTE = 'openShard';
+export const OPEN_SHARD_ATTRIBUTE = OPEN_RUNS.shardAttribute;
 /** Sort key of the index: when the run was (re)started. */
-export const OPENED_AT_ATTRIBUTE = 'openedAt';
+export const OPENED_AT_ATTRIBUTE = OPEN_RUNS.openedAtAttribute;
 /** When stuck-runs reported the run (kept as history; cleared by a re-run). */
 export const STUCK_REPORTED_AT_ATTRIBUTE = 'stuckReportedAt';
 /**

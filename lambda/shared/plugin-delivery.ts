@@ -5,7 +5,8 @@
  */
 import { UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { isObject } from './json';
-import { isStageKey, StageKey } from './status';
+import { PluginKind, PluginState, isStageKey, StageKey } from './status';
+import { pluginStateUpdate } from './status-store';
 import { keyProblem } from './validation';
 
 
@@ -59,4 +60,30 @@ export function notBeforeStageStart(update: UpdateCommandInput, activity: string
     ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...names },
     ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':poSentAt': sentAt },
   };
+}
+
+/**
+ * The conditional write that settles one plugin's entry for a delivery (plugin-outcome's destination
+ * records, the queue bridge's enqueue and dead letters): the plugin-state transition, then
+ * `notBeforeStageStart` so a late delivery of an earlier run never settles a re-run's entry.
+ * `adjust` adds to the write before the guard (the queue bridge's enqueue mark).
+ */
+export function deliveryStateUpdate(
+  tableName: string,
+  delivery: PluginDelivery,
+  plugin: { readonly pluginName: string; readonly kind: PluginKind },
+  change: { readonly state: PluginState; readonly message?: string; readonly messageUnlessSet?: string; readonly now?: string },
+  adjust: (update: UpdateCommandInput) => UpdateCommandInput = (update) => update,
+): UpdateCommandInput {
+  const update = adjust(pluginStateUpdate({ tableName, key: { uid: delivery.uid, workflow: delivery.workflow } }, {
+    activity: delivery.activity,
+    stage: delivery.stage,
+    kind: plugin.kind,
+    plugin: plugin.pluginName,
+    state: change.state,
+    message: change.message,
+    messageUnlessSet: change.messageUnlessSet,
+    now: change.now ?? new Date().toISOString(),
+  }));
+  return delivery.sentAt ? notBeforeStageStart(update, delivery.activity, delivery.stage, delivery.sentAt) : update;
 }

@@ -10,6 +10,7 @@ import { logger } from './observability';
 import { PluginKind, StageKey } from './status';
 import { PluginRef } from './status-store';
 import { RESERVED_NAMES } from './validation';
+import { REGISTRY } from '../../src/private/contract';
 
 export interface RegisteredPlugin {
   readonly pluginName: string;
@@ -25,7 +26,7 @@ export interface RegisteredPlugin {
 }
 
 /** Plugins without an `order` run after ordered ones (the seed's default was 90). */
-export const DEFAULT_PLUGIN_ORDER = 90;
+export const DEFAULT_PLUGIN_ORDER = REGISTRY.defaultOrder;
 
 /** The registry's partition key for one stage of one activity. */
 export function registryId(activity: string, stage: StageKey): string {
@@ -39,9 +40,6 @@ export function pluginKind(plugin: Pick<RegisteredPlugin, 'mandatory'>): PluginK
 export function pluginRef(plugin: RegisteredPlugin): PluginRef {
   return { name: plugin.pluginName, kind: pluginKind(plugin) };
 }
-
-/** `source` of the items the plugin-registrar writes (deploy-time items say `cdk`). */
-export const RUNTIME_SOURCE = 'runtime';
 
 /**
  * Why a run-time registration failed (its `initialize` handshake threw, timed out or answered

@@ -48,6 +48,11 @@ export interface AwsEndpointOptions {
   readonly dynamodbUrl: () => string;
   /** Armed rules answer matching DynamoDB requests with an injected error (fault-injection.ts). */
   readonly dynamodbFaults?: DynamoDbFaultInjector;
+  /**
+   * Sees each DynamoDB request before it is proxied (tests record them and may write in between, to
+   * race a handler deterministically).
+   */
+  readonly observeDynamoDb?: (operation: string, body: Record<string, unknown>) => Promise<void>;
 }
 
 export class AwsEndpoint {
@@ -83,11 +88,14 @@ export class AwsEndpoint {
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string' && /^DynamoDB(Streams)?_20120810\./.test(target)) {
       this.countDynamoDb(target);
-      const faults = this.options.dynamodbFaults;
-      if (!faults?.armed) return this.proxy(req, res);
-      // Only while a rule is armed is the request read first, to match it.
+      const { dynamodbFaults: faults, observeDynamoDb: observe } = this.options;
+      if (!faults?.armed && !observe) return this.proxy(req, res);
+      // Only while a rule is armed (or an observer looks) is the request read first, to match it.
       const raw = await readBody(req);
-      const error = faults.errorFor({ operation: target.split('.')[1], body: raw.length ? JSON.parse(raw) : {} });
+      const operation = target.split('.')[1];
+      const parsed = raw.length ? JSON.parse(raw) : {};
+      await observe?.(operation, parsed);
+      const error = faults?.armed ? faults.errorFor({ operation, body: parsed }) : undefined;
       if (error) {
         this.dynamodb.injectedErrors = (this.dynamodb.injectedErrors ?? 0) + 1;
         return sendJsonError(res, error);

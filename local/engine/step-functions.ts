@@ -216,12 +216,7 @@ export class StepFunctionsService {
         const e = this.executions.get(body.executionArn);
         if (!e) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${body.executionArn}'`);
         return {
-          executionArn: e.executionArn,
-          stateMachineArn: e.stateMachineArn,
-          name: e.name,
-          status: e.status,
-          startDate: e.startDate.getTime() / 1000,
-          stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
+          ...executionListItem(e),
           input: JSON.stringify(e.input),
           output: e.output === undefined ? undefined : JSON.stringify(e.output),
           error: e.error,
@@ -234,14 +229,7 @@ export class StepFunctionsService {
           .filter((e) => e.stateMachineArn === body.stateMachineArn && (!body.statusFilter || e.status === body.statusFilter))
           .sort((a, b) => b.startDate.getTime() - a.startDate.getTime());
         return {
-          executions: listed.map((e) => ({
-            executionArn: e.executionArn,
-            stateMachineArn: e.stateMachineArn,
-            name: e.name,
-            status: e.status,
-            startDate: e.startDate.getTime() / 1000,
-            stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
-          })),
+          executions: listed.map(executionListItem),
         };
       }
       case 'StopExecution': {
@@ -486,4 +474,16 @@ function prepareDefinition(definition: any, tasks: Map<string, TaskInfo>) {
     if (state.Iterator) prepareDefinition(state.Iterator, tasks);
     if (state.ItemProcessor) prepareDefinition(state.ItemProcessor, tasks);
   }
+}
+
+/** An execution as ListExecutions lists it (DescribeExecution adds input, output, error and cause). */
+function executionListItem(e: Execution) {
+  return {
+    executionArn: e.executionArn,
+    stateMachineArn: e.stateMachineArn,
+    name: e.name,
+    status: e.status,
+    startDate: e.startDate.getTime() / 1000,
+    stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
+  };
 }

@@ -4,21 +4,10 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { IConstruct } from 'constructs';
-import { METRICS_NAMESPACE, SERVICE_NAME } from '../defaults';
-import { executionArnPattern } from './naming';
+import { METRIC_DIMENSION, METRICS_NAMESPACE, SERVICE_NAME } from './contract';
 
 /** Every metric method's default period (aws-cdk-lib's). */
 export const METRIC_PERIOD = Duration.minutes(5);
-
-/** The handler metrics' names (lambda/shared/observability.ts `Metric`). */
-export const HANDLER_METRIC = {
-  pluginErrors: 'PluginErrors',
-  stageFailed: 'StageFailed',
-  parallelStageDuration: 'ParallelStageDuration',
-  stuckRuns: 'StuckRuns',
-  runStarted: 'RunStarted',
-};
 
 /**
  * A metric the handlers publish (EMF, namespace `CdkOrchestrator`, dimensions `service`,
@@ -38,8 +27,8 @@ export function handlerMetric(
     period: METRIC_PERIOD,
     ...props,
     dimensionsMap: {
-      service: SERVICE_NAME,
-      ...(orchestratorName !== undefined ? { orchestrator: orchestratorName } : {}),
+      [METRIC_DIMENSION.service]: SERVICE_NAME,
+      ...(orchestratorName !== undefined ? { [METRIC_DIMENSION.orchestrator]: orchestratorName } : {}),
       ...dimensions,
       ...props?.dimensionsMap,
     },
@@ -59,14 +48,7 @@ export function executionMetrics(stateMachine: sfn.IStateMachine) {
   };
 }
 
-/**
- * `states:RedriveExecution` on the executions of a state machine (`execution:<name>:*`), or on
- * `executionArns` when given (an activity in a nested stack, by name).
- */
-export function grantRedrive(scope: IConstruct, grantee: iam.IGrantable, stateMachine: sfn.IStateMachine, executionArns?: string): iam.Grant {
-  return iam.Grant.addToPrincipal({
-    grantee,
-    actions: ['states:RedriveExecution'],
-    resourceArns: [executionArns ?? executionArnPattern(scope, stateMachine)],
-  });
+/** `states:RedriveExecution` on the executions `executionArns` (`...:execution:<state machine name>:*`). */
+export function grantRedrive(grantee: iam.IGrantable, executionArns: string): iam.Grant {
+  return iam.Grant.addToPrincipal({ grantee, actions: ['states:RedriveExecution'], resourceArns: [executionArns] });
 }

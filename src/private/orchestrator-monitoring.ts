@@ -12,9 +12,9 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, IConstruct } from 'constructs';
 import type { Activity } from '../activity';
-import { METRICS_NAMESPACE } from '../defaults';
 import type { OrchestratorHandlers } from '../handlers';
-import { HANDLER_METRIC, handlerMetric, METRIC_PERIOD } from './metrics';
+import { METRIC, METRIC_DIMENSION, METRICS_NAMESPACE } from './contract';
+import { handlerMetric, METRIC_PERIOD } from './metrics';
 import { SCALE } from './scale';
 
 /** Thresholds of the default alarms (each over one 5-minute period; missing data is not breaching). */
@@ -129,7 +129,7 @@ export class OrchestratorMonitoring extends Construct {
       const statesSearch = (metric: string, stat: string) =>
         `SEARCH('{AWS/States,StateMachineArn} MetricName="${metric}" StateMachineArn=${orchestratorName}', '${stat}', ${period})`;
       const handlerSearch = (metric: string, stat: string) =>
-        `SEARCH('{${METRICS_NAMESPACE},activity,orchestrator,service} MetricName="${metric}" orchestrator="${orchestratorName}"', '${stat}', ${period})`;
+        `SEARCH('{${METRICS_NAMESPACE},${METRIC_DIMENSION.activity},${METRIC_DIMENSION.orchestrator},${METRIC_DIMENSION.service}} MetricName="${metric}" ${METRIC_DIMENSION.orchestrator}="${orchestratorName}"', '${stat}', ${period})`;
       dashboard.addWidgets(new cloudwatch.TextWidget({
         markdown: `# Orchestrator ${orchestratorName}\n${activities.length} activities. Failures, timeouts and stuck runs alarm `
           + '(see the alarm widget); a failed run is recovered by running its uid again (completed plugins are skipped).',
@@ -141,12 +141,12 @@ export class OrchestratorMonitoring extends Construct {
         activityGraph('Failed activity executions', (a) => a.metricFailed({ label: a.activityName }), statesSearch('ExecutionsFailed', 'Sum')),
         activityGraph('Activity duration (ms, average)', (a) => a.metricDuration({ label: a.activityName }), statesSearch('ExecutionTime', 'Average')),
         activityGraph('Parallel stage duration (s, average)',
-          (a) => handlerMetric(HANDLER_METRIC.parallelStageDuration, orchestratorName, { activity: a.activityName },
+          (a) => handlerMetric(METRIC.PARALLEL_STAGE_DURATION, orchestratorName, { activity: a.activityName },
             { statistic: cloudwatch.Stats.AVERAGE, label: a.activityName }),
-          handlerSearch(HANDLER_METRIC.parallelStageDuration, 'Average')),
+          handlerSearch(METRIC.PARALLEL_STAGE_DURATION, 'Average')),
       );
       dashboard.addWidgets(
-        activityGraph('Plugin errors', (a) => a.metricPluginErrors({ label: a.activityName }), handlerSearch(HANDLER_METRIC.pluginErrors, 'Sum')),
+        activityGraph('Plugin errors', (a) => a.metricPluginErrors({ label: a.activityName }), handlerSearch(METRIC.PLUGIN_ERRORS, 'Sum')),
         graph('Parallel-stage timeouts and stuck runs', [this.callbackTimeouts, ...(props.stuckRuns ? [props.stuckRuns] : [])]),
         graph('Handler errors', alarmedHandlers.filter(([, fn]) => fn)
           .map(([name, fn]) => fn!.metricErrors({ period: METRIC_PERIOD, label: name }))

@@ -4,7 +4,8 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { IDependable } from 'constructs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct, IDependable } from 'constructs';
 import { quote } from './validation';
 
 /**
@@ -72,4 +73,35 @@ export class PluginBook {
     plugins.set(pluginName, handler);
     this.stages.set(stageKey, plugins);
   }
+}
+
+/** What a plugin builder (parallel, queue, sequential) made: what the registration records and waits for. */
+export interface PluginDeliveryParts {
+  /** The registry item's sort key: the subscription's ARN, or `lambda:<function ARN>` for PRE/POST. */
+  readonly subscriptionArn: string;
+  readonly subscription?: sns.Subscription;
+  readonly queue?: sqs.IQueue;
+  readonly deadLetterQueue?: sqs.IQueue;
+  /** Registry item fields of this kind (DynamoDB JSON). */
+  readonly registryFields: Record<string, Record<string, unknown>>;
+  readonly dependencies: IDependable[];
+}
+
+/**
+ * A Lambda subscription of `functionArn` to `topic`, created after the permission that lets SNS
+ * invoke the function (and after the topic itself when only its name is known).
+ */
+export function subscribeFunction(scope: Construct, topic: sns.ITopic, functionArn: string,
+  filterPolicy: { [attribute: string]: sns.SubscriptionFilter } | undefined, topicDependency?: IDependable) {
+  const permission = new lambda.CfnPermission(scope, 'SnsInvokePermission', {
+    action: 'lambda:InvokeFunction',
+    functionName: functionArn,
+    principal: 'sns.amazonaws.com',
+    sourceArn: topic.topicArn,
+  });
+  const subscription = new sns.Subscription(scope, 'Subscription', { topic, protocol: sns.SubscriptionProtocol.LAMBDA, endpoint: functionArn, filterPolicy });
+  // SNS must be allowed to invoke the function before the first message can arrive.
+  subscription.node.addDependency(permission);
+  if (topicDependency) subscription.node.addDependency(topicDependency);
+  return { permission, subscription, subscriptionArn: (subscription.node.defaultChild as sns.CfnSubscription).ref };
 }

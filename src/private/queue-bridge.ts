@@ -9,13 +9,15 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { Construct, DependencyGroup, IConstruct, IDependable } from 'constructs';
+import { Construct, DependencyGroup, IConstruct } from 'constructs';
+import { ENV } from './contract';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './grants';
 import { acknowledgeWildcards, KMS_ACTIONS_WILDCARD, XRAY_WILDCARD } from './nag';
 import { handlerLogGroupName } from './naming';
+import { PluginDeliveryParts, PluginTarget, subscribeFunction } from './plugin-wiring';
+import { ResolvedPluginOptions, ResolvedWiring } from './resolve-plugin';
 import {
   DEFAULT_LOG_RETENTION, DEFAULT_REMOVAL_POLICY, DLQ_RETENTION, HANDLER_FUNCTION_DEFAULTS, observabilityEnvironment,
   PLUGIN_DEFAULTS, POWERTOOLS_LAYER_PARAMETER_PREFIX, QUEUE_BRIDGE,
@@ -37,24 +39,6 @@ export interface QueueBridgeWiring {
   readonly orchestratorName?: string;
 }
 
-/** One queue plugin, as the registration needs it. */
-export interface QueuePluginProps {
-  readonly activityName: string;
-  readonly topic: sns.ITopic;
-  readonly topicDependency?: IDependable;
-  readonly filterPolicy?: { [attribute: string]: sns.SubscriptionFilter };
-  readonly fifoKey?: string;
-}
-
-/** What `createQueuePlugin` made: the registry fields and what the registration must wait for. */
-export interface QueuePlugin {
-  readonly subscription: sns.Subscription;
-  readonly queue: sqs.Queue;
-  readonly deadLetterQueue: sqs.Queue;
-  readonly registryFields: Record<string, Record<string, unknown>>;
-  readonly dependencies: IDependable[];
-}
-
 const CONSUME_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
 
 /**
@@ -62,9 +46,18 @@ const CONSUME_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeM
  * dead-letter queue (SSL-only, encrypted), the plugin's event source on the queue, the dead-letter
  * queue's event source on the stack's bridge, and the bridge's subscription to the parallel topic.
  */
-export function createQueuePlugin(scope: Construct, handler: lambda.IFunction, wiring: QueueBridgeWiring, props: QueuePluginProps): QueuePlugin {
-  const bridge = QueueBridge.of(scope, wiring, props.activityName);
-  const fifo = props.fifoKey !== undefined;
+export function buildQueuePlugin(scope: Construct, handler: lambda.IFunction, target: PluginTarget,
+  options: ResolvedPluginOptions, resolved: ResolvedWiring): PluginDeliveryParts {
+  const wiring: QueueBridgeWiring = {
+    statusTable: resolved.statusTable!,
+    pluginTable: resolved.pluginTable,
+    pluginOutcomeFunctionArn: resolved.pluginOutcomeFunctionArn!,
+    encryptionKey: resolved.encryptionKey,
+    powertoolsLayer: resolved.powertoolsLayer,
+    orchestratorName: resolved.orchestratorName,
+  };
+  const bridge = QueueBridge.of(scope, wiring, target.activityName);
+  const fifo = options.fifoKey !== undefined;
   const encryption = {
     encryption: wiring.encryptionKey ? sqs.QueueEncryption.KMS : sqs.QueueEncryption.SQS_MANAGED,
     encryptionMasterKey: wiring.encryptionKey,
@@ -113,34 +106,24 @@ export function createQueuePlugin(scope: Construct, handler: lambda.IFunction, w
   });
   deadLetterEventSource.node.addDependency(policyOf(deadLetterQueue), bridge.grants);
 
-  const snsPermission = new lambda.CfnPermission(scope, 'SnsInvokePermission', {
-    action: 'lambda:InvokeFunction',
-    functionName: bridge.function.functionArn,
-    principal: 'sns.amazonaws.com',
-    sourceArn: props.topic.topicArn,
-  });
-  const subscription = new sns.Subscription(scope, 'Subscription', {
-    topic: props.topic,
-    protocol: sns.SubscriptionProtocol.LAMBDA,
-    endpoint: bridge.function.functionArn,
-    filterPolicy: props.filterPolicy,
-  });
+  const subscribed = subscribeFunction(scope, target.parallelTopic, bridge.function.functionArn, options.filterPolicy,
+    target.parallelTopicDependency);
   // The bridge must be able to run, queue and report before the first message arrives.
-  subscription.node.addDependency(snsPermission, bridge.grants, policyOf(queue));
-  if (props.topicDependency) subscription.node.addDependency(props.topicDependency);
+  subscribed.subscription.node.addDependency(bridge.grants, policyOf(queue));
 
   const registryFields: Record<string, Record<string, unknown>> = {
     queueUrl: { S: queue.queueUrl },
     deadLetterQueueArn: { S: deadLetterQueue.queueArn },
     maxReceiveCount: { N: String(QUEUE_BRIDGE.maxReceiveCount) },
   };
-  if (props.fifoKey !== undefined) registryFields.fifoKey = { S: props.fifoKey };
+  if (options.fifoKey !== undefined) registryFields.fifoKey = { S: options.fifoKey };
   return {
-    subscription,
+    subscriptionArn: subscribed.subscriptionArn,
+    subscription: subscribed.subscription,
     queue,
     deadLetterQueue,
     registryFields,
-    dependencies: [snsPermission, queueEventSource, deadLetterEventSource, bridge.grants],
+    dependencies: [subscribed.permission, queueEventSource, deadLetterEventSource, bridge.grants],
   };
 }
 
@@ -168,20 +151,17 @@ export class QueueBridge extends Construct {
   /** The stack's bridge for this orchestrator that does not yet serve `activityName`. */
   public static of(scope: IConstruct, wiring: QueueBridgeWiring, activityName: string): QueueBridge {
     const stack = Stack.of(scope);
-    const bridges = QueueBridge.byStack.get(stack) ?? [];
-    QueueBridge.byStack.set(stack, bridges);
+    // The stack's bridges are its children (the construct tree is the record, not a module-level map).
+    const bridges = stack.node.children.filter((child): child is QueueBridge => child instanceof QueueBridge);
     const orchestrator = [wiring.statusTable.tableArn, wiring.pluginTable.tableArn, wiring.pluginOutcomeFunctionArn].join('|');
     let bridge = bridges.find((b) => b.orchestrator === orchestrator && !b.activities.has(activityName));
     if (!bridge) {
       const id = bridges.length === 0 ? 'CdkOrchestratorQueueBridge' : `CdkOrchestratorQueueBridge${bridges.length + 1}`;
       bridge = new QueueBridge(stack, id, wiring, orchestrator);
-      bridges.push(bridge);
     }
     bridge.activities.add(activityName);
     return bridge;
   }
-
-  private static readonly byStack = new WeakMap<Stack, QueueBridge[]>();
 
   public readonly function: lambda.Function;
   public readonly role: iam.Role;
@@ -232,10 +212,10 @@ export class QueueBridge extends Construct {
       role,
       logGroup,
       environment: {
-        STATUS_TABLE_NAME: wiring.statusTable.tableName,
-        PLUGIN_TABLE_NAME: wiring.pluginTable.tableName,
+        [ENV.statusTableName]: wiring.statusTable.tableName,
+        [ENV.pluginTableName]: wiring.pluginTable.tableName,
         // The `orchestrator` dimension of its metrics, like the orchestrator's handlers (left out when unknown).
-        ...(named ? { ORCHESTRATOR_NAME: wiring.orchestratorName! } : {}),
+        ...(named ? { [ENV.orchestratorName]: wiring.orchestratorName! } : {}),
         ...observabilityEnvironment(),
       },
     });

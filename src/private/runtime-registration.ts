@@ -9,6 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { failedEventsQueue } from './compliance';
+import { ENV } from './contract';
 import { grantTable } from './grants';
 import { acknowledgeWildcards, WildcardJustification } from './nag';
 import { activityExecutionArnPattern, activityStateMachineArnPattern } from './naming';
@@ -58,7 +59,7 @@ export function pluginTagText(orchestratorName: string): string {
 
 /** The registrar's environment (lambda/plugin-registrar.ts). */
 export function pluginRegistrarEnvironment(orchestratorName: string, pluginTable: dynamodb.ITable): Record<string, string> {
-  return { PLUGIN_TABLE_NAME: pluginTable.tableName, ORCHESTRATOR_NAME: orchestratorName, PLUGIN_TAG: pluginTagText(orchestratorName) };
+  return { [ENV.pluginTableName]: pluginTable.tableName, [ENV.orchestratorName]: orchestratorName, [ENV.pluginTag]: pluginTagText(orchestratorName) };
 }
 
 /**

@@ -9,17 +9,14 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { failedEventsQueue } from './compliance';
+import { OPEN_RUNS } from './contract';
 import { grantKey, KMS_TABLE_WRITE_ACTIONS } from './grants';
 
-/**
- * The open-run index. The same names as lambda/shared/open-runs.ts (start-run writes the attributes,
- * stuck-runs queries them; test/constructs/monitoring.test.ts holds the two together). Part of the
- * deployed contract: never change them.
- */
+/** The open-run index (its names: contract.ts `OPEN_RUNS`). */
 export const OPEN_RUNS_INDEX = {
-  indexName: 'openRuns',
-  partitionKey: { name: 'openShard', type: dynamodb.AttributeType.STRING },
-  sortKey: { name: 'openedAt', type: dynamodb.AttributeType.STRING },
+  indexName: OPEN_RUNS.indexName,
+  partitionKey: { name: OPEN_RUNS.shardAttribute, type: dynamodb.AttributeType.STRING },
+  sortKey: { name: OPEN_RUNS.openedAtAttribute, type: dynamodb.AttributeType.STRING },
 };
 
 export const STUCK_RUN_DEFAULTS = {
@@ -39,9 +36,6 @@ export const STUCK_RUNS_HANDLER = {
   timeout: Duration.minutes(2),
   description: 'Reports runs that did not finish in time (EventBridge event, StuckRuns metric)',
 };
-
-/** `source` and `detail-type` of the events stuck-runs puts on the default bus (lambda/stuck-runs.ts). */
-export const STUCK_RUN_EVENT = { source: 'cdk-orchestrator', detailType: 'Orchestrator Run Stuck' };
 
 /** How often the sweep runs: stuckAfter / 3 in whole minutes, between 1 and 5 minutes. */
 export function sweepInterval(stuckAfter: Duration): Duration {

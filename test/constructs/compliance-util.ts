@@ -51,7 +51,7 @@ export function synthWithAllPacks(app: App): PacksResult {
     const report = reports[pack];
     if (!report) throw new Error(`the ${pack} pack did not run`);
     violations[pack] = report.violations.flatMap((violation) => violation.violatingResources.map((resource) =>
-      `${violation.ruleName} at ${resource.constructPath ?? `${path.basename(resource.templatePath)}/${resource.resourceLogicalId}`}`)).sort();
+      `${violation.ruleName} at ${resource.constructPath ?? `${path.basename(resource.templatePath ?? '')}/${resource.resourceLogicalId}`}`)).sort();
   }
   const file = JSON.parse(fs.readFileSync(path.join(assembly.directory, 'policy-validation-report.json'), 'utf-8'));
   const pluginErrors = (file.pluginReports as { summary: { pluginName: string; metadata?: unknown }; conditions?: unknown[] }[])

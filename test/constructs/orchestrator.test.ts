@@ -475,8 +475,8 @@ describe('API', () => {
     expect(s.resource('Orch/Activities/Step2/ParallelTopic').Properties.TopicName).toBe('orders-Step2-parallel');
     expect(s.resource('Orch/Activities/Step2/PostTopic').Properties.TopicName).toBe('orders-Step2-post');
     expect(s.resource('Orch/Activities/Step2/StateMachine').Properties.StateMachineName).toBe('orders-Step2');
-    expect(orch.statusTable).toBeDefined();
-    expect(orch.pluginTable).toBeDefined();
+    expect(orch.statusTable).toBe(orch.node.findChild('StatusTable'));
+    expect(orch.pluginTable).toBe(orch.node.findChild('PluginTable'));
     expect(orch.startRunFunction).toBe(orch.handlers.startRun);
   });
 

@@ -95,9 +95,9 @@ describe('a queue plugin (standard queue, no customer managed key)', () => {
     });
     // The plugin itself is not invoked by SNS: no asynchronous invocation config, no destinations.
     expect(s.pathsOf('AWS::Lambda::EventInvokeConfig')).toEqual([`${BRIDGE}/EventInvokeConfig`]);
-    expect(plugin.subscription).toBeDefined();
-    expect(plugin.queue).toBeDefined();
-    expect(plugin.deadLetterQueue).toBeDefined();
+    expect(plugin.subscription).toBe(plugin.node.findChild('Subscription'));
+    expect(plugin.queue).toBe(plugin.node.findChild('Queue'));
+    expect(plugin.deadLetterQueue).toBe(plugin.node.findChild('DeadLetterQueue'));
   });
 
   test('the registry item: keyed by the bridge\'s subscription, naming the plugin function and its queues', () => {
@@ -350,9 +350,16 @@ describe('validation', () => {
       .toThrow(`${where}: fifoKey "customer" is only for queue plugins (it makes their queue FIFO): set queue: true or remove fifoKey`);
   });
 
-  test.each(['', 'x'.repeat(257)])('fifoKey %j', (fifoKey) => {
+  // One limit with the handshake and docs/PLUGIN-PROTOCOL.md: 128 characters.
+  test.each(['', 'x'.repeat(129)])('fifoKey %j', (fifoKey) => {
     const { step1, fn } = setup();
     expect(() => step1.addPlugin(fn, { stage: ActivityStage.PARALLEL, pluginName: 'Q', queue: true, fifoKey }))
-      .toThrow(`${where}: fifoKey is "${fifoKey}"; it must be the name of a metadata field, 1-256 characters known at synth time`);
+      .toThrow(`${where}: fifoKey is "${fifoKey}"; it must be the name of a metadata field, 1-128 characters known at synth time`);
+  });
+
+  test('fifoKey of 128 characters, the limit', () => {
+    const { step1, fn } = setup();
+    const plugin = step1.addPlugin(fn, { stage: ActivityStage.PARALLEL, pluginName: 'Q', queue: true, fifoKey: 'x'.repeat(128) });
+    expect(plugin.queue?.fifo).toBe(true);
   });
 });

@@ -29,7 +29,7 @@ describe('runtimeRegistration (default on)', () => {
   const pattern = (name: string) => concrete(s.flat(s.resource(`Orch/RuntimeRegistration/${name}`).Properties.EventPattern));
 
   test('creates the plugin-registrar function with its environment and two rules that target it', () => {
-    expect(orch.handlers.pluginRegistrar).toBeDefined();
+    expect(orch.handlers.pluginRegistrar).toBe(orch.handlers.node.findChild('PluginRegistrar'));
     const fn = s.resource('Orch/Handlers/PluginRegistrar').Properties;
     expect(s.flat(fn.Environment.Variables)).toMatchObject({
       PLUGIN_TABLE_NAME: '${Orch/PluginTable}',

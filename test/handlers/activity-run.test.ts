@@ -1,8 +1,8 @@
 /**
  * Whole activity runs through the bundled handlers, against DynamoDB Local and its real stream.
  * `runActivity` below plays the activity state machine (DESIGN.md: Retry on PluginInvocationFailed,
- * waitForTaskToken, Catch -> stage-failure) and FakeAws (test/support) plays Step Functions, SNS
- * and Lambda; both stand in until the local engine exists. Holds the handlers to the budget:
+ * waitForTaskToken, Catch -> stage-failure) and scripted answers on the local engine's AWS endpoint
+ * (test/support/scripted-aws.ts) play Step Functions, SNS and Lambda. Holds the handlers to the budget:
  * <= 20 orchestrator DynamoDB requests and <= 12 invocations for 1 pre, 3 parallel, 1 post plugin.
  */
 import { Harness, rejectionOf } from '../support/harness';

@@ -1,6 +1,6 @@
 /**
  * Fuzz: the BUNDLED handlers (assets/handlers: the six of every run, plugin-registrar, stuck-runs and
- * queue-bridge) against malformed and hostile events, with a real run in DynamoDB Local and FakeAws for
+ * queue-bridge) against malformed and hostile events, with a real run in DynamoDB Local and ScriptedAws for
  * Step Functions, SNS, Lambda and EventBridge (no SQS: a message the bridge sent would fail its event).
  *
  * Every event comes from one seeded generator (Park-Miller, a fixed seed per handler), so a failure reproduces
@@ -17,7 +17,7 @@
  * (lambda/shared/errors.ts, DESIGN.md "Handler contracts") — never TypeError, RangeError or a bare
  * Error/SDK error; events the contract rejects are rejected with the handler's validation error
  * before any request; nothing is written to the status or plugin table (full scans before/after);
- * FakeAws recorded no Step Functions, SNS or Lambda call; Object/Array/Function prototypes are not
+ * ScriptedAws recorded no Step Functions, SNS or Lambda call; Object/Array/Function prototypes are not
  * polluted; and the seeded run still completes afterwards (the handlers and the process survived).
  * Unhandled rejections: jest fails the running test on any (verified), and every handler promise
  * here is awaited, with a macrotask turn after each event so a stray rejection lands in its test.
@@ -656,7 +656,7 @@ describe('plugin-registrar, stuck-runs, queue-bridge: malformed events are rejec
       // Nothing in these tables is a day old: a sweep that reported a run would have written.
       STUCK_AFTER_SECONDS: String(24 * 3600),
       AWS_ENDPOINT_URL_EVENTBRIDGE: harness.fake.endpoint,
-      // FakeAws answers no SQS request: a message sent by the bridge fails its event (and is reported).
+      // ScriptedAws answers no SQS request: a message sent by the bridge fails its event (and is reported).
       AWS_ENDPOINT_URL_SQS: harness.fake.endpoint,
     });
     // stuck-runs queries the open-run index (as src/private/stuck-run-detection.ts declares it).

@@ -1,6 +1,6 @@
 /**
- * parallel-stage, the bundled handler, against DynamoDB Local. SNS and Step Functions are FakeAws
- * (test/support), which stands in for them until the local engine exists.
+ * parallel-stage, the bundled handler, against DynamoDB Local. SNS and Step Functions answers are
+ * scripted on the local engine's AWS endpoint (test/support/scripted-aws.ts).
  */
 import { Harness, rejectionOf } from '../support/harness';
 

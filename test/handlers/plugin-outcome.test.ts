@@ -1,7 +1,7 @@
 /**
  * plugin-outcome, the bundled handler, against DynamoDB Local: the Lambda destination of PARALLEL
  * plugins added with addPlugin. The runs are real (start-run and parallel-stage, bundled), the
- * destination records carry the SNS event parallel-stage published (through FakeAws), and the
+ * destination records carry the SNS event parallel-stage published (through ScriptedAws), and the
  * registry items have the layout the constructs write at deploy time.
  */
 import { randomUUID } from 'node:crypto';

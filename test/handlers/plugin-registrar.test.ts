@@ -1,7 +1,7 @@
 /**
  * plugin-registrar, the bundled handler, against DynamoDB Local, fed CloudTrail-shaped EventBridge
  * events (test/support/cloudtrail.ts). The plugins it invokes for the `initialize` handshake are
- * FakeAws functions (test/support/fake-aws.ts), not the local engine: each test scripts the answer
+ * scripted functions (test/support/scripted-aws.ts), not the local engine: each test scripts the answer
  * it needs (a configuration, a throw, garbage, a hang) in one line, without synthesizing an app per
  * case; the end-to-end path through the local engine is test/local/runtime-registration.test.ts.
  */
@@ -197,7 +197,7 @@ describe('Unsubscribe', () => {
     await expect(registrar(unsubscribeEvent(f.subscriptionArn))).resolves.toMatchObject({ outcome: 'unregistered', pluginName: 'Rating', released: 0 });
 
     expect(await registryItem(f.orchestratorId, f.subscriptionArn)).toBeUndefined();
-    // The activity's running executions were looked for (none here: FakeAws has no executions).
+    // The activity's running executions were looked for (none here: the scripted endpoint has no executions).
     expect(h.fake.callsTo('sfn', 'ListExecutions').map((c) => c.input)).toEqual([
       { stateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:${ORCHESTRATOR}-${f.activity}`, statusFilter: 'RUNNING', maxResults: 1000 },
     ]);

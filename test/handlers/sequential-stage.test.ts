@@ -1,6 +1,6 @@
 /**
- * sequential-stage, the bundled handler, against DynamoDB Local. Plugins are fake Lambda functions
- * served by FakeAws (test/support), which stands in for Lambda until the local engine exists.
+ * sequential-stage, the bundled handler, against DynamoDB Local. Plugins are scripted Lambda functions
+ * on the local engine's AWS endpoint (test/support/scripted-aws.ts).
  */
 import type { SNSEvent } from 'aws-lambda';
 import { Harness, rejectionOf } from '../support/harness';

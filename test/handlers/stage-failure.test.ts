@@ -1,6 +1,6 @@
 /**
- * stage-failure, the bundled handler, against DynamoDB Local. Step Functions, SNS and Lambda are
- * FakeAws (test/support), which stands in for them until the local engine exists.
+ * stage-failure, the bundled handler, against DynamoDB Local. Step Functions, SNS and Lambda
+ * answers are scripted on the local engine's AWS endpoint (test/support/scripted-aws.ts).
  */
 import { Harness, rejectionOf } from '../support/harness';
 

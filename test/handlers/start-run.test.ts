@@ -1,6 +1,6 @@
 /**
- * start-run, the bundled handler, against DynamoDB Local. FakeAws (test/support) stands in for the
- * other AWS services until the local engine exists; here it only forwards and counts DynamoDB requests.
+ * start-run, the bundled handler, against DynamoDB Local. The handler reaches DynamoDB through the
+ * local engine's AWS endpoint (test/support/scripted-aws.ts), which records every request.
  */
 import { Harness, rejectionOf } from '../support/harness';
 

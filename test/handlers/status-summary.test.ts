@@ -1,7 +1,7 @@
 /**
  * status-summary, the bundled handler, fed with records read from DynamoDB Local's real Streams
- * API (test/support/status-stream.ts). Step Functions is FakeAws (test/support), which stands in
- * until the local engine exists and answers like Step Functions (a used token cannot be used again).
+ * API (test/support/status-stream.ts). Step Functions answers are scripted on the local engine's
+ * AWS endpoint (test/support/scripted-aws.ts), like Step Functions (a used token cannot be used again).
  * Plugins report through the shared conditional builder, as the plugin SDK will.
  */
 import { StatusDocument } from '../../lambda/shared/status';

@@ -2,7 +2,7 @@
  * stuck-runs, the bundled handler, against DynamoDB Local with the open-run index (`openRuns`) the
  * Orchestrator creates. Runs are started and finished by the bundled start-run, sequential-stage,
  * parallel-stage and stage-failure handlers, so the index attributes are written by the real code.
- * EventBridge has no emulator here: FakeAws (test/support/fake-aws.ts) captures PutEvents (and can
+ * EventBridge has no emulator here: the scripted endpoint (test/support/scripted-aws.ts) captures PutEvents (and can
  * refuse entries, as EventBridge reports them); everything DynamoDB is real.
  */
 import { join } from 'node:path';

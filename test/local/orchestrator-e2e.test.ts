@@ -45,6 +45,7 @@ maybe('Orchestrator + Workflow, one plugin per stage', () => {
   });
 
   test('a run completes every stage and the status document says so', async () => {
+    const before = engine.counters();
     const started = Date.now();
     const result = await engine.runWorkflow('onboard', { uid: 'policy-1', metadata: { workflow: 'onboard', region: 'eu' } }).result();
     const elapsed = Date.now() - started;
@@ -63,8 +64,15 @@ maybe('Orchestrator + Workflow, one plugin per stage', () => {
     expect(kinds).toContain('plugin:Complete');
     expect(kinds).toContain('stage:Complete');
     const counters = engine.counters();
-    expect(counters.stepFunctions.stateTransitions).toBeGreaterThanOrEqual(5);
-    expect(counters.dynamodb.writes).toBeGreaterThan(0);
+    const writes = counters.dynamodb.writes - before.dynamodb.writes;
+    const reads = counters.dynamodb.reads - before.dynamodb.reads;
+    // start-run's PutItem; pre: stage start, plugin Complete; parallel: token stored, plugin-outcome's
+    // Complete, status-summary's settle; post: stage start, plugin Complete (activity and run Complete).
+    expect(writes).toBe(8);
+    // The budget of one activity run (DESIGN.md "Cost"): at most 20 DynamoDB requests.
+    expect(writes + reads).toBeLessThanOrEqual(20);
+    // The workflow's and the activity's states, each entered once: nothing retried.
+    expect(counters.stepFunctions.stateTransitions - before.stepFunctions.stateTransitions).toBe(6);
     expect(counters.sns.publishes).toBe(1);
     // Printed so a reader of the test log sees what a run costs locally.
     console.log(`run took ${elapsed} ms; ${counters.totals.invocations} invocations, ${counters.dynamodb.reads} reads, `

@@ -151,11 +151,13 @@ test('startExecution.sync:2 runs the nested execution and returns its output as 
 });
 
 test('a failed nested execution is States.TaskFailed with a DescribeExecution-like cause; the parent can rethrow the child error', async () => {
+  const before = engine.counters().stepFunctions.stateTransitions;
   const handle = engine.startExecution('Parent', { mode: 'fail', value: 1 });
   const result = await handle.result();
   expect(result.status).toBe('FAILED');
   // ActivityFailed/Failed unwrap the cause, so the parent fails with the child's own error.
   expect(result.error).toBe('Boom');
   expect(JSON.parse(result.cause!)).toMatchObject({ errorType: 'Boom', errorMessage: 'it broke: 1' });
-  expect(engine.counters().stepFunctions.stateTransitions).toBeGreaterThan(0);
+  // Child:Work, Parent:RunChild, Parent:ActivityFailed (the Fail state ends the execution).
+  expect(engine.counters().stepFunctions.stateTransitions - before).toBe(3);
 });

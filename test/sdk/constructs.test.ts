@@ -55,12 +55,12 @@ describe('reportsStatus', () => {
 
   test('PARALLEL: failures still reach plugin-outcome; successes are not reported twice', () => {
     const configs = s.pathsOf('AWS::Lambda::EventInvokeConfig').map((path) => ({ path, config: s.resource(path).Properties.DestinationConfig }));
+    // The orchestrator's plugin-outcome function, imported from its stack.
+    const pluginOutcome = { Destination: { 'Fn::ImportValue': expect.stringMatching(/^Orchestrator:ExportsOutputFnGetAttOrchHandlersPluginOutcome[0-9A-F]+Arn/) } };
     const rate = configs.find((c) => c.path.startsWith('Rate/'))!.config;
-    expect(rate.OnFailure).toBeDefined();
-    expect(rate.OnSuccess).toBeUndefined();
+    expect(rate).toEqual({ OnFailure: pluginOutcome });
     const plain = configs.find((c) => c.path.startsWith('Plain/'))!.config;
-    expect(plain.OnSuccess).toBeDefined();
-    expect(plain.OnFailure).toBeDefined();
+    expect(plain).toEqual({ OnSuccess: pluginOutcome, OnFailure: pluginOutcome });
   });
 });
 

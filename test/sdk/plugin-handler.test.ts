@@ -1,7 +1,7 @@
 /**
  * The plugin SDK (lib/sdk/index.js, the bundle the npm package ships) against DynamoDB Local, with
  * runs started and stages opened by the bundled orchestrator handlers (start-run, parallel-stage,
- * sequential-stage) and outcomes recorded by the bundled plugin-outcome. FakeAws stands in for SNS
+ * sequential-stage) and outcomes recorded by the bundled plugin-outcome. ScriptedAws stands in for SNS
  * and Lambda (no emulator here); it forwards and counts every DynamoDB request, so the tests also
  * say what the SDK costs per message.
  */

@@ -1,6 +1,6 @@
 /**
  * Per-test-file set-up for handler tests: this file's own status and plugin tables in the shared
- * DynamoDB Local (same keys and stream as DESIGN.md), the FakeAws stand-in, the status stream, and
+ * DynamoDB Local (same keys and stream as DESIGN.md), scripted answers on the local engine's AWS endpoint (scripted-aws.ts), the status stream, and
  * the BUNDLED handlers (assets/handlers/<name>/index.js, built by global-setup) with their
  * environment pointing at all of that.
  */
@@ -11,7 +11,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { DYNAMODB_LOCAL_ENDPOINT } from './dynamodb-endpoint';
-import { FakeAws } from './fake-aws';
+import { ScriptedAws } from './scripted-aws';
 import { pumpStream, StatusStream } from './status-stream';
 import { PluginKind, PluginState, StageKey, StatusDocument } from '../../lambda/shared/status';
 import { pluginStateUpdate } from '../../lambda/shared/status-store';
@@ -83,12 +83,12 @@ export class Harness {
         Projection: { ProjectionType: 'ALL' },
       }],
     }));
-    const fake = await FakeAws.start(endpoint);
+    const fake = await ScriptedAws.start(endpoint);
     Object.assign(process.env, {
       AWS_REGION: REGION,
       AWS_ACCESS_KEY_ID: credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-      // Handler DynamoDB traffic goes through FakeAws, which forwards it to DynamoDB Local and counts it.
+      // Handler DynamoDB traffic goes through the scripted endpoint, which proxies it to DynamoDB Local and records it.
       AWS_ENDPOINT_URL_DYNAMODB: fake.endpoint,
       AWS_ENDPOINT_URL_SFN: fake.endpoint,
       AWS_ENDPOINT_URL_SNS: fake.endpoint,
@@ -112,7 +112,7 @@ export class Harness {
   private constructor(
     private readonly raw: DynamoDBClient,
     private readonly streams: DynamoDBStreamsClient,
-    public readonly fake: FakeAws,
+    public readonly fake: ScriptedAws,
     public readonly stream: StatusStream,
     public readonly statusTable: string,
     public readonly pluginTable: string,
