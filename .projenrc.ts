@@ -136,6 +136,12 @@ new JsonFile(project, 'local/package.json', {
     main: 'lib/local/src/index.js',
     types: 'lib/local/src/index.d.ts',
     bin: { 'cdk-orchestrator-local': 'lib/local/src/cli.js' },
+    exports: {
+      '.': { types: './lib/local/src/index.d.ts', default: './lib/local/src/index.js' },
+      './jest-global-setup': './lib/local/src/jest/global-setup.js',
+      './jest-global-teardown': './lib/local/src/jest/global-teardown.js',
+      './package.json': './package.json',
+    },
     files: ['lib/**/*.js', 'lib/**/*.d.ts', 'README.md'],
     engines: { node: '>=20.16.0' },
     dependencies: LOCAL_PACKAGE_DEPENDENCIES,

@@ -5,3 +5,8 @@
 export * from './engine';
 export { startDynamoDbLocal } from './dynamodb-local';
 export type { DynamoDbLocal, DynamoDbLocalOptions } from './dynamodb-local';
+export { globalSetup, globalTeardown, SHARED_DYNAMODB_ENDPOINT_ENV } from './jest/shared-dynamodb';
+export { preflight } from './preflight';
+export type { Problem, PreflightOptions, PreflightResult } from './preflight';
+export { renderReport, reportBars } from './report/report';
+export type { ReportBar, ReportData } from './report/report';
