@@ -168,12 +168,16 @@ function readAssembly(app: string, problems: Problem[]): LocalAssembly | undefin
   }
 }
 
-/** Up to 3 candidates, those sharing the longest suffix with the key first. */
+/** Up to 3 candidates, nearest first (edit distance). */
 function closest(key: string, candidates: string[]): string[] {
-  const score = (c: string) => {
-    let n = 0;
-    while (n < key.length && n < c.length && key[key.length - 1 - n] === c[c.length - 1 - n]) n++;
-    return n;
+  const distance = (a: string, b: string) => {
+    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const current = [i];
+      for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+    return previous[b.length];
   };
-  return [...candidates].sort((a, b) => score(b) - score(a)).slice(0, 3);
+  return [...candidates].sort((a, b) => distance(key, a) - distance(key, b)).slice(0, 3);
 }
