@@ -152,6 +152,7 @@ new JsonFile(project, 'local/package.json', {
   marker: true,
   newline: true,
 });
+project.eslint?.addIgnorePattern('/local/lib/');
 const compileLocal = project.addTask('compile:local', {
   description: 'Compile the package cdk-orchestrator-local (local/src) into local/lib',
   exec: 'tsc -p local/tsconfig.json',

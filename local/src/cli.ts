@@ -152,7 +152,8 @@ async function run(options: RunOptions, io: CliIo): Promise<number> {
     const statusDocument = options.input.uid === undefined ? undefined : await engine.statusDocument(String(options.input.uid), workflowName);
     const counters = engine.counters();
     if (options.report) {
-      writeFileSync(options.report, renderReport({ workflow: options.workflow, input: options.input, result, events: engine.events, statusDocument, counters }));
+      const page = renderReport({ workflow: options.workflow, input: options.input, result, events: engine.events, statusDocument, counters });
+      writeFileSync(options.report, page);
       say(`report: ${resolve(options.report)}\n`);
     }
     if (options.json) {

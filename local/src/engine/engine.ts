@@ -19,7 +19,6 @@ import { callAws, releaseClients } from './aws-sdk-call';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
-import { SHARED_DYNAMODB_ENDPOINT_ENV } from '../jest/shared-dynamodb';
 import { functionLabel, pluginModuleFor, unrunnableFunctions } from './plugin-map';
 import { isPythonFunction, pythonHandlerEntry, pythonModuleEntry } from './python-host';
 import { OrchestratorShape, orchestratorShape } from './shape';
@@ -29,6 +28,7 @@ import { SqsService } from './sqs';
 import { cloneJson, Execution, ExecutionEvent, ExecutionStatus, StepFunctionsService } from './step-functions';
 import { CallbackConsumer, MappingConsumer, StreamReader } from './streams';
 import { TimelineEvent, transitionsOf, unmarshall } from './timeline';
+import { SHARED_DYNAMODB_ENDPOINT_ENV } from '../jest/shared-dynamodb';
 
 export interface LocalEngineOptions {
   /** A `cdk.out` directory, or a Stack / Stage / App to synthesize. */
