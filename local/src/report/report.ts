@@ -52,7 +52,7 @@ export function renderReport(data: ReportData): string {
   const total = Math.max(1, ...bars.map((b) => b.endMs));
   const rows = bars.map((b) => {
     const left = (b.startMs / total) * 100;
-    const width = Math.max(0.8, ((b.endMs - b.startMs) / total) * 100);
+    const width = Math.max(1.5, ((b.endMs - b.startMs) / total) * 100);
     const failed = FAILED.test(b.state);
     return `<div class="row ${b.kind}" data-kind="${b.kind}" data-state="${escape(b.state)}" data-failed="${failed}">`
       + `<div class="label">${escape(b.label)}${b.mandatory === false ? ' <i>(optional)</i>' : ''}</div>`
@@ -80,7 +80,7 @@ h1{font-size:20px}.status{padding:2px 8px;border-radius:4px;color:#fff;backgroun
 .label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.row.activity .label{padding-left:12px}
 .row.stage .label{padding-left:24px}.row.plugin .label{padding-left:36px}
 .track{position:relative;height:14px;background:#f4f4f4}.bar{position:absolute;top:0;height:14px;background:#1e88e5}
-.row.run .bar{background:#5e35b1}.row.activity .bar{background:#00897b}.bar.failed{background:#e53935}
+.row.run .bar{background:#5e35b1}.row.activity .bar{background:#00897b}.row.stage .bar{background:#fb8c00}.row .bar.failed{background:#e53935}
 .row[data-failed=true] .state{color:#c62828;font-weight:600}small{color:#777;font-weight:400}
 pre{background:#f7f7f7;padding:12px;overflow:auto}table{border-collapse:collapse}td{padding:2px 12px 2px 0}
 </style></head><body>
