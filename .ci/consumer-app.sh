@@ -23,9 +23,10 @@ orchestrator_tgz="${orchestrator_tgz[0]}"
 local_tgz="${local_tgz[0]}"
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# CONSUMER_APP_KEEP=1 keeps the app (its path is printed) to look into a failure.
+if [ "${CONSUMER_APP_KEEP:-}" = 1 ]; then echo "consumer-app: in $work"; else trap 'rm -rf "$work"' EXIT; fi
 mkdir "$work/consumer" && cd "$work/consumer"
-step() { local name="$1"; shift; local t0=$SECONDS; "$@"; echo "consumer-app: $name took $((SECONDS - t0)) s"; }
+step() { local name="$1"; shift; local t0=$SECONDS; "$@"; echo "consumer-app: $name took $((SECONDS - t0)) s" >&2; }
 
 step "cdk init" npx --prefix "$repo" cdk init app --language typescript --generate-only >/dev/null
 grep -q '"@aws-cdk/core:defaultCrossStackReferences": "weak"' cdk.json \
