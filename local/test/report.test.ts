@@ -30,7 +30,8 @@ describe('--report run.html', () => {
     new Workflow(stack, 'Flow', { orchestrator, activities: ['Step1'], workflowName: 'flow' });
     const step1 = orchestrator.activity('Step1');
     for (const [id, code, mandatory] of [['Ok1', OK, true], ['Ok2', OK, true], ['Flaky', FAILS, false]] as const) {
-      step1.addPlugin(inlineFunction(stack, id, code, { timeout: Duration.seconds(5) }), { stage: ActivityStage.PARALLEL, pluginName: id, mandatory });
+      const fn = inlineFunction(stack, id, code, { timeout: Duration.seconds(5) });
+      step1.addPlugin(fn, { stage: ActivityStage.PARALLEL, pluginName: id, mandatory });
     }
     const engine = new LocalEngine({ app: stack, dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT], asyncRetryDelaysMs: [10, 10] });
     await engine.start();

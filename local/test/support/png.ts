@@ -45,18 +45,7 @@ export function decodePng(file: Buffer): Image {
       const a = x >= channels ? pixels[y * stride + x - channels] : 0;
       const b = y > 0 ? pixels[(y - 1) * stride + x] : 0;
       const c = x >= channels && y > 0 ? pixels[(y - 1) * stride + x - channels] : 0;
-      let value = line[x];
-      if (filter === 1) value += a;
-      else if (filter === 2) value += b;
-      else if (filter === 3) value += (a + b) >> 1;
-      else if (filter === 4) {
-        const p = a + b - c;
-        const pa = Math.abs(p - a);
-        const pb = Math.abs(p - b);
-        const pc = Math.abs(p - c);
-        value += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-      pixels[y * stride + x] = value & 0xff;
+      pixels[y * stride + x] = (line[x] + predictor(filter, a, b, c)) % 256;
     }
   }
   if (channels === 4) return { width, height, rgba: pixels };
@@ -68,6 +57,23 @@ export function decodePng(file: Buffer): Image {
   return { width, height, rgba };
 }
 
+/** PNG filter types 0-4: what the row's byte adds to (left a, up b, up-left c). */
+function predictor(filter: number, a: number, b: number, c: number): number {
+  switch (filter) {
+    case 1: return a;
+    case 2: return b;
+    case 3: return Math.floor((a + b) / 2);
+    case 4: {
+      const p = a + b - c;
+      const pa = Math.abs(p - a);
+      const pb = Math.abs(p - b);
+      const pc = Math.abs(p - c);
+      return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+    }
+    default: return 0;
+  }
+}
+
 /** Horizontal bands (runs of pixel rows) holding at least `minPixels` pixels of a colour. */
 export function colourBands(image: Image, rgb: [number, number, number], minPixels = 20, tolerance = 6): number {
   let bands = 0;
@@ -76,7 +82,8 @@ export function colourBands(image: Image, rgb: [number, number, number], minPixe
     let count = 0;
     for (let x = 0; x < image.width; x++) {
       const i = (y * image.width + x) * 4;
-      if (Math.abs(image.rgba[i] - rgb[0]) <= tolerance && Math.abs(image.rgba[i + 1] - rgb[1]) <= tolerance && Math.abs(image.rgba[i + 2] - rgb[2]) <= tolerance) count++;
+      const near = [0, 1, 2].every((k) => Math.abs(image.rgba[i + k] - rgb[k]) <= tolerance);
+      if (near) count++;
     }
     const hit = count >= minPixels;
     if (hit && !inBand) bands++;
