@@ -15,7 +15,8 @@ function context(template: Template, others: Record<string, Template> = {}, para
     parameters: params,
     importValue: (name) => {
       for (const ctx of Object.values(contexts)) {
-        for (const output of Object.values(ctx.template.Outputs ?? {})) if (output.Export && ctx.resolve(output.Export.Name) === name) return ctx.resolve(output.Value);
+        const output = Object.values(ctx.template.Outputs ?? {}).find((o) => o.Export && ctx.resolve(o.Export.Name) === name);
+        if (output) return ctx.resolve(output.Value);
       }
       throw new Error(`Fn::ImportValue: no stack exports "${name}"`);
     },
