@@ -16,6 +16,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalEngine } from './engine/engine';
 import type { ExecutionResult } from './engine/engine';
+import { orchestratorShape } from './engine/shape';
 import { formatEvent } from './engine/timeline';
 import { preflight, Problem } from './preflight';
 import { renderReport } from './report/report';
@@ -82,7 +83,6 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return EXIT_USAGE;
   }
   if (command === 'check') {
-    const { orchestratorShape } = await import('./engine/shape');
     const shape = orchestratorShape(checked.assembly!);
     io.out(`ok: ${checked.assembly!.stacks.length} stacks, ${checked.assembly!.functions.length} functions; `
       + `workflows: ${Object.keys(shape.workflows).join(', ')}; activities: ${Object.keys(shape.activities).join(', ') || '(none)'}\n`);
