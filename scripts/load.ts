@@ -23,8 +23,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { LocalEngine } from '../local/engine';
-import type { EngineCounters, ExecutionResult } from '../local/engine';
+import { LocalEngine } from '../local/src';
+import type { EngineCounters, ExecutionResult } from '../local/src';
 import { ActivityStage, Orchestrator, Workflow } from '../src';
 
 const WORKFLOW = 'load';

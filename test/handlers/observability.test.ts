@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { FunctionHost } from '../../local/engine/function-host';
+import { FunctionHost } from '../../local/src/engine/function-host';
 import { Harness, rejectionOf } from '../support/harness';
 import { pumpStream } from '../support/status-stream';
 

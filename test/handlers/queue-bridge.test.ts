@@ -9,9 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { snsEnvelope } from '../../lambda/shared/status';
-import type { LocalQueue } from '../../local/engine/assembly';
-import { AwsEndpoint, AwsError } from '../../local/engine/aws-endpoint';
-import { SqsService } from '../../local/engine/sqs';
+import type { LocalQueue } from '../../local/src/engine/assembly';
+import { AwsEndpoint, AwsError } from '../../local/src/engine/aws-endpoint';
+import { SqsService } from '../../local/src/engine/sqs';
 import { Harness, rejectionOf } from '../support/harness';
 
 const WORKFLOW = 'Claims';

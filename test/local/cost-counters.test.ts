@@ -4,7 +4,7 @@
  * windows) and how long function code was blocked on synchronous Lambda `Invoke` calls (`lambdaApi`).
  */
 import { inlineFunction, newStack } from './support';
-import { LocalEngine } from '../../local/engine';
+import { LocalEngine } from '../../local/src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 const SLEEPS = 'exports.handler = async () => { await new Promise((r) => setTimeout(r, 300)); return {}; };';

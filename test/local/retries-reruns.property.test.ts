@@ -25,9 +25,9 @@ import {
   ActivitySpec, AppSpec, Behaviour, buildScriptedApp, BUNDLED, Call, PluginSpec, pluginId, readCalls, runKey, RunScript, StageName,
   STAGE_NAMES, writeScript,
 } from './scripted-app';
-import { LocalEngine } from '../../local/engine';
-import type { ExecutionResult } from '../../local/engine';
-import { formatEvent, TimelineEvent } from '../../local/engine/timeline';
+import { LocalEngine } from '../../local/src';
+import type { ExecutionResult } from '../../local/src';
+import { formatEvent, TimelineEvent } from '../../local/src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 const maybe = BUNDLED ? describe : describe.skip;

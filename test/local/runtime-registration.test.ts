@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { inlineFunction, newStack } from './support';
-import { LocalEngine } from '../../local/engine';
+import { LocalEngine } from '../../local/src';
 import { Orchestrator, Workflow } from '../../src';
 import { subscribeEvent, unsubscribeEvent } from '../support/cloudtrail';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';

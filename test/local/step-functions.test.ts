@@ -8,7 +8,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { inlineFunction, newStack } from './support';
-import { LocalEngine } from '../../local/engine';
+import { LocalEngine } from '../../local/src';
 
 const WORKER = `
 const { SFNClient, SendTaskSuccessCommand, SendTaskFailureCommand, SendTaskHeartbeatCommand } = require('@aws-sdk/client-sfn');

@@ -10,7 +10,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { eventually, inlineFunction, newStack } from './support';
-import { LocalEngine } from '../../local/engine';
+import { LocalEngine } from '../../local/src';
 
 // Reports every batch it receives to a queue; fails batches containing a "poison" item.
 const CONSUMER = `

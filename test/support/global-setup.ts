@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DYNAMODB_LOCAL_ENDPOINT } from './dynamodb-endpoint';
-import { DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local';
+import { DynamoDbLocal, startDynamoDbLocal } from '../../local/src/dynamodb-local';
 
 export default async function globalSetup(): Promise<void> {
   const root = join(__dirname, '..', '..');

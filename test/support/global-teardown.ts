@@ -1,5 +1,5 @@
 /** Stops the DynamoDB Local that global-setup started (same process, so the handle is on globalThis). */
-import type { DynamoDbLocal } from '../../local/dynamodb-local';
+import type { DynamoDbLocal } from '../../local/src/dynamodb-local';
 
 export default async function globalTeardown(): Promise<void> {
   const holder = globalThis as { __dynamoDbLocal?: DynamoDbLocal };

@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { LocalStateMachine } from './assembly';
 import { AwsError } from './aws-endpoint';
 import type { InvokeResult } from './function-host';
+import { packageVersion, rememberValidated, wasValidated } from './validated-definitions';
 
 // aws-local-stepfunctions 3.x uses Promise.withResolvers (Node >= 22); Node 20 needs this polyfill.
 if (!(Promise as any).withResolvers) {
@@ -109,6 +110,7 @@ export class StepFunctionsService {
     // Lazy and untyped: the package is ESM-typed; its CommonJS build is what Node loads here.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { StateMachine } = require('aws-local-stepfunctions') as { StateMachine: new (definition: unknown, options?: unknown) => any };
+    const validator = `aws-local-stepfunctions@${packageVersion('aws-local-stepfunctions')}`;
     for (const def of this.options.stateMachines) {
       const definition = cloneJson(def.definition);
       const tasks = new Map<string, TaskInfo>();
@@ -116,8 +118,10 @@ export class StepFunctionsService {
       // asl-validator mutates its input: validate a copy.
       let sm: any;
       try {
-        sm = new StateMachine(cloneJson(definition) as any, { validationOptions: { checkArn: false } });
+        const validated = wasValidated(definition, validator);
+        sm = new StateMachine(cloneJson(definition) as any, { validationOptions: validated ? { noValidate: true } : { checkArn: false } });
         (sm as any).definition = definition;
+        if (!validated) rememberValidated(definition, validator);
       } catch (e) {
         throw new Error(`State machine ${def.path ?? def.name}: ${(e as Error).message}`);
       }

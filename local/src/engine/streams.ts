@@ -11,7 +11,7 @@ import { _Record, DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsComman
 import type { LocalEventSourceMapping } from './assembly';
 import type { InvokeResult } from './function-host';
 import { sleep } from './lambda-service';
-import { matchesPattern } from '../../lambda/shared/filter-policy';
+import { matchesPattern } from '../../../lambda/shared/filter-policy';
 
 /** A stream record in the shape Lambda delivers (`Records[]` of a DynamoDB stream event). */
 export interface StreamEventRecord {

@@ -1,6 +1,10 @@
 /** The local engine's public surface (not part of the jsii API). */
-export { LocalEngine } from './engine';
-export type { EngineCounters, ExecutionHandle, ExecutionResult, LocalEngineOptions, OrchestratorShape } from './engine';
+export { LocalEngine, UnsupportedRuntimeError } from './engine';
+export type { EngineCounters, ExecutionHandle, ExecutionResult, LocalEngineOptions } from './engine';
+export { orchestratorShape } from './shape';
+export type { OrchestratorShape } from './shape';
+export { AssemblyLoadError } from './assembly';
+export { UnsupportedIntrinsicError, SUPPORTED_INTRINSICS } from './intrinsics';
 export type { TimelineEvent } from './timeline';
 export type { FunctionStats } from './function-host';
 export type { LambdaApiCounters } from './lambda-service';

@@ -32,6 +32,21 @@ export interface TemplateResource {
   DependsOn?: string | string[];
 }
 
+/** A CloudFormation function the engine cannot resolve (thrown when the assembly loads). */
+export class UnsupportedIntrinsicError extends Error {
+  constructor(public readonly functionName: string) {
+    super(`${functionName} is not supported by the local engine`);
+    this.name = 'UnsupportedIntrinsicError';
+  }
+}
+
+/** Every CloudFormation function the engine resolves (anything else named `Fn::*` fails at load). */
+export const SUPPORTED_INTRINSICS = [
+  'Ref', 'Condition', 'Fn::GetAtt', 'Fn::Join', 'Fn::Sub', 'Fn::Select', 'Fn::Split', 'Fn::ImportValue',
+  'Fn::GetStackOutput', 'Fn::If', 'Fn::Equals', 'Fn::Not', 'Fn::And', 'Fn::Or', 'Fn::FindInMap', 'Fn::GetAZs',
+  'Fn::Base64', 'Fn::ToJsonString', 'Fn::Length',
+] as const;
+
 /** Removes the property that holds it (CloudFormation's `AWS::NoValue`). */
 const NO_VALUE = Symbol('AWS::NoValue');
 
@@ -57,6 +72,8 @@ export interface ContextOptions {
   readonly parameters?: Record<string, unknown>;
   /** Cross-stack exports, looked up lazily by `Fn::ImportValue`. */
   readonly importValue: (name: string) => unknown;
+  /** Another stack's output, looked up lazily by `Fn::GetStackOutput` (CDK's weak cross-stack references). */
+  readonly stackOutput: (stackName: string, outputName: string) => unknown;
   /** Outputs of a nested stack created by resource `logicalId` of this template. */
   readonly nestedOutput: (logicalId: string, output: string) => unknown;
   /** Prepended to DynamoDB table names, so engines sharing one DynamoDB Local do not collide. */
@@ -223,6 +240,10 @@ export class TemplateContext {
           return String(this.resolve(source)).split(sep);
         }
         case 'Fn::ImportValue': return this.options.importValue(this.resolve(arg) as string);
+        case 'Fn::GetStackOutput': {
+          const { StackName, OutputName } = this.resolve(arg) as { StackName: string; OutputName: string };
+          return this.options.stackOutput(String(StackName), String(OutputName));
+        }
         case 'Fn::If': {
           const [cond, whenTrue, whenFalse] = arg as [string, unknown, unknown];
           return this.resolveInner(this.condition(cond) ? whenTrue : whenFalse);
@@ -236,14 +257,19 @@ export class TemplateContext {
         case 'Fn::Or': return (this.resolve(arg) as unknown[]).some(Boolean);
         case 'Condition': return this.condition(arg as string);
         case 'Fn::FindInMap': {
-          const [map, top, second] = this.resolve(arg) as string[];
-          return this.template.Mappings?.[map]?.[top]?.[second];
+          const [map, top, second, options] = this.resolve(arg) as [string, string, string, { DefaultValue?: unknown }?];
+          const found = this.template.Mappings?.[map]?.[top]?.[second];
+          if (found !== undefined) return found;
+          if (options && 'DefaultValue' in options) return options.DefaultValue;
+          throw new Error(`Fn::FindInMap: mapping ${map} has no ${top}.${second}`);
         }
         case 'Fn::GetAZs': return ['a', 'b', 'c'].map((z) => `${this.env.region}${z}`);
         case 'Fn::Base64': return Buffer.from(String(this.resolve(arg))).toString('base64');
         case 'Fn::ToJsonString': return JSON.stringify(this.resolve(arg));
         case 'Fn::Length': return (this.resolve(arg) as unknown[]).length;
-        default: break;
+        default:
+          if (key.startsWith('Fn::')) throw new UnsupportedIntrinsicError(key);
+          break;
       }
     }
     const out: Record<string, unknown> = {};

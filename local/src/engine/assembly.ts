@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
-import { Environment, functionNameOf, Template, TemplateContext, TemplateResource } from './intrinsics';
+import { Environment, functionNameOf, Template, TemplateContext, TemplateResource, UnsupportedIntrinsicError } from './intrinsics';
 
 export interface LocalTable {
   readonly name: string;
@@ -160,6 +160,8 @@ class AssemblyReader {
   private readonly nestedPaths = new Map<string, string>();
   private readonly nested = new Map<TemplateContext, Map<string, TemplateContext>>();
   private readonly contextDirs = new Map<TemplateContext, string>();
+  /** Top-level stacks by their CloudFormation name, for `Fn::GetStackOutput`. */
+  private readonly stacksByName = new Map<string, TemplateContext>();
 
   constructor(
     private readonly directory: string,
@@ -225,6 +227,13 @@ class AssemblyReader {
         if (!exported) throw new Error(`Fn::ImportValue: no stack exports "${name}"`);
         return exported.ctx.resolve(exported.value);
       },
+      stackOutput: (producerName, outputName) => {
+        const producer = this.stacksByName.get(producerName);
+        if (!producer) throw new Error(`Fn::GetStackOutput: no stack named "${producerName}" in the assembly (stacks: ${[...this.stacksByName.keys()].join(', ')})`);
+        const output = producer.template.Outputs?.[outputName];
+        if (!output) throw new Error(`Fn::GetStackOutput: stack "${producerName}" has no output "${outputName}"`);
+        return producer.resolve(output.Value);
+      },
       nestedOutput: (logicalId, output) => {
         const nested = this.nested.get(ctx)?.get(logicalId);
         if (!nested) throw new Error(`${stackName}: nested stack ${logicalId} not found`);
@@ -232,6 +241,7 @@ class AssemblyReader {
       },
     });
     this.contexts.push(ctx);
+    if (parameters === undefined && !this.stacksByName.has(stackName)) this.stacksByName.set(stackName, ctx);
     this.contextPaths.set(ctx, path);
     this.contextDirs.set(ctx, dir);
     for (const [logicalId, resource] of ctx.resources()) {
@@ -323,8 +333,8 @@ class AssemblyReader {
   private discover(ctx: TemplateContext, out: LocalAssembly) {
     const push = <T>(list: T[], item: T) => list.push(item);
     for (const [logicalId, resource] of ctx.resources()) {
-      const props = () => ctx.resolve(resource.Properties ?? {}) as Record<string, any>;
       const path = this.constructPath(ctx, logicalId, resource);
+      const props = () => resolveProperties(ctx, logicalId, resource, path);
       switch (resource.Type) {
         case 'AWS::DynamoDB::Table':
         case 'AWS::DynamoDB::GlobalTable': {
@@ -450,6 +460,29 @@ class AssemblyReader {
   private directoryOf(ctx: TemplateContext): string {
     return this.contextDirs.get(ctx) ?? this.directory;
   }
+}
+
+/** A resource's properties could not be resolved: names the function, the resource and the property. */
+export class AssemblyLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AssemblyLoadError';
+  }
+}
+
+/** Resolves a resource's properties one by one, so an error names the property it came from. */
+function resolveProperties(ctx: TemplateContext, logicalId: string, resource: TemplateResource, path?: string): Record<string, any> {
+  const out: Record<string, any> = {};
+  for (const [key, value] of Object.entries(resource.Properties ?? {})) {
+    try {
+      const resolved = ctx.resolve(value);
+      if (resolved !== undefined) out[key] = resolved;
+    } catch (e) {
+      const what = e instanceof UnsupportedIntrinsicError ? `${e.functionName} is not supported` : (e as Error).message;
+      throw new AssemblyLoadError(`${what}: resource ${path ?? logicalId} (${logicalId}, ${resource.Type}) in stack ${ctx.stackName}, property ${key}`);
+    }
+  }
+  return out;
 }
 
 /** `${Var}` substitutions of `DefinitionSubstitutions`, applied to every string of the definition. */

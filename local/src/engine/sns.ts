@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LocalSubscription, LocalTopic } from './assembly';
 import { AwsError, escapeXml } from './aws-endpoint';
-import { FilterableAttribute, matchesFilterPolicy } from '../../lambda/shared/filter-policy';
+import { FilterableAttribute, matchesFilterPolicy } from '../../../lambda/shared/filter-policy';
 
 export interface SqsAttribute { DataType: string; StringValue?: string }
 

@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { LocalEventSourceMapping, LocalQueue } from './assembly';
 import { AwsError } from './aws-endpoint';
 import type { InvokeResult } from './function-host';
-import { matchesPattern } from '../../lambda/shared/filter-policy';
+import { matchesPattern } from '../../../lambda/shared/filter-policy';
 
 interface Message {
   id: string;

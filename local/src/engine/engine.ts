@@ -19,12 +19,16 @@ import { callAws, releaseClients } from './aws-sdk-call';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
+import { functionLabel, pluginModuleFor, unrunnableFunctions } from './plugin-map';
 import { isPythonFunction, pythonHandlerEntry, pythonModuleEntry } from './python-host';
+import { OrchestratorShape, orchestratorShape } from './shape';
+export type { OrchestratorShape } from './shape';
 import { SnsCounters, SnsService } from './sns';
 import { SqsService } from './sqs';
 import { cloneJson, Execution, ExecutionEvent, ExecutionStatus, StepFunctionsService } from './step-functions';
 import { CallbackConsumer, MappingConsumer, StreamReader } from './streams';
 import { TimelineEvent, transitionsOf, unmarshall } from './timeline';
+import { SHARED_DYNAMODB_ENDPOINT_ENV } from '../jest/shared-dynamodb';
 
 export interface LocalEngineOptions {
   /** A `cdk.out` directory, or a Stack / Stage / App to synthesize. */
@@ -40,7 +44,11 @@ export interface LocalEngineOptions {
   readonly region?: string;
   /** @default '123456789012' */
   readonly account?: string;
-  /** Reuse a running DynamoDB Local (tables get a unique prefix). @default - the engine starts its own */
+  /**
+   * Reuse a running DynamoDB Local (tables get a unique prefix).
+   * @default - the shared one of a jest run (`CDK_ORCHESTRATOR_LOCAL_DYNAMODB_ENDPOINT`, set by the
+   * package's jest global set-up), else the engine starts its own
+   */
   readonly dynamodbEndpoint?: string;
   /** Function logs: dropped (kept in memory, see `logs()`), printed to stderr, or given to a callback. @default 'silent' */
   readonly logs?: 'silent' | 'inherit' | ((functionName: string, line: string) => void);
@@ -64,6 +72,19 @@ export interface LocalEngineOptions {
   readonly retryIntervalMs?: number;
   /** Stream poll interval when idle. @default 20 */
   readonly streamPollIntervalMs?: number;
+  /**
+   * Values of SSM parameters that template parameters of type `AWS::SSM::Parameter::Value<...>`
+   * read at deployment, by Parameter Store name. @default - none (such parameters resolve to `unresolved-ssm-parameter:<name>`)
+   */
+  readonly ssmParameters?: Record<string, string>;
+}
+
+/** Functions in the app the engine cannot run (another runtime, a container image) and that `plugins` does not map. */
+export class UnsupportedRuntimeError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'UnsupportedRuntimeError';
+  }
 }
 
 export interface ExecutionResult {
@@ -92,11 +113,6 @@ export interface EngineCounters {
   readonly lambdaApi: LambdaApiCounters;
 }
 
-/** What the engine recognised in the app (DESIGN.md state-machine shapes). */
-export interface OrchestratorShape {
-  readonly workflows: Record<string, { stateMachine: LocalStateMachine; activities: string[] }>;
-  readonly activities: Record<string, LocalStateMachine>;
-}
 
 const LOG_LINES_KEPT = 200;
 
@@ -126,7 +142,8 @@ export class LocalEngine extends EventEmitter {
 
   constructor(options: LocalEngineOptions) {
     super();
-    this.options = options;
+    const shared = process.env[SHARED_DYNAMODB_ENDPOINT_ENV];
+    this.options = options.dynamodbEndpoint === undefined && shared ? { ...options, dynamodbEndpoint: shared } : options;
     this.region = options.region ?? 'us-east-1';
     this.account = options.account ?? '123456789012';
   }
@@ -151,7 +168,13 @@ export class LocalEngine extends EventEmitter {
     await this.endpoint.start();
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
     const env = { region: this.region, account: this.account, queueUrlBase: this.endpoint.url };
-    this.assembly = loadAssembly(this.options.app, env, { tablePrefix });
+    this.assembly = loadAssembly(this.options.app, env, { tablePrefix, ssmParameters: this.options.ssmParameters });
+    const unrunnable = unrunnableFunctions(this.options.plugins, this.assembly.functions);
+    if (unrunnable.length > 0) {
+      await this.endpoint.stop();
+      this.started = false;
+      throw new UnsupportedRuntimeError(unrunnable);
+    }
     this.tempRoot = makeTempRoot();
     if (this.options.dynamodbEndpoint) {
       this.dynamodbUrl = this.options.dynamodbEndpoint;
@@ -222,18 +245,7 @@ export class LocalEngine extends EventEmitter {
 
   /** The workflows and activities recognised from the state-machine shapes in DESIGN.md. */
   public shape(): OrchestratorShape {
-    const workflows: OrchestratorShape['workflows'] = {};
-    const activities: OrchestratorShape['activities'] = {};
-    for (const sm of this.assembly.stateMachines) {
-      const start = sm.definition.States?.[sm.definition.StartAt];
-      const payload = start?.Parameters?.Payload;
-      if (typeof payload?.workflow === 'string' && Array.isArray(payload?.activities)) {
-        workflows[payload.workflow] = { stateMachine: sm, activities: payload.activities };
-      } else if (typeof payload?.activity === 'string' && payload?.stage === 'pre') {
-        activities[payload.activity] = sm;
-      }
-    }
-    return { workflows, activities };
+    return orchestratorShape(this.assembly);
   }
 
   /** Starts a workflow (by workflow name, or state machine name / construct path) with `{ uid, metadata? }`. */
@@ -361,11 +373,10 @@ export class LocalEngine extends EventEmitter {
 
   /** Which code a function runs: a mapped plugin module, its inline code, or its asset. */
   private entryFor(fn: LocalFunction): HandlerEntry | string {
-    const mapping = Object.entries(this.options.plugins ?? {}).find(([key]) => key === fn.name || key === fn.logicalId
-      || key === `${fn.stackName}/${fn.logicalId}` || (fn.path !== undefined && (fn.path === key || fn.path.startsWith(`${key}/`))));
-    const label = fn.path ?? `${fn.stackName}/${fn.logicalId}`;
-    if (mapping && mapping[1].split('#')[0].endsWith('.py')) return pythonModuleEntry(mapping[1], this.options.pluginsBaseDir ?? process.cwd());
-    if (mapping) return bundleModule(mapping[1], this.options.pluginsBaseDir ?? process.cwd(), this.tempRoot!);
+    const mapping = pluginModuleFor(this.options.plugins, fn);
+    const label = functionLabel(fn);
+    if (mapping && mapping.split('#')[0].endsWith('.py')) return pythonModuleEntry(mapping, this.options.pluginsBaseDir ?? process.cwd());
+    if (mapping) return bundleModule(mapping, this.options.pluginsBaseDir ?? process.cwd(), this.tempRoot!);
     if (isPythonFunction(fn)) {
       return pythonHandlerEntry(fn, this.tempRoot!)
         ?? `Function ${label} (${fn.name}) has no local code for Python handler ${fn.handler}: map it in the plugins option, e.g. { '${label}': './plugins/x.py#handler' }`;

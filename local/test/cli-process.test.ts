@@ -1,0 +1,90 @@
+/**
+ * The CLI as a process: exit code 1 when the run fails (with --json on stdout), and Ctrl-C stops
+ * everything it started (DynamoDB Local's Java process included) and exits 130.
+ */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { ActivityStage, Orchestrator, Workflow } from '../../src';
+import { DYNAMODB_LOCAL_ENDPOINT } from '../../test/support/dynamodb-endpoint';
+import { SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
+
+const ROOT = join(__dirname, '..', '..');
+const TS_NODE = [require.resolve('ts-node/dist/bin.js'), '--transpile-only', '-O', JSON.stringify({ module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' })];
+
+function synthApp(pluginCode: string): string {
+  const outdir = mkdtempSync(join(tmpdir(), 'cli-app-'));
+  const app = new App({ outdir });
+  const stack = new Stack(app, 'Cli');
+  const orchestrator = new Orchestrator(stack, 'Orch', { activities: ['Step1'], orchestratorName: 'cli' });
+  new Workflow(stack, 'Flow', { orchestrator, activities: ['Step1'], workflowName: 'flow' });
+  const fn = new lambda.Function(stack, 'Plugin', {
+    runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline(pluginCode), timeout: Duration.seconds(60),
+  });
+  orchestrator.activity('Step1').addPlugin(fn, { stage: ActivityStage.PRE, pluginName: 'Plugin' });
+  app.synth();
+  return outdir;
+}
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; stdout: string[]; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [...TS_NODE, join(ROOT, 'local', 'src', 'cli.ts'), ...args], {
+    cwd: ROOT, env: { ...process.env, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
+  return { child, stdout, exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+}
+
+/** Pids of the Java processes (DynamoDB Local) started by `pid`. */
+function javaChildren(pid: number): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)], { encoding: 'utf8' }).trim();
+  return out.split('\n').filter((l) => /java/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('cdk-orchestrator-local as a process', () => {
+  test('a failed run exits 1 and --json prints the result', async () => {
+    const app = synthApp('exports.handler = async () => ({ state: "Error", message: "not today" });');
+    const { stdout, exit } = cli(['run', '--app', app, '--workflow', 'flow', '--input', '{"uid":"u-1","metadata":{}}', '--json'],
+      { [SHARED_DYNAMODB_ENDPOINT_ENV]: process.env[DYNAMODB_LOCAL_ENDPOINT] });
+    expect(await exit).toBe(1);
+    const result = JSON.parse(stdout.join('').slice(stdout.join('').indexOf('{')));
+    expect(result.status).toBe('FAILED');
+    expect(result.statusDocument.activities.Step1.pre.mandatory.Plugin).toMatchObject({ state: 'Error', message: 'not today' });
+  }, 120_000);
+
+  test('Ctrl-C stops the engine and DynamoDB Local, and exits 130', async () => {
+    const app = synthApp('exports.handler = async () => { await new Promise((r) => setTimeout(r, 50000)); return {}; };');
+    const env = { ...process.env };
+    delete env[SHARED_DYNAMODB_ENDPOINT_ENV];
+    const { child, stdout, exit } = cli(['run', '--app', app, '--workflow', 'flow', '--input', '{"uid":"u-2","metadata":{}}'], env);
+    await until(() => /engine started/.test(stdout.join('')), 90_000, `the engine to start:\n${stdout.join('')}`);
+    const java = javaChildren(child.pid!);
+    expect(java).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 1000)); // the run is in its PRE plugin now
+    child.kill('SIGINT');
+    expect(await exit).toBe(130);
+    expect(stdout.join('')).toMatch(/SIGINT: stopping the local engine/);
+    await until(() => !alive(java[0]), 10_000, 'DynamoDB Local to exit');
+  }, 150_000);
+});
