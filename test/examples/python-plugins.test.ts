@@ -1,7 +1,7 @@
 /**
  * The Python plugins of examples/python/plugins, written from docs/PLUGIN-PROTOCOL.md with boto3 only,
  * run end to end on the local engine: Python functions run on /usr/bin/python3 with Debian's
- * python3-boto3 (local/engine/python-host.ts), the orchestrator's bundled handlers, DynamoDB Local
+ * python3-boto3 (local/src/engine/python-host.ts), the orchestrator's bundled handlers, DynamoDB Local
  * of the jest global setup, the engine's SNS and SQS.
  *
  * - rate.py: a PARALLEL plugin with `reportsStatus: true` (Complete, Do Not Run, business Error);

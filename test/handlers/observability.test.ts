@@ -333,7 +333,7 @@ describe('traces', () => {
 });
 
 /**
- * The local engine runs the same bundles in worker threads (local/engine/function-host.ts) with the
+ * The local engine runs the same bundles in worker threads (local/src/engine/function-host.ts) with the
  * environment Lambda gives them; it fetches no layers. Here the start-run bundle is copied outside the
  * repository (as into a cdk.out anywhere), so its `require('@aws-lambda-powertools/...')` resolves only
  * through the engine's runtime module paths.

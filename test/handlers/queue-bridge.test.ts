@@ -2,7 +2,7 @@
  * queue-bridge, the bundled handler, against DynamoDB Local: runs started for real (start-run and
  * parallel-stage, bundled), the SNS event the bridge receives built from what parallel-stage
  * published (through ScriptedAws), registry items with the layout `addPlugin(fn, { queue: true })`
- * writes. SQS is the local engine's in-memory SqsService (local/engine/sqs.ts) behind its AWS
+ * writes. SQS is the local engine's in-memory SqsService (local/src/engine/sqs.ts) behind its AWS
  * endpoint, so the bridge's SQS client speaks the real JSON protocol to it.
  */
 import { randomUUID } from 'node:crypto';

@@ -12,7 +12,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { inlineFunction, newStack } from './support';
-import { LocalEngine } from '../../local/engine';
+import { LocalEngine } from '../../local/src/engine';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 

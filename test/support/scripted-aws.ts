@@ -1,5 +1,5 @@
 /**
- * Scripted answers on the local engine's AWS endpoint (local/engine/aws-endpoint.ts), for handler
+ * Scripted answers on the local engine's AWS endpoint (local/src/engine/aws-endpoint.ts), for handler
  * tests that need to control what Step Functions, SNS, Lambda and EventBridge answer (plugin
  * behaviour, expired tokens, outages, refused events). The wire protocols are the engine's, so the
  * bundled handlers run unchanged with `AWS_ENDPOINT_URL_*` pointing here. DynamoDB requests are
@@ -7,7 +7,7 @@
  * their request budget. Every call is recorded.
  */
 import { randomUUID } from 'node:crypto';
-import { AwsEndpoint, AwsError, LambdaInvokeResponse } from '../../local/engine/aws-endpoint';
+import { AwsEndpoint, AwsError, LambdaInvokeResponse } from '../../local/src/engine/aws-endpoint';
 
 export type Service = 'sfn' | 'sns' | 'lambda' | 'dynamodb' | 'events';
 
