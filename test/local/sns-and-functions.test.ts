@@ -119,18 +119,15 @@ test('asynchronous invocations are retried twice, then sent to their destination
   expect(failure.requestPayload.Records[0].Sns.Message).toBe('hello');
 });
 
-test('a function the engine cannot run (no local code for its runtime) fails with a message naming it', async () => {
+test('a function the engine cannot run (no local code for its runtime) fails at start with a message naming it and the fix', async () => {
   const stack = newStack('Unmapped');
   // Node.js and Python run locally; Ruby does not.
   const dir = mkdtempSync(join(tmpdir(), 'ruby-'));
   writeFileSync(join(dir, 'index.rb'), 'def handler(event:, context:) end');
   new lambda.Function(stack, 'RbPlugin', { runtime: lambda.Runtime.RUBY_3_3, handler: 'index.handler', code: lambda.Code.fromAsset(dir) });
   const local = new LocalEngine({ app: stack, dynamodbEndpoint: (engine as any).dynamodbUrl });
-  await local.start();
   try {
-    const result = await local.invoke('Unmapped/RbPlugin', {});
-    expect(result.ok).toBe(false);
-    expect(!result.ok && result.error.errorMessage).toContain('Unmapped/RbPlugin');
+    await expect(local.start()).rejects.toThrow(/Function Unmapped\/RbPlugin .* runs ruby3\.3, which the local engine does not run: map it to local code with --plugins/);
   } finally {
     await local.stop();
   }

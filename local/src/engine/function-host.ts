@@ -4,43 +4,18 @@
  * concurrent invocations of one function use more workers, up to a cap. Counts invocations and
  * billed milliseconds (rounded up to 1 ms, as Lambda bills) per function.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LocalFunction } from './assembly';
-import type { InvokeMessage, LambdaError, ResultMessage, WorkerData } from './function-worker';
+import type { InvokeMessage, ResultMessage, WorkerData } from './function-worker';
+import { forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
 
-export type InvokeResult =
-  | { ok: true; payload: string; requestId: string; durationMs: number }
-  | { ok: false; error: LambdaError; requestId: string; durationMs: number };
+export type { FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './sandbox-host';
 
-export interface FunctionStats {
-  invocations: number;
-  errors: number;
-  billedMs: number;
-  coldStarts: number;
-  /**
-   * Milliseconds of the invocations spent waiting on the clock (timers of 10 ms or more that fired
-   * while they ran: sleeps, backoffs, registration windows): billed time that does no work.
-   */
-  timerWaitMs: number;
-  readonly memoryMb: number;
-}
-
-/** Where a function's code is: a module file and the export to call. */
-export interface HandlerEntry { readonly file: string; readonly exportName: string }
-
-export interface FunctionHostOptions {
-  readonly fn: LocalFunction;
-  readonly entry: HandlerEntry;
-  readonly environment: Record<string, string>;
-  readonly maxWorkers: number;
-  readonly onLog: (functionName: string, line: string) => void;
-}
-
-interface PoolWorker { worker: Worker; busy: boolean; pending?: (r: ResultMessage | Error) => void }
+interface PoolWorker extends Sandbox { worker: Worker }
 
 let workerSource: string | undefined;
 
@@ -95,112 +70,9 @@ function unsampledTraceHeader(): string {
   return `Root=1-${epochHex}-${randomBytes(12).toString('hex')};Parent=${randomBytes(8).toString('hex')};Sampled=0`;
 }
 
-export class FunctionHost {
-  public readonly stats: FunctionStats;
-  private readonly workers: PoolWorker[] = [];
-  private readonly queue: (() => void)[] = [];
-  private nextId = 1;
-  private stopped = false;
-
-  constructor(private readonly options: FunctionHostOptions) {
-    this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, timerWaitMs: 0, memoryMb: options.fn.memoryMb };
-  }
-
-  public get name(): string {
-    return this.options.fn.name;
-  }
-
-  /** One synchronous invocation (RequestResponse); asynchronous semantics are built on top of it. */
-  public async invoke(event: unknown): Promise<InvokeResult> {
-    if (this.stopped) throw new Error(`function ${this.name}: engine stopped`);
-    const slot = await this.acquire();
-    const requestId = randomUUID();
-    const { fn } = this.options;
-    const timeoutMs = fn.timeoutSeconds * 1000;
-    const message: InvokeMessage = {
-      id: this.nextId++,
-      event,
-      traceHeader: unsampledTraceHeader(),
-      context: {
-        awsRequestId: requestId,
-        deadlineMs: Date.now() + timeoutMs,
-        functionName: fn.name,
-        functionVersion: '$LATEST',
-        invokedFunctionArn: fn.arn,
-        memoryLimitInMB: String(fn.memoryMb),
-        logGroupName: `/aws/lambda/${fn.name}`,
-        logStreamName: `local/${slot.worker.threadId}`,
-      },
-    };
-    const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await new Promise<ResultMessage | Error | 'timeout'>((resolve) => {
-      slot.pending = resolve;
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-      slot.worker.postMessage(message);
-    });
-    clearTimeout(timer);
-    slot.pending = undefined;
-    this.stats.invocations++;
-    let result: InvokeResult;
-    if (outcome === 'timeout') {
-      // Lambda stops the sandbox on timeout; the next invocation gets a fresh one (cold start).
-      this.discard(slot);
-      result = {
-        ok: false,
-        requestId,
-        durationMs: timeoutMs,
-        error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${requestId} Error: Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`, trace: [] },
-      };
-    } else if (outcome instanceof Error) {
-      this.discard(slot);
-      result = { ok: false, requestId, durationMs: performance.now() - started, error: { errorType: 'Runtime.ExitError', errorMessage: outcome.message, trace: [] } };
-    } else {
-      this.release(slot);
-      this.stats.timerWaitMs += outcome.timerWaitMs ?? 0;
-      result = outcome.ok
-        ? { ok: true, payload: outcome.payload, requestId, durationMs: outcome.durationMs }
-        : { ok: false, error: outcome.error, requestId, durationMs: outcome.durationMs };
-    }
-    if (!result.ok) this.stats.errors++;
-    this.stats.billedMs += Math.max(1, Math.ceil(result.durationMs));
-    return result;
-  }
-
-  public async stop(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.workers.splice(0).map((w) => w.worker.terminate()));
-  }
-
-  private async acquire(): Promise<PoolWorker> {
-    for (;;) {
-      const idle = this.workers.find((w) => !w.busy);
-      if (idle) {
-        idle.busy = true;
-        return idle;
-      }
-      if (this.workers.length < this.options.maxWorkers) {
-        const fresh = this.spawn();
-        fresh.busy = true;
-        return fresh;
-      }
-      await new Promise<void>((resolve) => this.queue.push(resolve));
-    }
-  }
-
-  private release(slot: PoolWorker) {
-    slot.busy = false;
-    this.queue.shift()?.();
-  }
-
-  private discard(slot: PoolWorker) {
-    const i = this.workers.indexOf(slot);
-    if (i >= 0) this.workers.splice(i, 1);
-    void slot.worker.terminate();
-    this.queue.shift()?.();
-  }
-
-  private spawn(): PoolWorker {
+/** Node.js functions: each warm sandbox is a worker thread with the function's environment and module state. */
+export class FunctionHost extends SandboxHost<PoolWorker> {
+  protected start(): PoolWorker {
     const data: WorkerData = { ...this.options.entry, fallbackModulePaths: runtimeModulePaths() };
     const worker = new Worker(workerScript(), {
       eval: true,
@@ -211,28 +83,29 @@ export class FunctionHost {
       // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 128 MB).
       resourceLimits: { maxOldGenerationSizeMb: Math.max(256, this.options.fn.memoryMb) },
     });
-    this.stats.coldStarts++;
     const slot: PoolWorker = { worker, busy: false };
     worker.on('message', (m: ResultMessage) => slot.pending?.(m));
     worker.on('error', (e) => slot.pending?.(e));
     worker.on('exit', (code) => {
-      if (slot.pending) slot.pending(new Error(`worker exited with code ${code}`));
-      const i = this.workers.indexOf(slot);
-      if (i >= 0) this.workers.splice(i, 1);
+      slot.pending?.(new Error(`worker exited with code ${code}`));
+      this.forget(slot);
     });
-    for (const stream of [worker.stdout, worker.stderr]) {
-      let buffered = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        buffered += chunk;
-        const lines = buffered.split('\n');
-        buffered = lines.pop() ?? '';
-        for (const line of lines) this.options.onLog(this.name, line);
-      });
-    }
+    for (const stream of [worker.stdout, worker.stderr]) forEachLine(stream, (line) => this.options.onLog(this.name, line));
     worker.unref();
-    this.workers.push(slot);
     return slot;
+  }
+
+  protected send(slot: PoolWorker, request: SandboxRequest): void {
+    const message: InvokeMessage = { ...request, traceHeader: unsampledTraceHeader() };
+    slot.worker.postMessage(message);
+  }
+
+  protected async terminate(slot: PoolWorker): Promise<void> {
+    await slot.worker.terminate();
+  }
+
+  protected logStreamOf(slot: PoolWorker): string {
+    return String(slot.worker.threadId);
   }
 }
 

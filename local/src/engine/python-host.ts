@@ -13,13 +13,11 @@
  * so the bootstrap gives every client created without an `endpoint_url` the one those variables name.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import type { LocalFunction } from './assembly';
-import type { FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './function-host';
-import type { LambdaError } from './function-worker';
+import { FunctionHostOptions, forEachLine, HandlerEntry, Sandbox, SandboxAnswer, SandboxHost, SandboxRequest } from './sandbox-host';
 
 /** The bootstrap every Python "container" runs: `python3 bootstrap.py <module file> <handler name>`. */
 const BOOTSTRAP = String.raw`
@@ -96,9 +94,7 @@ for line in sys.stdin:
     sys.stderr.flush()
 `;
 
-type Answer = { id: number; ok: true; payload: string; durationMs: number } | { id: number; ok: false; error: LambdaError; durationMs: number };
-
-interface PythonProcess { child: ChildProcess; busy: boolean; pending?: (answer: Answer | Error) => void }
+interface PythonProcess extends Sandbox { child: ChildProcess }
 
 /** The interpreter Python functions run on. */
 export function pythonExecutable(): string {
@@ -163,113 +159,13 @@ export interface PythonHostOptions extends FunctionHostOptions {
   readonly tempRoot: string;
 }
 
-export class PythonFunctionHost {
-  public readonly stats: FunctionStats;
-  private readonly processes: PythonProcess[] = [];
-  private readonly queue: (() => void)[] = [];
-  private nextId = 1;
-  private stopped = false;
-
-  constructor(private readonly options: PythonHostOptions) {
-    this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, timerWaitMs: 0, memoryMb: options.fn.memoryMb };
+/** Python functions: each warm sandbox is one `python3` process running the bootstrap above. */
+export class PythonFunctionHost extends SandboxHost<PythonProcess> {
+  constructor(protected readonly options: PythonHostOptions) {
+    super(options);
   }
 
-  public get name(): string {
-    return this.options.fn.name;
-  }
-
-  public async invoke(event: unknown): Promise<InvokeResult> {
-    if (this.stopped) throw new Error(`function ${this.name}: engine stopped`);
-    const slot = await this.acquire();
-    const requestId = randomUUID();
-    const { fn } = this.options;
-    const timeoutMs = fn.timeoutSeconds * 1000;
-    const id = this.nextId++;
-    const request = {
-      id,
-      event,
-      context: {
-        awsRequestId: requestId,
-        deadlineMs: Date.now() + timeoutMs,
-        functionName: fn.name,
-        functionVersion: '$LATEST',
-        invokedFunctionArn: fn.arn,
-        memoryLimitInMB: String(fn.memoryMb),
-        logGroupName: `/aws/lambda/${fn.name}`,
-        logStreamName: `local/python-${slot.child.pid}`,
-      },
-    };
-    const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await new Promise<Answer | Error | 'timeout'>((resolve) => {
-      slot.pending = resolve;
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-      slot.child.stdin!.write(`${JSON.stringify(request)}\n`);
-    });
-    clearTimeout(timer);
-    slot.pending = undefined;
-    this.stats.invocations++;
-    let result: InvokeResult;
-    if (outcome === 'timeout') {
-      this.discard(slot);
-      result = {
-        ok: false,
-        requestId,
-        durationMs: timeoutMs,
-        error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${requestId} Error: Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`, trace: [] },
-      };
-    } else if (outcome instanceof Error) {
-      this.discard(slot);
-      result = { ok: false, requestId, durationMs: performance.now() - started, error: { errorType: 'Runtime.ExitError', errorMessage: outcome.message, trace: [] } };
-    } else {
-      this.release(slot);
-      result = outcome.ok
-        ? { ok: true, payload: outcome.payload, requestId, durationMs: outcome.durationMs }
-        : { ok: false, error: outcome.error, requestId, durationMs: outcome.durationMs };
-    }
-    if (!result.ok) this.stats.errors++;
-    this.stats.billedMs += Math.max(1, Math.ceil(result.durationMs));
-    return result;
-  }
-
-  public async stop(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.processes.splice(0).map((p) => new Promise<void>((resolve) => {
-      if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-      p.child.once('exit', () => resolve());
-      p.child.kill('SIGKILL');
-    })));
-  }
-
-  private async acquire(): Promise<PythonProcess> {
-    for (;;) {
-      const idle = this.processes.find((p) => !p.busy);
-      if (idle) {
-        idle.busy = true;
-        return idle;
-      }
-      if (this.processes.length < this.options.maxWorkers) {
-        const fresh = this.spawn();
-        fresh.busy = true;
-        return fresh;
-      }
-      await new Promise<void>((resolve) => this.queue.push(resolve));
-    }
-  }
-
-  private release(slot: PythonProcess) {
-    slot.busy = false;
-    this.queue.shift()?.();
-  }
-
-  private discard(slot: PythonProcess) {
-    const i = this.processes.indexOf(slot);
-    if (i >= 0) this.processes.splice(i, 1);
-    slot.child.kill('SIGKILL');
-    this.queue.shift()?.();
-  }
-
-  private spawn(): PythonProcess {
+  protected start(): PythonProcess {
     const { entry, environment } = this.options;
     const child = spawn(pythonExecutable(), ['-u', bootstrap(this.options.tempRoot), entry.file, entry.exportName], {
       cwd: dirname(entry.file),
@@ -282,36 +178,40 @@ export class PythonFunctionHost {
       },
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     });
-    this.stats.coldStarts++;
     const slot: PythonProcess = { child, busy: false };
-    lines(child.stdio[3] as Readable, (line) => {
+    forEachLine(child.stdio[3] as Readable, (line) => {
+      if (line === '') return;
       try {
-        slot.pending?.(JSON.parse(line) as Answer);
+        slot.pending?.(JSON.parse(line) as SandboxAnswer);
       } catch (e) {
         slot.pending?.(e as Error);
       }
     });
-    for (const stream of [child.stdout!, child.stderr!]) lines(stream, (line) => this.options.onLog(this.name, line));
+    for (const stream of [child.stdout!, child.stderr!]) forEachLine(stream, (line) => line !== '' && this.options.onLog(this.name, line));
     child.on('error', (e) => slot.pending?.(e));
     child.on('exit', (code, signal) => {
       slot.pending?.(new Error(`python exited with ${signal ?? `code ${code}`}`));
-      const i = this.processes.indexOf(slot);
-      if (i >= 0) this.processes.splice(i, 1);
+      this.forget(slot);
     });
     child.unref();
     for (const stream of [child.stdin, child.stdout, child.stderr, child.stdio[3]]) (stream as { unref?: () => void } | null)?.unref?.();
-    this.processes.push(slot);
     return slot;
+  }
+
+  protected send(slot: PythonProcess, request: SandboxRequest): void {
+    slot.child.stdin!.write(`${JSON.stringify(request)}\n`);
+  }
+
+  protected terminate(slot: PythonProcess): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (slot.child.exitCode !== null || slot.child.signalCode !== null) return resolve();
+      slot.child.once('exit', () => resolve());
+      slot.child.kill('SIGKILL');
+    });
+  }
+
+  protected logStreamOf(slot: PythonProcess): string {
+    return `python-${slot.child.pid}`;
   }
 }
 
-function lines(stream: Readable, onLine: (line: string) => void) {
-  let buffered = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    buffered += chunk;
-    const parts = buffered.split('\n');
-    buffered = parts.pop() ?? '';
-    for (const line of parts) if (line !== '') onLine(line);
-  });
-}

@@ -1,0 +1,183 @@
+/**
+ * What every function host shares, whatever runs the code (a worker thread for Node.js, a process
+ * for Python): a pool of warm sandboxes per function, reused between invocations and grown up to a
+ * cap for concurrent ones; Lambda's context, timeout (the sandbox is discarded, the next call is a
+ * cold start) and error shapes; counters of invocations, errors, cold starts and billed milliseconds
+ * (rounded up to 1 ms, as Lambda bills). A host supplies only how to start, talk to and stop one.
+ */
+import { randomUUID } from 'node:crypto';
+import type { LocalFunction } from './assembly';
+import type { InvokeMessage, LambdaError, ResultMessage } from './function-worker';
+
+export type InvokeResult =
+  | { ok: true; payload: string; requestId: string; durationMs: number }
+  | { ok: false; error: LambdaError; requestId: string; durationMs: number };
+
+export interface FunctionStats {
+  invocations: number;
+  errors: number;
+  billedMs: number;
+  coldStarts: number;
+  /**
+   * Milliseconds of the invocations spent waiting on the clock (timers of 10 ms or more that fired
+   * while they ran: sleeps, backoffs, registration windows): billed time that does no work.
+   */
+  timerWaitMs: number;
+  readonly memoryMb: number;
+}
+
+/** Where a function's code is: a module file and the export to call. */
+export interface HandlerEntry { readonly file: string; readonly exportName: string }
+
+export interface FunctionHostOptions {
+  readonly fn: LocalFunction;
+  readonly entry: HandlerEntry;
+  readonly environment: Record<string, string>;
+  readonly maxWorkers: number;
+  readonly onLog: (functionName: string, line: string) => void;
+}
+
+/** What a sandbox answers for one invocation (the Node.js worker's message shape; the Python bootstrap writes the same). */
+export type SandboxAnswer = ResultMessage;
+
+/** One warm sandbox: busy while it runs an invocation, whose answer (or crash) goes to `pending`. */
+export interface Sandbox {
+  busy: boolean;
+  pending?: (answer: SandboxAnswer | Error) => void;
+}
+
+/** One invocation as a sandbox receives it: the event and Lambda's context. */
+export type SandboxRequest = Omit<InvokeMessage, 'traceHeader'>;
+
+export abstract class SandboxHost<S extends Sandbox> {
+  public readonly stats: FunctionStats;
+  private readonly sandboxes: S[] = [];
+  private readonly queue: (() => void)[] = [];
+  private nextId = 1;
+  private stopped = false;
+
+  constructor(protected readonly options: FunctionHostOptions) {
+    this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, timerWaitMs: 0, memoryMb: options.fn.memoryMb };
+  }
+
+  public get name(): string {
+    return this.options.fn.name;
+  }
+
+  /** One synchronous invocation (RequestResponse); asynchronous semantics are built on top of it. */
+  public async invoke(event: unknown): Promise<InvokeResult> {
+    if (this.stopped) throw new Error(`function ${this.name}: engine stopped`);
+    const slot = await this.acquire();
+    const requestId = randomUUID();
+    const { fn } = this.options;
+    const timeoutMs = fn.timeoutSeconds * 1000;
+    const request: SandboxRequest = {
+      id: this.nextId++,
+      event,
+      context: {
+        awsRequestId: requestId,
+        deadlineMs: Date.now() + timeoutMs,
+        functionName: fn.name,
+        functionVersion: '$LATEST',
+        invokedFunctionArn: fn.arn,
+        memoryLimitInMB: String(fn.memoryMb),
+        logGroupName: `/aws/lambda/${fn.name}`,
+        logStreamName: `local/${this.logStreamOf(slot)}`,
+      },
+    };
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await new Promise<SandboxAnswer | Error | 'timeout'>((resolve) => {
+      slot.pending = resolve;
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      this.send(slot, request);
+    });
+    clearTimeout(timer);
+    slot.pending = undefined;
+    this.stats.invocations++;
+    let result: InvokeResult;
+    if (outcome === 'timeout') {
+      // Lambda stops the sandbox on timeout; the next invocation gets a fresh one (cold start).
+      this.discard(slot);
+      result = {
+        ok: false,
+        requestId,
+        durationMs: timeoutMs,
+        error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${requestId} Error: Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`, trace: [] },
+      };
+    } else if (outcome instanceof Error) {
+      this.discard(slot);
+      result = { ok: false, requestId, durationMs: performance.now() - started, error: { errorType: 'Runtime.ExitError', errorMessage: outcome.message, trace: [] } };
+    } else {
+      this.release(slot);
+      this.stats.timerWaitMs += outcome.timerWaitMs ?? 0;
+      result = outcome.ok
+        ? { ok: true, payload: outcome.payload, requestId, durationMs: outcome.durationMs }
+        : { ok: false, error: outcome.error, requestId, durationMs: outcome.durationMs };
+    }
+    if (!result.ok) this.stats.errors++;
+    this.stats.billedMs += Math.max(1, Math.ceil(result.durationMs));
+    return result;
+  }
+
+  public async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.sandboxes.splice(0).map((slot) => this.terminate(slot)));
+  }
+
+  /** Starts one sandbox (a cold start). It must call `forget` when it exits on its own. */
+  protected abstract start(): S;
+  /** Hands the sandbox one invocation; its answer goes to `slot.pending`. */
+  protected abstract send(slot: S, request: SandboxRequest): void;
+  /** Stops a sandbox for good. */
+  protected abstract terminate(slot: S): Promise<void>;
+  /** The sandbox's part of the log stream name. */
+  protected abstract logStreamOf(slot: S): string;
+
+  /** Drops a sandbox that exited from the pool. */
+  protected forget(slot: S): void {
+    const i = this.sandboxes.indexOf(slot);
+    if (i >= 0) this.sandboxes.splice(i, 1);
+  }
+
+  private async acquire(): Promise<S> {
+    for (;;) {
+      const idle = this.sandboxes.find((s) => !s.busy);
+      if (idle) {
+        idle.busy = true;
+        return idle;
+      }
+      if (this.sandboxes.length < this.options.maxWorkers) {
+        const fresh = this.start();
+        this.stats.coldStarts++;
+        this.sandboxes.push(fresh);
+        fresh.busy = true;
+        return fresh;
+      }
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+    }
+  }
+
+  private release(slot: S) {
+    slot.busy = false;
+    this.queue.shift()?.();
+  }
+
+  private discard(slot: S) {
+    this.forget(slot);
+    void this.terminate(slot);
+    this.queue.shift()?.();
+  }
+}
+
+/** Calls `onLine` with every complete line of a text stream. */
+export function forEachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  });
+}
