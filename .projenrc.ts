@@ -184,7 +184,7 @@ demo.spawn(bundle);
 demo.spawn(compileLocal);
 demo.exec('cdk synth --no-notices --quiet', { cwd: 'examples' });
 // The CLI users run (`npx cdk-orchestrator-local run ...`), from the compiled package.
-demo.exec(`node local/lib/local/src/cli.js run --app examples/cdk.out --workflow Onboarding --input '{"uid":"application-42","metadata":{"customer":"ACME","product":"home"}}'`);
+demo.exec('node local/lib/local/src/cli.js run --app examples/cdk.out --workflow Onboarding --input \'{"uid":"application-42","metadata":{"customer":"ACME","product":"home"}}\'');
 
 // Cost benchmark: one activity on the local engine (A, C, A=10, A=100) priced per million runs
 // against the original, then synth time and memory for 1-200 activities.

@@ -29,9 +29,9 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { App, Duration, NestedStack, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
+import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 import { ActivityStage, Orchestrator, Workflow } from '../src';
 import { SCALE } from '../src/private/scale';
 

@@ -15,13 +15,13 @@ import { ActivityStage } from './activity-stage';
 import { defaultTableProps, LIMITS, PLUGIN_TABLE, STATUS_TABLE } from './defaults';
 import { HandlerOptions, OrchestratorHandlers } from './handlers';
 import { IOrchestrator, OrchestratorBase } from './orchestrator-base';
+import { acknowledgeInlinePolicies, addTablesToBackupPlan, registerCompliance } from './private/compliance';
 import { Coordinates } from './private/coordinates';
 import { addStateMachineLoggingAndTracing } from './private/grants';
 import {
   activityExecutionArnPattern, activityStateMachineArnPattern, activityStateMachineName, activityTopicName, orchestratorLogGroupPatterns,
   stateMachineLogGroupName,
 } from './private/naming';
-import { acknowledgeInlinePolicies, addTablesToBackupPlan, registerCompliance } from './private/compliance';
 import { MonitoredWorkflow, OrchestratorMonitoring } from './private/orchestrator-monitoring';
 import { resolveOrchestratorProps, validateStatusRetention } from './private/resolve-orchestrator';
 import { pluginTagText, RuntimeRegistration } from './private/runtime-registration';

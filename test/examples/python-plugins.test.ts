@@ -13,10 +13,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { LocalEngine } from '../../local/src';
 import type { ExecutionResult } from '../../local/src';
+import { LocalEngine, formatEvent } from '../../local/src';
 import { pythonExecutable } from '../../local/src/engine/python-host';
-import { formatEvent } from '../../local/src';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 

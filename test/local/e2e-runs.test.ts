@@ -18,9 +18,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { inlineFunction, newStack } from './support';
-import { LocalEngine } from '../../local/src';
 import type { ExecutionResult } from '../../local/src';
-import { formatEvent } from '../../local/src';
+import { LocalEngine, formatEvent } from '../../local/src';
 import { ActivityStage, Orchestrator, PluginOptions, Workflow } from '../../src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 

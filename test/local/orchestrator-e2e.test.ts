@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { inlineFunction, newStack } from './support';
-import { LocalEngine } from '../../local/src';
-import { formatEvent } from '../../local/src';
+import { LocalEngine, formatEvent } from '../../local/src';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
 
 const PLUGIN = 'exports.handler = async (event) => { globalThis.seen = (globalThis.seen || 0) + 1; return { state: "Complete" }; };';

@@ -16,9 +16,8 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { eventually, inlineFunction } from './support';
 import { State } from '../../lambda/shared/status';
 import { pluginStateUpdate } from '../../lambda/shared/status-store';
-import { LocalEngine } from '../../local/src';
 import type { ExecutionResult } from '../../local/src';
-import { formatEvent } from '../../local/src';
+import { LocalEngine, formatEvent } from '../../local/src';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 

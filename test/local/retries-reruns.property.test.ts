@@ -25,9 +25,8 @@ import {
   ActivitySpec, AppSpec, Behaviour, buildScriptedApp, BUNDLED, Call, PluginSpec, pluginId, readCalls, runKey, RunScript, StageName,
   STAGE_NAMES, writeScript,
 } from './scripted-app';
-import { LocalEngine } from '../../local/src';
 import type { ExecutionResult } from '../../local/src';
-import { formatEvent, TimelineEvent } from '../../local/src';
+import { LocalEngine, formatEvent, TimelineEvent } from '../../local/src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 const maybe = BUNDLED ? describe : describe.skip;
@@ -67,7 +66,10 @@ function pluginArb(stage: StageName, name: string): fc.Arbitrary<PluginSpec> {
     timed: stage === 'async' ? fc.constant(false) : fc.boolean(),
     filtered: stage === 'async' ? fc.boolean() : fc.constant(false),
   }).map(({ mandatory, order, timed, filtered }) => ({
-    name, stage, mandatory, order,
+    name,
+    stage,
+    mandatory,
+    order,
     timeoutSeconds: timed ? TIMEOUT_SECONDS : undefined,
     regions: filtered ? ['eu'] : undefined,
   }));

@@ -12,9 +12,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import {
   ActivitySpec, AppSpec, Behaviour, buildScriptedApp, BUNDLED, pluginId, readCalls, runKey, RunScript, writeScript,
 } from './scripted-app';
-import { LocalEngine } from '../../local/src';
 import type { ExecutionResult } from '../../local/src';
-import { formatEvent } from '../../local/src';
+import { LocalEngine, formatEvent } from '../../local/src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 const maybe = BUNDLED ? describe : describe.skip;

@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { inlineFunction, newStack } from './support';
-import { LocalEngine } from '../../local/src';
 import type { ExecutionResult } from '../../local/src';
-import { formatEvent } from '../../local/src';
+import { LocalEngine, formatEvent } from '../../local/src';
 import { ActivityStage, Orchestrator, PluginOptions, Workflow } from '../../src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
