@@ -160,13 +160,18 @@ const acknowledgedPolicies = new WeakSet<IConstruct>();
 
 /** VPC props of a function of the orchestrator `settings` describe; the role may manage its network interfaces. */
 function vpcPlacement(scope: IConstruct, settings: ComplianceSettings, role: iam.IRole): Partial<lambda.FunctionProps> {
-  role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...VPC_ENI_WILDCARD.actions], resources: ['*'] }));
-  acknowledgeWildcards(role, [VPC_ENI_WILDCARD]);
+  grantNetworkInterfaces(role);
   return {
     vpc: settings.vpc,
     vpcSubnets: settings.vpcSubnets,
     securityGroups: settings.securityGroups ?? handlersSecurityGroup(scope, settings),
   };
+}
+
+/** What a function in a VPC needs on its role: the network-interface actions (AWS requires `*`, acknowledged). */
+export function grantNetworkInterfaces(role: iam.IRole): void {
+  role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...VPC_ENI_WILDCARD.actions], resources: ['*'] }));
+  acknowledgeWildcards(role, [VPC_ENI_WILDCARD]);
 }
 
 /** One security group for every function of an orchestrator (outbound only: the functions call AWS APIs). */

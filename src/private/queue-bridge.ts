@@ -5,6 +5,7 @@
 import * as path from 'path';
 import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -12,6 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, DependencyGroup, IConstruct } from 'constructs';
+import { complianceOf, ComplianceSettings, grantNetworkInterfaces } from './compliance';
 import { ENV } from './contract';
 import { grantKey, grantTable, KMS_TOPIC_PUBLISH_ACTIONS } from './grants';
 import { acknowledgeWildcards, KMS_ACTIONS_WILDCARD, XRAY_WILDCARD } from './nag';
@@ -37,6 +39,8 @@ export interface QueueBridgeWiring {
    * the `orchestrator` dimension of the bridge's metrics.
    */
   readonly orchestratorName?: string;
+  /** The orchestrator's VPC (docs/COMPLIANCE.md): the bridge runs there too. */
+  readonly network?: { readonly vpc: ec2.IVpc; readonly vpcSubnets?: ec2.SubnetSelection; readonly securityGroups?: ec2.ISecurityGroup[] };
 }
 
 const CONSUME_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
@@ -55,6 +59,7 @@ export function buildQueuePlugin(scope: Construct, handler: lambda.IFunction, ta
     encryptionKey: resolved.encryptionKey,
     powertoolsLayer: resolved.powertoolsLayer,
     orchestratorName: resolved.orchestratorName,
+    network: networkOf(complianceOf(target.parallelTopic)),
   };
   const bridge = QueueBridge.of(scope, wiring, target.activityName);
   const fifo = options.fifoKey !== undefined;
@@ -202,8 +207,12 @@ export class QueueBridge extends Construct {
     // Lambda invokes the on-failure destination with the function's role.
     const outcomeGrant = role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [wiring.pluginOutcomeFunctionArn] }));
     this.role = role;
+    if (wiring.network) grantNetworkInterfaces(role);
 
     this.function = new lambda.Function(this, 'Function', {
+      // In the orchestrator's VPC when it has one; without its security groups, Lambda gives the
+      // bridge one of its own in this stack (outbound only: the bridge calls AWS APIs).
+      ...(wiring.network ? { vpc: wiring.network.vpc, vpcSubnets: wiring.network.vpcSubnets, securityGroups: wiring.network.securityGroups } : {}),
       ...HANDLER_FUNCTION_DEFAULTS,
       code: lambda.Code.fromAsset(path.join(__dirname, '..', '..', 'assets', 'handlers', spec.name)),
       layers: [powertoolsLayer(this, wiring.powertoolsLayer)],
@@ -229,6 +238,11 @@ export class QueueBridge extends Construct {
     if (outcomeGrant.policyDependable) config.node.addDependency(outcomeGrant.policyDependable);
     this.grants = new DependencyGroup(role, config);
   }
+}
+
+/** The VPC placement of the orchestrator's settings, if it has a VPC (an imported orchestrator has none). */
+function networkOf(settings: ComplianceSettings | undefined): QueueBridgeWiring['network'] {
+  return settings?.vpc ? { vpc: settings.vpc, vpcSubnets: settings.vpcSubnets, securityGroups: settings.securityGroups } : undefined;
 }
 
 /**

@@ -3,6 +3,7 @@
 // vpc, alarmTopic, logRetention ONE_YEAR, backupPlan) and the plain one. Findings on the user's own
 // resources (the key, VPC, topic, plan and plugin function below) are the user's and left out.
 import { Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import * as backup from 'aws-cdk-lib/aws-backup';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -117,4 +118,27 @@ test('vpcSubnets or securityGroups without vpc are named synth errors', () => {
   const vpc = new ec2.Vpc(stack, 'Vpc');
   expect(() => new Orchestrator(stack, 'B', { activities: ['S'], vpc, securityGroups: [] }))
     .toThrow('Orchestrator \'Default/B\': securityGroups is empty');
+});
+
+test('a queue plugin\'s bridge runs in the orchestrator\'s VPC too, with the network-interface permissions', () => {
+  const stack = new Stack(newNagApp(), 'Queued');
+  const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'private', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+  const orchestrator = new Orchestrator(stack, 'Orch', { activities: ['Step1'], orchestratorName: 'orders', vpc });
+  const worker = new lambda.Function(stack, 'Worker', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('x') });
+  orchestrator.activity('Step1').addPlugin(worker, { stage: ActivityStage.PARALLEL, pluginName: 'Ledger', queue: true });
+  const synthesized = Template.fromStack(stack).toJSON();
+  const bridges = Object.entries<any>(synthesized.Resources)
+    .filter(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith('CdkOrchestratorQueueBridge'));
+  expect(bridges).toHaveLength(1);
+  const [, bridge] = bridges[0];
+  const subnets = Object.keys(synthesized.Resources).filter((id) => synthesized.Resources[id].Type === 'AWS::EC2::Subnet');
+  expect(bridge.Properties.VpcConfig.SubnetIds.map((ref: any) => ref.Ref).sort()).toEqual(subnets.sort());
+  expect(bridge.Properties.VpcConfig.SecurityGroupIds).toHaveLength(1);
+  const roleId = bridge.Properties.Role['Fn::GetAtt'][0];
+  const statements = Object.values<any>(synthesized.Resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((role: any) => role.Ref === roleId))
+    .flatMap((r) => r.Properties.PolicyDocument.Statement);
+  expect(statements).toContainEqual(expect.objectContaining({
+    Action: expect.arrayContaining(['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface']), Resource: '*',
+  }));
 });
