@@ -50,7 +50,8 @@ export interface ActivityOptions {
 }
 
 /**
- * What identifies an existing activity.
+ * What identifies an existing activity. The optional handler ARNs are documented here and on
+ * OrchestratorAttributes alike: each import is used alone, so each carries its own docs (API.md).
  */
 export interface ActivityAttributes {
   /** The activity's name. */

@@ -25,6 +25,8 @@ export function acknowledgeRule(scope: IConstruct, id: string, reason: string): 
 /**
  * A kind of IAM statement the library writes although it has a wildcard (cdk-nag AwsSolutions-IAM5),
  * and why. A statement is of this kind when every one of its actions is listed in `actions`.
+ * The justifications below (and in runtime-registration.ts) are data of this one shape: they repeat
+ * the shape, not logic, so each reads on its own where the grant is explained.
  */
 export interface WildcardJustification {
   readonly actions: readonly string[];
