@@ -53,7 +53,7 @@ export interface AppSpec {
 }
 
 /** How long `slow` takes; `exceedTimeout` takes the plugin's timeout plus this. */
-export const SLOW_MS = 1200;
+export const SLOW_MS = 500;
 
 /** The plugin's id in the script and the log: `<activity>.<stage>.<plugin>`. */
 export function pluginId(activity: string, plugin: Pick<PluginSpec, 'stage' | 'name'>): string {
