@@ -19,7 +19,7 @@ import { loadPlugins, pluginKind, pluginRef, RegisteredPlugin } from './shared/r
 import { preparePluginMessage, startStage } from './shared/stage';
 import {
   activityOf, describeFailure, isPluginFinal, isPluginInvocable, PluginEntry, PluginState, registeredView, RegisteredRef,
-  SequentialStageKey, snsEnvelope, stageFailure, State, StatusDocument, summarizeActivity, summarizeRun,
+  SequentialStageKey, snsEnvelope, stageFailure, State, StatusDocument, rollUp,
   ownField, summarizeStage, trimMessage, unregisteredPendingEntries,
 } from './shared/status';
 import { EntryChange, stageFailedChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
@@ -265,10 +265,7 @@ function settle(run: StageRun, entry: EntryChange | undefined): Decision {
     return failStage(run, failure.plugin, entry, failure.message);
   }
   stage.status = { ...stage.status, state: stageState };
-  const activity = projected.activities[event.activity];
-  const activityState = summarizeActivity(activity);
-  activity.status = { state: activityState };
-  const runState = summarizeRun(projected.activities);
+  const { activityState, runState } = rollUp(projected.activities, event.activity);
   const stale = unregisteredPendingEntries(run.doc.activities[event.activity][event.stage], run.registered);
 
   const current = run.doc.activities[event.activity];
@@ -297,9 +294,7 @@ function resummarize(run: StageRun): Decision {
   const { event } = run;
   const activity = activityOf(run.doc, event.activity);
   if (!activity) return {};
-  const activityState = summarizeActivity(activity);
-  const projected = { ...run.doc.activities, [event.activity]: { ...activity, status: { state: activityState } } };
-  const runState = summarizeRun(projected);
+  const { activityState, runState } = rollUp(run.doc.activities, event.activity);
   // A failed activity or run keeps its message and state: only start-run resets them.
   if (activity.status.state === State.ERROR || run.doc.status.state === State.ERROR) return {};
   if (activity.status.state === activityState && run.doc.status.state === runState) return {};

@@ -306,6 +306,16 @@ export function summarizeRun(activities: Record<string, ActivityDocument>): Stat
   return summarizeStates(Object.values(activities).map((activity) => activity.status.state));
 }
 
+/**
+ * The activity's state from its stages, and the run's state with that activity summarized: what a
+ * write that changes a stage (or finds one done) stores on the activity and the run.
+ */
+export function rollUp(activities: Record<string, ActivityDocument>, activity: string): { activityState: State; runState: State } {
+  const activityState = summarizeActivity(activities[activity]);
+  const runState = summarizeRun({ ...activities, [activity]: { ...activities[activity], status: { state: activityState } } });
+  return { activityState, runState };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plugin-entry transitions
 
