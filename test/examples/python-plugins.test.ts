@@ -17,7 +17,7 @@ import type { ExecutionResult } from '../../local/src';
 import { LocalEngine, formatEvent } from '../../local/src';
 import { pythonExecutable } from '../../local/src/engine/python-host';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
-import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
+import { startTestEngine } from '../local/support';
 
 const ROOT = join(__dirname, '..', '..');
 const PLUGINS = join(ROOT, 'examples', 'python', 'plugins');
@@ -61,14 +61,7 @@ maybe('Python plugins (examples/python/plugins) on the local engine', () => {
     (await engine.statusDocument(uid, workflow))!.activities[activity].async.mandatory[plugin];
 
   beforeAll(async () => {
-    engine = new LocalEngine({
-      app: buildApp(),
-      dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
-      asyncRetryDelaysMs: [100, 200],
-      queueRetryDelayMs: 300,
-      logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
-    });
-    await engine.start();
+    engine = await startTestEngine(buildApp(), { queueRetryDelayMs: 300 });
   }, 120_000);
 
   afterAll(async () => {

@@ -11,10 +11,9 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { inlineFunction, newStack } from './support';
+import { inlineFunction, newStack, startTestEngine } from './support';
 import { LocalEngine } from '../../local/src/engine';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
-import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 const bundled = existsSync(join(__dirname, '..', '..', 'assets', 'handlers', 'start-run', 'index.js'));
 const maybe = bundled ? describe : describe.skip;
@@ -40,13 +39,7 @@ maybe('compliant configuration on the local engine', () => {
       { stage: ActivityStage.PARALLEL, pluginName: 'broken' });
     new Workflow(stack, 'WfGood', { orchestrator, activities: ['Good'], workflowName: 'good' });
     new Workflow(stack, 'WfBad', { orchestrator, activities: ['Bad'], workflowName: 'bad' });
-    engine = new LocalEngine({
-      app: stack,
-      dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
-      asyncRetryDelaysMs: [100, 200],
-      logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
-    });
-    await engine.start();
+    engine = await startTestEngine(stack);
   }, 120_000);
 
   afterAll(async () => {

@@ -25,9 +25,9 @@ import {
   ActivitySpec, AppSpec, Behaviour, buildScriptedApp, BUNDLED, Call, PluginSpec, pluginId, readCalls, runKey, RunScript, StageName,
   STAGE_NAMES, writeScript,
 } from './scripted-app';
+import { startTestEngine } from './support';
 import type { ExecutionResult } from '../../local/src';
-import { LocalEngine, formatEvent, TimelineEvent } from '../../local/src';
-import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
+import { formatEvent, TimelineEvent } from '../../local/src';
 
 const maybe = BUNDLED ? describe : describe.skip;
 
@@ -142,14 +142,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'property-'));
   const scripts: Record<string, RunScript> = Object.fromEntries(scenario.runs.map((run) => [runKey(run.uid, run.workflow), run.behaviours]));
   writeScript(dir, 1, scripts);
-  const engine = new LocalEngine({
-    app: buildScriptedApp(scenario.app, dir, `Prop${++scenarioCount}`),
-    dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
-    asyncRetryDelaysMs: [50, 100],
-    retryIntervalMs: 50,
-    logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
-  });
-  await engine.start();
+  const engine = await startTestEngine(buildScriptedApp(scenario.app, dir, `Prop${++scenarioCount}`),
+    { asyncRetryDelaysMs: [50, 100], retryIntervalMs: 50 });
   try {
     let previous: Record<string, ModelDocument> = {};
     // Status items at the end of the first run, to compare `Complete` entries after the re-run.

@@ -12,9 +12,9 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import {
   ActivitySpec, AppSpec, Behaviour, buildScriptedApp, BUNDLED, pluginId, readCalls, runKey, RunScript, writeScript,
 } from './scripted-app';
+import { startTestEngine } from './support';
 import type { ExecutionResult } from '../../local/src';
 import { LocalEngine, formatEvent } from '../../local/src';
-import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 const maybe = BUNDLED ? describe : describe.skip;
 
@@ -145,14 +145,7 @@ maybe('Retries and re-runs on the local engine', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'retries-'));
     writeScript(dir, phase, scripts);
-    engine = new LocalEngine({
-      app: buildScriptedApp(SPEC, dir, 'Retries'),
-      dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
-      asyncRetryDelaysMs: [100, 200],
-      retryIntervalMs: 50,
-      logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
-    });
-    await engine.start();
+    engine = await startTestEngine(buildScriptedApp(SPEC, dir, 'Retries'), { retryIntervalMs: 50 });
   }, 120_000);
 
   afterAll(async () => {

@@ -2,6 +2,8 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { LocalEngine, LocalEngineOptions } from '../../local/src';
+import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 export function newStack(id: string): Stack {
   return new Stack(new App(), id);
@@ -27,4 +29,20 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * A started LocalEngine for an end-to-end test: the jest run's DynamoDB Local, Lambda's asynchronous
+ * retries a moment apart instead of minutes, function logs only with LOCAL_ENGINE_LOGS=1.
+ */
+export async function startTestEngine(app: Stack, options: Partial<LocalEngineOptions> = {}): Promise<LocalEngine> {
+  const engine = new LocalEngine({
+    app,
+    dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
+    asyncRetryDelaysMs: [100, 200],
+    logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
+    ...options,
+  });
+  await engine.start();
+  return engine;
 }
