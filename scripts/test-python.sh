@@ -3,7 +3,8 @@
 # folder, installs the built cdk_orchestrator wheel (dist/python, from `npx projen package:python`),
 # synthesizes examples/python/app.py and checks that its templates are the TypeScript example's
 # (examples/app.ts), resource for resource, except CDKMetadata; then checks the Python error path
-# (scripts/python/error_paths.py).
+# (scripts/python/error_paths.py), the README's Python app as written, and a fresh Python CDK app run
+# by the packed cdk-orchestrator-local (.ci/consumer-app-python.sh).
 #
 # Where the Python dependencies come from (printed as "source: ..."):
 #   pypi    pip reaches its index (it downloads jsii, constructs and aws-cdk-lib in the versions of
@@ -259,5 +260,11 @@ PYEOF
   || { cat "$WORK/readme.log" >&2; fail "README.md's Python app does not run as written"; }
 compgen -G "$WORK/readme/cdk.out/*.template.json" >/dev/null || fail "README.md's Python app synthesized no template"
 log "README.md's Python app synthesizes as written"
+
+# --- the Python user path -----------------------------------------------------------------------------
+# A fresh `cdk init app --language python` app with plugins in a second stack, synthesized with this
+# venv, then run by the packed cdk-orchestrator-local (dist/js, from `npx projen package:local`).
+"$ROOT/.ci/consumer-app-python.sh" "$VENV" "$ROOT/dist/js" || fail "the Python consumer app did not run to Complete locally (see above)"
+phase "a fresh Python CDK app ran locally"
 
 log "passed: source $SOURCE, $((SECONDS - T0)) s"
