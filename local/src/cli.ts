@@ -3,8 +3,8 @@
  * cdk-orchestrator-local: runs one workflow of a synthesized app on the local engine.
  *
  *   cdk-orchestrator-local run --app cdk.out --workflow NAME --input JSON|@file.json
- *                              [--plugins map.json] [--report run.html] [--json] [--logs]
- *   cdk-orchestrator-local check [--app cdk.out] [--workflow NAME] [--input ...] [--plugins map.json]
+ *                              [--plugins map.json] [--ssm-parameter NAME=VALUE ...] [--report run.html] [--json] [--logs]
+ *   cdk-orchestrator-local check [--app cdk.out] [--workflow NAME] [--input ...] [--plugins map.json] [--ssm-parameter NAME=VALUE ...]
  *
  * Exit codes: 0 the run succeeded (or check found nothing), 1 the run failed, 2 usage or
  * environment error (every problem is listed with its fix before anything starts).
@@ -31,25 +31,30 @@ export interface CliIo {
 }
 
 const USAGE = `usage:
-  cdk-orchestrator-local run --app cdk.out --workflow NAME --input JSON|@file.json [--plugins map.json] [--report run.html] [--json] [--logs]
+  cdk-orchestrator-local run --app cdk.out --workflow NAME --input JSON|@file.json [--plugins map.json]
+                             [--ssm-parameter NAME=VALUE ...] [--report run.html] [--json] [--logs]
   cdk-orchestrator-local check [--app cdk.out] [--workflow NAME] [--input JSON|@file.json] [--plugins map.json]
+                               [--ssm-parameter NAME=VALUE ...]
 
   --plugins  JSON file mapping functions (construct path, logical id or name) to local modules,
              relative to the file: { "PluginStack/RateFn": "./plugins/rate.ts#handler" }
+  --ssm-parameter  the value of a Parameter Store parameter the app reads (a template parameter of
+             type AWS::SSM::Parameter::Value<...>, or GetParameter at run time); repeat per parameter
   --report   write a self-contained HTML page of the run (timeline, status document, counters)
   --json     print one JSON document (result, status document, counters) instead of the timeline
 Exit codes: 0 succeeded, 1 the run failed, 2 usage or environment error.
 `;
 
 const OPTIONS = {
-  app: { type: 'string', default: 'cdk.out' },
-  workflow: { type: 'string' },
-  input: { type: 'string' },
-  plugins: { type: 'string' },
-  report: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  logs: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
+  'app': { type: 'string', default: 'cdk.out' },
+  'workflow': { type: 'string' },
+  'input': { type: 'string' },
+  'plugins': { type: 'string' },
+  'ssm-parameter': { type: 'string', multiple: true },
+  'report': { type: 'string' },
+  'json': { type: 'boolean', default: false },
+  'logs': { type: 'boolean', default: false },
+  'help': { type: 'boolean', short: 'h', default: false },
 } as const;
 
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
@@ -75,7 +80,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     if (values.workflow === undefined) usage.push({ problem: '--workflow is missing', fix: 'Pass the workflow to run: --workflow NAME (`cdk-orchestrator-local check` lists them)' });
     if (values.input === undefined) usage.push({ problem: '--input is missing', fix: 'Pass the workflow input: --input \'{"uid":"app-1","metadata":{}}\' or --input @input.json' });
   }
-  const checked = preflight({ app: values.app!, workflow: values.workflow, input: values.input, plugins: values.plugins });
+  const checked = preflight({ app: values.app!, workflow: values.workflow, input: values.input, plugins: values.plugins, ssmParameters: values['ssm-parameter'] });
   const problems = [...usage, ...checked.problems];
   if (problems.length > 0) {
     io.err(`cdk-orchestrator-local ${command}: ${problems.length} problem${problems.length > 1 ? 's' : ''}, nothing was started\n`);
@@ -94,6 +99,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     input: checked.input!,
     plugins: checked.plugins,
     pluginsBaseDir: checked.pluginsBaseDir,
+    ssmParameters: checked.ssmParameters,
     report: values.report,
     json: values.json!,
     logs: values.logs!,
@@ -106,6 +112,7 @@ interface RunOptions {
   readonly input: Record<string, unknown>;
   readonly plugins?: Record<string, string>;
   readonly pluginsBaseDir?: string;
+  readonly ssmParameters?: Record<string, string>;
   readonly report?: string;
   readonly json: boolean;
   readonly logs: boolean;
@@ -116,6 +123,7 @@ async function run(options: RunOptions, io: CliIo): Promise<number> {
     app: options.app,
     plugins: options.plugins,
     pluginsBaseDir: options.pluginsBaseDir ?? process.cwd(),
+    ssmParameters: options.ssmParameters,
     logs: options.logs ? 'inherit' : 'silent',
   });
   const say = (text: string) => { if (!options.json) io.out(text); };

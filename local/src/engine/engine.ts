@@ -73,8 +73,10 @@ export interface LocalEngineOptions {
   /** Stream poll interval when idle. @default 20 */
   readonly streamPollIntervalMs?: number;
   /**
-   * Values of SSM parameters that template parameters of type `AWS::SSM::Parameter::Value<...>`
-   * read at deployment, by Parameter Store name. @default - none (such parameters resolve to `unresolved-ssm-parameter:<name>`)
+   * Parameter Store parameters that exist outside the app, by name: the values template parameters
+   * of type `AWS::SSM::Parameter::Value<...>` read at deployment, also served to `GetParameter(s)`
+   * at run time (the app's own `AWS::SSM::Parameter` resources take precedence).
+   * @default - none (such template parameters resolve to `unresolved-ssm-parameter:<name>`)
    */
   readonly ssmParameters?: Record<string, string>;
 }
@@ -528,7 +530,9 @@ export class LocalEngine extends EventEmitter {
   }
 
   private async ssmApi(operation: string, body: any): Promise<unknown> {
-    const find = (name: string) => this.assembly.parameters.find((p) => p.name === name);
+    const outside = this.options.ssmParameters ?? {};
+    const find = (name: string) => this.assembly.parameters.find((p) => p.name === name)
+      ?? (name in outside ? { name, value: outside[name], type: 'String' } : undefined);
     const toApi = (p: { name: string; value: string; type: string }) => ({ Name: p.name, Value: p.value, Type: p.type, Version: 1 });
     if (operation === 'GetParameter') {
       const p = find(body.Name);
