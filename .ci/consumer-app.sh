@@ -2,6 +2,7 @@
 # The user path, from an empty folder: a fresh `cdk init` TypeScript app (weak cross-stack
 # references, the newest aws-cdk-lib), the two packed packages from dist/js installed, a Node.js and
 # a Python plugin in a second stack plus one optional plugin that fails (.ci/consumer-app), then
+#   tsc of every README TypeScript block as a file of the app;
 #   npx cdk synth; npx cdk-orchestrator-local run ... (Complete, the optional stage Optional Task Error);
 #   npx jest (the app's test on the test API, one shared DynamoDB Local).
 # Prints how long each step took: what a user's first local run costs.
@@ -38,6 +39,13 @@ node -e 'const f="cdk.json",c=require("./"+f);c.app=c.app.replace(/bin\/[\w-]+\.
 # What the README tells users: the newest aws-cdk-lib, then the two packages.
 step "npm install" npm install --no-audit --no-fund --loglevel=error aws-cdk-lib@latest constructs@latest "$orchestrator_tgz" "$local_tgz"
 echo "consumer-app: aws-cdk-lib $(node -p 'require("aws-cdk-lib/package.json").version'), typescript $(node -p 'require("typescript/package.json").version')"
+
+# Every TypeScript block of the README compiles on its own as a file of this app (its tsconfig, its
+# TypeScript, the packages as installed).
+node "$repo/.ci/readme-blocks.mjs" "$repo/README.md" readme-blocks
+node -e 'require("fs").writeFileSync("tsconfig.readme.json", JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { noEmit: true, types: ["node", "jest"] }, include: ["readme-blocks/*.ts"] }))'
+step "tsc (README blocks)" npx tsc -p tsconfig.readme.json
+rm -rf readme-blocks tsconfig.readme.json
 
 step "cdk synth" npx cdk synth --no-notices --quiet
 grep -q '"Fn::GetStackOutput"' cdk.out/ConsumerPlugins.template.json || { echo "consumer-app: expected weak references (Fn::GetStackOutput)" >&2; exit 1; }
