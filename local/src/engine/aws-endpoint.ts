@@ -53,6 +53,11 @@ export interface AwsEndpointOptions {
    * race a handler deterministically).
    */
   readonly observeDynamoDb?: (operation: string, body: Record<string, unknown>) => Promise<void>;
+  /**
+   * Told when DynamoDB Local has answered a write (its stream records exist by then): the engine's
+   * stream readers poll at once instead of on their next interval.
+   */
+  readonly onDynamoDbWrite?: () => void;
 }
 
 export class AwsEndpoint {
@@ -87,8 +92,9 @@ export class AwsEndpoint {
   private async route(req: IncomingMessage, res: ServerResponse) {
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string' && /^DynamoDB(Streams)?_20120810\./.test(target)) {
-      this.countDynamoDb(target);
+      const write = this.countDynamoDb(target);
       const { dynamodbFaults: faults, observeDynamoDb: observe } = this.options;
+      if (write && this.options.onDynamoDbWrite) res.once('finish', this.options.onDynamoDbWrite);
       if (!faults?.armed && !observe) return this.proxy(req, res);
       // Only while a rule is armed (or an observer looks) is the request read first, to match it.
       const raw = await readBody(req);
@@ -142,12 +148,16 @@ export class AwsEndpoint {
     throw new AwsError('UnknownOperationException', `The local engine does not emulate ${req.method} ${req.url}`);
   }
 
-  private countDynamoDb(target: string) {
+  /** Counts the request; true for a write. */
+  private countDynamoDb(target: string): boolean {
     const operation = target.split('.')[1];
     this.dynamodb.byOperation[operation] = (this.dynamodb.byOperation[operation] ?? 0) + 1;
     if (DYNAMODB_READS.has(operation)) this.dynamodb.reads++;
-    else if (DYNAMODB_WRITES.has(operation)) this.dynamodb.writes++;
-    else this.dynamodb.other++;
+    else if (DYNAMODB_WRITES.has(operation)) {
+      this.dynamodb.writes++;
+      return true;
+    } else this.dynamodb.other++;
+    return false;
   }
 
   /** Streams the request to DynamoDB Local unchanged (the SDK's signature and credentials included). */

@@ -70,7 +70,11 @@ export interface LocalEngineOptions {
    * @default - each state's own Retry intervals
    */
   readonly retryIntervalMs?: number;
-  /** Stream poll interval when idle. @default 20 */
+  /**
+   * Stream poll interval when idle. Writes made through the engine (handlers, Step Functions tasks,
+   * custom resources) wake the stream readers at once; this interval only bounds how late records
+   * of writes by other clients (a test writing to DynamoDB Local itself) are seen. @default 200
+   */
   readonly streamPollIntervalMs?: number;
   /**
    * Values of SSM parameters that template parameters of type `AWS::SSM::Parameter::Value<...>`
@@ -115,6 +119,8 @@ export interface EngineCounters {
 
 
 const LOG_LINES_KEPT = 200;
+/** idle(): how often it checks; three quiet checks in a row make idle. */
+const IDLE_CHECK_MS = 20;
 
 export class LocalEngine extends EventEmitter {
   public readonly events: TimelineEvent[] = [];
@@ -164,6 +170,7 @@ export class LocalEngine extends EventEmitter {
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
       dynamodbFaults: this.dynamodbFaults,
+      onDynamoDbWrite: () => { for (const reader of this.readers) reader.wake(); },
     });
     await this.endpoint.start();
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
@@ -333,7 +340,9 @@ export class LocalEngine extends EventEmitter {
     let quiet = 0;
     while (quiet < 3) {
       if (Date.now() > deadline) throw new Error(`engine not idle after ${timeoutMs} ms (${this.inflight} tasks in flight)`);
-      await sleep(this.options.streamPollIntervalMs ?? 20);
+      // Every check reads the streams afresh: records of writes by other clients count too.
+      for (const reader of this.readers) reader.wake();
+      await sleep(IDLE_CHECK_MS);
       const busy = this.inflight > 0 || this.readers.some((r) => !r.caughtUp) || [...this.consumers.values()].some((c) => !c.idle());
       quiet = busy ? 0 : quiet + 1;
     }
@@ -510,7 +519,7 @@ export class LocalEngine extends EventEmitter {
         eventSourceArn: table.streamArn,
         region: this.region,
         consumers,
-        pollIntervalMs: this.options.streamPollIntervalMs ?? 20,
+        pollIntervalMs: this.options.streamPollIntervalMs ?? 200,
         onError: (e) => this.log('engine', `stream ${table.name}: ${(e as Error).message}`),
       });
       reader.start();

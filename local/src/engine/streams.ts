@@ -38,6 +38,7 @@ export interface StreamReaderOptions {
   readonly eventSourceArn: string;
   readonly region: string;
   readonly consumers: StreamConsumer[];
+  /** Poll interval when nothing wakes the reader (writes through the engine's endpoint do, see `wake`). */
   readonly pollIntervalMs: number;
   readonly onError: (error: unknown) => void;
 }
@@ -52,6 +53,9 @@ export class StreamReader {
   private running = false;
   private loop?: Promise<void>;
   private lastDescribe = 0;
+  /** Ends the current wait between polls early. */
+  private wakeUp?: () => void;
+  private woken = false;
 
   constructor(private readonly options: StreamReaderOptions) {}
 
@@ -62,11 +66,23 @@ export class StreamReader {
 
   public async stop() {
     this.running = false;
+    this.wakeUp?.();
     await this.loop;
+  }
+
+  /**
+   * Polls again at once (a write may have added records). Not caught up until that poll has run,
+   * so `LocalEngine.idle()` cannot miss the write's records.
+   */
+  public wake() {
+    this.caughtUp = false;
+    this.woken = true;
+    this.wakeUp?.();
   }
 
   private async run() {
     while (this.running) {
+      this.woken = false;
       let got = 0;
       try {
         if (Date.now() - this.lastDescribe > 1000 || this.shards.size === 0) await this.describe();
@@ -79,9 +95,24 @@ export class StreamReader {
       } catch (e) {
         this.options.onError(e);
       }
-      this.caughtUp = got === 0;
-      if (got === 0) await sleep(this.options.pollIntervalMs);
+      // A wake during the poll may come after DynamoDB Local answered it: poll once more.
+      this.caughtUp = got === 0 && !this.woken;
+      if (got === 0 && !this.woken) await this.pause();
     }
+  }
+
+  /** Waits the poll interval, or less when woken. */
+  private pause(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.options.pollIntervalMs);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = undefined;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
   }
 
   private async describe() {
