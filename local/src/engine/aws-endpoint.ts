@@ -62,9 +62,13 @@ export interface AwsEndpointOptions {
 
 export class AwsEndpoint {
   public readonly dynamodb: DynamoDbCounters = { reads: 0, writes: 0, other: 0, byOperation: {} };
+  /** See `AwsEndpointOptions.observeDynamoDb`; may be set and cleared while the endpoint runs. */
+  public observeDynamoDb?: AwsEndpointOptions['observeDynamoDb'];
   private server?: Server;
 
-  constructor(private readonly options: AwsEndpointOptions) {}
+  constructor(private readonly options: AwsEndpointOptions) {
+    this.observeDynamoDb = options.observeDynamoDb;
+  }
 
   public get url(): string {
     const address = this.server?.address() as AddressInfo | undefined;
@@ -93,7 +97,8 @@ export class AwsEndpoint {
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string' && /^DynamoDB(Streams)?_20120810\./.test(target)) {
       const write = this.countDynamoDb(target);
-      const { dynamodbFaults: faults, observeDynamoDb: observe } = this.options;
+      const faults = this.options.dynamodbFaults;
+      const observe = this.observeDynamoDb;
       if (write && this.options.onDynamoDbWrite) res.once('finish', this.options.onDynamoDbWrite);
       if (!faults?.armed && !observe) return this.proxy(req, res);
       // Only while a rule is armed (or an observer looks) is the request read first, to match it.

@@ -329,6 +329,19 @@ export class LocalEngine extends EventEmitter {
     this.dynamodbFaults.clear();
   }
 
+  /**
+   * Shows `observer` every DynamoDB request that function code and Step Functions tasks send (the
+   * operation and its JSON body), until the returned function is called. While it observes, each
+   * request is parsed before it is forwarded (slower): the bench uses it to replay one run's mix.
+   */
+  public observeDynamoDb(observer: (operation: string, body: Record<string, unknown>) => void): () => void {
+    const observe = async (operation: string, body: Record<string, unknown>) => observer(operation, body);
+    this.endpoint.observeDynamoDb = observe;
+    return () => {
+      if (this.endpoint.observeDynamoDb === observe) this.endpoint.observeDynamoDb = undefined;
+    };
+  }
+
   /** The last log lines of a function (handler console output). */
   public logs(fn: string): string[] {
     return [...(this.logLines.get(this.findFunction(fn)?.name ?? fn) ?? [])];
