@@ -11,11 +11,11 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDbLocal, startDynamoDbLocal } from '../dynamodb-local';
 import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembly } from './assembly';
 import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
+import { DynamoDbStreamsApi } from './dynamodb-streams-api';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
@@ -137,6 +137,7 @@ export class LocalEngine extends EventEmitter {
   private sqs!: SqsService;
   private sfn!: StepFunctionsService;
   private readers: StreamReader[] = [];
+  private streamsApi?: DynamoDbStreamsApi;
   private consumers = new Map<string, MappingConsumer>();
   private tempRoot?: string;
   private inflight = 0;
@@ -241,6 +242,7 @@ export class LocalEngine extends EventEmitter {
     this.sfn?.stop();
     this.sqs?.stop();
     await Promise.all(this.readers.map((r) => r.stop()));
+    this.streamsApi?.destroy();
     await this.lambda?.stop();
     if (this.endpoint) {
       releaseClients(this.endpoint.url);
@@ -492,7 +494,8 @@ export class LocalEngine extends EventEmitter {
   }
 
   private startStreams() {
-    const client = new DynamoDBStreamsClient({ endpoint: this.dynamodbUrl, region: this.region, credentials: this.credentials });
+    const client = new DynamoDbStreamsApi(this.dynamodbUrl, this.region, this.credentials.accessKeyId);
+    this.streamsApi = client;
     let statusTable: string | undefined;
     try {
       statusTable = this.statusTableName();

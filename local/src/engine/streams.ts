@@ -7,8 +7,8 @@
  * on-failure destination and skipped.
  */
 import { randomUUID } from 'node:crypto';
-import { _Record, DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import type { LocalEventSourceMapping } from './assembly';
+import type { DynamoDbStreamsApi } from './dynamodb-streams-api';
 import type { InvokeResult } from './function-host';
 import { sleep } from './lambda-service';
 import { matchesPattern } from '../../../lambda/shared/filter-policy';
@@ -31,7 +31,7 @@ export interface StreamConsumer {
 }
 
 export interface StreamReaderOptions {
-  readonly client: DynamoDBStreamsClient;
+  readonly client: DynamoDbStreamsApi;
   /** DynamoDB Local's stream ARN for the table. */
   readonly localStreamArn: string;
   /** The stable ARN the templates use (`<tableArn>/stream/local`), reported as `eventSourceARN`. */
@@ -42,6 +42,9 @@ export interface StreamReaderOptions {
   readonly pollIntervalMs: number;
   readonly onError: (error: unknown) => void;
 }
+
+/** A record of a GetRecords answer, as JSON. */
+interface WireRecord { eventID: string; eventName: string; eventVersion?: string; dynamodb?: Record<string, any> }
 
 interface ShardState { id: string; parent?: string; iterator?: string; finished: boolean }
 
@@ -119,7 +122,7 @@ export class StreamReader {
     this.lastDescribe = Date.now();
     let start: string | undefined;
     do {
-      const out = await this.options.client.send(new DescribeStreamCommand({ StreamArn: this.options.localStreamArn, ExclusiveStartShardId: start }));
+      const out = await this.options.client.call('DescribeStream', { StreamArn: this.options.localStreamArn, ExclusiveStartShardId: start });
       for (const s of out.StreamDescription?.Shards ?? []) {
         if (!this.shards.has(s.ShardId!)) this.shards.set(s.ShardId!, { id: s.ShardId!, parent: s.ParentShardId, finished: false });
       }
@@ -129,14 +132,14 @@ export class StreamReader {
 
   private async poll(shard: ShardState): Promise<number> {
     if (!shard.iterator) {
-      const out = await this.options.client.send(new GetShardIteratorCommand({
+      const out = await this.options.client.call('GetShardIterator', {
         StreamArn: this.options.localStreamArn, ShardId: shard.id, ShardIteratorType: 'TRIM_HORIZON',
-      }));
+      });
       shard.iterator = out.ShardIterator;
     }
     let out;
     try {
-      out = await this.options.client.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }));
+      out = await this.options.client.call('GetRecords', { ShardIterator: shard.iterator, Limit: 1000 });
     } catch (e: any) {
       // DynamoDB Local can reject a first iterator (TrimmedDataAccessException); a new one works.
       if (e?.name === 'TrimmedDataAccessException' || e?.name === 'ExpiredIteratorException') {
@@ -147,21 +150,21 @@ export class StreamReader {
     }
     shard.iterator = out.NextShardIterator;
     if (!shard.iterator) shard.finished = true;
-    const records = (out.Records ?? []).map((r) => this.toEvent(r));
+    const records = (out.Records ?? []).map((r: WireRecord) => this.toEvent(r));
     if (records.length) for (const consumer of this.options.consumers) consumer.enqueue(records, shard.id);
     return records.length;
   }
 
-  private toEvent(r: _Record): StreamEventRecord {
-    const created = r.dynamodb?.ApproximateCreationDateTime;
+  /** DynamoDB Local's record as Lambda delivers it (its `dynamodb` part is already in Lambda's wire shape). */
+  private toEvent(r: WireRecord): StreamEventRecord {
     return {
-      eventID: r.eventID!,
+      eventID: r.eventID,
       eventName: r.eventName as StreamEventRecord['eventName'],
       eventVersion: r.eventVersion ?? '1.1',
       eventSource: 'aws:dynamodb',
       awsRegion: this.options.region,
       eventSourceARN: this.options.eventSourceArn,
-      dynamodb: { ...r.dynamodb, ApproximateCreationDateTime: created instanceof Date ? created.getTime() / 1000 : created },
+      dynamodb: r.dynamodb ?? {},
     };
   }
 }
