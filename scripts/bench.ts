@@ -3,6 +3,10 @@
  * configurations, reads the engine's counters and prices one million activity runs at AWS on-demand
  * prices, next to the original (seed) system priced the same way; then synth time and memory of
  * 1, 10, 50 and 200 activities. The last line is `cost ratio vs original: X` for configuration A.
+ * For A it also measures the engine's speed (bench-speed.ts): main-thread CPU per run, activity runs
+ * per second with many runs at once against the bound DynamoDB Local sets for the same requests
+ * (`engine throughput vs DynamoDB Local bound: R`), and engine start from cdk.out (first in a fresh
+ * process, later).
  *
  *   A      P1 pre plugin, A3 parallel plugins (mandatory), Q1 post plugin
  *   C      A + one OPTIONAL parallel plugin that reports 5 s after the message (the seed's 5 s

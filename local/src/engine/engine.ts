@@ -355,8 +355,10 @@ export class LocalEngine extends EventEmitter {
     let quiet = 0;
     while (quiet < 3) {
       if (Date.now() > deadline) throw new Error(`engine not idle after ${timeoutMs} ms (${this.inflight} tasks in flight)`);
-      // Every check reads the streams afresh: records of writes by other clients count too.
-      for (const reader of this.readers) reader.wake();
+      // Streams are read afresh at the start and after any busy check, so records of writes by other
+      // clients (a test writing to DynamoDB Local itself) count too; writes through the engine wake
+      // the readers themselves.
+      if (quiet === 0) for (const reader of this.readers) reader.wake();
       await sleep(IDLE_CHECK_MS);
       const busy = this.inflight > 0 || this.readers.some((r) => !r.caughtUp) || [...this.consumers.values()].some((c) => !c.idle());
       quiet = busy ? 0 : quiet + 1;
