@@ -91,8 +91,12 @@ async function concurrentRuns(engine: LocalEngine, opts: {
   const failed = results.filter((r) => r.status !== 'SUCCEEDED');
   if (failed.length) throw new Error(`throughput: ${failed.length} of ${opts.runs} activity runs ${failed[0].status}: ${failed[0].error} ${failed[0].cause ?? ''}`);
   return {
-    runs: opts.runs, seconds, runsPerSecond: opts.runs / seconds, mainCpuMsPerRun: mainCpuMs / opts.runs,
-    processCpuMsPerRun: (user + system) / 1000 / opts.runs, dynamodbCpuMsPerRun: dynamodbCpuMs / opts.runs,
+    runs: opts.runs,
+    seconds,
+    runsPerSecond: opts.runs / seconds,
+    mainCpuMsPerRun: mainCpuMs / opts.runs,
+    processCpuMsPerRun: (user + system) / 1000 / opts.runs,
+    dynamodbCpuMsPerRun: dynamodbCpuMs / opts.runs,
   };
 }
 
@@ -141,7 +145,11 @@ export async function dynamoDbBound(endpoint: string, recorded: { requests: Reco
   let errors = 0;
   const send = (operation: string, body: string) => new Promise<void>((resolve, reject) => {
     const req = request({
-      host: url.hostname, port: url.port, method: 'POST', path: '/', agent,
+      host: url.hostname,
+      port: url.port,
+      method: 'POST',
+      path: '/',
+      agent,
       headers: {
         'content-type': 'application/x-amz-json-1.0',
         'x-amz-target': `DynamoDB_20120810.${operation}`,

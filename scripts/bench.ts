@@ -34,12 +34,12 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { App, Duration, NestedStack, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { DynamoDbBound, dynamoDbBound, EngineStart, mainThreadCpuMs, measureEngineStart, measureThroughput, RecordedRequest, recordRun, Throughput } from './bench-speed';
 import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 import { ActivityStage, Orchestrator, Workflow } from '../src';
 import { SCALE } from '../src/private/scale';
-import { DynamoDbBound, dynamoDbBound, EngineStart, mainThreadCpuMs, measureEngineStart, measureThroughput, RecordedRequest, recordRun, Throughput } from './bench-speed';
 
 // ---------------------------------------------------------------------------------------------
 // Prices: AWS on-demand, US East (N. Virginia), read 2026-11 from the pages cited.

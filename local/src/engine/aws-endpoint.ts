@@ -161,12 +161,11 @@ export class AwsEndpoint {
   private countDynamoDb(target: string): boolean {
     const operation = target.split('.')[1];
     this.dynamodb.byOperation[operation] = (this.dynamodb.byOperation[operation] ?? 0) + 1;
+    const write = DYNAMODB_WRITES.has(operation);
     if (DYNAMODB_READS.has(operation)) this.dynamodb.reads++;
-    else if (DYNAMODB_WRITES.has(operation)) {
-      this.dynamodb.writes++;
-      return true;
-    } else this.dynamodb.other++;
-    return false;
+    else if (write) this.dynamodb.writes++;
+    else this.dynamodb.other++;
+    return write;
   }
 
   /**

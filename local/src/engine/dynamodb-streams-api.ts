@@ -55,11 +55,12 @@ export class DynamoDbStreamsApi {
             reject(new DynamoDbStreamsError('InternalFailure', `DynamoDB Local answered ${operation} with ${res.statusCode}: ${text.slice(0, 200)}`, res.statusCode ?? 500));
             return;
           }
-          if (res.statusCode === 200) resolve(parsed as T);
-          else {
-            const name = String(parsed.__type ?? 'InternalFailure').split('#').pop()!;
-            reject(new DynamoDbStreamsError(name, parsed.message ?? parsed.Message ?? text, res.statusCode ?? 500));
+          if (res.statusCode === 200) {
+            resolve(parsed as T);
+            return;
           }
+          const name = String(parsed.__type ?? 'InternalFailure').split('#').pop()!;
+          reject(new DynamoDbStreamsError(name, parsed.message ?? parsed.Message ?? text, res.statusCode ?? 500));
         });
       });
       req.on('error', reject);

@@ -216,9 +216,11 @@ port.on('message', async (message: InvokeMessage) => {
       else if (handler.length < 3) resolve(returned);
     });
     const payload = result === undefined ? 'null' : JSON.stringify(result);
-    port.postMessage({ id: message.id, ok: true, payload, durationMs: performance.now() - started, timerWaitMs: finish(), log: takeLog() } satisfies ResultMessage);
+    const durationMs = performance.now() - started;
+    port.postMessage({ id: message.id, ok: true, payload, durationMs, timerWaitMs: finish(), log: takeLog() } satisfies ResultMessage);
   } catch (error) {
     const durationMs = performance.now() - started;
-    port.postMessage({ id: message.id, ok: false, error: toLambdaError(error), durationMs, timerWaitMs: finish(), log: takeLog() } satisfies ResultMessage);
+    const answer = { id: message.id, ok: false, error: toLambdaError(error), durationMs, timerWaitMs: finish(), log: takeLog() } as const;
+    port.postMessage(answer satisfies ResultMessage);
   }
 });
