@@ -3,6 +3,10 @@
  * configurations, reads the engine's counters and prices one million activity runs at AWS on-demand
  * prices, next to the original (seed) system priced the same way; then synth time and memory of
  * 1, 10, 50 and 200 activities. The last line is `cost ratio vs original: X` for configuration A.
+ * For A it also measures the engine's speed (bench-speed.ts): main-thread CPU per run, activity runs
+ * per second with many runs at once against the bound DynamoDB Local sets for the same requests
+ * (`engine throughput vs DynamoDB Local bound: R`), and engine start from cdk.out (first in a fresh
+ * process, later).
  *
  *   A      P1 pre plugin, A3 parallel plugins (mandatory), Q1 post plugin
  *   C      A + one OPTIONAL parallel plugin that reports 5 s after the message (the seed's 5 s
@@ -19,6 +23,7 @@
  *
  *   npx ts-node --transpile-only -O '{"module":"commonjs","moduleResolution":"node","ignoreDeprecations":"6.0"}' scripts/bench.ts
  *   options: --runs N (measured runs per configuration, default 3), --only A,C,... , --no-synth, --no-engine,
+ *            --concurrent N (A's concurrent runs for the throughput, default 16), --no-speed (no throughput, bound, engine start),
  *            --small (the build's smoke run: configuration A, 1 run, synth of 1 activity; it proves the bench still runs)
  *   environment: BENCH_WORKERS (sandboxes per function, default 2), BENCH_LOGS=1 (function logs to stderr)
  */
@@ -29,6 +34,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { App, Duration, NestedStack, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { DynamoDbBound, dynamoDbBound, EngineStart, mainThreadCpuMs, measureEngineStart, measureThroughput, RecordedRequest, recordRun, Throughput } from './bench-speed';
 import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
@@ -151,6 +157,8 @@ interface RunFigures {
   settledMs: number;
   /** Main-thread CPU of the engine process (Step Functions interpreter, AWS endpoint, SNS, streams), ms. */
   engineCpuMs: number;
+  /** The main thread's event-loop busy time, ms: its CPU plus, on a loaded machine, time waiting for a core. */
+  engineBusyMs: number;
   states: Record<string, number>;
 }
 
@@ -159,6 +167,9 @@ interface Measured {
   readonly perRun: RunFigures;
   readonly runStart: { invocations: number; reads: number; writes: number; gbSeconds: number };
   readonly orchestratorMemoryMb: number;
+  /** Configuration A only: concurrent runs, and one run's DynamoDB requests for the bound. */
+  readonly throughput?: Throughput;
+  readonly recorded?: { requests: RecordedRequest[]; activityFrom: number; uid: string };
 }
 
 function isOrchestratorFunction(engine: LocalEngine, orchestrator: Orchestrator): (name: string) => boolean {
@@ -212,11 +223,11 @@ function diff(before: EngineCounters, after: EngineCounters, orchestratorFn: (na
   };
 }
 
-async function measure(config: Config, runs: number, dynamodbEndpoint: string): Promise<Measured> {
+async function measure(config: Config, runs: number, dynamodb: { endpoint: string; pid?: number }, concurrentRuns?: number): Promise<Measured> {
   const { stack, orchestrator } = buildApp(config);
   const engine = new LocalEngine({
     app: stack,
-    dynamodbEndpoint,
+    dynamodbEndpoint: dynamodb.endpoint,
     logs: process.env.BENCH_LOGS ? 'inherit' : 'silent',
     // Few concurrent sandboxes on a 2-core machine: billed durations stay an invocation's own time.
     maxWorkersPerFunction: Number(process.env.BENCH_WORKERS ?? 2),
@@ -242,12 +253,14 @@ async function measure(config: Config, runs: number, dynamodbEndpoint: string): 
       await engine.idle();
       const before = engine.counters();
       const elu = performance.eventLoopUtilization();
+      const cpu = mainThreadCpuMs();
       const t0 = performance.now();
       const result = await engine.startExecution(activityMachine, { uid, workflow: WORKFLOW }).result();
       if (result.status !== 'SUCCEEDED') throw new Error(`${config.key}: activity ${result.status}: ${result.error} ${result.cause ?? ''}`);
       await engine.idle(60_000);
       const settledMs = performance.now() - t0;
-      const engineCpuMs = performance.eventLoopUtilization(elu).active;
+      const engineCpuMs = mainThreadCpuMs() - cpu;
+      const engineBusyMs = performance.eventLoopUtilization(elu).active;
       const after = engine.counters();
       const doc = await engine.statusDocument(uid, WORKFLOW);
       if (doc?.activities?.[ACTIVITY]?.status?.state !== 'Complete' || doc.awaiting) {
@@ -260,6 +273,7 @@ async function measure(config: Config, runs: number, dynamodbEndpoint: string): 
           activityMs: result.stopDate!.getTime() - result.startDate.getTime(),
           settledMs,
           engineCpuMs,
+          engineBusyMs,
           states: {},
         } satisfies RunFigures,
         runStart: { invocations: start.invocations, reads: start.reads, writes: start.writes, gbSeconds: start.gbSeconds },
@@ -273,7 +287,15 @@ async function measure(config: Config, runs: number, dynamodbEndpoint: string): 
     const perRun = average(results.map((r) => r.figures));
     perRun.states = Object.fromEntries([...stateTimes].map(([state, t]) => [state, t.total / runs]));
     const memory = engine.assembly.functions.find((f) => f.name === startRun)!.memoryMb;
-    return { config, perRun, runStart: averageFlat(results.map((r) => r.runStart)), orchestratorMemoryMb: memory };
+    let throughput: Throughput | undefined;
+    let recorded: Measured['recorded'];
+    if (concurrentRuns) {
+      const run = { startRun, activityMachine, workflow: WORKFLOW, activity: ACTIVITY };
+      throughput = await measureThroughput(engine, { ...run, runs: concurrentRuns, prefix: `${config.key}-concurrent`, dynamodbPid: dynamodb.pid });
+      const uid = `${config.key}-recorded`;
+      recorded = { ...await recordRun(engine, { ...run, uid }), uid };
+    }
+    return { config, perRun, runStart: averageFlat(results.map((r) => r.runStart)), orchestratorMemoryMb: memory, throughput, recorded };
   } finally {
     await engine.stop();
   }
@@ -408,6 +430,7 @@ function report(measured: Measured[]): number | undefined {
   rows.push(['local: activity execution ms', ...cells((m) => fmt(m.perRun.activityMs), () => '-')]);
   rows.push(['local: until everything settled ms', ...cells((m) => fmt(m.perRun.settledMs), () => '-')]);
   rows.push(['local: engine main-thread CPU ms', ...cells((m) => fmt(m.perRun.engineCpuMs), () => '-')]);
+  rows.push(['local: engine main-thread busy ms', ...cells((m) => fmt(m.perRun.engineBusyMs), () => '-')]);
   out.push(table(rows));
   out.push('(n/a: not measured for the original.) Local sandboxes: at most BENCH_WORKERS (default 2, the cores here) per function,',
     'so a billed duration is one invocation\'s own time, as on AWS; how stream records batch into status-summary calls depends',
@@ -468,8 +491,9 @@ function report(measured: Measured[]): number | undefined {
     const states = Object.entries(a.perRun.states).map(([s, ms]) => `${s} ${fmt(ms)} ms`).join(', ');
     out.push(`  ${hops.length} hops; locally per state: ${states}.`);
     out.push(`Local engine's own overhead per activity run (A): ${fmt(a.perRun.engineCpuMs)} ms of the engine's main-thread CPU (Step Functions`,
-      `interpreter, AWS endpoint, SNS routing, stream polling), against ${fmt(a.perRun.settledMs)} ms until settled; the stream hop adds up to one poll`,
-      'interval (20 ms). Local durations are not AWS durations: the GB-s above are measured here, on warm functions.');
+      `interpreter, AWS endpoint, SNS routing, stream reads), against ${fmt(a.perRun.settledMs)} ms until settled. "Busy" is the main thread's`,
+      'event-loop busy time, which on a loaded machine also counts waiting for a core. A write through the endpoint wakes the stream',
+      'readers at once. Local durations are not AWS durations: the GB-s above are measured here, on warm functions.');
   }
   process.stdout.write(`${out.join('\n')}\n`);
   if (!a) return undefined;
@@ -508,6 +532,27 @@ function synthReport(sizes: number[]) {
     + `AWS::CloudFormation::Stack per group (at most ${SCALE.activityGroups}) in the parent.\n`);
 }
 
+interface Speed { throughput: Throughput; bound: DynamoDbBound; start: EngineStart; cpuMs: number }
+
+function speedReport({ throughput: t, bound: b, start, cpuMs }: Speed) {
+  const r = t.runsPerSecond / b.activityRunsPerSecond;
+  const lines = ['', `Engine speed (configuration A, ${t.runs} activity runs at once, each after its start-run; same DynamoDB Local):`,
+    `  engine: ${fmt(t.runsPerSecond, 2)} activity runs/s (${fmt(t.seconds, 2)} s until every effect settled), CPU per run: main thread ${fmt(t.mainCpuMsPerRun, 1)} ms,`
+      + ` whole engine process (with function workers) ${fmt(t.processCpuMsPerRun)} ms, DynamoDB Local ${fmt(t.dynamodbCpuMsPerRun)} ms`,
+    `  DynamoDB Local bound: ${fmt(b.requestsPerSecond)} requests/s replaying one run's ${fmt(b.requestsPerActivityRun)} requests (and start-run's write) `
+      + `${t.runs} runs at once over bare HTTP${b.errors ? ` (${b.errors} answered with an error)` : ''} = ${fmt(b.activityRunsPerSecond, 2)} activity runs/s`,
+    `  engine start from cdk.out with DynamoDB Local running, fresh process (median): first ${fmt(start.firstMs)} ms (of which loading the package ${fmt(start.requireMs)} ms), later ${fmt(start.laterMs)} ms`,
+    '', 'Speed goals:',
+    `  [${r >= 0.5 ? 'met' : 'MISSED'}] engine throughput vs DynamoDB Local bound >= 0.5 (${fmt(r, 2)})`,
+    `  [${cpuMs <= 20 ? 'met' : 'MISSED'}] A: engine main-thread CPU per activity run <= 20 ms (${fmt(cpuMs, 1)} ms sequential, ${fmt(t.mainCpuMsPerRun, 1)} ms concurrent)`,
+    `  [${start.firstMs <= 1000 ? 'met' : 'MISSED'}] engine start (first in process) <= 1 s (${fmt(start.firstMs)} ms)`,
+    `engine start (first in process): ${fmt(start.firstMs)} ms`,
+    `engine start (later): ${fmt(start.laterMs)} ms`,
+    `engine main-thread CPU per activity run (A): ${fmt(cpuMs, 1)} ms`,
+    `engine throughput vs DynamoDB Local bound: ${fmt(r, 2)}`];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
 async function main() {
   const { values } = parseArgs({
     options: {
@@ -517,6 +562,8 @@ async function main() {
       'no-engine': { type: 'boolean', default: false },
       'synth-child': { type: 'string' },
       'small': { type: 'boolean', default: false },
+      'concurrent': { type: 'string', default: '16' },
+      'no-speed': { type: 'boolean', default: false },
     },
   });
   const small = values.small;
@@ -530,22 +577,33 @@ async function main() {
   }
   const runs = small ? 1 : Number(values.runs);
   const only = small ? new Set(['A']) : values.only ? new Set(values.only.split(',')) : undefined;
+  const concurrentRuns = small ? 4 : Number(values.concurrent);
   let ratio: number | undefined;
   if (!values['no-engine']) {
     process.stdout.write(`cdk-orchestrator cost benchmark: one activity on the local engine, ${runs} measured runs per configuration (after a warm-up run)\n`);
     const dynamoDb = await startDynamoDbLocal();
     const measured: Measured[] = [];
+    let speed: Speed | undefined;
     try {
       for (const config of CONFIGS.filter((c) => !only || only.has(c.key))) {
         const started = performance.now();
-        measured.push(await measure(config, runs, dynamoDb.endpoint));
+        const withSpeed = config.key === 'A' && !values['no-speed'];
+        measured.push(await measure(config, runs, dynamoDb, withSpeed ? concurrentRuns : undefined));
         process.stdout.write(`  ${config.label}: measured in ${fmt((performance.now() - started) / 1000, 1)} s\n`);
+      }
+      const a = measured.find((m) => m.config.key === 'A');
+      if (a?.throughput && a.recorded) {
+        const bound = await dynamoDbBound(dynamoDb.endpoint, a.recorded, a.recorded.uid, { concurrency: concurrentRuns, rounds: small ? 1 : 4, prefix: 'bound' });
+        const cdkOut = (buildApp(a.config).stack.node.root as App).synth().directory;
+        const start = measureEngineStart(join(__dirname, '..'), cdkOut, dynamoDb.endpoint, small ? 1 : 3);
+        speed = { throughput: a.throughput, bound, start, cpuMs: a.perRun.engineCpuMs };
       }
     } finally {
       await dynamoDb.stop();
     }
     ratio = report(measured);
     goals(measured);
+    if (speed) speedReport(speed);
   }
   if (!values['no-synth']) synthReport(small ? [1] : [1, 10, 50, 200]);
   if (ratio !== undefined) process.stdout.write(`cost ratio vs original: ${ratio.toFixed(3)}\n`);

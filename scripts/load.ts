@@ -207,8 +207,9 @@ async function main() {
     console.log(`engine started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s; workflow ${WORKFLOW}: ${ACTIVITIES.join(' -> ')}, `
       + `each with pre ${PLUGINS.pre.length} + parallel ${PLUGINS.async.length} + post ${PLUGINS.post.length} plugins; every 10th run fails on purpose`);
 
-    // Warm every sandbox kind once, so neither figure pays the cold starts alone.
-    await measure(engine, orchestratorFns, 'warmup', 2);
+    // Warm as many sandboxes as the baseline runs at once need, so its latency is that of warm runs
+    // (cold starts are a Lambda cost too, but a once-per-sandbox one; the load pays its own).
+    await measure(engine, orchestratorFns, 'warmup', baselineRuns);
     const baseline = await measure(engine, orchestratorFns, 'baseline', baselineRuns);
     console.log(row('baseline', baseline));
     const rssBefore = process.memoryUsage().rss;

@@ -8,7 +8,7 @@
  * - REST JSON: Lambda `Invoke` (`POST /2015-03-31/functions/<name>/invocations`).
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, IncomingMessage, request as httpRequest, Server, ServerResponse } from 'node:http';
+import { Agent, createServer, IncomingMessage, request as httpRequest, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DynamoDbFaultInjector } from './fault-injection';
 
@@ -53,13 +53,25 @@ export interface AwsEndpointOptions {
    * race a handler deterministically).
    */
   readonly observeDynamoDb?: (operation: string, body: Record<string, unknown>) => Promise<void>;
+  /**
+   * Told when DynamoDB Local has answered a write (its stream records exist by then): the engine's
+   * stream readers poll at once instead of on their next interval.
+   */
+  readonly onDynamoDbWrite?: () => void;
 }
 
 export class AwsEndpoint {
   public readonly dynamodb: DynamoDbCounters = { reads: 0, writes: 0, other: 0, byOperation: {} };
+  /** See `AwsEndpointOptions.observeDynamoDb`; may be set and cleared while the endpoint runs. */
+  public observeDynamoDb?: AwsEndpointOptions['observeDynamoDb'];
   private server?: Server;
+  /** Kept-alive connections to DynamoDB Local. */
+  private readonly upstreamAgent = new Agent({ keepAlive: true });
+  private upstreamUrl?: { raw: string; url: URL };
 
-  constructor(private readonly options: AwsEndpointOptions) {}
+  constructor(private readonly options: AwsEndpointOptions) {
+    this.observeDynamoDb = options.observeDynamoDb;
+  }
 
   public get url(): string {
     const address = this.server?.address() as AddressInfo | undefined;
@@ -80,6 +92,7 @@ export class AwsEndpoint {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    this.upstreamAgent.destroy();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -87,8 +100,10 @@ export class AwsEndpoint {
   private async route(req: IncomingMessage, res: ServerResponse) {
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string' && /^DynamoDB(Streams)?_20120810\./.test(target)) {
-      this.countDynamoDb(target);
-      const { dynamodbFaults: faults, observeDynamoDb: observe } = this.options;
+      const write = this.countDynamoDb(target);
+      const faults = this.options.dynamodbFaults;
+      const observe = this.observeDynamoDb;
+      if (write && this.options.onDynamoDbWrite) res.once('finish', this.options.onDynamoDbWrite);
       if (!faults?.armed && !observe) return this.proxy(req, res);
       // Only while a rule is armed (or an observer looks) is the request read first, to match it.
       const raw = await readBody(req);
@@ -142,30 +157,62 @@ export class AwsEndpoint {
     throw new AwsError('UnknownOperationException', `The local engine does not emulate ${req.method} ${req.url}`);
   }
 
-  private countDynamoDb(target: string) {
+  /** Counts the request; true for a write. */
+  private countDynamoDb(target: string): boolean {
     const operation = target.split('.')[1];
     this.dynamodb.byOperation[operation] = (this.dynamodb.byOperation[operation] ?? 0) + 1;
+    const write = DYNAMODB_WRITES.has(operation);
     if (DYNAMODB_READS.has(operation)) this.dynamodb.reads++;
-    else if (DYNAMODB_WRITES.has(operation)) this.dynamodb.writes++;
+    else if (write) this.dynamodb.writes++;
     else this.dynamodb.other++;
+    return write;
   }
 
-  /** Streams the request to DynamoDB Local unchanged (the SDK's signature and credentials included). */
-  private proxy(req: IncomingMessage, res: ServerResponse, body?: string) {
+  /**
+   * Forwards the request to DynamoDB Local unchanged (the SDK's signature and credentials included).
+   * Requests and answers are small: each is sent whole, in one write, rather than streamed.
+   */
+  private async proxy(req: IncomingMessage, res: ServerResponse, body?: string) {
+    const payload = body === undefined ? await readRaw(req) : Buffer.from(body, 'utf8');
+    const target = this.upstream();
+    const headers: Record<string, string | string[] | undefined> = { ...req.headers, 'host': target.host, 'content-length': String(payload.length) };
+    delete headers['transfer-encoding'];
     return new Promise<void>((resolve, reject) => {
-      const target = new URL(this.options.dynamodbUrl());
       const upstream = httpRequest({
-        host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host },
+        host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: this.upstreamAgent,
       }, (response) => {
-        res.writeHead(response.statusCode ?? 500, response.headers);
-        response.pipe(res);
-        response.on('end', resolve);
+        const chunks: Buffer[] = [];
+        response.on('data', (c: Buffer) => chunks.push(c));
+        response.on('error', reject);
+        response.on('end', () => {
+          const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+          const answer: Record<string, string | string[] | undefined> = { ...response.headers, 'content-length': String(data.length) };
+          delete answer['transfer-encoding'];
+          res.writeHead(response.statusCode ?? 500, answer);
+          res.end(data);
+          resolve();
+        });
       });
       upstream.on('error', reject);
-      if (body === undefined) req.pipe(upstream);
-      else upstream.end(body);
+      upstream.end(payload);
     });
   }
+
+  /** DynamoDB Local's URL, parsed once per value. */
+  private upstream(): URL {
+    const raw = this.options.dynamodbUrl();
+    if (this.upstreamUrl?.raw !== raw) this.upstreamUrl = { raw, url: new URL(raw) };
+    return this.upstreamUrl.url;
+  }
+}
+
+function readRaw(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -11,11 +11,11 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDbLocal, startDynamoDbLocal } from '../dynamodb-local';
 import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembly } from './assembly';
 import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
+import { DynamoDbStreamsApi } from './dynamodb-streams-api';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
@@ -70,7 +70,11 @@ export interface LocalEngineOptions {
    * @default - each state's own Retry intervals
    */
   readonly retryIntervalMs?: number;
-  /** Stream poll interval when idle. @default 20 */
+  /**
+   * Stream poll interval when idle. Writes made through the engine (handlers, Step Functions tasks,
+   * custom resources) wake the stream readers at once; this interval only bounds how late records
+   * of writes by other clients (a test writing to DynamoDB Local itself) are seen. @default 200
+   */
   readonly streamPollIntervalMs?: number;
   /**
    * Parameter Store parameters that exist outside the app, by name: the values template parameters
@@ -117,6 +121,8 @@ export interface EngineCounters {
 
 
 const LOG_LINES_KEPT = 200;
+/** idle(): how often it checks; three quiet checks in a row make idle. */
+const IDLE_CHECK_MS = 20;
 
 export class LocalEngine extends EventEmitter {
   public readonly events: TimelineEvent[] = [];
@@ -133,6 +139,7 @@ export class LocalEngine extends EventEmitter {
   private sqs!: SqsService;
   private sfn!: StepFunctionsService;
   private readers: StreamReader[] = [];
+  private streamsApi?: DynamoDbStreamsApi;
   private consumers = new Map<string, MappingConsumer>();
   private tempRoot?: string;
   private inflight = 0;
@@ -166,6 +173,7 @@ export class LocalEngine extends EventEmitter {
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
       dynamodbFaults: this.dynamodbFaults,
+      onDynamoDbWrite: () => { for (const reader of this.readers) reader.wake(); },
     });
     await this.endpoint.start();
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
@@ -236,6 +244,7 @@ export class LocalEngine extends EventEmitter {
     this.sfn?.stop();
     this.sqs?.stop();
     await Promise.all(this.readers.map((r) => r.stop()));
+    this.streamsApi?.destroy();
     await this.lambda?.stop();
     if (this.endpoint) {
       releaseClients(this.endpoint.url);
@@ -324,6 +333,19 @@ export class LocalEngine extends EventEmitter {
     this.dynamodbFaults.clear();
   }
 
+  /**
+   * Shows `observer` every DynamoDB request that function code and Step Functions tasks send (the
+   * operation and its JSON body), until the returned function is called. While it observes, each
+   * request is parsed before it is forwarded (slower): the bench uses it to replay one run's mix.
+   */
+  public observeDynamoDb(observer: (operation: string, body: Record<string, unknown>) => void): () => void {
+    const observe = async (operation: string, body: Record<string, unknown>) => observer(operation, body);
+    this.endpoint.observeDynamoDb = observe;
+    return () => {
+      if (this.endpoint.observeDynamoDb === observe) this.endpoint.observeDynamoDb = undefined;
+    };
+  }
+
   /** The last log lines of a function (handler console output). */
   public logs(fn: string): string[] {
     return [...(this.logLines.get(this.findFunction(fn)?.name ?? fn) ?? [])];
@@ -335,7 +357,11 @@ export class LocalEngine extends EventEmitter {
     let quiet = 0;
     while (quiet < 3) {
       if (Date.now() > deadline) throw new Error(`engine not idle after ${timeoutMs} ms (${this.inflight} tasks in flight)`);
-      await sleep(this.options.streamPollIntervalMs ?? 20);
+      // Streams are read afresh at the start and after any busy check, so records of writes by other
+      // clients (a test writing to DynamoDB Local itself) count too; writes through the engine wake
+      // the readers themselves.
+      if (quiet === 0) for (const reader of this.readers) reader.wake();
+      await sleep(IDLE_CHECK_MS);
       const busy = this.inflight > 0 || this.readers.some((r) => !r.caughtUp) || [...this.consumers.values()].some((c) => !c.idle());
       quiet = busy ? 0 : quiet + 1;
     }
@@ -438,26 +464,31 @@ export class LocalEngine extends EventEmitter {
     return table;
   }
 
+  /** Creates every table at once (DynamoDB Local answers each in tens of ms; in turn they added up at start). */
   private async createTables() {
     const client = this.ddb();
     const streams = new Map<string, string>();
-    for (const table of this.assembly.tables) {
-      const indexes = (list: any[]) => list.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection ?? { ProjectionType: 'ALL' } }));
-      await client.send(new CreateTableCommand({
-        TableName: table.name,
-        KeySchema: table.keySchema as any,
-        AttributeDefinitions: table.attributeDefinitions as any,
-        BillingMode: 'PAY_PER_REQUEST',
-        GlobalSecondaryIndexes: table.globalSecondaryIndexes.length ? indexes(table.globalSecondaryIndexes) : undefined,
-        LocalSecondaryIndexes: table.localSecondaryIndexes.length ? indexes(table.localSecondaryIndexes) : undefined,
-        StreamSpecification: table.streamViewType ? { StreamEnabled: true, StreamViewType: table.streamViewType as any } : undefined,
+    try {
+      await Promise.all(this.assembly.tables.map(async (table) => {
+        const indexes = (list: any[]) => list.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection ?? { ProjectionType: 'ALL' } }));
+        const created = await client.send(new CreateTableCommand({
+          TableName: table.name,
+          KeySchema: table.keySchema as any,
+          AttributeDefinitions: table.attributeDefinitions as any,
+          BillingMode: 'PAY_PER_REQUEST',
+          GlobalSecondaryIndexes: table.globalSecondaryIndexes.length ? indexes(table.globalSecondaryIndexes) : undefined,
+          LocalSecondaryIndexes: table.localSecondaryIndexes.length ? indexes(table.localSecondaryIndexes) : undefined,
+          StreamSpecification: table.streamViewType ? { StreamEnabled: true, StreamViewType: table.streamViewType as any } : undefined,
+        }));
+        if (table.streamArn) {
+          const streamArn = created.TableDescription?.LatestStreamArn
+            ?? (await client.send(new DescribeTableCommand({ TableName: table.name }))).Table!.LatestStreamArn!;
+          streams.set(table.streamArn, streamArn);
+        }
       }));
-      if (table.streamArn) {
-        const described = await client.send(new DescribeTableCommand({ TableName: table.name }));
-        streams.set(table.streamArn, described.Table!.LatestStreamArn!);
-      }
+    } finally {
+      client.destroy();
     }
-    client.destroy();
     this.localStreams = streams;
   }
 
@@ -472,7 +503,8 @@ export class LocalEngine extends EventEmitter {
   }
 
   private startStreams() {
-    const client = new DynamoDBStreamsClient({ endpoint: this.dynamodbUrl, region: this.region, credentials: this.credentials });
+    const client = new DynamoDbStreamsApi(this.dynamodbUrl, this.region, this.credentials.accessKeyId);
+    this.streamsApi = client;
     let statusTable: string | undefined;
     try {
       statusTable = this.statusTableName();
@@ -512,7 +544,7 @@ export class LocalEngine extends EventEmitter {
         eventSourceArn: table.streamArn,
         region: this.region,
         consumers,
-        pollIntervalMs: this.options.streamPollIntervalMs ?? 20,
+        pollIntervalMs: this.options.streamPollIntervalMs ?? 200,
         onError: (e) => this.log('engine', `stream ${table.name}: ${(e as Error).message}`),
       });
       reader.start();

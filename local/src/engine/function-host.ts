@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LocalFunction } from './assembly';
-import type { InvokeMessage, ResultMessage, WorkerData } from './function-worker';
+import type { InvokeMessage, LogMessage, ResultMessage, WorkerData } from './function-worker';
 import { forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
 
 export type { FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './sandbox-host';
@@ -84,12 +84,21 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       resourceLimits: { maxOldGenerationSizeMb: Math.max(256, this.options.fn.memoryMb) },
     });
     const slot: PoolWorker = { worker, busy: false };
-    worker.on('message', (m: ResultMessage) => slot.pending?.(m));
+    let partialLine = '';
+    worker.on('message', (m: ResultMessage | LogMessage) => {
+      if (m.log) {
+        const lines = (partialLine + m.log).split('\n');
+        partialLine = lines.pop() ?? '';
+        for (const line of lines) this.options.onLog(this.name, line);
+      }
+      if ('id' in m) slot.pending?.(m);
+    });
     worker.on('error', (e) => slot.pending?.(e));
     worker.on('exit', (code) => {
       slot.pending?.(new Error(`worker exited with code ${code}`));
       this.forget(slot);
     });
+    // What the worker's own runtime writes (the function's output comes in its messages, above).
     for (const stream of [worker.stdout, worker.stderr]) forEachLine(stream, (line) => this.options.onLog(this.name, line));
     worker.unref();
     return slot;

@@ -44,11 +44,54 @@ export interface LambdaError { errorType: string; errorMessage: string; trace: s
  * while it ran (sleeps, retry backoffs, registration windows), overlapping waits counted once.
  */
 export type ResultMessage =
-  | { id: number; ok: true; payload: string; durationMs: number; timerWaitMs?: number }
-  | { id: number; ok: false; error: LambdaError; durationMs: number; timerWaitMs?: number };
+  | { id: number; ok: true; payload: string; durationMs: number; timerWaitMs?: number; log?: string }
+  | { id: number; ok: false; error: LambdaError; durationMs: number; timerWaitMs?: number; log?: string };
+
+/** Output the function wrote (stdout and stderr) outside an answer: at start, or after an invocation ended. */
+export interface LogMessage { readonly log: string }
 
 const data = workerData as WorkerData;
 const port = parentPort!;
+/** Before instrumentTimers replaces it: the log flush timer is the worker's own, not the function's. */
+const engineSetTimeout = globalThis.setTimeout;
+
+/**
+ * What the function writes to stdout and stderr reaches the engine with the invocation's answer (one
+ * message, not one per write: each message wakes the engine's thread), or LOG_FLUSH_MS after it was
+ * written, whichever comes first (long invocations, output outside one, a sandbox about to time out).
+ */
+let logBuffer = '';
+let logTimer: ReturnType<typeof setTimeout> | undefined;
+const LOG_FLUSH_MS = 20;
+
+function takeLog(): string | undefined {
+  if (logTimer) clearTimeout(logTimer);
+  logTimer = undefined;
+  const log = logBuffer;
+  logBuffer = '';
+  return log || undefined;
+}
+
+function flushLog() {
+  const log = takeLog();
+  if (log) port.postMessage({ log } satisfies LogMessage);
+}
+
+function captureOutput() {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.write = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown) => {
+      logBuffer += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString(typeof encoding === 'string' ? encoding as BufferEncoding : 'utf8');
+      if (!logTimer) {
+        logTimer = engineSetTimeout(flushLog, LOG_FLUSH_MS);
+        logTimer.unref?.();
+      }
+      const done = typeof encoding === 'function' ? encoding : callback;
+      if (typeof done === 'function') process.nextTick(done as () => void);
+      return true;
+    }) as typeof stream.write;
+  }
+  process.on('exit', flushLog);
+}
 
 function addFallbackModulePaths(paths: string[]) {
   // Module._initPaths reads NODE_PATH; set it only for that call so handlers never see it.
@@ -140,6 +183,7 @@ function clockWaitMs(): number {
 }
 
 addFallbackModulePaths(data.fallbackModulePaths);
+captureOutput();
 instrumentTimers();
 const handlerPromise = loadHandler();
 // An init failure is reported on every invocation, like Lambda's init errors; keep it from crashing the worker.
@@ -172,9 +216,11 @@ port.on('message', async (message: InvokeMessage) => {
       else if (handler.length < 3) resolve(returned);
     });
     const payload = result === undefined ? 'null' : JSON.stringify(result);
-    port.postMessage({ id: message.id, ok: true, payload, durationMs: performance.now() - started, timerWaitMs: finish() } satisfies ResultMessage);
+    const durationMs = performance.now() - started;
+    port.postMessage({ id: message.id, ok: true, payload, durationMs, timerWaitMs: finish(), log: takeLog() } satisfies ResultMessage);
   } catch (error) {
     const durationMs = performance.now() - started;
-    port.postMessage({ id: message.id, ok: false, error: toLambdaError(error), durationMs, timerWaitMs: finish() } satisfies ResultMessage);
+    const answer = { id: message.id, ok: false, error: toLambdaError(error), durationMs, timerWaitMs: finish(), log: takeLog() } as const;
+    port.postMessage(answer satisfies ResultMessage);
   }
 });

@@ -7,8 +7,8 @@
  * on-failure destination and skipped.
  */
 import { randomUUID } from 'node:crypto';
-import { _Record, DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import type { LocalEventSourceMapping } from './assembly';
+import type { DynamoDbStreamsApi } from './dynamodb-streams-api';
 import type { InvokeResult } from './function-host';
 import { sleep } from './lambda-service';
 import { matchesPattern } from '../../../lambda/shared/filter-policy';
@@ -31,16 +31,20 @@ export interface StreamConsumer {
 }
 
 export interface StreamReaderOptions {
-  readonly client: DynamoDBStreamsClient;
+  readonly client: DynamoDbStreamsApi;
   /** DynamoDB Local's stream ARN for the table. */
   readonly localStreamArn: string;
   /** The stable ARN the templates use (`<tableArn>/stream/local`), reported as `eventSourceARN`. */
   readonly eventSourceArn: string;
   readonly region: string;
   readonly consumers: StreamConsumer[];
+  /** Poll interval when nothing wakes the reader (writes through the engine's endpoint do, see `wake`). */
   readonly pollIntervalMs: number;
   readonly onError: (error: unknown) => void;
 }
+
+/** A record of a GetRecords answer, as JSON. */
+interface WireRecord { eventID: string; eventName: string; eventVersion?: string; dynamodb?: Record<string, any> }
 
 interface ShardState { id: string; parent?: string; iterator?: string; finished: boolean }
 
@@ -52,6 +56,9 @@ export class StreamReader {
   private running = false;
   private loop?: Promise<void>;
   private lastDescribe = 0;
+  /** Ends the current wait between polls early. */
+  private wakeUp?: () => void;
+  private woken = false;
 
   constructor(private readonly options: StreamReaderOptions) {}
 
@@ -62,11 +69,23 @@ export class StreamReader {
 
   public async stop() {
     this.running = false;
+    this.wakeUp?.();
     await this.loop;
+  }
+
+  /**
+   * Polls again at once (a write may have added records). Not caught up until that poll has run,
+   * so `LocalEngine.idle()` cannot miss the write's records.
+   */
+  public wake() {
+    this.caughtUp = false;
+    this.woken = true;
+    this.wakeUp?.();
   }
 
   private async run() {
     while (this.running) {
+      this.woken = false;
       let got = 0;
       try {
         if (Date.now() - this.lastDescribe > 1000 || this.shards.size === 0) await this.describe();
@@ -79,16 +98,31 @@ export class StreamReader {
       } catch (e) {
         this.options.onError(e);
       }
-      this.caughtUp = got === 0;
-      if (got === 0) await sleep(this.options.pollIntervalMs);
+      // A wake during the poll may come after DynamoDB Local answered it: poll once more.
+      this.caughtUp = got === 0 && !this.woken;
+      if (got === 0 && !this.woken) await this.pause();
     }
+  }
+
+  /** Waits the poll interval, or less when woken. */
+  private pause(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.options.pollIntervalMs);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = undefined;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
   }
 
   private async describe() {
     this.lastDescribe = Date.now();
     let start: string | undefined;
     do {
-      const out = await this.options.client.send(new DescribeStreamCommand({ StreamArn: this.options.localStreamArn, ExclusiveStartShardId: start }));
+      const out = await this.options.client.call('DescribeStream', { StreamArn: this.options.localStreamArn, ExclusiveStartShardId: start });
       for (const s of out.StreamDescription?.Shards ?? []) {
         if (!this.shards.has(s.ShardId!)) this.shards.set(s.ShardId!, { id: s.ShardId!, parent: s.ParentShardId, finished: false });
       }
@@ -98,14 +132,14 @@ export class StreamReader {
 
   private async poll(shard: ShardState): Promise<number> {
     if (!shard.iterator) {
-      const out = await this.options.client.send(new GetShardIteratorCommand({
+      const out = await this.options.client.call('GetShardIterator', {
         StreamArn: this.options.localStreamArn, ShardId: shard.id, ShardIteratorType: 'TRIM_HORIZON',
-      }));
+      });
       shard.iterator = out.ShardIterator;
     }
     let out;
     try {
-      out = await this.options.client.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }));
+      out = await this.options.client.call('GetRecords', { ShardIterator: shard.iterator, Limit: 1000 });
     } catch (e: any) {
       // DynamoDB Local can reject a first iterator (TrimmedDataAccessException); a new one works.
       if (e?.name === 'TrimmedDataAccessException' || e?.name === 'ExpiredIteratorException') {
@@ -116,21 +150,21 @@ export class StreamReader {
     }
     shard.iterator = out.NextShardIterator;
     if (!shard.iterator) shard.finished = true;
-    const records = (out.Records ?? []).map((r) => this.toEvent(r));
+    const records = (out.Records ?? []).map((r: WireRecord) => this.toEvent(r));
     if (records.length) for (const consumer of this.options.consumers) consumer.enqueue(records, shard.id);
     return records.length;
   }
 
-  private toEvent(r: _Record): StreamEventRecord {
-    const created = r.dynamodb?.ApproximateCreationDateTime;
+  /** DynamoDB Local's record as Lambda delivers it (its `dynamodb` part is already in Lambda's wire shape). */
+  private toEvent(r: WireRecord): StreamEventRecord {
     return {
-      eventID: r.eventID!,
+      eventID: r.eventID,
       eventName: r.eventName as StreamEventRecord['eventName'],
       eventVersion: r.eventVersion ?? '1.1',
       eventSource: 'aws:dynamodb',
       awsRegion: this.options.region,
       eventSourceARN: this.options.eventSourceArn,
-      dynamodb: { ...r.dynamodb, ApproximateCreationDateTime: created instanceof Date ? created.getTime() / 1000 : created },
+      dynamodb: r.dynamodb ?? {},
     };
   }
 }

@@ -1,0 +1,245 @@
+/**
+ * The local engine's speed, for the bench (issue 16): its main-thread CPU, its throughput of
+ * concurrent activity runs, the bound DynamoDB Local sets on this machine for the same requests,
+ * and how long an engine takes to start from a `cdk.out` directory.
+ *
+ * The bound: one activity run's DynamoDB requests (and the start-run write before it) are recorded
+ * as the handlers send them, then replayed straight to DynamoDB Local — as many runs at once as the
+ * engine ran, each run's requests one after the other, same bodies (item sizes, conditions) — by a
+ * bare HTTP client. Requests per second / requests per activity run = activity runs per second no
+ * engine could exceed on this DynamoDB Local. The engine's own stream reads are not in the mix (they
+ * are the engine's cost).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, readdirSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { LocalEngine } from '../local/src';
+
+/**
+ * CPU time of this process's main thread in ms: the kernel's per-thread figure on Linux (time on a
+ * core, not time waiting for one); elsewhere the event loop's busy time, which also counts waiting
+ * for a core on a loaded machine.
+ */
+export function mainThreadCpuMs(): number {
+  try {
+    return Number(readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return performance.eventLoopUtilization().active;
+  }
+}
+
+/** CPU time of a process (all its threads) in ms, from /proc (Linux); NaN elsewhere or when it is gone. */
+export function processCpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** USER_HZ: 100 on every Linux the bench runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** One recorded DynamoDB request. */
+export interface RecordedRequest { readonly operation: string; readonly body: string }
+
+export interface Throughput {
+  readonly runs: number;
+  readonly seconds: number;
+  readonly runsPerSecond: number;
+  readonly mainCpuMsPerRun: number;
+  /** CPU of the whole engine process (main thread and function workers) per run, ms. */
+  readonly processCpuMsPerRun: number;
+  /** CPU of DynamoDB Local's Java process per run, ms (NaN when it cannot be read). */
+  readonly dynamodbCpuMsPerRun: number;
+}
+
+/**
+ * `runs` activity runs at once (each after its start-run, which is not timed): activity runs per
+ * second from the first start until every effect settled, and the CPU per run. A first round, not
+ * measured, warms as many sandboxes as the load needs (their cold starts are not throughput).
+ */
+export async function measureThroughput(engine: LocalEngine, opts: {
+  startRun: string; activityMachine: string; workflow: string; activity: string; runs: number; prefix: string; dynamodbPid?: number;
+}): Promise<Throughput> {
+  await concurrentRuns(engine, { ...opts, prefix: `${opts.prefix}-warm` });
+  return concurrentRuns(engine, opts);
+}
+
+async function concurrentRuns(engine: LocalEngine, opts: {
+  startRun: string; activityMachine: string; workflow: string; activity: string; runs: number; prefix: string; dynamodbPid?: number;
+}): Promise<Throughput> {
+  const uids = Array.from({ length: opts.runs }, (_, i) => `${opts.prefix}-${i}`);
+  await Promise.all(uids.map(async (uid) => {
+    const started = await engine.invoke(opts.startRun, { input: { uid }, workflow: opts.workflow, activities: [opts.activity] });
+    if (!started.ok) throw new Error(`start-run failed: ${JSON.stringify(started.error)}`);
+  }));
+  await engine.idle(120_000);
+  const cpu = mainThreadCpuMs();
+  const processCpu = process.cpuUsage();
+  const dynamodbCpu = processCpuMs(opts.dynamodbPid);
+  const t0 = performance.now();
+  const results = await Promise.all(uids.map((uid) => engine.startExecution(opts.activityMachine, { uid, workflow: opts.workflow }).result()));
+  await engine.idle(300_000);
+  const seconds = (performance.now() - t0) / 1000;
+  const mainCpuMs = mainThreadCpuMs() - cpu;
+  const { user, system } = process.cpuUsage(processCpu);
+  const dynamodbCpuMs = processCpuMs(opts.dynamodbPid) - dynamodbCpu;
+  const failed = results.filter((r) => r.status !== 'SUCCEEDED');
+  if (failed.length) throw new Error(`throughput: ${failed.length} of ${opts.runs} activity runs ${failed[0].status}: ${failed[0].error} ${failed[0].cause ?? ''}`);
+  return {
+    runs: opts.runs,
+    seconds,
+    runsPerSecond: opts.runs / seconds,
+    mainCpuMsPerRun: mainCpuMs / opts.runs,
+    processCpuMsPerRun: (user + system) / 1000 / opts.runs,
+    dynamodbCpuMsPerRun: dynamodbCpuMs / opts.runs,
+  };
+}
+
+/**
+ * Records the DynamoDB requests of one start-run + activity run; `activityFrom` is the index of the
+ * activity run's first request (the ones before it are start-run's).
+ */
+export async function recordRun(engine: LocalEngine, opts: {
+  startRun: string; activityMachine: string; workflow: string; activity: string; uid: string;
+}): Promise<{ requests: RecordedRequest[]; activityFrom: number }> {
+  const requests: RecordedRequest[] = [];
+  const stop = engine.observeDynamoDb((operation, body) => { requests.push({ operation, body: JSON.stringify(body) }); });
+  try {
+    const started = await engine.invoke(opts.startRun, { input: { uid: opts.uid }, workflow: opts.workflow, activities: [opts.activity] });
+    if (!started.ok) throw new Error(`start-run failed: ${JSON.stringify(started.error)}`);
+    await engine.idle();
+    const activityFrom = requests.length;
+    const result = await engine.startExecution(opts.activityMachine, { uid: opts.uid, workflow: opts.workflow }).result();
+    if (result.status !== 'SUCCEEDED') throw new Error(`recorded run ${result.status}: ${result.error}`);
+    await engine.idle(60_000);
+    return { requests: [...requests], activityFrom };
+  } finally {
+    stop();
+  }
+}
+
+export interface DynamoDbBound {
+  readonly requestsPerSecond: number;
+  /** Activity runs per second DynamoDB Local allows: requests/s over requests per activity run. */
+  readonly activityRunsPerSecond: number;
+  readonly requestsPerActivityRun: number;
+  /** Replayed requests DynamoDB Local answered with an error (a condition that no longer held, ...). */
+  readonly errors: number;
+}
+
+/**
+ * Replays `recorded` (with its uid replaced) as `concurrency` runs at once, `rounds` times each,
+ * straight to DynamoDB Local over keep-alive HTTP.
+ */
+export async function dynamoDbBound(endpoint: string, recorded: { requests: RecordedRequest[]; activityFrom: number }, uid: string,
+  opts: { concurrency: number; rounds: number; prefix: string }): Promise<DynamoDbBound> {
+  const url = new URL(endpoint);
+  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  // DynamoDB Local (-sharedDb) reads but does not verify the signature: a well-formed one will do.
+  const authorization = 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0000';
+  let errors = 0;
+  const send = (operation: string, body: string) => new Promise<void>((resolve, reject) => {
+    const req = request({
+      host: url.hostname,
+      port: url.port,
+      method: 'POST',
+      path: '/',
+      agent,
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': `DynamoDB_20120810.${operation}`,
+        'x-amz-date': '20260101T000000Z',
+        'authorization': authorization,
+        'content-length': Buffer.byteLength(body),
+      },
+    }, (res) => {
+      if (res.statusCode !== 200) errors++;
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  const uidJson = JSON.stringify(uid).slice(1, -1);
+  const runOf = (newUid: string) => recorded.requests.map((r) => ({ operation: r.operation, body: r.body.split(uidJson).join(newUid) }));
+  let sent = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: opts.concurrency }, async (_, lane) => {
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const r of runOf(`${opts.prefix}-${lane}-${round}`)) {
+        await send(r.operation, r.body);
+        sent++;
+      }
+    }
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  agent.destroy();
+  const requestsPerActivityRun = recorded.requests.length - recorded.activityFrom;
+  const requestsPerSecond = sent / seconds;
+  return { requestsPerSecond, activityRunsPerSecond: requestsPerSecond / requestsPerActivityRun, requestsPerActivityRun, errors };
+}
+
+export interface EngineStart {
+  /** Loading the package and starting the first engine of a fresh process, ms. */
+  readonly firstMs: number;
+  /** Of which loading the package (require), ms. */
+  readonly requireMs: number;
+  /** A second engine started in the same process, ms. */
+  readonly laterMs: number;
+}
+
+const START_CHILD = `
+const t0 = performance.now();
+const { LocalEngine } = require(process.argv[1]);
+const loaded = performance.now();
+(async () => {
+  const first = new LocalEngine({ app: process.argv[2], dynamodbEndpoint: process.argv[3] });
+  await first.start();
+  const t1 = performance.now();
+  const later = new LocalEngine({ app: process.argv[2], dynamodbEndpoint: process.argv[3] });
+  await later.start();
+  const t2 = performance.now();
+  await first.stop();
+  await later.stop();
+  process.stdout.write(JSON.stringify({ firstMs: t1 - t0, requireMs: loaded - t0, laterMs: t2 - t1 }) + '\\n');
+  process.exit(0);
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+/** Newest modification time under a directory (ms). */
+function newest(dir: string): number {
+  let t = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    t = Math.max(t, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+  }
+  return t;
+}
+
+/**
+ * Engine start from a `cdk.out` directory with DynamoDB Local running, in fresh processes of the
+ * compiled package (local/lib, as users load it; compiled first when older than local/src), the
+ * median of `times` processes.
+ */
+export function measureEngineStart(root: string, cdkOut: string, dynamodbEndpoint: string, times = 3): EngineStart {
+  const lib = join(root, 'local', 'lib', 'local', 'src', 'index.js');
+  if (!existsSync(lib) || statSync(lib).mtimeMs < newest(join(root, 'local', 'src'))) {
+    const tsc = spawnSync('npx', ['tsc', '-p', join(root, 'local', 'tsconfig.json')], { cwd: root, encoding: 'utf8' });
+    if (tsc.status !== 0) throw new Error(`compiling local/ failed:\n${tsc.stdout}${tsc.stderr}`);
+  }
+  const samples: EngineStart[] = [];
+  for (let i = 0; i < times; i++) {
+    const child = spawnSync(process.execPath, ['-e', START_CHILD, lib, cdkOut, dynamodbEndpoint], {
+      encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    });
+    if (child.status !== 0) throw new Error(`engine start failed:\n${child.stderr}`);
+    samples.push(JSON.parse(child.stdout.trim().split('\n').pop()!));
+  }
+  const median = (key: keyof EngineStart) => samples.map((s) => s[key]).sort((a, b) => a - b)[Math.floor(samples.length / 2)];
+  return { firstMs: median('firstMs'), requireMs: median('requireMs'), laterMs: median('laterMs') };
+}
