@@ -163,7 +163,7 @@ describe('EventBridge rules on the local engine', () => {
   test('an unreachable target is retried per its retry policy, then the event goes to its dead-letter queue', async () => {
     const before = engine.counters().events;
     await client.send(new PutEventsCommand({ Entries: [{ Source: 'app', DetailType: 'lost', Detail: '{"n":1}' }] }));
-    const [message] = await eventually(() => engine.queueMessages('Events/UndeliveredPings').length > 0 && engine.queueMessages('Events/UndeliveredPings'));
+    const message = await eventually(() => engine.queueMessages('Events/UndeliveredPings')[0]);
     expect(JSON.parse(message.body)).toMatchObject({ 'source': 'app', 'detail-type': 'lost', 'detail': { n: 1 } });
     expect(message.attributes.ERROR_CODE.StringValue).toBe('ResourceNotFoundException');
     expect(message.attributes.TARGET_ARN.StringValue).toBe('arn:aws:lambda:us-east-1:123456789012:function:deleted-meanwhile');

@@ -46,3 +46,12 @@ export async function startTestEngine(app: Stack, options: Partial<LocalEngineOp
   await engine.start();
   return engine;
 }
+
+/**
+ * SDK client settings for a caller outside the app (an operator's CLI, another team's pipeline):
+ * the engine's endpoint. One place to switch to the engine's own per-principal configuration
+ * (`engine.awsClientConfig(principal)`) once the engine authorizes calls.
+ */
+export function outsideCallerConfig(engine: LocalEngine) {
+  return { endpoint: engine.endpointUrl, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+}
