@@ -12,7 +12,7 @@ import { AwsError } from './aws-endpoint';
 import { ApiCallRecord, LAMBDA_EVENT_NAMES } from './cloudtrail';
 import { functionNameOf } from './intrinsics';
 import type { LambdaService } from './lambda-service';
-import { extractZip } from './zip';
+import { extractZip, InvalidZipError } from './zip';
 
 export interface LambdaRestRequest {
   readonly method: string;
@@ -150,7 +150,12 @@ export class LambdaApi {
     }
     const archive = Buffer.from(zipBase64, 'base64');
     const dir = mkdtempSync(join(this.options.tempRoot, `${name}-`));
-    extractZip(archive, dir);
+    try {
+      extractZip(archive, dir);
+    } catch (e) {
+      if (e instanceof InvalidZipError) throw new AwsError('InvalidParameterValueException', e.message);
+      throw e;
+    }
     this.codeSha.set(name, { sha: createHash('sha256').update(archive).digest('base64'), size: archive.length });
     return dir;
   }
