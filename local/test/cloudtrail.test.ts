@@ -11,9 +11,9 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { newStack, outsideCallerConfig, startTestEngine } from '../../test/local/support';
 import { subscribeEvent } from '../../test/support/cloudtrail';
 import { zipPackage } from '../../test/support/zip';
-import { newStack, outsideCallerConfig, startTestEngine } from '../../test/local/support';
 import { LocalEngine } from '../src';
 
 const REGION = 'us-east-1';
@@ -50,8 +50,12 @@ describe('CloudTrail records of management calls on the local engine', () => {
 
   test('Lambda CreateFunction (zip), TagResource and UpdateFunctionCode: recorded with Lambda\'s versioned names; the code runs', async () => {
     const created = await lambdaClient.send(new CreateFunctionCommand({
-      FunctionName: 'ct-plugin', Runtime: 'nodejs20.x', Role: `arn:aws:iam::${ACCOUNT}:role/ct`, Handler: 'index.handler',
-      Code: { ZipFile: zipPackage({ 'index.js': answer('first') }) }, Tags: { team: 'pricing' },
+      FunctionName: 'ct-plugin',
+      Runtime: 'nodejs20.x',
+      Role: `arn:aws:iam::${ACCOUNT}:role/ct`,
+      Handler: 'index.handler',
+      Code: { ZipFile: zipPackage({ 'index.js': answer('first') }) },
+      Tags: { team: 'pricing' },
     }));
     expect(created.FunctionArn).toBe(FUNCTION);
     const invoke = async () => JSON.parse(Buffer.from((await lambdaClient.send(new InvokeCommand({ FunctionName: 'ct-plugin' }))).Payload!).toString());

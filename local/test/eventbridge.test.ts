@@ -59,8 +59,15 @@ describe('schedule expressions', () => {
 
 describe('target input', () => {
   const event = {
-    'version': '0' as const, 'id': 'e-1', 'detail-type': 'Order Placed', 'source': 'shop', 'account': '123456789012',
-    'time': '2026-12-06T05:07:00Z', 'region': 'us-east-1', 'resources': [], 'detail': { id: 'o-1', total: 150, items: ['a', 'b'] },
+    'version': '0' as const,
+    'id': 'e-1',
+    'detail-type': 'Order Placed',
+    'source': 'shop',
+    'account': '123456789012',
+    'time': '2026-12-06T05:07:00Z',
+    'region': 'us-east-1',
+    'resources': [],
+    'detail': { id: 'o-1', total: 150, items: ['a', 'b'] },
   };
   const rule = { name: 'orders-rule', arn: 'arn:aws:events:us-east-1:123456789012:rule/orders-rule' };
 

@@ -118,7 +118,8 @@ maybe('run-time registration on the local engine', () => {
   let scoreSubscription: string;
 
   test('plugins subscribed outside CDK are registered by the handshake and take part in the next run (PRE and PARALLEL)', async () => {
-    const before = { orchestrator: orchestratorInvocations(), registrar: invocations(registrar()), ddb: engine.counters().dynamodb, events: engine.counters().events };
+    const counters = engine.counters();
+    const before = { orchestrator: orchestratorInvocations(), registrar: invocations(registrar()), ddb: counters.dynamodb, events: counters.events };
     const rate = await subscribe('parallel', 'rt-rate');
     const score = await subscribe('parallel', 'rt-score');
     const audit = await subscribe('pre', 'rt-audit');

@@ -469,7 +469,9 @@ export class LocalEngine extends EventEmitter {
       log: (line) => this.log('engine', `[eventbridge] ${line}`),
       onEvent: (event, bus) => this.emit('busEvent', event, bus),
     });
-    this.trail = new CloudTrail({ region: this.region, account: this.account, now: () => this.clock.now(), put: (event) => this.eventBridge.put(event) });
+    this.trail = new CloudTrail({
+      region: this.region, account: this.account, now: () => this.clock.now(), put: (event) => this.eventBridge.put(event),
+    });
     this.lambdaApi = new LambdaApi({
       region: this.region,
       account: this.account,

@@ -42,10 +42,12 @@ export interface EventsCounters {
   dropped: number;
 }
 
+type QueueAttribute = { DataType: string; StringValue: string };
+
 /** Where targets lead: the engine's other services. */
 export interface EventTargets {
   readonly invokeLambdaAsync: (functionArn: string, event: unknown) => void;
-  readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, { DataType: string; StringValue: string }>, groupId?: string) => void;
+  readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, QueueAttribute>, groupId?: string) => void;
   readonly publish: (topicArn: string, message: string) => void;
   readonly startExecution: (stateMachineArn: string, input: unknown) => void;
 }
@@ -126,8 +128,12 @@ export class EventBridgeService {
       const bus = busNameOf(body.EventBusName ?? 'default');
       return {
         Rules: this.rules.filter((r) => r.eventBusName === bus && (!body.NamePrefix || r.name.startsWith(body.NamePrefix))).map((r) => ({
-          Name: r.name, Arn: r.arn, EventBusName: r.eventBusName, State: r.enabled ? 'ENABLED' : 'DISABLED',
-          EventPattern: r.eventPattern ? JSON.stringify(r.eventPattern) : undefined, ScheduleExpression: r.scheduleExpression,
+          Name: r.name,
+          Arn: r.arn,
+          EventBusName: r.eventBusName,
+          State: r.enabled ? 'ENABLED' : 'DISABLED',
+          EventPattern: r.eventPattern ? JSON.stringify(r.eventPattern) : undefined,
+          ScheduleExpression: r.scheduleExpression,
         })),
       };
     }
@@ -170,8 +176,15 @@ export class EventBridgeService {
         arm(at);
         // The "Scheduled Event" AWS sends: its time is the scheduled time, its resource the rule.
         const event: BusEvent = {
-          'version': '0', 'id': randomUUID(), 'detail-type': 'Scheduled Event', 'source': 'aws.events',
-          'account': this.options.account, 'time': isoSeconds(at), 'region': this.options.region, 'resources': [rule.arn], 'detail': {},
+          'version': '0',
+          'id': randomUUID(),
+          'detail-type': 'Scheduled Event',
+          'source': 'aws.events',
+          'account': this.options.account,
+          'time': isoSeconds(at),
+          'region': this.options.region,
+          'resources': [rule.arn],
+          'detail': {},
         };
         this.counters.events++;
         this.options.onEvent?.(event, rule.eventBusName);

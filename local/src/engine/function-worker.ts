@@ -151,13 +151,13 @@ const realNow = Date.now.bind(Date);
 function shiftDate(offset: Float64Array) {
   const RealDate = Date;
   class EngineDate extends RealDate {
+    static now(): number {
+      return RealDate.now() + offset[0];
+    }
+
     constructor(...args: unknown[]) {
       if (args.length === 0) super(RealDate.now() + offset[0]);
       else super(...(args as [number]));
-    }
-
-    static now(): number {
-      return RealDate.now() + offset[0];
     }
   }
   globalThis.Date = EngineDate as DateConstructor;

@@ -54,8 +54,15 @@ export class LambdaApi {
       eventName: LAMBDA_EVENT_NAMES.CreateFunction,
       ...caller,
       requestParameters: {
-        functionName: fn.name, runtime: fn.runtime, handler: fn.handler, code: {}, timeout: fn.timeoutSeconds, memorySize: fn.memoryMb,
-        publish: false, environment: {}, ...(fn.tags ? { tags: fn.tags } : {}),
+        functionName: fn.name,
+        runtime: fn.runtime,
+        handler: fn.handler,
+        code: {},
+        timeout: fn.timeoutSeconds,
+        memorySize: fn.memoryMb,
+        publish: false,
+        environment: {},
+        ...(fn.tags ? { tags: fn.tags } : {}),
       },
       responseElements: this.configuration(fn, true),
     });
@@ -109,8 +116,16 @@ export class LambdaApi {
     this.options.record({
       eventName: LAMBDA_EVENT_NAMES.CreateFunction,
       requestParameters: {
-        functionName: name, runtime, role: body.Role, handler, code: {}, timeout: fn.timeoutSeconds, memorySize: fn.memoryMb,
-        publish: Boolean(body.Publish), environment: {}, ...(body.Tags ? { tags: body.Tags } : {}),
+        functionName: name,
+        runtime,
+        role: body.Role,
+        handler,
+        code: {},
+        timeout: fn.timeoutSeconds,
+        memorySize: fn.memoryMb,
+        publish: Boolean(body.Publish),
+        environment: {},
+        ...(body.Tags ? { tags: body.Tags } : {}),
       },
       responseElements: camelCase(configuration),
     });

@@ -101,8 +101,11 @@ export class SnsService {
     this.options.onApiCall?.({
       eventName: 'Subscribe',
       requestParameters: {
-        topicArn: input.topicArn, protocol: input.protocol, endpoint: input.endpoint,
-        ...(Object.keys(attrs).length ? { attributes: attrs } : {}), returnSubscriptionArn: false,
+        topicArn: input.topicArn,
+        protocol: input.protocol,
+        endpoint: input.endpoint,
+        ...(Object.keys(attrs).length ? { attributes: attrs } : {}),
+        returnSubscriptionArn: false,
       },
       responseElements: { subscriptionArn: subscription.arn },
     });
