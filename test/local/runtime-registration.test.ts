@@ -17,7 +17,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as snsApi from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { eventually, inlineFunction, newStack, outsideCallerConfig } from './support';
+import { eventually, inlineFunction, loggedRecords, newStack, outsideCallerConfig } from './support';
 import { LocalEngine } from '../../local/src';
 import { Orchestrator, Workflow } from '../../src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
@@ -80,15 +80,7 @@ maybe('run-time registration on the local engine', () => {
   const orchestratorInvocations = () => engine.assembly.functions.filter((f) => f.path?.startsWith('Runtime/Orch/Handlers/'))
     .reduce((sum, f) => sum + invocations(f.name), 0);
 
-  /** The registrar's log records (Powertools JSON lines) with this message. */
-  const registrarLog = (message: string) => engine.logs(registrar()).flatMap((line) => {
-    try {
-      const record = JSON.parse(line);
-      return record.message === message ? [record] : [];
-    } catch {
-      return [];
-    }
-  });
+  const registrarLog = (message: string) => loggedRecords(engine, registrar(), message);
 
   /** What an operator does with the CLI; the rest (CloudTrail, the rule, the registrar) is the engine's. */
   async function subscribe(stage: string, fn: string): Promise<{ subscriptionArn: string; logged: any }> {
@@ -201,6 +193,6 @@ maybe('run-time registration on the local engine', () => {
       lambda.destroy();
     }
     const refreshed = await eventually(() => registrarLog('Plugin registration refreshed').find((r) => r.plugin === 'tax'), 30_000, 'refresh of tax');
-    expect(refreshed.order).toBe(5);
+    expect(refreshed).toMatchObject({ order: 5 });
   });
 });

@@ -55,3 +55,15 @@ export async function startTestEngine(app: Stack, options: Partial<LocalEngineOp
 export function outsideCallerConfig(engine: LocalEngine) {
   return { endpoint: engine.endpointUrl, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
 }
+
+/** A function's structured log records (Powertools JSON lines) with this message, oldest first. */
+export function loggedRecords(engine: LocalEngine, fn: string, message: string): Record<string, any>[] {
+  return engine.logs(fn).flatMap((line) => {
+    try {
+      const record = JSON.parse(line);
+      return record?.message === message ? [record] : [];
+    } catch {
+      return []; // not a structured line
+    }
+  });
+}
