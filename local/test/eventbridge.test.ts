@@ -11,7 +11,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { eventually, inlineFunction, newStack, startTestEngine } from '../../test/local/support';
-import { LocalEngine, parseSchedule } from '../src';
+import { EngineClock, LocalEngine, parseSchedule } from '../src';
 import { targetInput } from '../src/engine/events';
 
 const at = (iso: string) => Date.parse(iso);
@@ -54,6 +54,30 @@ describe('schedule expressions', () => {
     ['every 5 minutes', /expected rate/],
   ])('%s is a ScheduleExpressionError', (expression, message) => {
     expect(() => parseSchedule(expression, 0)).toThrow(expect.objectContaining({ name: 'ScheduleExpressionError', message: expect.stringMatching(message) }));
+  });
+});
+
+describe('engine clock', () => {
+  test('advance fires the timers that came due, in time order, and moves now() forward', async () => {
+    const clock = new EngineClock({ realTimeTimers: false });
+    const start = clock.now();
+    const fired: string[] = [];
+    clock.at(start + 2 * 60_000, () => { fired.push('second'); });
+    clock.at(start + 60_000, () => { fired.push('first'); });
+    clock.at(start + 10 * 60_000, () => { fired.push('later'); });
+    await clock.advance(5 * 60_000);
+    expect(fired).toEqual(['first', 'second']);
+    expect(clock.now() - start).toBeGreaterThanOrEqual(5 * 60_000);
+    expect(clock.sharedOffset[0]).toBe(5 * 60_000);
+    await expect(clock.advance(-1)).rejects.toThrow(RangeError);
+    clock.stop();
+  });
+
+  test('a real-time clock also fires its timers as real time passes', async () => {
+    const clock = new EngineClock();
+    const fired = new Promise<number>((resolve) => clock.at(clock.now() + 50, () => resolve(clock.now())));
+    expect(await fired).toBeGreaterThanOrEqual(clock.now() - 1000);
+    clock.stop();
   });
 });
 

@@ -26,7 +26,7 @@ import { Duration, Stack, Tags } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { RecordedMessage } from './fixtures/reads-full-message';
-import { eventually, inlineFunction, loggedRecords, newStack, outsideCallerConfig } from './support';
+import { eventually, inlineFunction, loggedRecords, newStack, outsideCallerConfig, testClock } from './support';
 import { buildPluginMessage, messageAttributesFromMetadata, SNS_MESSAGE_MAX_BYTES, StatusDocument } from '../../lambda/shared/status';
 import { pluginStateUpdate } from '../../lambda/shared/status-store';
 import type { ExecutionResult } from '../../local/src';
@@ -270,6 +270,7 @@ maybe('Fault matrix on the local engine', () => {
     engine = new LocalEngine({
       app: app.stack,
       dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
+      clock: testClock(),
       asyncRetryDelaysMs: [100, 200],
       logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
       // The shipped status-summary, behind a wrapper that can kill its sandbox once (case 7).

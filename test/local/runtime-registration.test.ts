@@ -17,7 +17,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as snsApi from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { eventually, inlineFunction, loggedRecords, newStack, outsideCallerConfig } from './support';
+import { eventually, inlineFunction, loggedRecords, newStack, outsideCallerConfig, testClock } from './support';
 import { LocalEngine } from '../../local/src';
 import { Orchestrator, Workflow } from '../../src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
@@ -94,6 +94,7 @@ maybe('run-time registration on the local engine', () => {
     engine = new LocalEngine({
       app: stack,
       dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
+      clock: testClock(),
       asyncRetryDelaysMs: [100, 200],
       logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
       plugins: { 'rt-rate': `${join(__dirname, 'fixtures', 'self-reporting-plugin.ts')}#handler` },

@@ -2,7 +2,7 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { LocalEngine, LocalEngineOptions } from '../../local/src';
+import { EngineClock, LocalEngine, LocalEngineOptions } from '../../local/src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 export function newStack(id: string): Stack {
@@ -32,8 +32,17 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_
 }
 
 /**
+ * The engine clock for tests: EventBridge schedules (the stuck-run sweep, a user's rate rules) fire
+ * only when the test advances it, so counters and budgets never include a sweep nobody asked for.
+ */
+export function testClock(): EngineClock {
+  return new EngineClock({ realTimeTimers: false });
+}
+
+/**
  * A started LocalEngine for an end-to-end test: the jest run's DynamoDB Local, Lambda's asynchronous
- * retries a moment apart instead of minutes, function logs only with LOCAL_ENGINE_LOGS=1.
+ * retries a moment apart instead of minutes, function logs only with LOCAL_ENGINE_LOGS=1, schedules
+ * that fire only when the test advances the clock.
  */
 export async function startTestEngine(app: Stack, options: Partial<LocalEngineOptions> = {}): Promise<LocalEngine> {
   const engine = new LocalEngine({
@@ -41,6 +50,7 @@ export async function startTestEngine(app: Stack, options: Partial<LocalEngineOp
     dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
     asyncRetryDelaysMs: [100, 200],
     logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
+    clock: testClock(),
     ...options,
   });
   await engine.start();

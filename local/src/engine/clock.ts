@@ -5,6 +5,14 @@
  * Time never goes back: there is no way to lower the offset.
  */
 
+export interface EngineClockOptions {
+  /**
+   * Whether timers also fire as real time passes. Off, schedules fire only when a test advances the
+   * clock, so a long test never sees a sweep it did not ask for. @default true
+   */
+  readonly realTimeTimers?: boolean;
+}
+
 export interface ClockTimer {
   readonly at: number;
   readonly fire: () => Promise<void> | void;
@@ -17,6 +25,8 @@ export class EngineClock {
   private readonly timers = new Set<ClockTimer>();
   private realTimer?: NodeJS.Timeout;
   private firing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: EngineClockOptions = {}) {}
 
   /** Milliseconds since the epoch, on the engine's clock. */
   public now(): number {
@@ -66,7 +76,7 @@ export class EngineClock {
     this.realTimer = undefined;
     let next: number | undefined;
     for (const t of this.timers) next = next === undefined ? t.at : Math.min(next, t.at);
-    if (next === undefined) return;
+    if (next === undefined || this.options.realTimeTimers === false) return;
     // setTimeout takes at most 2^31-1 ms; a later timer re-arms when this one fires.
     const delay = Math.min(Math.max(0, next - this.now()), 2 ** 31 - 1);
     this.realTimer = setTimeout(() => void this.fireDue(), delay);
