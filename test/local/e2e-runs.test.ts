@@ -17,7 +17,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { inlineFunction, newStack } from './support';
+import { inlineFunction, newStack, testClock } from './support';
 import type { ExecutionResult } from '../../local/src';
 import { LocalEngine, formatEvent } from '../../local/src';
 import { ActivityStage, Orchestrator, PluginOptions, Workflow } from '../../src';
@@ -184,6 +184,7 @@ maybe('Local engine end to end', () => {
     engine = new LocalEngine({
       app: app.stack,
       dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
+      clock: testClock(),
       // Lambda waits about 1 and 2 minutes between asynchronous retries; locally a moment.
       asyncRetryDelaysMs: [100, 200],
       logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',

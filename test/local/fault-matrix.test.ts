@@ -11,7 +11,8 @@
  * SDK does), the Step Functions API on the engine's endpoint (a late SendTaskSuccess), and the
  * `plugins` option, which maps the status-summary function to a wrapper that kills its sandbox once,
  * `injectDynamoDbFault` (real DynamoDB error responses to the handlers' requests), and the
- * plugin-registrar fed a CloudTrail-shaped Unsubscribe event. The other faults of issue 6 (plugin
+ * plugin-registrar reached through the engine's CloudTrail and the orchestrator's rule (an SNS
+ * Subscribe / Unsubscribe through the SDK). The other faults of issue 6 (plugin
  * never answers, re-run after failure) are in test/local/e2e-runs.test.ts.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,18 +22,17 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
 import { BatchWriteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Tags } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { RecordedMessage } from './fixtures/reads-full-message';
-import { eventually, inlineFunction, newStack } from './support';
+import { eventually, inlineFunction, loggedRecords, newStack, outsideCallerConfig, testClock } from './support';
 import { buildPluginMessage, messageAttributesFromMetadata, SNS_MESSAGE_MAX_BYTES, StatusDocument } from '../../lambda/shared/status';
 import { pluginStateUpdate } from '../../lambda/shared/status-store';
 import type { ExecutionResult } from '../../local/src';
 import { LocalEngine, formatEvent } from '../../local/src';
 import { publishedBytes } from '../../local/src/engine/sns';
 import { ActivityStage, Orchestrator, PluginOptions, Workflow } from '../../src';
-import { subscribeEvent, unsubscribeEvent } from '../support/cloudtrail';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +193,9 @@ function buildApp(): App {
 
   // Unsubscribed: 'hold' is subscribed at run time by the test (answers the handshake, then hands its
   // work off and never reports); 'enrich' is deployed with addPlugin and completes.
-  inlineFunction(plugins, 'Unsubscribed-hold', HOLDS_THE_STAGE, { functionName: functionName('Unsubscribed', 'hold') });
+  const hold = inlineFunction(plugins, 'Unsubscribed-hold', HOLDS_THE_STAGE, { functionName: functionName('Unsubscribed', 'hold') });
+  // The tag that lets the orchestrator invoke a function it did not deploy (docs/PLUGIN-PROTOCOL.md).
+  Tags.of(hold).add(`cdk-orchestrator:${ORCHESTRATOR}`, 'plugin');
   add('Unsubscribed', 'enrich', SUCCEEDS, PAR);
   add('Unsubscribed', 'notify', SUCCEEDS, POST);
   return { ...app, stack };
@@ -268,6 +270,7 @@ maybe('Fault matrix on the local engine', () => {
     engine = new LocalEngine({
       app: app.stack,
       dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
+      clock: testClock(),
       asyncRetryDelaysMs: [100, 200],
       logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
       // The shipped status-summary, behind a wrapper that can kill its sandbox once (case 7).
@@ -667,16 +670,16 @@ maybe('Fault matrix on the local engine', () => {
     });
   });
   test('13. a plugin unsubscribed mid-run no longer holds the stage: the registrar marks its pending entry Do Not Run in the running execution', async () => {
-    // As an operator would: subscribe with the SNS API; EventBridge would then hand the CloudTrail
-    // record to the registrar (the engine has no CloudTrail, so the test delivers it).
+    // As an operator would: subscribe with the SNS API. The engine's CloudTrail records the call and
+    // the orchestrator's rule hands it to the registrar, which registers hold after its handshake.
     const registrar = handlerName('PluginRegistrar');
     const topic = engine.assembly.topics.find((t) => t.name === `${ORCHESTRATOR}-Unsubscribed-parallel`)!;
     const hold = engine.assembly.functions.find((f) => f.name === functionName('Unsubscribed', 'hold'))!;
-    const sns = new SNSClient({ endpoint: engine.endpointUrl, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const sns = new SNSClient(outsideCallerConfig(engine));
     const { SubscriptionArn } = await sns.send(new SubscribeCommand({ TopicArn: topic.arn, Protocol: 'lambda', Endpoint: hold.arn }));
-    const subscription = { topicArn: topic.arn, functionArn: hold.arn, subscriptionArn: SubscriptionArn! };
-    const registered = await engine.invoke(registrar, subscribeEvent(subscription));
-    expect(JSON.parse((registered as { payload: string }).payload)).toMatchObject({ outcome: 'registered', pluginName: 'hold' });
+    const registered = await eventually(() => loggedRecords(engine, registrar, 'Plugin registered').find((r) => r.subscriptionArn === SubscriptionArn),
+      30_000, 'the registration of hold');
+    expect(registered).toMatchObject({ plugin: 'hold', functionArn: hold.arn });
 
     const execution = engine.runWorkflow('unsubscribed', { uid: 'unsub-1', metadata: { workflow: 'unsubscribed' } });
     // The parallel stage waits for hold: enrich is done, hold handed its work off and will never report.
@@ -687,8 +690,9 @@ maybe('Fault matrix on the local engine', () => {
     expect(engine.execution(execution.executionArn)!.status).toBe('RUNNING');
 
     await sns.send(new UnsubscribeCommand({ SubscriptionArn }));
-    const unregistered = await engine.invoke(registrar, unsubscribeEvent(SubscriptionArn!));
-    expect(JSON.parse((unregistered as { payload: string }).payload)).toMatchObject({ outcome: 'unregistered', pluginName: 'hold', released: 1 });
+    const unregistered = await eventually(() => loggedRecords(engine, registrar, 'Plugin unregistered').find((r) => r.subscriptionArn === SubscriptionArn),
+      30_000, 'the unregistration of hold');
+    expect(unregistered).toMatchObject({ plugin: 'hold', released: 1 });
     sns.destroy();
 
     const result = await execution.result();

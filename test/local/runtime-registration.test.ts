@@ -1,21 +1,27 @@
 /**
- * Run-time registration end to end on the local engine: plugins deployed without `addPlugin` (as
- * SAM, Serverless Framework or Terraform would deploy them) are subscribed through the engine's SNS
- * API, and the orchestrator's own plugin-registrar function (the bundled handler) registers them
- * from the CloudTrail event of that call, with the initialize handshake through the engine's Lambda
- * service. The engine does not emulate CloudTrail or EventBridge rules, so the test delivers the
- * CloudTrail-shaped event to the registrar itself, as the rule would (the rule's pattern is checked
- * against the same events in test/constructs/runtime-registration.test.ts).
+ * Run-time registration end to end on the local engine, with no hand-made event: plugins deployed
+ * without `addPlugin` (as SAM, Serverless Framework or Terraform would deploy them) are subscribed
+ * through the engine's SNS API; the engine's CloudTrail records the call, the orchestrator's own
+ * EventBridge rule (RuntimeRegistration's SubscriptionRule / CodeUpdateRule, from the template)
+ * matches it and invokes the plugin-registrar function (the bundled handler), which registers the
+ * plugin after its initialize handshake through the engine's Lambda service. Another team's plugin
+ * app deployed into the running engine (`engine.deploy`) is registered the same way, from the
+ * CloudTrail records of CloudFormation's calls.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { LambdaClient, UpdateFunctionCodeCommand } from '@aws-sdk/client-lambda';
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
+import { App, Stack, Tags } from 'aws-cdk-lib';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import { inlineFunction, newStack } from './support';
+import * as snsApi from 'aws-cdk-lib/aws-sns';
+import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { eventually, inlineFunction, loggedRecords, newStack, outsideCallerConfig, testClock } from './support';
 import { LocalEngine } from '../../local/src';
 import { Orchestrator, Workflow } from '../../src';
-import { subscribeEvent, unsubscribeEvent } from '../support/cloudtrail';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
+import { zipPackage } from '../support/zip';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '123456789012';
@@ -25,6 +31,11 @@ const functionArn = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:funct
 
 /** A zero-SDK plugin: answers the handshake, otherwise succeeds (its return value is its outcome). */
 const zeroSdk = (answer: object) => `exports.handler = async (event) => event.initialize === true ? ${JSON.stringify(answer)} : {};`;
+
+/** The tag that lets the orchestrator invoke a function it did not deploy (docs/PLUGIN-PROTOCOL.md). */
+function tagAsPlugin(fn: Construct) {
+  Tags.of(fn).add(`cdk-orchestrator:${ORCHESTRATOR}`, 'plugin');
+}
 
 const bundled = existsSync(join(__dirname, '..', '..', 'assets', 'handlers', 'plugin-registrar', 'index.js'));
 const maybe = bundled ? describe : describe.skip;
@@ -40,8 +51,9 @@ function buildApp() {
     environment: { COORDINATES: `/cdk-orchestrator/${ORCHESTRATOR}/config`, PLUGIN_NAME: 'rate', HANDSHAKE: JSON.stringify({ pluginName: 'rate' }) },
   });
   orchestrator.grantPluginStatus(rate);
-  inlineFunction(stack, 'Audit', zeroSdk({ pluginName: 'audit', order: 10 }), { functionName: 'rt-audit' });
+  const audit = inlineFunction(stack, 'Audit', zeroSdk({ pluginName: 'audit', order: 10 }), { functionName: 'rt-audit' });
   const score = inlineFunction(stack, 'Score', zeroSdk({ pluginName: 'score' }), { functionName: 'rt-score' });
+  for (const fn of [rate, audit, score]) tagAsPlugin(fn);
   // A zero-SDK PARALLEL plugin reports through Lambda destinations to plugin-outcome (its ARN is in SSM).
   score.configureAsyncInvoke({
     onSuccess: new destinations.LambdaDestination(orchestrator.handlers.pluginOutcome),
@@ -49,6 +61,15 @@ function buildApp() {
     retryAttempts: 2,
   });
   return { stack, orchestrator };
+}
+
+/** Another team's plugin app: a tagged function subscribed to the orchestrator's post-stage topic. */
+function pluginTeamApp(): Stack {
+  const stack = new Stack(new App(), 'PluginTeam');
+  const tax = inlineFunction(stack, 'Tax', zeroSdk({ pluginName: 'tax' }), { functionName: 'team-tax' });
+  tagAsPlugin(tax);
+  snsApi.Topic.fromTopicArn(stack, 'QuotePost', topicArn('post')).addSubscription(new LambdaSubscription(tax));
+  return stack;
 }
 
 maybe('run-time registration on the local engine', () => {
@@ -59,13 +80,13 @@ maybe('run-time registration on the local engine', () => {
   const orchestratorInvocations = () => engine.assembly.functions.filter((f) => f.path?.startsWith('Runtime/Orch/Handlers/'))
     .reduce((sum, f) => sum + invocations(f.name), 0);
 
-  /** What an operator does with the CLI, and what EventBridge then delivers to the registrar. */
-  async function subscribe(stage: string, fn: string): Promise<{ subscriptionArn: string; result: any }> {
+  const registrarLog = (message: string) => loggedRecords(engine, registrar(), message);
+
+  /** What an operator does with the CLI; the rest (CloudTrail, the rule, the registrar) is the engine's. */
+  async function subscribe(stage: string, fn: string): Promise<{ subscriptionArn: string; logged: any }> {
     const { SubscriptionArn } = await sns.send(new SubscribeCommand({ TopicArn: topicArn(stage), Protocol: 'lambda', Endpoint: functionArn(fn) }));
-    const event = subscribeEvent({ topicArn: topicArn(stage), functionArn: functionArn(fn), subscriptionArn: SubscriptionArn! });
-    const answer = await engine.invoke(registrar(), event);
-    if (!answer.ok) throw new Error(`registrar failed: ${JSON.stringify(answer.error)}`);
-    return { subscriptionArn: SubscriptionArn!, result: JSON.parse(answer.payload) };
+    const logged = await eventually(() => registrarLog('Plugin registered').find((r) => r.subscriptionArn === SubscriptionArn), 30_000, `registration of ${fn}`);
+    return { subscriptionArn: SubscriptionArn!, logged };
   }
 
   beforeAll(async () => {
@@ -73,12 +94,13 @@ maybe('run-time registration on the local engine', () => {
     engine = new LocalEngine({
       app: stack,
       dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
+      clock: testClock(),
       asyncRetryDelaysMs: [100, 200],
       logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
       plugins: { 'rt-rate': `${join(__dirname, 'fixtures', 'self-reporting-plugin.ts')}#handler` },
     });
     await engine.start();
-    sns = new SNSClient({ endpoint: engine.endpointUrl, region: REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    sns = new SNSClient(outsideCallerConfig(engine));
   }, 120_000);
 
   afterAll(async () => {
@@ -89,19 +111,26 @@ maybe('run-time registration on the local engine', () => {
   let scoreSubscription: string;
 
   test('plugins subscribed outside CDK are registered by the handshake and take part in the next run (PRE and PARALLEL)', async () => {
-    const before = { orchestrator: orchestratorInvocations(), registrar: invocations(registrar()), ddb: engine.counters().dynamodb };
+    const counters = engine.counters();
+    const before = { orchestrator: orchestratorInvocations(), registrar: invocations(registrar()), ddb: counters.dynamodb, events: counters.events };
     const rate = await subscribe('parallel', 'rt-rate');
     const score = await subscribe('parallel', 'rt-score');
     const audit = await subscribe('pre', 'rt-audit');
     scoreSubscription = score.subscriptionArn;
-    expect([rate.result, score.result, audit.result]).toEqual([
-      expect.objectContaining({ outcome: 'registered', stage: 'async', pluginName: 'rate' }),
-      expect.objectContaining({ outcome: 'registered', stage: 'async', pluginName: 'score' }),
-      expect.objectContaining({ outcome: 'registered', stage: 'pre', pluginName: 'audit' }),
+    expect([rate.logged, score.logged, audit.logged]).toEqual([
+      expect.objectContaining({ plugin: 'rate', functionArn: functionArn('rt-rate') }),
+      expect.objectContaining({ plugin: 'score', functionArn: functionArn('rt-score') }),
+      expect.objectContaining({ plugin: 'audit', functionArn: functionArn('rt-audit'), order: 10 }),
     ]);
+    // The path: each Subscribe is a CloudTrail record on the default bus that the orchestrator's rule matched.
+    const subscribes = engine.cloudTrailEvents().filter((e) => e.detail.eventName === 'Subscribe');
+    expect(subscribes.map((e) => (e.detail.responseElements as { subscriptionArn: string }).subscriptionArn))
+      .toEqual([rate.subscriptionArn, score.subscriptionArn, audit.subscriptionArn]);
+    await engine.idle();
     // Cost of a registration: one registrar invocation, one handshake invocation of the plugin,
     // one GetItem (is it CDK's?) and one PutItem.
     const after = engine.counters();
+    expect(after.events.matched - before.events.matched).toBe(3);
     expect(orchestratorInvocations() - before.orchestrator).toBe(3);
     expect(invocations(registrar()) - before.registrar).toBe(3);
     expect([invocations('rt-rate'), invocations('rt-score'), invocations('rt-audit')]).toEqual([1, 1, 1]);
@@ -128,8 +157,8 @@ maybe('run-time registration on the local engine', () => {
 
   test('after Unsubscribe the plugin is gone from the registry and the next run neither waits for nor invokes it', async () => {
     await sns.send(new UnsubscribeCommand({ SubscriptionArn: scoreSubscription }));
-    const answer = await engine.invoke(registrar(), unsubscribeEvent(scoreSubscription));
-    expect(JSON.parse((answer as { payload: string }).payload)).toMatchObject({ outcome: 'unregistered', pluginName: 'score', released: 0 });
+    const logged = await eventually(() => registrarLog('Plugin unregistered').find((r) => r.subscriptionArn === scoreSubscription), 30_000, 'unregistration');
+    expect(logged).toMatchObject({ plugin: 'score', released: 0 });
 
     const result = await engine.runWorkflow('quote', { uid: 'rt-2', metadata: { region: 'EU' } }).result();
     await engine.idle();
@@ -137,5 +166,34 @@ maybe('run-time registration on the local engine', () => {
     const async = (await engine.statusDocument('rt-2', 'quote'))!.activities.Quote.async;
     expect(Object.keys(async.mandatory).sort()).toEqual(['rate']);
     expect(invocations('rt-score')).toBe(2);
+  });
+
+  test('another team deploys its plugin app into the running engine: CloudFormation\'s calls register the plugin, and runs wait for it', async () => {
+    const trailBefore = engine.cloudTrailEvents().length;
+    await engine.deploy(pluginTeamApp());
+    const calls = engine.cloudTrailEvents().slice(trailBefore).map((e) => e.detail as any);
+    expect(calls.map((c) => c.eventName)).toEqual(['CreateFunction20150331', 'Subscribe']);
+    for (const call of calls) expect(call.userIdentity.invokedBy).toBe('cloudformation.amazonaws.com');
+    expect(calls[0].requestParameters).toMatchObject({ functionName: 'team-tax', tags: { [`cdk-orchestrator:${ORCHESTRATOR}`]: 'plugin' } });
+    expect(calls[1].requestParameters).toMatchObject({ topicArn: topicArn('post'), protocol: 'lambda', endpoint: functionArn('team-tax') });
+    await eventually(() => registrarLog('Plugin registered').find((r) => r.plugin === 'tax'), 30_000, 'registration of tax');
+
+    const result = await engine.runWorkflow('quote', { uid: 'rt-3', metadata: { region: 'EU' } }).result();
+    await engine.idle();
+    expect(result.status).toBe('SUCCEEDED');
+    const quote = (await engine.statusDocument('rt-3', 'quote'))!.activities.Quote;
+    expect(quote.post.mandatory.tax.state).toBe('Complete'); // invoked by sequential-stage
+    expect(invocations('team-tax')).toBe(2); // the handshake and the run
+  });
+
+  test('UpdateFunctionCode of a registered plugin (a zip, through the Lambda API) refreshes its registration from the new code\'s handshake', async () => {
+    const lambda = new LambdaClient(outsideCallerConfig(engine));
+    try {
+      await lambda.send(new UpdateFunctionCodeCommand({ FunctionName: 'team-tax', ZipFile: zipPackage({ 'index.js': zeroSdk({ pluginName: 'tax', order: 5 }) }) }));
+    } finally {
+      lambda.destroy();
+    }
+    const refreshed = await eventually(() => registrarLog('Plugin registration refreshed').find((r) => r.plugin === 'tax'), 30_000, 'refresh of tax');
+    expect(refreshed).toMatchObject({ order: 5 });
   });
 });

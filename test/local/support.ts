@@ -2,7 +2,7 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { LocalEngine, LocalEngineOptions } from '../../local/src';
+import { EngineClock, LocalEngine, LocalEngineOptions } from '../../local/src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 export function newStack(id: string): Stack {
@@ -32,8 +32,17 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_
 }
 
 /**
+ * The engine clock for tests: EventBridge schedules (the stuck-run sweep, a user's rate rules) fire
+ * only when the test advances it, so counters and budgets never include a sweep nobody asked for.
+ */
+export function testClock(): EngineClock {
+  return new EngineClock({ realTimeTimers: false });
+}
+
+/**
  * A started LocalEngine for an end-to-end test: the jest run's DynamoDB Local, Lambda's asynchronous
- * retries a moment apart instead of minutes, function logs only with LOCAL_ENGINE_LOGS=1.
+ * retries a moment apart instead of minutes, function logs only with LOCAL_ENGINE_LOGS=1, schedules
+ * that fire only when the test advances the clock.
  */
 export async function startTestEngine(app: Stack, options: Partial<LocalEngineOptions> = {}): Promise<LocalEngine> {
   const engine = new LocalEngine({
@@ -41,8 +50,30 @@ export async function startTestEngine(app: Stack, options: Partial<LocalEngineOp
     dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT],
     asyncRetryDelaysMs: [100, 200],
     logs: process.env.LOCAL_ENGINE_LOGS ? 'inherit' : 'silent',
+    clock: testClock(),
     ...options,
   });
   await engine.start();
   return engine;
+}
+
+/**
+ * SDK client settings for a caller outside the app (an operator's CLI, another team's pipeline):
+ * the engine's endpoint. One place to switch to the engine's own per-principal configuration
+ * (`engine.awsClientConfig(principal)`) once the engine authorizes calls.
+ */
+export function outsideCallerConfig(engine: LocalEngine) {
+  return { endpoint: engine.endpointUrl, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+}
+
+/** A function's structured log records (Powertools JSON lines) with this message, oldest first. */
+export function loggedRecords(engine: LocalEngine, fn: string, message: string): Record<string, any>[] {
+  return engine.logs(fn).flatMap((line) => {
+    try {
+      const record = JSON.parse(line);
+      return record?.message === message ? [record] : [];
+    } catch {
+      return []; // not a structured line
+    }
+  });
 }

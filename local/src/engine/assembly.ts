@@ -36,6 +36,8 @@ export interface LocalFunction {
   readonly memoryMb: number;
   readonly timeoutSeconds: number;
   readonly reservedConcurrency?: number;
+  /** The template's `Tags` (CloudFormation adds them at CreateFunction). */
+  readonly tags?: Record<string, string>;
 }
 
 export interface LocalTopic { readonly name: string; readonly arn: string; readonly path?: string }
@@ -99,6 +101,38 @@ export interface LocalCustomResource {
   readonly create: { service: string; action: string; parameters?: Record<string, unknown>; region?: string };
 }
 
+/** An EventBridge bus (`AWS::Events::EventBus`); the default bus always exists. */
+export interface LocalEventBus { readonly name: string; readonly arn: string; readonly path?: string }
+
+/** One target of a rule, with what EventBridge does to the event on the way. */
+export interface LocalEventTarget {
+  readonly id: string;
+  readonly arn: string;
+  /** Constant JSON text sent instead of the event. */
+  readonly input?: string;
+  /** JSONPath of the part of the event that is sent (`$.detail`). */
+  readonly inputPath?: string;
+  readonly inputTransformer?: { readonly inputPathsMap: Record<string, string>; readonly inputTemplate: string };
+  /** AWS default: 185 retries within 24 hours. */
+  readonly maximumRetryAttempts: number;
+  readonly maximumEventAgeSeconds: number;
+  readonly deadLetterArn?: string;
+  readonly messageGroupId?: string;
+}
+
+/** An EventBridge rule (`AWS::Events::Rule`): an event pattern on a bus, or a schedule. */
+export interface LocalEventRule {
+  readonly name: string;
+  readonly arn: string;
+  readonly stackName: string;
+  readonly path?: string;
+  readonly eventBusName: string;
+  readonly eventPattern?: Record<string, unknown>;
+  readonly scheduleExpression?: string;
+  readonly enabled: boolean;
+  readonly targets: LocalEventTarget[];
+}
+
 export interface LocalParameter { readonly name: string; readonly value: string; readonly type: string }
 
 /** A template parameter CloudFormation would read from SSM Parameter Store at deployment. */
@@ -132,6 +166,8 @@ export interface LocalAssembly {
   readonly parameters: LocalParameter[];
   /** Template parameters of type `AWS::SSM::Parameter::Value<...>`, and whether each got a value. */
   readonly ssmParameterReads: LocalSsmParameterRead[];
+  readonly eventBuses: LocalEventBus[];
+  readonly eventRules: LocalEventRule[];
 }
 
 /** Anything with a `synth()` like `Stage`/`App`, or a `Stack` (its stage is synthesized). */
@@ -216,6 +252,8 @@ class AssemblyReader {
       customResources: [],
       parameters: [],
       ssmParameterReads: this.ssmParameterReads,
+      eventBuses: [],
+      eventRules: [],
     };
     for (const ctx of this.contexts) this.discover(ctx, assembly);
     return assembly;
@@ -400,6 +438,7 @@ class AssemblyReader {
             memoryMb: Number(p.MemorySize ?? 128),
             timeoutSeconds: Number(p.Timeout ?? 3),
             reservedConcurrency: p.ReservedConcurrentExecutions,
+            tags: p.Tags ? Object.fromEntries((p.Tags as { Key: string; Value: string }[]).map((t) => [t.Key, String(t.Value)])) : undefined,
           });
           break;
         }
@@ -473,6 +512,12 @@ class AssemblyReader {
           push(out.parameters, { name: ctx.physicalName(logicalId), value: String(p.Value), type: p.Type ?? 'String' });
           break;
         }
+        case 'AWS::Events::EventBus':
+          push(out.eventBuses, { name: ctx.physicalName(logicalId), arn: ctx.arn(logicalId), path });
+          break;
+        case 'AWS::Events::Rule':
+          push(out.eventRules, eventRule(props(), { name: ctx.physicalName(logicalId), arn: ctx.arn(logicalId), stackName: ctx.stackName, path }));
+          break;
         default:
           if (resource.Type.startsWith('Custom::')) {
             const p = props();
@@ -517,6 +562,32 @@ function resolveProperties(ctx: TemplateContext, logicalId: string, resource: Te
     }
   }
   return out;
+}
+
+/** A rule's resolved properties in the engine's terms (AWS's defaults filled in). */
+function eventRule(p: Record<string, any>, id: Pick<LocalEventRule, 'name' | 'arn' | 'stackName' | 'path'>): LocalEventRule {
+  const bus = String(p.EventBusName ?? 'default');
+  return {
+    ...id,
+    // EventBusName may be a name or an ARN.
+    eventBusName: bus.startsWith('arn:') ? bus.split('event-bus/')[1] : bus,
+    eventPattern: typeof p.EventPattern === 'string' ? JSON.parse(p.EventPattern) : p.EventPattern,
+    scheduleExpression: p.ScheduleExpression,
+    enabled: (p.State ?? 'ENABLED') === 'ENABLED',
+    targets: (p.Targets ?? []).map((t: Record<string, any>): LocalEventTarget => ({
+      id: String(t.Id),
+      arn: String(t.Arn),
+      input: t.Input,
+      inputPath: t.InputPath,
+      inputTransformer: t.InputTransformer
+        ? { inputPathsMap: t.InputTransformer.InputPathsMap ?? {}, inputTemplate: String(t.InputTransformer.InputTemplate) }
+        : undefined,
+      maximumRetryAttempts: Number(t.RetryPolicy?.MaximumRetryAttempts ?? 185),
+      maximumEventAgeSeconds: Number(t.RetryPolicy?.MaximumEventAgeInSeconds ?? 86_400),
+      deadLetterArn: t.DeadLetterConfig?.Arn,
+      messageGroupId: t.SqsParameters?.MessageGroupId,
+    })),
+  };
 }
 
 /** `${Var}` substitutions of `DefinitionSubstitutions`, applied to every string of the definition. */

@@ -5,7 +5,8 @@
  * - AWS JSON 1.0/1.1 (`X-Amz-Target`): Step Functions, SQS, SSM, and DynamoDB / DynamoDB Streams,
  *   which are forwarded to DynamoDB Local and counted (reads, writes) on the way;
  * - AWS Query (form-encoded, XML answers): SNS;
- * - REST JSON: Lambda `Invoke` (`POST /2015-03-31/functions/<name>/invocations`).
+ * - REST JSON: Lambda `Invoke` (`POST /2015-03-31/functions/<name>/invocations`) and, when given,
+ *   Lambda's control-plane operations (`lambdaControl`).
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, createServer, IncomingMessage, request as httpRequest, Server, ServerResponse } from 'node:http';
@@ -44,6 +45,11 @@ export interface AwsEndpointOptions {
   readonly json: Record<string, JsonHandler>;
   readonly sns: QueryHandler;
   readonly lambda: LambdaHandler;
+  /** Lambda's other REST operations (CreateFunction, UpdateFunctionCode, tags: lambda-api.ts). */
+  readonly lambdaControl?: {
+    readonly paths: RegExp;
+    readonly handle: (request: { method: string; url: string; body: string }) => Promise<{ status: number; body?: unknown }>;
+  };
   /** DynamoDB Local's URL: DynamoDB and Streams calls are proxied there. */
   readonly dynamodbUrl: () => string;
   /** Armed rules answer matching DynamoDB requests with an injected error (fault-injection.ts). */
@@ -141,6 +147,13 @@ export class AwsEndpoint {
       if (response.executedVersion) headers['x-amz-executed-version'] = response.executedVersion;
       res.writeHead(response.status, headers);
       res.end(response.payload);
+      return;
+    }
+    const control = this.options.lambdaControl;
+    if (control && control.paths.test(req.url ?? '')) {
+      const response = await control.handle({ method: req.method ?? 'GET', url: req.url!, body });
+      res.writeHead(response.status, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
+      res.end(response.body === undefined ? '' : JSON.stringify(response.body));
       return;
     }
     const params = new URLSearchParams(body);

@@ -16,8 +16,12 @@ import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembl
 import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
 import { DynamoDbStreamsApi } from './dynamodb-streams-api';
+import { EngineClock } from './clock';
+import { CallerIdentity, CloudTrail } from './cloudtrail';
+import { BusEvent, EventBridgeService, EventsCounters } from './events';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
+import { LAMBDA_CONTROL_PATH, LambdaApi } from './lambda-api';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
 import { functionLabel, pluginModuleFor, unrunnableFunctions } from './plugin-map';
 import { isPythonFunction, pythonHandlerEntry, pythonModuleEntry } from './python-host';
@@ -83,6 +87,24 @@ export interface LocalEngineOptions {
    * @default - none (such template parameters resolve to `unresolved-ssm-parameter:<name>`)
    */
   readonly ssmParameters?: Record<string, string>;
+  /**
+   * The clock EventBridge schedules fire on and function code's `Date` follows; tests move it with
+   * `engine.clock.advance(ms)`. @default - a new clock at real time
+   */
+  readonly clock?: EngineClock;
+}
+
+/** What `engine.deploy()` cannot load into a running engine yet (it names the resources). */
+export class DeployNotSupportedError extends Error {
+  constructor(public readonly resources: string[]) {
+    super(`The local engine cannot deploy these resources into a running engine: ${resources.join(', ')}`);
+    this.name = 'DeployNotSupportedError';
+  }
+}
+
+export interface DeployOptions {
+  /** Who deploys (CloudTrail's userIdentity of CloudFormation's calls). @default - the engine's local identity */
+  readonly identity?: CallerIdentity;
 }
 
 /** Functions in the app the engine cannot run (another runtime, a container image) and that `plugins` does not map. */
@@ -117,6 +139,8 @@ export interface EngineCounters {
   readonly totals: { invocations: number; billedMs: number; gbSeconds: number };
   /** Synchronous Lambda `Invoke` API calls made by function code, and how long their callers waited. */
   readonly lambdaApi: LambdaApiCounters;
+  /** EventBridge: events put on buses, rule matches, deliveries, retries and dead letters. */
+  readonly events: EventsCounters;
 }
 
 
@@ -127,6 +151,8 @@ const IDLE_CHECK_MS = 20;
 export class LocalEngine extends EventEmitter {
   public readonly events: TimelineEvent[] = [];
   public assembly!: LocalAssembly;
+  /** Schedules fire on this clock and function code's `Date` follows it: `engine.clock.advance(ms)`. */
+  public readonly clock: EngineClock;
   private readonly options: LocalEngineOptions;
   private readonly region: string;
   private readonly account: string;
@@ -138,6 +164,10 @@ export class LocalEngine extends EventEmitter {
   private sns!: SnsService;
   private sqs!: SqsService;
   private sfn!: StepFunctionsService;
+  private eventBridge!: EventBridgeService;
+  private trail!: CloudTrail;
+  private lambdaApi!: LambdaApi;
+  private tablePrefix?: string;
   private readers: StreamReader[] = [];
   private streamsApi?: DynamoDbStreamsApi;
   private consumers = new Map<string, MappingConsumer>();
@@ -155,6 +185,7 @@ export class LocalEngine extends EventEmitter {
     this.options = options.dynamodbEndpoint === undefined && shared ? { ...options, dynamodbEndpoint: shared } : options;
     this.region = options.region ?? 'us-east-1';
     this.account = options.account ?? '123456789012';
+    this.clock = options.clock ?? new EngineClock();
   }
 
   /** Loads the app, starts DynamoDB Local, creates tables, "deploys" custom resources, starts consumers. */
@@ -168,7 +199,9 @@ export class LocalEngine extends EventEmitter {
         AWSStepFunctions: (op, body) => this.sfn.handleApi(op, body),
         AmazonSQS: (op, body) => this.sqs.handleApi(op, body),
         AmazonSSM: (op, body) => this.ssmApi(op, body),
+        AWSEvents: (op, body) => this.eventBridge.handleApi(op, body),
       },
+      lambdaControl: { paths: LAMBDA_CONTROL_PATH, handle: (request) => this.lambdaApi.handle(request) },
       sns: (params) => this.sns.handleQuery(params),
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
@@ -177,6 +210,7 @@ export class LocalEngine extends EventEmitter {
     });
     await this.endpoint.start();
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
+    this.tablePrefix = tablePrefix;
     const env = { region: this.region, account: this.account, queueUrlBase: this.endpoint.url };
     this.assembly = loadAssembly(this.options.app, env, { tablePrefix, ssmParameters: this.options.ssmParameters });
     const unrunnable = unrunnableFunctions(this.options.plugins, this.assembly.functions);
@@ -204,6 +238,7 @@ export class LocalEngine extends EventEmitter {
       deliverToDestination: (arn, record) => this.deliver(arn, record),
       track,
       tempRoot: this.tempRoot,
+      clockOffset: this.clock.sharedOffset,
     });
     this.sqs = new SqsService({
       queues: this.assembly.queues,
@@ -218,6 +253,7 @@ export class LocalEngine extends EventEmitter {
       subscriptions: this.assembly.subscriptions,
       invokeLambdaAsync: (fn, event) => this.lambda.invokeAsync(fn, event),
       sendToQueue: (queue, body, attributes, groupId) => this.sqs.send(queue, body, attributes, groupId),
+      onApiCall: (call) => this.trail.record({ service: 'sns', ...call }),
     });
     this.sfn = new StepFunctionsService({
       stateMachines: this.assembly.stateMachines,
@@ -232,6 +268,7 @@ export class LocalEngine extends EventEmitter {
       track: (work) => work,
     });
     this.sfn.load();
+    this.startEvents();
     await this.createTables();
     await this.deployCustomResources();
     this.startStreams();
@@ -241,6 +278,7 @@ export class LocalEngine extends EventEmitter {
   public async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.eventBridge?.stop();
     this.sfn?.stop();
     this.sqs?.stop();
     await Promise.all(this.readers.map((r) => r.stop()));
@@ -317,6 +355,7 @@ export class LocalEngine extends EventEmitter {
       streams: Object.fromEntries([...this.consumers].map(([id, c]) => [id, { delivered: c.delivered, filteredOut: c.filteredOut }])),
       totals,
       lambdaApi: { ...this.lambda.apiCounters },
+      events: { ...this.eventBridge.counters },
     };
   }
 
@@ -367,9 +406,107 @@ export class LocalEngine extends EventEmitter {
     }
   }
 
+  /** The CloudTrail management events the engine recorded (oldest first; the last 1000). */
+  public cloudTrailEvents(): BusEvent[] {
+    return [...this.trail.records];
+  }
+
+  /** A function's tags (the template's, then TagResource / UntagResource). */
+  public functionTags(fn: string): Record<string, string> {
+    return this.lambdaApi.tagsOf(this.findFunction(fn)?.name ?? fn);
+  }
+
+  /**
+   * Deploys a further app (a `cdk.out` directory, or a Stack / Stage / App: another team's plugin
+   * app) into the running engine, as CloudFormation would: its queues, topics, functions (with their
+   * tags), invoke configurations, subscriptions, event buses and rules. CloudTrail records
+   * CloudFormation's calls (CreateFunction, Subscribe; `invokedBy: cloudformation.amazonaws.com`),
+   * so run-time registration sees the plugins. Its SSM-typed template parameters resolve from the
+   * running app's parameters. Tables, state machines and event source mappings are not deployable
+   * yet: a DeployNotSupportedError names them.
+   */
+  public async deploy(app: AppSource, options: DeployOptions = {}): Promise<LocalAssembly> {
+    if (!this.started) throw new Error('deploy: start the engine first');
+    const ssmParameters = { ...Object.fromEntries(this.assembly.parameters.map((p) => [p.name, p.value])), ...this.options.ssmParameters };
+    const env = { region: this.region, account: this.account, queueUrlBase: this.endpoint.url };
+    const added = loadAssembly(app, env, { tablePrefix: this.tablePrefix, ssmParameters });
+    const unsupported = [
+      ...added.tables.map((t) => `table ${t.path ?? t.name}`),
+      ...added.stateMachines.map((s) => `state machine ${s.path ?? s.name}`),
+      ...added.eventSourceMappings.map((m) => `event source mapping ${m.id}`),
+    ];
+    if (unsupported.length) throw new DeployNotSupportedError(unsupported);
+    const unrunnable = unrunnableFunctions(this.options.plugins, added.functions);
+    if (unrunnable.length > 0) throw new UnsupportedRuntimeError(unrunnable);
+    const taken = added.functions.filter((f) => this.lambda.functionFor(f.name)).map((f) => f.name);
+    if (taken.length) throw new AwsError('ResourceConflictException', `deploy: functions already exist: ${taken.join(', ')}`, 409);
+
+    const invokedBy = 'cloudformation.amazonaws.com';
+    // The running app's lists grow: lookups by name, path or ARN find the new resources.
+    const into = this.assembly as { [K in keyof LocalAssembly]: LocalAssembly[K] };
+    into.stacks.push(...added.stacks);
+    into.queues.push(...added.queues);
+    this.sqs.addQueues(added.queues);
+    into.topics.push(...added.topics);
+    this.sns.addTopics(added.topics);
+    into.eventInvokeConfigs.push(...added.eventInvokeConfigs);
+    for (const fn of added.functions) {
+      into.functions.push(fn);
+      await this.lambdaApi.createFromTemplate(fn, { identity: options.identity, invokedBy });
+    }
+    for (const subscription of added.subscriptions) {
+      const attributes: Record<string, string> = {};
+      if (subscription.filterPolicy) attributes.FilterPolicy = JSON.stringify(subscription.filterPolicy);
+      if (subscription.filterPolicy && subscription.filterPolicyScope !== 'MessageAttributes') attributes.FilterPolicyScope = subscription.filterPolicyScope;
+      if (subscription.rawMessageDelivery) attributes.RawMessageDelivery = 'true';
+      // Through the API path, so CloudTrail records it as CloudFormation's call.
+      this.trail.asCaller({ identity: options.identity, invokedBy }, () => this.sns.subscribe({ ...subscription, attributes }));
+      into.subscriptions.push(subscription);
+    }
+    into.eventBuses.push(...added.eventBuses);
+    into.eventRules.push(...added.eventRules);
+    this.eventBridge.add(added.eventBuses, added.eventRules);
+    into.parameters.push(...added.parameters);
+    for (const cr of added.customResources) {
+      await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget());
+    }
+    return added;
+  }
+
   /** The URL handlers use for every AWS service. */
   public get endpointUrl(): string {
     return this.endpoint.url;
+  }
+
+  /** EventBridge (rules, schedules, PutEvents) and CloudTrail's records, which go to its default bus. */
+  private startEvents() {
+    this.eventBridge = new EventBridgeService({
+      region: this.region,
+      account: this.account,
+      buses: this.assembly.eventBuses,
+      rules: this.assembly.eventRules,
+      clock: this.clock,
+      targets: {
+        invokeLambdaAsync: (arn, event) => this.lambda.invokeAsync(arn, event),
+        sendToQueue: (arn, body, attributes, groupId) => this.sqs.send(arn, body, attributes, groupId),
+        publish: (arn, message) => this.sns.publish({ topicArn: arn, message }),
+        startExecution: (arn, input) => this.sfn.startExecution(arn, input),
+      },
+      retryDelaysMs: this.options.asyncRetryDelaysMs ?? [1000, 2000],
+      track: (work) => this.track(work),
+      log: (line) => this.log('engine', `[eventbridge] ${line}`),
+      onEvent: (event, bus) => this.emit('busEvent', event, bus),
+    });
+    this.trail = new CloudTrail({
+      region: this.region, account: this.account, now: () => this.clock.now(), put: (event) => this.eventBridge.put(event),
+    });
+    this.lambdaApi = new LambdaApi({
+      region: this.region,
+      account: this.account,
+      lambda: this.lambda,
+      tempRoot: this.tempRoot!,
+      record: (call) => this.trail.record({ service: 'lambda', ...call }),
+    });
   }
 
   private track<T>(work: Promise<T>): Promise<T> {
@@ -439,6 +576,7 @@ export class LocalEngine extends EventEmitter {
       AWS_ENDPOINT_URL_SQS: url,
       AWS_ENDPOINT_URL_LAMBDA: url,
       AWS_ENDPOINT_URL_SSM: url,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: url,
       AWS_LAMBDA_FUNCTION_NAME: fn.name,
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',

@@ -73,7 +73,7 @@ function unsampledTraceHeader(): string {
 /** Node.js functions: each warm sandbox is a worker thread with the function's environment and module state. */
 export class FunctionHost extends SandboxHost<PoolWorker> {
   protected start(): PoolWorker {
-    const data: WorkerData = { ...this.options.entry, fallbackModulePaths: runtimeModulePaths() };
+    const data: WorkerData = { ...this.options.entry, fallbackModulePaths: runtimeModulePaths(), clockOffset: this.options.clockOffset };
     const worker = new Worker(workerScript(), {
       eval: true,
       workerData: data,

@@ -18,6 +18,8 @@ export interface WorkerData {
   readonly exportName: string;
   /** Extra module directories searched last (the Lambda runtime provides the AWS SDK). */
   readonly fallbackModulePaths: string[];
+  /** The engine clock's offset from real time (ms, element 0 of shared memory): see shiftDate. */
+  readonly clockOffset?: Float64Array;
 }
 
 export interface InvokeMessage {
@@ -182,6 +184,29 @@ function clockWaitMs(): number {
   return total;
 }
 
+/** Real time, for the invocation's deadline (Lambda's timeout is real time, not the engine clock's). */
+const realNow = Date.now.bind(Date);
+
+/**
+ * `Date` follows the engine clock (engine.clock.advance moves it for the handler code too): `new Date()`
+ * and `Date.now()` add the shared offset, which the engine changes without restarting the worker.
+ */
+function shiftDate(offset: Float64Array) {
+  const RealDate = Date;
+  class EngineDate extends RealDate {
+    static now(): number {
+      return RealDate.now() + offset[0];
+    }
+
+    constructor(...args: unknown[]) {
+      if (args.length === 0) super(RealDate.now() + offset[0]);
+      else super(...(args as [number]));
+    }
+  }
+  globalThis.Date = EngineDate as DateConstructor;
+}
+
+if (data.clockOffset) shiftDate(data.clockOffset);
 addFallbackModulePaths(data.fallbackModulePaths);
 captureOutput();
 instrumentTimers();
@@ -202,7 +227,7 @@ port.on('message', async (message: InvokeMessage) => {
   const lambdaContext = {
     ...context,
     callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => Math.max(0, context.deadlineMs - Date.now()),
+    getRemainingTimeInMillis: () => Math.max(0, context.deadlineMs - realNow()),
   };
   if (message.traceHeader) process.env._X_AMZN_TRACE_ID = message.traceHeader;
   else delete process.env._X_AMZN_TRACE_ID;

@@ -61,6 +61,8 @@ const NAMING: Record<string, { prop?: string; max: number; arn: (name: string, e
   'AWS::IAM::Role': { prop: 'RoleName', max: 64, arn: (n, e) => `arn:aws:iam::${e.account}:role/${n}`, ref: 'name' },
   'AWS::Logs::LogGroup': { prop: 'LogGroupName', max: 512, arn: (n, e) => `arn:aws:logs:${e.region}:${e.account}:log-group:${n}:*`, ref: 'name' },
   'AWS::KMS::Key': { max: 64, arn: (n, e) => `arn:aws:kms:${e.region}:${e.account}:key/${n}`, ref: 'name' },
+  'AWS::Events::Rule': { prop: 'Name', max: 64, arn: (n, e) => `arn:aws:events:${e.region}:${e.account}:rule/${n}`, ref: 'name' },
+  'AWS::Events::EventBus': { prop: 'Name', max: 256, arn: (n, e) => `arn:aws:events:${e.region}:${e.account}:event-bus/${n}`, ref: 'name' },
   'AWS::SSM::Parameter': { prop: 'Name', max: 1011, arn: (n, e) => `arn:aws:ssm:${e.region}:${e.account}:parameter/${n.replace(/^\//, '')}`, ref: 'name' },
 };
 

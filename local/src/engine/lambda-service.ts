@@ -26,6 +26,8 @@ export interface LambdaServiceOptions {
   readonly track: <T>(work: Promise<T>) => Promise<T>;
   /** Where runtimes write their own files (the Python bootstrap). */
   readonly tempRoot: string;
+  /** The engine clock's offset (shared memory), which function code's `Date` follows. */
+  readonly clockOffset?: Float64Array;
 }
 
 /** What the service needs of a function's host, whatever its runtime. */
@@ -46,6 +48,18 @@ export class LambdaService {
 
   constructor(private readonly options: LambdaServiceOptions) {
     for (const fn of options.functions) this.byName.set(fn.name, fn);
+  }
+
+  /**
+   * Adds a function, or replaces one's definition (new code, configuration): its warm workers are
+   * stopped, so the next invocation loads the new code, as after Lambda's UpdateFunctionCode.
+   */
+  public async putFunction(fn: LocalFunction): Promise<void> {
+    const host = this.hosts.get(fn.name);
+    this.hosts.delete(fn.name);
+    this.missing.delete(fn.name);
+    this.byName.set(fn.name, fn);
+    await host?.stop();
   }
 
   public functionFor(nameOrArn: string): LocalFunction | undefined {
@@ -117,6 +131,7 @@ export class LambdaService {
       environment: this.options.environmentFor(fn),
       maxWorkers: fn.reservedConcurrency ?? this.options.maxWorkersPerFunction,
       onLog: this.options.onLog,
+      clockOffset: this.options.clockOffset,
     };
     const host = isPythonEntry(entry) ? new PythonFunctionHost({ ...hostOptions, tempRoot: this.options.tempRoot }) : new FunctionHost(hostOptions);
     this.hosts.set(fn.name, host);

@@ -35,6 +35,8 @@ export interface FunctionHostOptions {
   readonly environment: Record<string, string>;
   readonly maxWorkers: number;
   readonly onLog: (functionName: string, line: string) => void;
+  /** The engine clock's offset from real time (ms, element 0, shared memory): the code's `Date` follows it. */
+  readonly clockOffset?: Float64Array;
 }
 
 /** What a sandbox answers for one invocation (the Node.js worker's message shape; the Python bootstrap writes the same). */

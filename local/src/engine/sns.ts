@@ -26,6 +26,24 @@ export interface SnsServiceOptions {
   readonly invokeLambdaAsync: (functionArn: string, event: unknown) => void;
   readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, SqsAttribute>, groupId?: string) => void;
   readonly onDelivery?: (delivery: SnsDelivery) => void;
+  /** Sees each successful Subscribe / Unsubscribe with its parameters as CloudTrail records them. */
+  readonly onApiCall?: (call: SnsApiCall) => void;
+}
+
+/** A management call, in CloudTrail's terms. */
+export interface SnsApiCall {
+  readonly eventName: 'Subscribe' | 'Unsubscribe';
+  readonly requestParameters: Record<string, unknown>;
+  readonly responseElements: Record<string, unknown> | null;
+}
+
+export interface SubscribeInput {
+  readonly topicArn: string;
+  readonly protocol: string;
+  readonly endpoint: string;
+  readonly attributes?: Record<string, string>;
+  /** The subscription's ARN when it is given (a template's subscription); else a new one. */
+  readonly arn?: string;
 }
 
 export interface PublishInput {
@@ -59,6 +77,46 @@ export class SnsService {
   constructor(private readonly options: SnsServiceOptions) {
     for (const topic of options.topics) this.topics.set(topic.arn, topic);
     this.subscriptions = [...options.subscriptions];
+  }
+
+  /** Adds topics (a further stack deployed into the running engine). */
+  public addTopics(topics: LocalTopic[]): void {
+    for (const topic of topics) this.topics.set(topic.arn, topic);
+  }
+
+  /** Subscribes an endpoint to a topic, as the `Subscribe` API does. */
+  public subscribe(input: SubscribeInput): LocalSubscription {
+    if (!this.topics.has(input.topicArn)) throw new AwsError('NotFound', `Topic does not exist: ${input.topicArn}`, 404);
+    const attrs = input.attributes ?? {};
+    const subscription: LocalSubscription = {
+      arn: input.arn ?? `${input.topicArn}:${randomUUID()}`,
+      topicArn: input.topicArn,
+      protocol: input.protocol,
+      endpoint: input.endpoint,
+      filterPolicy: attrs.FilterPolicy ? JSON.parse(attrs.FilterPolicy) : undefined,
+      filterPolicyScope: (attrs.FilterPolicyScope as LocalSubscription['filterPolicyScope']) ?? 'MessageAttributes',
+      rawMessageDelivery: attrs.RawMessageDelivery === 'true',
+    };
+    this.subscriptions.push(subscription);
+    this.options.onApiCall?.({
+      eventName: 'Subscribe',
+      requestParameters: {
+        topicArn: input.topicArn,
+        protocol: input.protocol,
+        endpoint: input.endpoint,
+        ...(Object.keys(attrs).length ? { attributes: attrs } : {}),
+        returnSubscriptionArn: false,
+      },
+      responseElements: { subscriptionArn: subscription.arn },
+    });
+    return subscription;
+  }
+
+  /** Removes a subscription, as the `Unsubscribe` API does (an unknown one is not an error). */
+  public unsubscribe(subscriptionArn: string): void {
+    const i = this.subscriptions.findIndex((s) => s.arn === subscriptionArn);
+    if (i >= 0) this.subscriptions.splice(i, 1);
+    this.options.onApiCall?.({ eventName: 'Unsubscribe', requestParameters: { subscriptionArn }, responseElements: null });
   }
 
   /** Publishes one message; returns its id. */
@@ -157,25 +215,16 @@ export class SnsService {
         return response('PublishBatch', `<Successful>${members}</Successful><Failed/>`);
       }
       case 'Subscribe': {
-        const topicArn = params.get('TopicArn') ?? '';
-        if (!this.topics.has(topicArn)) throw new AwsError('NotFound', `Topic does not exist: ${topicArn}`, 404);
-        const attrs = queryMap(params, 'Attributes');
-        const subscription: LocalSubscription = {
-          arn: `${topicArn}:${randomUUID()}`,
-          topicArn,
+        const subscription = this.subscribe({
+          topicArn: params.get('TopicArn') ?? '',
           protocol: params.get('Protocol') ?? 'lambda',
           endpoint: params.get('Endpoint') ?? '',
-          filterPolicy: attrs.FilterPolicy ? JSON.parse(attrs.FilterPolicy) : undefined,
-          filterPolicyScope: (attrs.FilterPolicyScope as LocalSubscription['filterPolicyScope']) ?? 'MessageAttributes',
-          rawMessageDelivery: attrs.RawMessageDelivery === 'true',
-        };
-        this.subscriptions.push(subscription);
+          attributes: queryMap(params, 'Attributes'),
+        });
         return response('Subscribe', `<SubscriptionArn>${escapeXml(subscription.arn)}</SubscriptionArn>`);
       }
       case 'Unsubscribe': {
-        const arn = params.get('SubscriptionArn');
-        const i = this.subscriptions.findIndex((s) => s.arn === arn);
-        if (i >= 0) this.subscriptions.splice(i, 1);
+        this.unsubscribe(params.get('SubscriptionArn') ?? '');
         return response('Unsubscribe', '');
       }
       case 'ListSubscriptionsByTopic': {

@@ -57,7 +57,12 @@ export class SqsService {
   private readonly waiters = new Set<() => void>();
 
   constructor(private readonly options: SqsServiceOptions) {
-    for (const def of options.queues) {
+    this.addQueues(options.queues);
+  }
+
+  /** Adds queues (a further stack deployed into the running engine). */
+  public addQueues(defs: LocalQueue[]): void {
+    for (const def of defs) {
       const visibilityMs = def.visibilityTimeoutSeconds * 1000;
       this.queues.set(def.arn, {
         def, messages: [], visibilityMs, dlqArn: def.deadLetterTargetArn, maxReceiveCount: def.maxReceiveCount, deduplication: new Map(),

@@ -257,6 +257,9 @@ export class StepFunctionsService {
       clearTimeout(task.heartbeatTimer);
       clearTimeout(task.timeoutTimer);
       this.pending.delete(token);
+      // Settles the waiting task, so the interpreter clears its own TimeoutSeconds timer (else it
+      // keeps the process alive for up to the task's timeout after the engine stopped).
+      task.reject(Object.assign(new Error('The local engine stopped'), { name: 'States.Runtime' }));
     }
   }
 
