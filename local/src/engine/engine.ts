@@ -17,6 +17,8 @@ import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembl
 import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
+import { AuthorizationMode, AwsClientConfig, createEnforcement, Denial, Enforcement } from './iam/enforcement';
+import { authorizeTask } from './iam/state-machine-tasks';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
 import { functionLabel, pluginModuleFor, unrunnableFunctions } from './plugin-map';
@@ -77,6 +79,14 @@ export interface LocalEngineOptions {
    * read at deployment, by Parameter Store name. @default - none (such parameters resolve to `unresolved-ssm-parameter:<name>`)
    */
   readonly ssmParameters?: Record<string, string>;
+  /**
+   * Authorize every call and delivery as AWS would (the roles' identity policies, resource
+   * policies, key policies, conditions), with the optional evaluator `@cloud-copilot/iam-simulate`
+   * (AGPL-3.0-or-later, see README). `'enforce'` without it installed is an
+   * `AuthorizationUnavailableError`.
+   * @default - 'enforce' when the evaluator is installed, else 'off'
+   */
+  readonly authorization?: AuthorizationMode;
 }
 
 /** Functions in the app the engine cannot run (another runtime, a container image) and that `plugins` does not map. */
@@ -111,6 +121,8 @@ export interface EngineCounters {
   readonly totals: { invocations: number; billedMs: number; gbSeconds: number };
   /** Synchronous Lambda `Invoke` API calls made by function code, and how long their callers waited. */
   readonly lambdaApi: LambdaApiCounters;
+  /** Calls and deliveries denied, and decisions taken by the evaluator vs answered from its cache (absent when authorization is off). */
+  readonly authorization?: { denials: number; evaluated: number; cached: number };
 }
 
 
@@ -139,6 +151,8 @@ export class LocalEngine extends EventEmitter {
   /** Template stream ARN (`<table>/stream/local`) -> DynamoDB Local's stream ARN. */
   private localStreams = new Map<string, string>();
   private readonly dynamodbFaults = new DynamoDbFaultInjector();
+  /** Authorization of calls and deliveries (iam/), when enforced. */
+  private enforcement?: Enforcement;
 
   constructor(options: LocalEngineOptions) {
     super();
@@ -164,6 +178,7 @@ export class LocalEngine extends EventEmitter {
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
       dynamodbFaults: this.dynamodbFaults,
+      authorize: () => (this.enforcement ? (call) => this.enforcement!.authorizeCall(call) : undefined),
     });
     await this.endpoint.start();
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
@@ -174,6 +189,20 @@ export class LocalEngine extends EventEmitter {
       await this.endpoint.stop();
       this.started = false;
       throw new UnsupportedRuntimeError(unrunnable);
+    }
+    try {
+      this.enforcement = createEnforcement(this.options.authorization, {
+        assembly: this.assembly,
+        account: this.account,
+        region: this.region,
+        stateMachineOfToken: (token) => this.sfn?.stateMachineOfToken(token),
+        onDenied: (denial) => this.recordDenial(denial),
+        onWarning: (line) => this.log('engine', `authorization: ${line}`),
+      });
+    } catch (e) {
+      await this.endpoint.stop();
+      this.started = false;
+      throw e;
     }
     this.tempRoot = makeTempRoot();
     if (this.options.dynamodbEndpoint) {
@@ -198,7 +227,7 @@ export class LocalEngine extends EventEmitter {
     this.sqs = new SqsService({
       queues: this.assembly.queues,
       mappings: this.assembly.eventSourceMappings,
-      invoke: (fn, event) => this.lambda.invoke(fn, event),
+      invoke: (fn, event: any) => this.invokeFromMapping(fn, String(event?.Records?.[0]?.eventSourceARN ?? ''), ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], event),
       track,
       region: this.region,
       retryDelayMs: this.options.queueRetryDelayMs,
@@ -206,8 +235,15 @@ export class LocalEngine extends EventEmitter {
     this.sns = new SnsService({
       topics: this.assembly.topics,
       subscriptions: this.assembly.subscriptions,
-      invokeLambdaAsync: (fn, event) => this.lambda.invokeAsync(fn, event),
-      sendToQueue: (queue, body, attributes, groupId) => this.sqs.send(queue, body, attributes, groupId),
+      invokeLambdaAsync: (fn, event: any) => {
+        const topicArn = String(event?.Records?.[0]?.Sns?.TopicArn);
+        if (this.deliveryDenied('sns.amazonaws.com', 'lambda:InvokeFunction', this.lambda.functionFor(fn)?.arn ?? fn, topicArn)) return;
+        this.lambda.invokeAsync(fn, event);
+      },
+      sendToQueue: (queue, body, attributes, groupId, topicArn) => {
+        if (topicArn && this.deliveryDenied('sns.amazonaws.com', 'sqs:SendMessage', queue, topicArn)) return;
+        this.sqs.send(queue, body, attributes, groupId);
+      },
     });
     this.sfn = new StepFunctionsService({
       stateMachines: this.assembly.stateMachines,
@@ -216,7 +252,10 @@ export class LocalEngine extends EventEmitter {
       invokeLambda: (fn, payload) => this.lambda.invoke(fn, payload),
       invokeLambdaAsync: (fn, payload) => this.lambda.invokeAsync(fn, payload),
       retryIntervalMs: this.options.retryIntervalMs,
-      callService: (service, action, params) => callAws(service, action, params, this.sdkTarget()),
+      callService: (service, action, params, stateMachineArn) => callAws(service, action, params, this.sdkTarget(
+        this.enforcement && this.enforcement.credentialsFor(this.enforcement.stateMachinePrincipal(stateMachineArn)),
+      )),
+      authorizeTask: (stateMachineArn, task) => (this.enforcement ? authorizeTask(this.enforcement, stateMachineArn, task, { region: this.region, account: this.account }) : undefined),
       onEvent: (e: ExecutionEvent) => this.emit('state', e),
       // Executions are not "work in flight" for idle(): a waiting callback is not busy.
       track: (work) => work,
@@ -306,6 +345,7 @@ export class LocalEngine extends EventEmitter {
       streams: Object.fromEntries([...this.consumers].map(([id, c]) => [id, { delivered: c.delivered, filteredOut: c.filteredOut }])),
       totals,
       lambdaApi: { ...this.lambda.apiCounters },
+      ...(this.enforcement ? { authorization: { denials: this.enforcement.authorizer.denials.length, ...this.enforcement.authorizer.stats } } : {}),
     };
   }
 
@@ -339,9 +379,52 @@ export class LocalEngine extends EventEmitter {
     }
   }
 
+  /** Calls and deliveries denied so far, with AWS's message (empty when authorization is off). */
+  public get denials(): readonly Denial[] {
+    return this.enforcement?.authorizer.denials ?? [];
+  }
+
+  /** Whether calls and deliveries are authorized (option `authorization`). */
+  public get authorizationEnforced(): boolean {
+    return this.enforcement !== undefined;
+  }
+
+  /**
+   * `{ endpoint, region, credentials }` for any AWS SDK v3 client, calling the engine as `principal`:
+   * a function (name, ARN or construct path: its role's session), a role ARN, or a role session
+   * `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+   * @default - an administrator of the account
+   */
+  public awsClientConfig(principal?: string): AwsClientConfig {
+    const base = { endpoint: this.endpoint.url, region: this.region };
+    if (!principal || !this.enforcement) return { ...base, credentials: this.enforcement?.credentialsFor(this.enforcement.principals.admin) ?? this.credentials };
+    const fn = this.findFunction(principal);
+    const role = /^arn:aws:iam::\d{12}:role\/(?:.*\/)?([^/]+)$/.exec(principal);
+    const session = /^arn:aws:sts::(\d{12}):assumed-role\/([^/]+)\/(.+)$/.exec(principal);
+    const resolved = fn ? this.enforcement.functionPrincipal(fn)
+      : role ? this.enforcement.principals.session(principal, 'local-test')
+        : session ? this.enforcement.principals.session(`arn:aws:iam::${session[1]}:role/${session[2]}`, session[3]) : undefined;
+    if (!resolved) throw new Error(`awsClientConfig: "${principal}" is no function, role ARN or assumed-role ARN of this app`);
+    return { ...base, credentials: this.enforcement.credentialsFor(resolved) };
+  }
+
   /** The URL handlers use for every AWS service. */
   public get endpointUrl(): string {
     return this.endpoint.url;
+  }
+
+  /** A denial is logged and shows in the timeline, as CloudTrail and the service's logs would show it. */
+  private recordDenial(denial: Denial) {
+    this.log('engine', `denied: ${denial.message}`);
+    const event: TimelineEvent = { time: denial.time, record: 'authorization', uid: '', workflow: '', kind: 'denied', message: denial.message };
+    this.events.push(event);
+    this.emit('timeline', event);
+    this.emit('denied', denial);
+  }
+
+  /** Whether a service principal's delivery is refused (then it is dropped, as AWS drops it). */
+  private deliveryDenied(service: string, action: string, resource: string, sourceArn: string): boolean {
+    return this.enforcement?.allowsDelivery(service, action, resource, sourceArn) !== undefined;
   }
 
   private track<T>(work: Promise<T>): Promise<T> {
@@ -398,8 +481,11 @@ export class LocalEngine extends EventEmitter {
       ...fn.environment,
       AWS_REGION: this.region,
       AWS_DEFAULT_REGION: this.region,
-      AWS_ACCESS_KEY_ID: this.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: this.credentials.secretAccessKey,
+      // Each function calls as its role's session (the endpoint reads the access key id).
+      ...(() => {
+        const credentials = this.enforcement?.functionCredentials(fn) ?? this.credentials;
+        return { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey };
+      })(),
       AWS_EC2_METADATA_DISABLED: 'true',
       // As Lambda sets it: Powertools reads it to tell a cold start from a warm one.
       AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
@@ -421,8 +507,8 @@ export class LocalEngine extends EventEmitter {
     };
   }
 
-  private sdkTarget() {
-    return { endpoint: this.endpoint.url, region: this.region, credentials: this.credentials };
+  private sdkTarget(credentials?: { accessKeyId: string; secretAccessKey: string }) {
+    return { endpoint: this.endpoint.url, region: this.region, credentials: credentials ?? this.credentials };
   }
 
   private ddb(): DynamoDBClient {
@@ -462,7 +548,10 @@ export class LocalEngine extends EventEmitter {
   private async deployCustomResources() {
     for (const cr of this.assembly.customResources) {
       try {
-        await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget());
+        // As the provider's role (AwsCustomResource's singleton function), when calls are authorized.
+        const provider = cr.serviceToken ? this.lambda.functionFor(cr.serviceToken) : undefined;
+        const credentials = this.enforcement && provider ? this.enforcement.functionCredentials(provider) : undefined;
+        await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget(credentials));
       } catch (e) {
         throw new Error(`Custom resource ${cr.path ?? `${cr.stackName}/${cr.logicalId}`} (${cr.create.service}.${cr.create.action}) failed: ${(e as Error).message}`);
       }
@@ -485,7 +574,7 @@ export class LocalEngine extends EventEmitter {
         const consumer = new MappingConsumer({
           mapping,
           functionArn: fn?.arn ?? mapping.functionName,
-          invoke: (name, event) => this.lambda.invoke(name, event),
+          invoke: (name, event) => this.invokeFromMapping(name, mapping.sourceArn, ['dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:DescribeStream', 'dynamodb:ListStreams'], event),
           deliverToDestination: (arn, record) => this.deliver(arn, record),
           track: (work) => this.track(work),
           onLog: (line) => this.log(mapping.functionName, `[event source] ${line}`),
@@ -518,8 +607,35 @@ export class LocalEngine extends EventEmitter {
     }
   }
 
-  /** Lambda destinations (async invocations, stream failures): SQS, SNS or Lambda. */
-  private async deliver(arn: string, record: unknown) {
+  /**
+   * An event source mapping's batch: Lambda reads the source as the function's role, so a role
+   * without the read permissions gets nothing (the batch is dropped and logged).
+   */
+  private invokeFromMapping(fnName: string, sourceArn: string, actions: string[], event: unknown): Promise<InvokeResult> {
+    const fn = this.lambda.functionFor(fnName);
+    if (this.enforcement && fn && sourceArn) {
+      const principal = this.enforcement.functionPrincipal(fn);
+      for (const action of actions) {
+        const denial = this.enforcement.allowsRoleCall(principal, action, sourceArn);
+        if (denial) {
+          return Promise.resolve({
+            ok: false, requestId: 'denied', durationMs: 0,
+            error: { errorType: 'AccessDeniedException', errorMessage: `Event source mapping: ${denial.message}`, trace: [] },
+          } as InvokeResult);
+        }
+      }
+    }
+    return this.lambda.invoke(fnName, event);
+  }
+
+  /** Lambda destinations (async invocations, stream failures): SQS, SNS or Lambda, sent as the function's role. */
+  private async deliver(arn: string, record: any) {
+    const source = this.lambda.functionFor(String(record?.requestContext?.functionArn ?? '').replace(/:\$LATEST$/, ''));
+    if (this.enforcement && source) {
+      const action = arn.startsWith('arn:aws:sqs:') ? 'sqs:SendMessage' : arn.startsWith('arn:aws:sns:') ? 'sns:Publish' : 'lambda:InvokeFunction';
+      const denial = this.enforcement.allowsRoleCall(this.enforcement.functionPrincipal(source), action, arn);
+      if (denial) return;
+    }
     const body = JSON.stringify(record);
     if (arn.startsWith('arn:aws:sqs:')) this.sqs.send(arn, body);
     else if (arn.startsWith('arn:aws:sns:')) this.sns.publish({ topicArn: arn, message: body });

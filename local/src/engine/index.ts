@@ -13,3 +13,5 @@ export { loadAssembly } from './assembly';
 export type { LocalAssembly } from './assembly';
 export { DYNAMODB_ERROR_STATUS } from './fault-injection';
 export type { DynamoDbFault, DynamoDbFaultRule, DynamoDbRequest } from './fault-injection';
+export { AuthorizationUnavailableError } from './iam/enforcement';
+export type { AuthorizationMode, AwsClientConfig, Denial } from './iam/enforcement';
