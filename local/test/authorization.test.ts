@@ -154,6 +154,30 @@ describe('resource policies and service deliveries', () => {
   });
 });
 
+describe('customer managed keys (implied KMS calls)', () => {
+  const KMS_STACK = 'AuthKms';
+  let encrypted: string;
+  beforeAll(() => {
+    encrypted = synthesizeOrchestratorApp(KMS_STACK, true);
+  }, 120_000);
+
+  test('with every grant a run over encrypted tables and topics completes; without start-run\'s kms:Decrypt its PutItem is refused', async () => {
+    const complete = await startEngine(encrypted);
+    engines.push(complete);
+    expect((await complete.runWorkflow('onboard', { uid: 'kms-ok' }).result()).status).toBe('SUCCEEDED');
+    expect(complete.denials).toEqual([]);
+    const dir = editedApp(encrypted, withoutIdentityGrant('OrchHandlersStartRunRoleDefaultPolicy', 'kms:Decrypt'), KMS_STACK);
+    copies.push(dir);
+    const engine = await startEngine(dir);
+    engines.push(engine);
+    const result = await engine.runWorkflow('onboard', { uid: 'kms-denied' }).result();
+    expect(result.status).toBe('FAILED');
+    expect(JSON.parse(result.cause!).errorMessage).toMatch(denial(
+      `arn:aws:sts::${ACCOUNT}:assumed-role/${KMS_STACK}-OrchHandlersStartRunRole*/${KMS_STACK}-OrchHandlersStartRun*`, 'kms:Decrypt',
+      `arn:aws:kms:${REGION}:${ACCOUNT}:key/${KMS_STACK}-Key*`));
+  });
+});
+
 describe('outside callers: engine.awsClientConfig(principal)', () => {
   let engine: LocalEngine;
   beforeAll(async () => {

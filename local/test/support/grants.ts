@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ActivityStage, Orchestrator, Workflow } from '../../../src';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../../../test/support/dynamodb-endpoint';
@@ -15,10 +16,11 @@ export const STACK = 'Auth';
 export const ACCOUNT = '123456789012';
 const PLUGIN = 'exports.handler = async () => ({ state: "Complete" });';
 
-/** Synthesizes the app once; returns its cdk.out directory. */
-export function synthesizeOrchestratorApp(): string {
-  const stack = new Stack(new App(), STACK);
-  const orchestrator = new Orchestrator(stack, 'Orch', { activities: ['Step1'], orchestratorName: 'auth' });
+/** Synthesizes the app once (its tables and topics encrypted with a customer managed key if `encrypted`); returns its cdk.out directory. */
+export function synthesizeOrchestratorApp(stackName = STACK, encrypted = false): string {
+  const stack = new Stack(new App(), stackName);
+  const encryptionKey = encrypted ? new kms.Key(stack, 'Key') : undefined;
+  const orchestrator = new Orchestrator(stack, 'Orch', { activities: ['Step1'], orchestratorName: 'auth', encryptionKey });
   new Workflow(stack, 'Onboard', { orchestrator, activities: ['Step1'], workflowName: 'onboard' });
   const activity = orchestrator.activity('Step1');
   const plugin = (id: string) => new lambda.Function(stack, id, {
@@ -33,10 +35,10 @@ export function synthesizeOrchestratorApp(): string {
 type Template = { Resources: Record<string, { Type: string; Properties: any }> };
 
 /** A copy of the app whose template `edit` changed. */
-export function editedApp(directory: string, edit: (template: Template) => void): string {
+export function editedApp(directory: string, edit: (template: Template) => void, stackName = STACK): string {
   const copy = mkdtempSync(join(tmpdir(), 'auth-app-'));
   cpSync(directory, copy, { recursive: true });
-  const file = join(copy, `${STACK}.template.json`);
+  const file = join(copy, `${stackName}.template.json`);
   const template = JSON.parse(readFileSync(file, 'utf8')) as Template;
   edit(template);
   writeFileSync(file, JSON.stringify(template));
