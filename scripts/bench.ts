@@ -589,7 +589,9 @@ async function compareAuthorization(configs: Config[], runs: number) {
       }
       const mean = (list: number[]) => list.reduce((t, x) => t + x, 0) / list.length;
       const ratio = mean(cpu.enforce) / mean(cpu.off);
-      rows.push([config.key, fmt(mean(cpu.off), 1), fmt(mean(cpu.enforce), 1), ratio.toFixed(3), String(decisions.evaluated), String(decisions.cached)]);
+      rows.push([
+        config.key, fmt(mean(cpu.off), 1), fmt(mean(cpu.enforce), 1), ratio.toFixed(3), String(decisions.evaluated), String(decisions.cached),
+      ]);
     }
     process.stdout.write(`${table(rows)}\n`);
   } finally {

@@ -7,11 +7,11 @@
 import { rmSync } from 'node:fs';
 import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { LocalEngine } from '../src';
 import {
   ACCOUNT, denial, editedApp, startEngine, STACK, synthesizeOrchestratorApp, withoutIdentityGrant, withoutResource,
   withoutResourcePolicyAllows, withTags,
 } from './support/grants';
-import { LocalEngine } from '../src';
 
 const REGION = 'us-east-1';
 /** A function's role session, as Lambda names it: `assumed-role/<role>/<function name>`. */

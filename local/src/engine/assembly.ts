@@ -473,7 +473,8 @@ class AssemblyReader {
             const p = props();
             const create = typeof p.Create === 'string' ? JSON.parse(p.Create) : p.Create;
             if (create?.service && create?.action) {
-              push(out.customResources, { logicalId, stackName: ctx.stackName, path, create, serviceToken: p.ServiceToken === undefined ? undefined : String(p.ServiceToken) });
+              const serviceToken = p.ServiceToken === undefined ? undefined : String(p.ServiceToken);
+              push(out.customResources, { logicalId, stackName: ctx.stackName, path, create, serviceToken });
             }
           }
       }

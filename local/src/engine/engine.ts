@@ -17,9 +17,9 @@ import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembl
 import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
+import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
 import { AuthorizationMode, AwsClientConfig, createEnforcement, Denial, Enforcement } from './iam/enforcement';
 import { authorizeTask } from './iam/state-machine-tasks';
-import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
 import { functionLabel, pluginModuleFor, unrunnableFunctions } from './plugin-map';
 import { isPythonFunction, pythonHandlerEntry, pythonModuleEntry } from './python-host';
@@ -255,7 +255,9 @@ export class LocalEngine extends EventEmitter {
       callService: (service, action, params, stateMachineArn) => callAws(service, action, params, this.sdkTarget(
         this.enforcement && this.enforcement.credentialsFor(this.enforcement.stateMachinePrincipal(stateMachineArn)),
       )),
-      authorizeTask: (stateMachineArn, task) => (this.enforcement ? authorizeTask(this.enforcement, stateMachineArn, task, { region: this.region, account: this.account }) : undefined),
+      authorizeTask: (stateMachineArn, task) => (this.enforcement
+        ? authorizeTask(this.enforcement, stateMachineArn, task, { region: this.region, account: this.account })
+        : undefined),
       onEvent: (e: ExecutionEvent) => this.emit('state', e),
       // Executions are not "work in flight" for idle(): a waiting callback is not busy.
       track: (work) => work,
@@ -397,7 +399,8 @@ export class LocalEngine extends EventEmitter {
    */
   public awsClientConfig(principal?: string): AwsClientConfig {
     const base = { endpoint: this.endpoint.url, region: this.region };
-    if (!principal || !this.enforcement) return { ...base, credentials: this.enforcement?.credentialsFor(this.enforcement.principals.admin) ?? this.credentials };
+    if (!this.enforcement) return { ...base, credentials: this.credentials };
+    if (!principal) return { ...base, credentials: this.enforcement.credentialsFor(this.enforcement.principals.admin) };
     const fn = this.findFunction(principal);
     const role = /^arn:aws:iam::\d{12}:role\/(?:.*\/)?([^/]+)$/.exec(principal);
     const session = /^arn:aws:sts::(\d{12}):assumed-role\/([^/]+)\/(.+)$/.exec(principal);
@@ -619,7 +622,9 @@ export class LocalEngine extends EventEmitter {
         const denial = this.enforcement.allowsRoleCall(principal, action, sourceArn);
         if (denial) {
           return Promise.resolve({
-            ok: false, requestId: 'denied', durationMs: 0,
+            ok: false,
+            requestId: 'denied',
+            durationMs: 0,
             error: { errorType: 'AccessDeniedException', errorMessage: `Event source mapping: ${denial.message}`, trace: [] },
           } as InvokeResult);
         }

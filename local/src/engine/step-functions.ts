@@ -72,12 +72,16 @@ export interface StepFunctionsOptions {
   /** Wait before every task retry instead of the state's Retry interval (EngineOptions.retryIntervalMs). */
   readonly retryIntervalMs?: number;
   /** Calls another local service (`sns`, `sqs`, `dynamodb`, ...) the way the SDK would. */
-  readonly callService: (service: string, action: string, parameters: Record<string, unknown>, stateMachineArn: string) => Promise<Record<string, unknown>>;
+  readonly callService: (
+    service: string, action: string, parameters: Record<string, unknown>, stateMachineArn: string,
+  ) => Promise<Record<string, unknown>>;
   /**
    * Whether the state machine's role may run a task (iam/state-machine-tasks.ts): the error and
    * cause the task fails with when it may not. Absent: every task is allowed.
    */
-  readonly authorizeTask?: (stateMachineArn: string, task: { service: string; action: string; pattern: string; input: any }) => { error: string; cause: string } | undefined;
+  readonly authorizeTask?: (
+    stateMachineArn: string, task: { service: string; action: string; pattern: string; input: any },
+  ) => { error: string; cause: string } | undefined;
   readonly onEvent?: (event: ExecutionEvent) => void;
   readonly track: <T>(work: Promise<T>) => Promise<T>;
 }

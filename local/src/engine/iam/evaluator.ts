@@ -46,10 +46,10 @@ let cached: PolicyEvaluator | string | undefined;
 export function loadPolicyEvaluator(): PolicyEvaluator | string {
   if (cached !== undefined) return cached;
   try {
-    // Guarded, dynamic: optional dependencies, absent in installs that skip them.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // Guarded, dynamic: optional dependencies (AGPL, see the file comment), absent in installs that skip them.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports, import/no-extraneous-dependencies
     const simulate = require('@cloud-copilot/iam-simulate');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports, import/no-extraneous-dependencies
     const policy = require('@cloud-copilot/iam-policy');
     cached = evaluatorOf(simulate, policy);
   } catch (e) {

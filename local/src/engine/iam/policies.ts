@@ -17,6 +17,14 @@ export interface RolePolicies {
 }
 
 export class PolicyStore {
+  /** A resource's ARN for its resource policy and tags: functions by unqualified ARN, indexes and streams by table. */
+  public static ownerArn(resource: string): string {
+    const fn = /^(arn:aws:lambda:[^:]+:[^:]+:function:[^:]+)(:.+)?$/.exec(resource);
+    if (fn) return fn[1];
+    const table = /^(arn:aws:dynamodb:[^:]+:[^:]+:table\/[^/]+)\/.*$/.exec(resource);
+    return table ? table[1] : resource;
+  }
+
   /** Identity policies by role ARN. */
   public readonly roles = new Map<string, RolePolicies>();
   /** The resource policy of a function (unqualified ARN), topic, queue or key, by ARN. */
@@ -29,6 +37,8 @@ export class PolicyStore {
   public readonly tags = new Map<string, Record<string, string>>();
   /** Policies the engine could not use (unknown managed policy, invalid document): logged once. */
   public readonly warnings: string[] = [];
+  /** Resource-policy statements by the ARN they are attached to, gathered before loading. */
+  private readonly statements = new Map<string, { where: string[]; statements: unknown[] }>();
 
   constructor(assembly: LocalAssembly, private readonly evaluator: PolicyEvaluator, private readonly env: { account: string; region: string }) {
     const resources = assembly.authResources;
@@ -104,16 +114,6 @@ export class PolicyStore {
     this.loadResourcePolicies();
   }
 
-  /** A resource's ARN for its resource policy and tags: functions by unqualified ARN, indexes and streams by table. */
-  public static ownerArn(resource: string): string {
-    const fn = /^(arn:aws:lambda:[^:]+:[^:]+:function:[^:]+)(:.+)?$/.exec(resource);
-    if (fn) return fn[1];
-    const table = /^(arn:aws:dynamodb:[^:]+:[^:]+:table\/[^/]+)\/.*$/.exec(resource);
-    return table ? table[1] : resource;
-  }
-
-  private readonly statements = new Map<string, { where: string[]; statements: unknown[] }>();
-
   private identity(name: string, document: unknown): LoadedPolicy {
     const loaded = this.evaluator.load(name, document, 'identity');
     if (loaded.errors.length) this.warnings.push(`${name}: invalid identity policy (${loaded.errors.join('; ')})`);
@@ -144,7 +144,11 @@ export class PolicyStore {
     if (p.SourceAccount) Condition.StringEquals = { 'AWS:SourceAccount': String(p.SourceAccount) };
     if (p.PrincipalOrgID) Condition.StringEquals = { ...Condition.StringEquals, 'aws:PrincipalOrgID': String(p.PrincipalOrgID) };
     this.addResourceStatements(PolicyStore.ownerArn(functionArn), where, {
-      Sid: r.logicalId, Effect: 'Allow', Principal, Action: String(p.Action), Resource: functionArn,
+      Sid: r.logicalId,
+      Effect: 'Allow',
+      Principal,
+      Action: String(p.Action),
+      Resource: functionArn,
       ...(Object.keys(Condition).length ? { Condition } : {}),
     });
   }
