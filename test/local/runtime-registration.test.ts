@@ -10,6 +10,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
+import { Tags } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { inlineFunction, newStack } from './support';
 import { LocalEngine } from '../../local/src';
@@ -40,7 +42,7 @@ function buildApp() {
     environment: { COORDINATES: `/cdk-orchestrator/${ORCHESTRATOR}/config`, PLUGIN_NAME: 'rate', HANDSHAKE: JSON.stringify({ pluginName: 'rate' }) },
   });
   orchestrator.grantPluginStatus(rate);
-  inlineFunction(stack, 'Audit', zeroSdk({ pluginName: 'audit', order: 10 }), { functionName: 'rt-audit' });
+  const audit = inlineFunction(stack, 'Audit', zeroSdk({ pluginName: 'audit', order: 10 }), { functionName: 'rt-audit' });
   const score = inlineFunction(stack, 'Score', zeroSdk({ pluginName: 'score' }), { functionName: 'rt-score' });
   // A zero-SDK PARALLEL plugin reports through Lambda destinations to plugin-outcome (its ARN is in SSM).
   score.configureAsyncInvoke({
@@ -48,6 +50,12 @@ function buildApp() {
     onFailure: new destinations.LambdaDestination(orchestrator.handlers.pluginOutcome),
     retryAttempts: 2,
   });
+  // What docs/PLUGIN-PROTOCOL.md asks of a plugin joining at run time: the orchestrator's tag (it may
+  // invoke only tagged functions) and the SNS-to-Lambda permission for the activity's topics.
+  for (const fn of [rate, audit, score]) {
+    Tags.of(fn).add(`cdk-orchestrator:${ORCHESTRATOR}`, 'plugin');
+    fn.addPermission('SnsInvoke', { principal: new iam.ServicePrincipal('sns.amazonaws.com'), sourceArn: topicArn('*') });
+  }
   return { stack, orchestrator };
 }
 

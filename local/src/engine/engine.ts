@@ -612,7 +612,9 @@ export class LocalEngine extends EventEmitter {
 
   /**
    * An event source mapping's batch: Lambda reads the source as the function's role, so a role
-   * without the read permissions gets nothing (the batch is dropped and logged).
+   * without the read permissions gets nothing. A stream's batch is then skipped (AWS's mapping
+   * stops reading; the records are never delivered), a queue's messages are not consumed (they go
+   * back to the queue, as if never received). The denial is logged and counted.
    */
   private invokeFromMapping(fnName: string, sourceArn: string, actions: string[], event: unknown): Promise<InvokeResult> {
     const fn = this.lambda.functionFor(fnName);
@@ -620,14 +622,11 @@ export class LocalEngine extends EventEmitter {
       const principal = this.enforcement.functionPrincipal(fn);
       for (const action of actions) {
         const denial = this.enforcement.allowsRoleCall(principal, action, sourceArn);
-        if (denial) {
-          return Promise.resolve({
-            ok: false,
-            requestId: 'denied',
-            durationMs: 0,
-            error: { errorType: 'AccessDeniedException', errorMessage: `Event source mapping: ${denial.message}`, trace: [] },
-          } as InvokeResult);
-        }
+        if (!denial) continue;
+        const skipped: InvokeResult = sourceArn.startsWith('arn:aws:sqs:')
+          ? { ok: false, requestId: 'denied', durationMs: 0, error: { errorType: 'AccessDeniedException', errorMessage: denial.message, trace: [] } }
+          : { ok: true, requestId: 'denied', durationMs: 0, payload: 'null' };
+        return Promise.resolve(skipped);
       }
     }
     return this.lambda.invoke(fnName, event);
