@@ -42,6 +42,11 @@ function buildApp() {
     environment: { COORDINATES: `/cdk-orchestrator/${ORCHESTRATOR}/config`, PLUGIN_NAME: 'rate', HANDSHAKE: JSON.stringify({ pluginName: 'rate' }) },
   });
   orchestrator.grantPluginStatus(rate);
+  // The fixture reads the orchestrator's coordinates (docs/PLUGIN-PROTOCOL.md "Coordinates") from SSM.
+  rate.addToRolePolicy(new iam.PolicyStatement({
+    actions: ['ssm:GetParameter'],
+    resources: [stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `cdk-orchestrator/${ORCHESTRATOR}/config` })],
+  }));
   const audit = inlineFunction(stack, 'Audit', zeroSdk({ pluginName: 'audit', order: 10 }), { functionName: 'rt-audit' });
   const score = inlineFunction(stack, 'Score', zeroSdk({ pluginName: 'score' }), { functionName: 'rt-score' });
   // A zero-SDK PARALLEL plugin reports through Lambda destinations to plugin-outcome (its ARN is in SSM).
