@@ -47,6 +47,17 @@ const LOCAL_PACKAGE_DEPENDENCIES: Record<string, string> = {
   '@aws-lambda-powertools/tracer': POWERTOOLS_VERSION,
 };
 
+/**
+ * The IAM policy evaluator that turns on the engine's authorization (local/src/engine/iam/). Its
+ * licence is AGPL-3.0-or-later: an optional dependency of cdk-orchestrator-local only (enforcement is
+ * on when it is installed), a devDependency here so this repository's tests enforce, and never a
+ * dependency of the construct library or part of a handler bundle.
+ */
+const IAM_EVALUATOR_DEPENDENCIES: Record<string, string> = {
+  '@cloud-copilot/iam-simulate': '^0.1.173',
+  '@cloud-copilot/iam-policy': '^0.1.109',
+};
+
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-orchestrator',
   packageName: 'cdk-orchestrator',
@@ -88,6 +99,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'aws-cdk',
     // Property-based tests: generators and shrinking for random apps and runs (MIT).
     'fast-check@^4',
+    ...Object.entries(IAM_EVALUATOR_DEPENDENCIES).map(([name, range]) => `${name}@${range}`),
   ],
 
   tsconfigDev: {
@@ -152,6 +164,7 @@ new JsonFile(project, 'local/package.json', {
     files: ['lib/**/*.js', 'lib/**/*.d.ts', 'README.md'],
     engines: { node: '>=20.16.0' },
     dependencies: LOCAL_PACKAGE_DEPENDENCIES,
+    optionalDependencies: IAM_EVALUATOR_DEPENDENCIES,
     // Only to run an App object in memory (`new LocalEngine({ app })`); a cdk.out needs none.
     peerDependencies: { 'aws-cdk-lib': '^2.150.0' },
     peerDependenciesMeta: { 'aws-cdk-lib': { optional: true } },

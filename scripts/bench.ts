@@ -24,7 +24,10 @@
  *   npx ts-node --transpile-only -O '{"module":"commonjs","moduleResolution":"node","ignoreDeprecations":"6.0"}' scripts/bench.ts
  *   options: --runs N (measured runs per configuration, default 3), --only A,C,... , --no-synth, --no-engine,
  *            --concurrent N (A's concurrent runs for the throughput, default 16), --no-speed (no throughput, bound, engine start),
- *            --small (the build's smoke run: configuration A, 1 run, synth of 1 activity; it proves the bench still runs)
+ *            --small (the build's smoke run: configuration A, 1 run, synth of 1 activity; it proves the bench still runs),
+ *            --authorization enforce|off (the engine's option; default: enforce when the evaluator is installed),
+ *            --authorization compare (each configuration measured with authorization off and enforced, alternately,
+ *            twice each, in this process: prints the engine CPU per activity run of both and their ratio)
  *   environment: BENCH_WORKERS (sandboxes per function, default 2), BENCH_LOGS=1 (function logs to stderr)
  */
 import { spawnSync } from 'node:child_process';
@@ -170,6 +173,8 @@ interface Measured {
   /** Configuration A only: concurrent runs, and one run's DynamoDB requests for the bound. */
   readonly throughput?: Throughput;
   readonly recorded?: { requests: RecordedRequest[]; activityFrom: number; uid: string };
+  /** Decisions the authorizer took (evaluated) and answered from its cache, over all runs; absent when off. */
+  readonly decisions?: { evaluated: number; cached: number };
 }
 
 function isOrchestratorFunction(engine: LocalEngine, orchestrator: Orchestrator): (name: string) => boolean {
@@ -223,11 +228,12 @@ function diff(before: EngineCounters, after: EngineCounters, orchestratorFn: (na
   };
 }
 
-async function measure(config: Config, runs: number, dynamodb: { endpoint: string; pid?: number }, concurrentRuns?: number): Promise<Measured> {
+async function measure(config: Config, runs: number, dynamodb: { endpoint: string; pid?: number }, concurrentRuns?: number, authorization?: 'enforce' | 'off'): Promise<Measured> {
   const { stack, orchestrator } = buildApp(config);
   const engine = new LocalEngine({
     app: stack,
     dynamodbEndpoint: dynamodb.endpoint,
+    authorization,
     logs: process.env.BENCH_LOGS ? 'inherit' : 'silent',
     // Few concurrent sandboxes on a 2-core machine: billed durations stay an invocation's own time.
     maxWorkersPerFunction: Number(process.env.BENCH_WORKERS ?? 2),
@@ -295,7 +301,9 @@ async function measure(config: Config, runs: number, dynamodb: { endpoint: strin
       const uid = `${config.key}-recorded`;
       recorded = { ...await recordRun(engine, { ...run, uid }), uid };
     }
-    return { config, perRun, runStart: averageFlat(results.map((r) => r.runStart)), orchestratorMemoryMb: memory, throughput, recorded };
+    const decisions = engine.counters().authorization;
+    if (decisions?.denials) throw new Error(`${config.key}: ${decisions.denials} calls denied: ${engine.denials.map((d) => d.message).join('\n')}`);
+    return { config, perRun, runStart: averageFlat(results.map((r) => r.runStart)), orchestratorMemoryMb: memory, throughput, recorded, decisions };
   } finally {
     await engine.stop();
   }
@@ -564,8 +572,12 @@ async function main() {
       'small': { type: 'boolean', default: false },
       'concurrent': { type: 'string', default: '16' },
       'no-speed': { type: 'boolean', default: false },
+      'authorization': { type: 'string' },
     },
   });
+  if (values.authorization && !['enforce', 'off', 'compare'].includes(values.authorization)) {
+    throw new Error(`--authorization must be enforce, off or compare, not "${values.authorization}"`);
+  }
   const small = values.small;
   if (values['synth-child']) {
     synthChild(Number(values['synth-child']));
@@ -579,6 +591,11 @@ async function main() {
   const only = small ? new Set(['A']) : values.only ? new Set(values.only.split(',')) : undefined;
   const concurrentRuns = small ? 4 : Number(values.concurrent);
   let ratio: number | undefined;
+  if (values.authorization === 'compare') {
+    await compareAuthorization(CONFIGS.filter((c) => (only ?? new Set(['A'])).has(c.key)), runs);
+    return;
+  }
+  const authorization = values.authorization as 'enforce' | 'off' | undefined;
   if (!values['no-engine']) {
     process.stdout.write(`cdk-orchestrator cost benchmark: one activity on the local engine, ${runs} measured runs per configuration (after a warm-up run)\n`);
     const dynamoDb = await startDynamoDbLocal();
@@ -588,7 +605,7 @@ async function main() {
       for (const config of CONFIGS.filter((c) => !only || only.has(c.key))) {
         const started = performance.now();
         const withSpeed = config.key === 'A' && !values['no-speed'];
-        measured.push(await measure(config, runs, dynamoDb, withSpeed ? concurrentRuns : undefined));
+        measured.push(await measure(config, runs, dynamoDb, withSpeed ? concurrentRuns : undefined, authorization));
         process.stdout.write(`  ${config.label}: measured in ${fmt((performance.now() - started) / 1000, 1)} s\n`);
       }
       const a = measured.find((m) => m.config.key === 'A');
@@ -607,6 +624,37 @@ async function main() {
   }
   if (!values['no-synth']) synthReport(small ? [1] : [1, 10, 50, 200]);
   if (ratio !== undefined) process.stdout.write(`cost ratio vs original: ${ratio.toFixed(3)}\n`);
+}
+
+/**
+ * The engine's main-thread CPU per activity run with authorization off and enforced, measured
+ * alternately (off, enforce, off, enforce) in this process so both see the same machine load.
+ */
+async function compareAuthorization(configs: Config[], runs: number) {
+  process.stdout.write(`Authorization cost: engine main-thread CPU per activity run, off vs enforced (${runs} runs each, alternated twice)\n`);
+  const dynamoDb = await startDynamoDbLocal();
+  try {
+    const rows: string[][] = [['config', 'off: engine CPU ms/run', 'enforce: engine CPU ms/run', 'ratio', 'decisions evaluated', 'answered from cache']];
+    for (const config of configs) {
+      const cpu = { off: [] as number[], enforce: [] as number[] };
+      let decisions = { evaluated: 0, cached: 0 };
+      for (let round = 0; round < 2; round++) {
+        for (const mode of ['off', 'enforce'] as const) {
+          const m = await measure(config, runs, dynamoDb, undefined, mode);
+          cpu[mode].push(m.perRun.engineCpuMs);
+          if (m.decisions) decisions = { evaluated: decisions.evaluated + m.decisions.evaluated, cached: decisions.cached + m.decisions.cached };
+        }
+      }
+      const mean = (list: number[]) => list.reduce((t, x) => t + x, 0) / list.length;
+      const ratio = mean(cpu.enforce) / mean(cpu.off);
+      rows.push([
+        config.key, fmt(mean(cpu.off), 1), fmt(mean(cpu.enforce), 1), ratio.toFixed(3), String(decisions.evaluated), String(decisions.cached),
+      ]);
+    }
+    process.stdout.write(`${table(rows)}\n`);
+  } finally {
+    await dynamoDb.stop();
+  }
 }
 
 main().then(() => process.exit(0), (e) => {

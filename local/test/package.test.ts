@@ -10,7 +10,11 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
 const manifest = JSON.parse(readFileSync(join(ROOT, 'local', 'package.json'), 'utf8'));
-const declared = new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {})]);
+const declared = new Set([
+  ...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.optionalDependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {}),
+]);
+/** The IAM evaluator (local/src/engine/iam/evaluator.ts): AGPL-3.0-or-later, so optional and never part of what the library publishes. */
+const AGPL_EVALUATOR = ['@cloud-copilot/iam-simulate', '@cloud-copilot/iam-policy'];
 
 function files(dir: string, ext: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -56,6 +60,21 @@ describe('local/package.json', () => {
   test('pins Powertools to the release the handlers were bundled with', () => {
     const bundled = JSON.parse(readFileSync(join(ROOT, 'assets', 'handlers', 'powertools.json'), 'utf8'));
     for (const name of bundled.packages) expect(`${name}@${manifest.dependencies[name]}`).toBe(`${name}@${bundled.version}`);
+  });
+
+  test('the AGPL IAM evaluator is an optional dependency of the engine only: not of the construct library, not in any handler bundle', () => {
+    expect(Object.keys(manifest.optionalDependencies ?? {}).sort()).toEqual([...AGPL_EVALUATOR].sort());
+    for (const name of AGPL_EVALUATOR) expect(manifest.dependencies?.[name]).toBeUndefined();
+    const library = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies', 'bundledDependencies']) {
+      for (const name of AGPL_EVALUATOR) expect(library[field]?.[name]).toBeUndefined();
+    }
+    const bundles = files(join(ROOT, 'assets', 'handlers'), '.js');
+    expect(bundles.length).toBeGreaterThan(3);
+    for (const bundle of bundles) expect(readFileSync(bundle, 'utf8')).not.toContain('cloud-copilot');
+    for (const source of [...files(join(ROOT, 'lambda'), '.ts'), ...files(join(ROOT, 'src'), '.ts')]) {
+      expect(readFileSync(source, 'utf8')).not.toContain('@cloud-copilot/');
+    }
   });
 
   test('bin, main, types and the jest hooks point into lib/', () => {

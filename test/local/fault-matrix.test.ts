@@ -23,6 +23,7 @@ import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
 import { BatchWriteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { Duration, Stack, Tags } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { RecordedMessage } from './fixtures/reads-full-message';
@@ -178,7 +179,9 @@ function buildApp(): App {
 
   // Case 8: the noisy function's registrations are written in beforeAll; the reader serves every
   // stage of Large (its code is mapped to test/local/fixtures/reads-full-message.ts) and may read the status item.
-  inlineFunction(plugins, 'noisy', FAILS_VERBOSELY, { functionName: functionName('Noisy', 'noisy') });
+  const noisy = inlineFunction(plugins, 'noisy', FAILS_VERBOSELY, { functionName: functionName('Noisy', 'noisy') });
+  // Registered without addPlugin (no invoke permission): sequential-stage may invoke it by the orchestrator's tag.
+  Tags.of(noisy).add(`cdk-orchestrator:${ORCHESTRATOR}`, 'plugin');
   const reader = inlineFunction(plugins, 'Large-reader', SUCCEEDS, { functionName: functionName('Large', 'reader'), environment: { EVENT_DIR: app.largeDir } });
   for (const stage of [ActivityStage.PRE, ActivityStage.PARALLEL, ActivityStage.POST]) {
     orchestrator.activity('Large').addPlugin(reader, { stage, pluginName: 'reader', ...(stage === ActivityStage.PARALLEL ? {} : { order: 1000 }) });
@@ -193,9 +196,14 @@ function buildApp(): App {
 
   // Unsubscribed: 'hold' is subscribed at run time by the test (answers the handshake, then hands its
   // work off and never reports); 'enrich' is deployed with addPlugin and completes.
+  // As docs/PLUGIN-PROTOCOL.md asks of a plugin that joins at run time: the orchestrator's tag (the
+  // registrar may invoke it for the handshake) and the SNS-to-Lambda permission for its topic.
   const hold = inlineFunction(plugins, 'Unsubscribed-hold', HOLDS_THE_STAGE, { functionName: functionName('Unsubscribed', 'hold') });
-  // The tag that lets the orchestrator invoke a function it did not deploy (docs/PLUGIN-PROTOCOL.md).
   Tags.of(hold).add(`cdk-orchestrator:${ORCHESTRATOR}`, 'plugin');
+  hold.addPermission('SnsInvoke', {
+    principal: new iam.ServicePrincipal('sns.amazonaws.com'),
+    sourceArn: Stack.of(plugins).formatArn({ service: 'sns', resource: `${ORCHESTRATOR}-Unsubscribed-parallel` }),
+  });
   add('Unsubscribed', 'enrich', SUCCEEDS, PAR);
   add('Unsubscribed', 'notify', SUCCEEDS, POST);
   return { ...app, stack };

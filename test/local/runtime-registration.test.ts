@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { LambdaClient, UpdateFunctionCodeCommand } from '@aws-sdk/client-lambda';
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
 import { App, Stack, Tags } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as snsApi from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -51,6 +52,11 @@ function buildApp() {
     environment: { COORDINATES: `/cdk-orchestrator/${ORCHESTRATOR}/config`, PLUGIN_NAME: 'rate', HANDSHAKE: JSON.stringify({ pluginName: 'rate' }) },
   });
   orchestrator.grantPluginStatus(rate);
+  // The fixture reads the orchestrator's coordinates (docs/PLUGIN-PROTOCOL.md "Coordinates") from SSM.
+  rate.addToRolePolicy(new iam.PolicyStatement({
+    actions: ['ssm:GetParameter'],
+    resources: [stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `cdk-orchestrator/${ORCHESTRATOR}/config` })],
+  }));
   const audit = inlineFunction(stack, 'Audit', zeroSdk({ pluginName: 'audit', order: 10 }), { functionName: 'rt-audit' });
   const score = inlineFunction(stack, 'Score', zeroSdk({ pluginName: 'score' }), { functionName: 'rt-score' });
   for (const fn of [rate, audit, score]) tagAsPlugin(fn);
@@ -60,6 +66,12 @@ function buildApp() {
     onFailure: new destinations.LambdaDestination(orchestrator.handlers.pluginOutcome),
     retryAttempts: 2,
   });
+  // What docs/PLUGIN-PROTOCOL.md asks of a plugin joining at run time: the orchestrator's tag (it may
+  // invoke only tagged functions) and the SNS-to-Lambda permission for the activity's topics.
+  for (const fn of [rate, audit, score]) {
+    Tags.of(fn).add(`cdk-orchestrator:${ORCHESTRATOR}`, 'plugin');
+    fn.addPermission('SnsInvoke', { principal: new iam.ServicePrincipal('sns.amazonaws.com'), sourceArn: topicArn('*') });
+  }
   return { stack, orchestrator };
 }
 

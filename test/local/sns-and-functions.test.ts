@@ -48,6 +48,8 @@ function buildApp() {
     onFailure: new destinations.SqsDestination(failure),
   });
   const copy = new sqs.Queue(stack, 'Copy');
+  // Each function reports through the Out queue: it needs the right to, as on AWS.
+  for (const fn of [all, gold, body, flaky, broken]) out.grantSendMessages(fn);
 
   topic.addSubscription(new subscriptions.LambdaSubscription(all));
   topic.addSubscription(new subscriptions.LambdaSubscription(gold, {

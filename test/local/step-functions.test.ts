@@ -46,7 +46,9 @@ function buildApp() {
     taskTimeout: sfn.Timeout.duration(Duration.seconds(3)),
     heartbeatTimeout: sfn.Timeout.duration(Duration.seconds(1)),
   });
-  new sfn.StateMachine(stack, 'Callback', { stateMachineName: 'Callback', definitionBody: sfn.DefinitionBody.fromChainable(callback) });
+  const callbackMachine = new sfn.StateMachine(stack, 'Callback', { stateMachineName: 'Callback', definitionBody: sfn.DefinitionBody.fromChainable(callback) });
+  // The worker answers the callback: it needs states:SendTask* on the machine, as on AWS.
+  callbackMachine.grantTaskResponse(worker);
 
   const child = new tasks.LambdaInvoke(stack, 'Work', {
     lambdaFunction: worker,
@@ -134,7 +136,8 @@ test('TimeoutSeconds is enforced even while heartbeats arrive (States.Timeout)',
     taskTimeout: sfn.Timeout.duration(Duration.seconds(6)),
     heartbeatTimeout: sfn.Timeout.duration(Duration.seconds(3)),
   });
-  new sfn.StateMachine(stack, 'Machine', { definitionBody: sfn.DefinitionBody.fromChainable(wait) });
+  const machine = new sfn.StateMachine(stack, 'Machine', { definitionBody: sfn.DefinitionBody.fromChainable(wait) });
+  machine.grantTaskResponse(worker);
   const local = new LocalEngine({ app: stack, dynamodbEndpoint: (engine as any).dynamodbUrl });
   await local.start();
   try {

@@ -49,6 +49,9 @@ beforeAll(async () => {
     startingPosition: lambda.StartingPosition.TRIM_HORIZON,
     filters: [lambda.FilterCriteria.filter({ dynamodb: { NewImage: { flag: { S: lambda.FilterRule.isEqual('yes') } } } })],
   }));
+  // Each consumer reports its batches through its own queue: it needs the right to send, as on AWS.
+  all.grantSendMessages(everything);
+  filtered.grantSendMessages(onlyFlagged);
   engine = new LocalEngine({ app: stack });
   await engine.start();
   tableName = engine.assembly.tables[0].name;

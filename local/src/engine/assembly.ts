@@ -99,6 +99,8 @@ export interface LocalCustomResource {
   readonly path?: string;
   /** The `Create` SDK call of an `AwsCustomResource`. */
   readonly create: { service: string; action: string; parameters?: Record<string, unknown>; region?: string };
+  /** The provider function's ARN: the custom resource's calls are its role's. */
+  readonly serviceToken?: string;
 }
 
 /** An EventBridge bus (`AWS::Events::EventBus`); the default bus always exists. */
@@ -151,6 +153,21 @@ export interface LocalSsmParameterRead {
   readonly used: boolean;
 }
 
+/**
+ * A resource that takes part in authorization (roles and their policies, resource policies, keys,
+ * and the resources whose role, key or tags decide a call), with its properties resolved leniently:
+ * a property that does not resolve is left out (iam/policies.ts decides what that means).
+ */
+export interface LocalAuthResource {
+  readonly type: string;
+  readonly logicalId: string;
+  readonly stackName: string;
+  readonly path?: string;
+  /** The ARN the engine gives the resource (undefined for types without one). */
+  readonly arn?: string;
+  readonly properties: Record<string, any>;
+}
+
 export interface LocalAssembly {
   readonly directory: string;
   readonly stacks: string[];
@@ -168,6 +185,8 @@ export interface LocalAssembly {
   readonly ssmParameterReads: LocalSsmParameterRead[];
   readonly eventBuses: LocalEventBus[];
   readonly eventRules: LocalEventRule[];
+  /** What the authorizer reads (iam/policies.ts): roles, policies, permissions, keys, tags. */
+  readonly authResources: LocalAuthResource[];
 }
 
 /** Anything with a `synth()` like `Stage`/`App`, or a `Stack` (its stage is synthesized). */
@@ -254,6 +273,7 @@ class AssemblyReader {
       ssmParameterReads: this.ssmParameterReads,
       eventBuses: [],
       eventRules: [],
+      authResources: [],
     };
     for (const ctx of this.contexts) this.discover(ctx, assembly);
     return assembly;
@@ -399,6 +419,7 @@ class AssemblyReader {
     for (const [logicalId, resource] of ctx.resources()) {
       const path = this.constructPath(ctx, logicalId, resource);
       const props = () => resolveProperties(ctx, logicalId, resource, path);
+      if (AUTH_RESOURCE_TYPES.has(resource.Type)) out.authResources.push(authResource(ctx, logicalId, resource, path));
       switch (resource.Type) {
         case 'AWS::DynamoDB::Table':
         case 'AWS::DynamoDB::GlobalTable': {
@@ -522,7 +543,10 @@ class AssemblyReader {
           if (resource.Type.startsWith('Custom::')) {
             const p = props();
             const create = typeof p.Create === 'string' ? JSON.parse(p.Create) : p.Create;
-            if (create?.service && create?.action) push(out.customResources, { logicalId, stackName: ctx.stackName, path, create });
+            if (create?.service && create?.action) {
+              const serviceToken = p.ServiceToken === undefined ? undefined : String(p.ServiceToken);
+              push(out.customResources, { logicalId, stackName: ctx.stackName, path, create, serviceToken });
+            }
           }
       }
     }
@@ -531,6 +555,32 @@ class AssemblyReader {
   private directoryOf(ctx: TemplateContext): string {
     return this.contextDirs.get(ctx) ?? this.directory;
   }
+}
+
+/** Resource types whose properties decide who may call what (iam/policies.ts). */
+const AUTH_RESOURCE_TYPES = new Set([
+  'AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy', 'AWS::Lambda::Permission', 'AWS::SNS::TopicPolicy',
+  'AWS::SQS::QueuePolicy', 'AWS::KMS::Key', 'AWS::Lambda::Function', 'AWS::StepFunctions::StateMachine', 'AWS::SNS::Topic',
+  'AWS::SQS::Queue', 'AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable', 'AWS::Logs::LogGroup', 'AWS::SSM::Parameter',
+]);
+
+function authResource(ctx: TemplateContext, logicalId: string, resource: TemplateResource, path?: string): LocalAuthResource {
+  const properties: Record<string, any> = {};
+  for (const [key, value] of Object.entries(resource.Properties ?? {})) {
+    try {
+      const resolved = ctx.resolve(value);
+      if (resolved !== undefined) properties[key] = resolved;
+    } catch {
+      // Left out: a policy that does not resolve grants nothing (the authorizer then denies, as AWS would not be reached).
+    }
+  }
+  let arn: string | undefined;
+  try {
+    arn = ctx.arn(logicalId);
+  } catch {
+    arn = undefined;
+  }
+  return { type: resource.Type, logicalId, stackName: ctx.stackName, path, arn, properties };
 }
 
 /** A resource's properties could not be resolved: names the function, the resource and the property. */

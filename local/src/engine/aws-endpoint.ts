@@ -12,6 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { Agent, createServer, IncomingMessage, request as httpRequest, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DynamoDbFaultInjector } from './fault-injection';
+import type { EndpointCall } from './iam/operations';
+import { accessKeyOf } from './iam/principals';
 
 /** An AWS service error: `code` is what the SDK turns into the exception's name. */
 export class AwsError extends Error {
@@ -64,6 +66,11 @@ export interface AwsEndpointOptions {
    * stream readers poll at once instead of on their next interval.
    */
   readonly onDynamoDbWrite?: () => void;
+  /**
+   * Authorizes each call as its caller (iam/enforcement.ts): throws the service's access-denied
+   * AwsError. Absent: every call is allowed.
+   */
+  readonly authorize?: () => ((call: EndpointCall) => void) | undefined;
 }
 
 export class AwsEndpoint {
@@ -109,12 +116,14 @@ export class AwsEndpoint {
       const write = this.countDynamoDb(target);
       const faults = this.options.dynamodbFaults;
       const observe = this.observeDynamoDb;
+      const authorize = this.options.authorize?.();
       if (write && this.options.onDynamoDbWrite) res.once('finish', this.options.onDynamoDbWrite);
-      if (!faults?.armed && !observe) return this.proxy(req, res);
-      // Only while a rule is armed (or an observer looks) is the request read first, to match it.
+      if (!faults?.armed && !observe && !authorize) return this.proxy(req, res);
+      // Only while a rule is armed (or an observer looks, or calls are authorized) is the request read first.
       const raw = await readBody(req);
       const operation = target.split('.')[1];
       const parsed = raw.length ? JSON.parse(raw) : {};
+      authorize?.({ accessKeyId: accessKeyOf(req.headers.authorization), service: target.split('.')[0], operation, body: parsed });
       await observe?.(operation, parsed);
       const error = faults?.armed ? faults.errorFor({ operation, body: parsed }) : undefined;
       if (error) {
@@ -128,7 +137,9 @@ export class AwsEndpoint {
       const [prefix, operation] = target.split('.');
       const handler = this.options.json[prefix];
       if (!handler) throw new AwsError('UnknownOperationException', `The local engine does not emulate ${target}`);
-      const result = await handler(operation, body.length ? JSON.parse(body) : {});
+      const parsed = body.length ? JSON.parse(body) : {};
+      this.options.authorize?.()?.({ accessKeyId: accessKeyOf(req.headers.authorization), service: prefix, operation, body: parsed });
+      const result = await handler(operation, parsed);
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
       res.end(JSON.stringify(result ?? {}));
       return;
@@ -136,6 +147,12 @@ export class AwsEndpoint {
     const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
     if (invoke && req.method === 'POST') {
       const url = new URL(req.url!, 'http://local');
+      this.options.authorize?.()?.({
+        accessKeyId: accessKeyOf(req.headers.authorization),
+        service: 'lambda',
+        operation: 'Invoke',
+        body: { FunctionName: decodeURIComponent(invoke[1]), Qualifier: url.searchParams.get('Qualifier') ?? undefined },
+      });
       const response = await this.options.lambda({
         functionName: decodeURIComponent(invoke[1]),
         invocationType: String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse'),
@@ -159,6 +176,9 @@ export class AwsEndpoint {
     const params = new URLSearchParams(body);
     if (params.has('Action')) {
       try {
+        this.options.authorize?.()?.({
+          accessKeyId: accessKeyOf(req.headers.authorization), service: 'sns', operation: params.get('Action')!, body: Object.fromEntries(params),
+        });
         const xml = await this.options.sns(params);
         res.writeHead(200, { 'content-type': 'text/xml' });
         res.end(xml);

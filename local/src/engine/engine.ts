@@ -15,12 +15,14 @@ import { DynamoDbLocal, startDynamoDbLocal } from '../dynamodb-local';
 import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembly } from './assembly';
 import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
-import { DynamoDbStreamsApi } from './dynamodb-streams-api';
 import { EngineClock } from './clock';
 import { CallerIdentity, CloudTrail } from './cloudtrail';
+import { DynamoDbStreamsApi } from './dynamodb-streams-api';
 import { BusEvent, EventBridgeService, EventsCounters } from './events';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
+import { AuthorizationMode, AwsClientConfig, createEnforcement, Denial, Enforcement } from './iam/enforcement';
+import { authorizeTask } from './iam/state-machine-tasks';
 import { LAMBDA_CONTROL_PATH, LambdaApi } from './lambda-api';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
 import { functionLabel, pluginModuleFor, unrunnableFunctions } from './plugin-map';
@@ -92,6 +94,14 @@ export interface LocalEngineOptions {
    * `engine.clock.advance(ms)`. @default - a new clock at real time
    */
   readonly clock?: EngineClock;
+  /**
+   * Authorize every call and delivery as AWS would (the roles' identity policies, resource
+   * policies, key policies, conditions), with the optional evaluator `@cloud-copilot/iam-simulate`
+   * (AGPL-3.0-or-later, see README). `'enforce'` without it installed is an
+   * `AuthorizationUnavailableError`.
+   * @default - 'enforce' when the evaluator is installed, else 'off'
+   */
+  readonly authorization?: AuthorizationMode;
 }
 
 /** What `engine.deploy()` cannot load into a running engine yet (it names the resources). */
@@ -141,6 +151,8 @@ export interface EngineCounters {
   readonly lambdaApi: LambdaApiCounters;
   /** EventBridge: events put on buses, rule matches, deliveries, retries and dead letters. */
   readonly events: EventsCounters;
+  /** Calls and deliveries denied, and decisions taken by the evaluator vs answered from its cache (absent when authorization is off). */
+  readonly authorization?: { denials: number; evaluated: number; cached: number };
 }
 
 
@@ -178,6 +190,8 @@ export class LocalEngine extends EventEmitter {
   /** Template stream ARN (`<table>/stream/local`) -> DynamoDB Local's stream ARN. */
   private localStreams = new Map<string, string>();
   private readonly dynamodbFaults = new DynamoDbFaultInjector();
+  /** Authorization of calls and deliveries (iam/), when enforced. */
+  private enforcement?: Enforcement;
 
   constructor(options: LocalEngineOptions) {
     super();
@@ -207,6 +221,7 @@ export class LocalEngine extends EventEmitter {
       dynamodbUrl: () => this.dynamodbUrl,
       dynamodbFaults: this.dynamodbFaults,
       onDynamoDbWrite: () => { for (const reader of this.readers) reader.wake(); },
+      authorize: () => (this.enforcement ? (call) => this.enforcement!.authorizeCall(call) : undefined),
     });
     await this.endpoint.start();
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
@@ -218,6 +233,20 @@ export class LocalEngine extends EventEmitter {
       await this.endpoint.stop();
       this.started = false;
       throw new UnsupportedRuntimeError(unrunnable);
+    }
+    try {
+      this.enforcement = createEnforcement(this.options.authorization, {
+        assembly: this.assembly,
+        account: this.account,
+        region: this.region,
+        stateMachineOfToken: (token) => this.sfn?.stateMachineOfToken(token),
+        onDenied: (denial) => this.recordDenial(denial),
+        onWarning: (line) => this.log('engine', `authorization: ${line}`),
+      });
+    } catch (e) {
+      await this.endpoint.stop();
+      this.started = false;
+      throw e;
     }
     this.tempRoot = makeTempRoot();
     if (this.options.dynamodbEndpoint) {
@@ -243,7 +272,7 @@ export class LocalEngine extends EventEmitter {
     this.sqs = new SqsService({
       queues: this.assembly.queues,
       mappings: this.assembly.eventSourceMappings,
-      invoke: (fn, event) => this.lambda.invoke(fn, event),
+      invoke: (fn, event: any) => this.invokeFromMapping(fn, String(event?.Records?.[0]?.eventSourceARN ?? ''), ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], event),
       track,
       region: this.region,
       retryDelayMs: this.options.queueRetryDelayMs,
@@ -251,8 +280,15 @@ export class LocalEngine extends EventEmitter {
     this.sns = new SnsService({
       topics: this.assembly.topics,
       subscriptions: this.assembly.subscriptions,
-      invokeLambdaAsync: (fn, event) => this.lambda.invokeAsync(fn, event),
-      sendToQueue: (queue, body, attributes, groupId) => this.sqs.send(queue, body, attributes, groupId),
+      invokeLambdaAsync: (fn, event: any) => {
+        const topicArn = String(event?.Records?.[0]?.Sns?.TopicArn);
+        if (this.deliveryDenied('sns.amazonaws.com', 'lambda:InvokeFunction', this.lambda.functionFor(fn)?.arn ?? fn, topicArn)) return;
+        this.lambda.invokeAsync(fn, event);
+      },
+      sendToQueue: (queue, body, attributes, groupId, topicArn) => {
+        if (topicArn && this.deliveryDenied('sns.amazonaws.com', 'sqs:SendMessage', queue, topicArn)) return;
+        this.sqs.send(queue, body, attributes, groupId);
+      },
       onApiCall: (call) => this.trail.record({ service: 'sns', ...call }),
     });
     this.sfn = new StepFunctionsService({
@@ -262,7 +298,12 @@ export class LocalEngine extends EventEmitter {
       invokeLambda: (fn, payload) => this.lambda.invoke(fn, payload),
       invokeLambdaAsync: (fn, payload) => this.lambda.invokeAsync(fn, payload),
       retryIntervalMs: this.options.retryIntervalMs,
-      callService: (service, action, params) => callAws(service, action, params, this.sdkTarget()),
+      callService: (service, action, params, stateMachineArn) => callAws(service, action, params, this.sdkTarget(
+        this.enforcement && this.enforcement.credentialsFor(this.enforcement.stateMachinePrincipal(stateMachineArn)),
+      )),
+      authorizeTask: (stateMachineArn, task) => (this.enforcement
+        ? authorizeTask(this.enforcement, stateMachineArn, task, { region: this.region, account: this.account })
+        : undefined),
       onEvent: (e: ExecutionEvent) => this.emit('state', e),
       // Executions are not "work in flight" for idle(): a waiting callback is not busy.
       track: (work) => work,
@@ -356,6 +397,7 @@ export class LocalEngine extends EventEmitter {
       totals,
       lambdaApi: { ...this.lambda.apiCounters },
       events: { ...this.eventBridge.counters },
+      ...(this.enforcement ? { authorization: { denials: this.enforcement.authorizer.denials.length, ...this.enforcement.authorizer.stats } } : {}),
     };
   }
 
@@ -473,6 +515,36 @@ export class LocalEngine extends EventEmitter {
     return added;
   }
 
+  /** Calls and deliveries denied so far, with AWS's message (empty when authorization is off). */
+  public get denials(): readonly Denial[] {
+    return this.enforcement?.authorizer.denials ?? [];
+  }
+
+  /** Whether calls and deliveries are authorized (option `authorization`). */
+  public get authorizationEnforced(): boolean {
+    return this.enforcement !== undefined;
+  }
+
+  /**
+   * `{ endpoint, region, credentials }` for any AWS SDK v3 client, calling the engine as `principal`:
+   * a function (name, ARN or construct path: its role's session), a role ARN, or a role session
+   * `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+   * @default - an administrator of the account
+   */
+  public awsClientConfig(principal?: string): AwsClientConfig {
+    const base = { endpoint: this.endpoint.url, region: this.region };
+    if (!this.enforcement) return { ...base, credentials: this.credentials };
+    if (!principal) return { ...base, credentials: this.enforcement.credentialsFor(this.enforcement.principals.admin) };
+    const fn = this.findFunction(principal);
+    const role = /^arn:aws:iam::\d{12}:role\/(?:.*\/)?([^/]+)$/.exec(principal);
+    const session = /^arn:aws:sts::(\d{12}):assumed-role\/([^/]+)\/(.+)$/.exec(principal);
+    const resolved = fn ? this.enforcement.functionPrincipal(fn)
+      : role ? this.enforcement.principals.session(principal, 'local-test')
+        : session ? this.enforcement.principals.session(`arn:aws:iam::${session[1]}:role/${session[2]}`, session[3]) : undefined;
+    if (!resolved) throw new Error(`awsClientConfig: "${principal}" is no function, role ARN or assumed-role ARN of this app`);
+    return { ...base, credentials: this.enforcement.credentialsFor(resolved) };
+  }
+
   /** The URL handlers use for every AWS service. */
   public get endpointUrl(): string {
     return this.endpoint.url;
@@ -507,6 +579,20 @@ export class LocalEngine extends EventEmitter {
       tempRoot: this.tempRoot!,
       record: (call) => this.trail.record({ service: 'lambda', ...call }),
     });
+  }
+
+  /** A denial is logged and shows in the timeline, as CloudTrail and the service's logs would show it. */
+  private recordDenial(denial: Denial) {
+    this.log('engine', `denied: ${denial.message}`);
+    const event: TimelineEvent = { time: denial.time, record: 'authorization', uid: '', workflow: '', kind: 'denied', message: denial.message };
+    this.events.push(event);
+    this.emit('timeline', event);
+    this.emit('denied', denial);
+  }
+
+  /** Whether a service principal's delivery is refused (then it is dropped, as AWS drops it). */
+  private deliveryDenied(service: string, action: string, resource: string, sourceArn: string): boolean {
+    return this.enforcement?.allowsDelivery(service, action, resource, sourceArn) !== undefined;
   }
 
   private track<T>(work: Promise<T>): Promise<T> {
@@ -563,8 +649,11 @@ export class LocalEngine extends EventEmitter {
       ...fn.environment,
       AWS_REGION: this.region,
       AWS_DEFAULT_REGION: this.region,
-      AWS_ACCESS_KEY_ID: this.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: this.credentials.secretAccessKey,
+      // Each function calls as its role's session (the endpoint reads the access key id).
+      ...(() => {
+        const credentials = this.enforcement?.functionCredentials(fn) ?? this.credentials;
+        return { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey };
+      })(),
       AWS_EC2_METADATA_DISABLED: 'true',
       // As Lambda sets it: Powertools reads it to tell a cold start from a warm one.
       AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
@@ -587,8 +676,8 @@ export class LocalEngine extends EventEmitter {
     };
   }
 
-  private sdkTarget() {
-    return { endpoint: this.endpoint.url, region: this.region, credentials: this.credentials };
+  private sdkTarget(credentials?: { accessKeyId: string; secretAccessKey: string }) {
+    return { endpoint: this.endpoint.url, region: this.region, credentials: credentials ?? this.credentials };
   }
 
   private ddb(): DynamoDBClient {
@@ -633,7 +722,10 @@ export class LocalEngine extends EventEmitter {
   private async deployCustomResources() {
     for (const cr of this.assembly.customResources) {
       try {
-        await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget());
+        // As the provider's role (AwsCustomResource's singleton function), when calls are authorized.
+        const provider = cr.serviceToken ? this.lambda.functionFor(cr.serviceToken) : undefined;
+        const credentials = this.enforcement && provider ? this.enforcement.functionCredentials(provider) : undefined;
+        await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget(credentials));
       } catch (e) {
         throw new Error(`Custom resource ${cr.path ?? `${cr.stackName}/${cr.logicalId}`} (${cr.create.service}.${cr.create.action}) failed: ${(e as Error).message}`);
       }
@@ -657,7 +749,7 @@ export class LocalEngine extends EventEmitter {
         const consumer = new MappingConsumer({
           mapping,
           functionArn: fn?.arn ?? mapping.functionName,
-          invoke: (name, event) => this.lambda.invoke(name, event),
+          invoke: (name, event) => this.invokeFromMapping(name, mapping.sourceArn, ['dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:DescribeStream', 'dynamodb:ListStreams'], event),
           deliverToDestination: (arn, record) => this.deliver(arn, record),
           track: (work) => this.track(work),
           onLog: (line) => this.log(mapping.functionName, `[event source] ${line}`),
@@ -690,8 +782,36 @@ export class LocalEngine extends EventEmitter {
     }
   }
 
-  /** Lambda destinations (async invocations, stream failures): SQS, SNS or Lambda. */
-  private async deliver(arn: string, record: unknown) {
+  /**
+   * An event source mapping's batch: Lambda reads the source as the function's role, so a role
+   * without the read permissions gets nothing. A stream's batch is then skipped (AWS's mapping
+   * stops reading; the records are never delivered), a queue's messages are not consumed (they go
+   * back to the queue, as if never received). The denial is logged and counted.
+   */
+  private invokeFromMapping(fnName: string, sourceArn: string, actions: string[], event: unknown): Promise<InvokeResult> {
+    const fn = this.lambda.functionFor(fnName);
+    if (this.enforcement && fn && sourceArn) {
+      const principal = this.enforcement.functionPrincipal(fn);
+      for (const action of actions) {
+        const denial = this.enforcement.allowsRoleCall(principal, action, sourceArn);
+        if (!denial) continue;
+        const skipped: InvokeResult = sourceArn.startsWith('arn:aws:sqs:')
+          ? { ok: false, requestId: 'denied', durationMs: 0, error: { errorType: 'AccessDeniedException', errorMessage: denial.message, trace: [] } }
+          : { ok: true, requestId: 'denied', durationMs: 0, payload: 'null' };
+        return Promise.resolve(skipped);
+      }
+    }
+    return this.lambda.invoke(fnName, event);
+  }
+
+  /** Lambda destinations (async invocations, stream failures): SQS, SNS or Lambda, sent as the function's role. */
+  private async deliver(arn: string, record: any) {
+    const source = this.lambda.functionFor(String(record?.requestContext?.functionArn ?? '').replace(/:\$LATEST$/, ''));
+    if (this.enforcement && source) {
+      const action = arn.startsWith('arn:aws:sqs:') ? 'sqs:SendMessage' : arn.startsWith('arn:aws:sns:') ? 'sns:Publish' : 'lambda:InvokeFunction';
+      const denial = this.enforcement.allowsRoleCall(this.enforcement.functionPrincipal(source), action, arn);
+      if (denial) return;
+    }
     const body = JSON.stringify(record);
     if (arn.startsWith('arn:aws:sqs:')) this.sqs.send(arn, body);
     else if (arn.startsWith('arn:aws:sns:')) this.sns.publish({ topicArn: arn, message: body });

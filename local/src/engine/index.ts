@@ -22,3 +22,5 @@ export type { BusEvent, EventsCounters } from './events';
 export { CLOUDTRAIL_DETAIL_TYPE, LAMBDA_EVENT_NAMES } from './cloudtrail';
 export type { CallerIdentity } from './cloudtrail';
 export { InvalidZipError } from './zip';
+export { AuthorizationUnavailableError } from './iam/enforcement';
+export type { AuthorizationMode, AwsClientConfig, Denial } from './iam/enforcement';

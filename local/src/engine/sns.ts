@@ -24,7 +24,7 @@ export interface SnsServiceOptions {
   readonly topics: LocalTopic[];
   readonly subscriptions: LocalSubscription[];
   readonly invokeLambdaAsync: (functionArn: string, event: unknown) => void;
-  readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, SqsAttribute>, groupId?: string) => void;
+  readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, SqsAttribute>, groupId?: string, topicArn?: string) => void;
   readonly onDelivery?: (delivery: SnsDelivery) => void;
   /** Sees each successful Subscribe / Unsubscribe with its parameters as CloudTrail records them. */
   readonly onApiCall?: (call: SnsApiCall) => void;
@@ -164,7 +164,7 @@ export class SnsService {
         const sqsAttributes = subscription.rawMessageDelivery
           ? Object.fromEntries(Object.entries(attributes).map(([k, a]) => [k, { DataType: a.Type, StringValue: a.Value }]))
           : {};
-        this.options.sendToQueue(subscription.endpoint, body, sqsAttributes, input.messageGroupId);
+        this.options.sendToQueue(subscription.endpoint, body, sqsAttributes, input.messageGroupId, input.topicArn);
       } else {
         continue; // http/email/sms endpoints do not exist locally
       }

@@ -72,7 +72,16 @@ export interface StepFunctionsOptions {
   /** Wait before every task retry instead of the state's Retry interval (EngineOptions.retryIntervalMs). */
   readonly retryIntervalMs?: number;
   /** Calls another local service (`sns`, `sqs`, `dynamodb`, ...) the way the SDK would. */
-  readonly callService: (service: string, action: string, parameters: Record<string, unknown>) => Promise<Record<string, unknown>>;
+  readonly callService: (
+    service: string, action: string, parameters: Record<string, unknown>, stateMachineArn: string,
+  ) => Promise<Record<string, unknown>>;
+  /**
+   * Whether the state machine's role may run a task (iam/state-machine-tasks.ts): the error and
+   * cause the task fails with when it may not. Absent: every task is allowed.
+   */
+  readonly authorizeTask?: (
+    stateMachineArn: string, task: { service: string; action: string; pattern: string; input: any },
+  ) => { error: string; cause: string } | undefined;
   readonly onEvent?: (event: ExecutionEvent) => void;
   readonly track: <T>(work: Promise<T>) => Promise<T>;
 }
@@ -184,6 +193,12 @@ export class StepFunctionsService {
       (e: any) => this.settle(execution, ...failureOf(e)),
     ).then(() => finish(execution)));
     return execution;
+  }
+
+  /** The state machine whose running task issued `token` (`states:SendTask*` is authorized on it). */
+  public stateMachineOfToken(token: string): string | undefined {
+    const task = this.pending.get(token);
+    return task ? this.executions.get(task.executionArn)?.stateMachineArn : undefined;
   }
 
   /** The Step Functions JSON API, as handler code calls it through the SDK. */
@@ -335,6 +350,8 @@ export class StepFunctionsService {
   }
 
   private async integration(execution: Execution, service: string, action: string, pattern: string, input: any, task: TaskInfo): Promise<unknown> {
+    const denied = this.options.authorizeTask?.(execution.stateMachineArn, { service, action, pattern, input });
+    if (denied) throw new StatesError(denied.error, denied.cause);
     if (service === 'lambda-function') return lambdaPayload(await this.options.invokeLambda(action, input));
     if (service === 'lambda' && action === 'invoke') {
       if (input.InvocationType === 'Event') {
@@ -360,7 +377,7 @@ export class StepFunctionsService {
       if (service === 'sns' && typeof params.Message !== 'string') params.Message = JSON.stringify(params.Message);
       if (service === 'sqs' && typeof params.MessageBody !== 'string') params.MessageBody = JSON.stringify(params.MessageBody);
       try {
-        return await this.options.callService(sdkService, sdkAction, params);
+        return await this.options.callService(sdkService, sdkAction, params, execution.stateMachineArn);
       } catch (e: any) {
         const prefix = sdkService.charAt(0).toUpperCase() + sdkService.slice(1);
         throw new StatesError(service === 'aws-sdk' ? `${prefix}.${e.name}` : e.name, e.message);

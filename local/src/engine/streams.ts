@@ -199,7 +199,9 @@ export class MappingConsumer implements StreamConsumer {
     }
     if (!this.busy && this.queue.length) {
       this.busy = true;
-      void this.options.track(this.pump().finally(() => { this.busy = false; }));
+      // A batch still being retried when the engine stops ends there (its function is gone).
+      const pumped = this.pump().catch((e) => this.options.onLog(`batch abandoned: ${(e as Error).message}`));
+      void this.options.track(pumped.finally(() => { this.busy = false; }));
     }
   }
 

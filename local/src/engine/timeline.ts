@@ -12,7 +12,8 @@ export interface TimelineEvent {
   readonly record: string;
   readonly uid: string;
   readonly workflow: string;
-  readonly kind: 'run' | 'activity' | 'stage' | 'plugin';
+  /** `denied`: a call or delivery the authorizer refused (message: AWS's). */
+  readonly kind: 'run' | 'activity' | 'stage' | 'plugin' | 'denied';
   readonly activity?: string;
   readonly stage?: string;
   readonly plugin?: string;
@@ -60,6 +61,7 @@ export function transitionsOf(record: StreamEventRecord, time = new Date()): Tim
 /** One line of a readable timeline. */
 export function formatEvent(e: TimelineEvent, origin?: Date): string {
   const t = origin ? `+${((e.time.getTime() - origin.getTime()) / 1000).toFixed(3).padStart(8)}s` : e.time.toISOString();
+  if (e.kind === 'denied') return `${t}  denied  ${e.message}`;
   const where = [e.activity, e.stage, e.plugin && `${e.plugin}${e.mandatory === false ? ' (optional)' : ''}`].filter(Boolean).join(' / ');
   const subject = e.kind === 'run' ? `run ${e.uid}/${e.workflow}` : `${e.kind.padEnd(8)} ${where}`;
   return `${t}  ${subject}: ${e.from ?? '-'} -> ${e.to ?? '(removed)'}${e.message ? `  "${e.message}"` : ''}`;
