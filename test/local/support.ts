@@ -58,12 +58,11 @@ export async function startTestEngine(app: Stack, options: Partial<LocalEngineOp
 }
 
 /**
- * SDK client settings for a caller outside the app (an operator's CLI, another team's pipeline):
- * the engine's endpoint. One place to switch to the engine's own per-principal configuration
- * (`engine.awsClientConfig(principal)`) once the engine authorizes calls.
+ * SDK client settings for a caller outside the app (an operator's CLI, another team's pipeline): an
+ * administrator of the account, unless a principal is named (`engine.awsClientConfig`).
  */
-export function outsideCallerConfig(engine: LocalEngine) {
-  return { endpoint: engine.endpointUrl, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+export function outsideCallerConfig(engine: LocalEngine, principal?: string) {
+  return engine.awsClientConfig(principal);
 }
 
 /** A function's structured log records (Powertools JSON lines) with this message, oldest first. */

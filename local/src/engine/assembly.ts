@@ -120,6 +120,8 @@ export interface LocalEventTarget {
   readonly maximumEventAgeSeconds: number;
   readonly deadLetterArn?: string;
   readonly messageGroupId?: string;
+  /** The role EventBridge assumes to reach the target (Step Functions, another bus). */
+  readonly roleArn?: string;
 }
 
 /** An EventBridge rule (`AWS::Events::Rule`): an event pattern on a bus, or a schedule. */
@@ -636,6 +638,7 @@ function eventRule(p: Record<string, any>, id: Pick<LocalEventRule, 'name' | 'ar
       maximumEventAgeSeconds: Number(t.RetryPolicy?.MaximumEventAgeInSeconds ?? 86_400),
       deadLetterArn: t.DeadLetterConfig?.Arn,
       messageGroupId: t.SqsParameters?.MessageGroupId,
+      roleArn: t.RoleArn,
     })),
   };
 }

@@ -51,6 +51,8 @@ export interface AwsEndpointOptions {
   readonly lambdaControl?: {
     readonly paths: RegExp;
     readonly handle: (request: { method: string; url: string; body: string }) => Promise<{ status: number; body?: unknown }>;
+    /** The operation a request is and the function it names, to authorize it first. */
+    readonly operationOf: (request: { method: string; url: string; body: string }) => { operation: string; functionName: string; body: any };
   };
   /** DynamoDB Local's URL: DynamoDB and Streams calls are proxied there. */
   readonly dynamodbUrl: () => string;
@@ -168,7 +170,13 @@ export class AwsEndpoint {
     }
     const control = this.options.lambdaControl;
     if (control && control.paths.test(req.url ?? '')) {
-      const response = await control.handle({ method: req.method ?? 'GET', url: req.url!, body });
+      const request = { method: req.method ?? 'GET', url: req.url!, body };
+      const authorize = this.options.authorize?.();
+      if (authorize) {
+        const { operation, functionName, body: parsed } = control.operationOf(request);
+        authorize({ accessKeyId: accessKeyOf(req.headers.authorization), service: 'lambda', operation, body: { FunctionName: functionName, Role: parsed.Role } });
+      }
+      const response = await control.handle(request);
       res.writeHead(response.status, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
       res.end(response.body === undefined ? '' : JSON.stringify(response.body));
       return;

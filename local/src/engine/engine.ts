@@ -215,7 +215,11 @@ export class LocalEngine extends EventEmitter {
         AmazonSSM: (op, body) => this.ssmApi(op, body),
         AWSEvents: (op, body) => this.eventBridge.handleApi(op, body),
       },
-      lambdaControl: { paths: LAMBDA_CONTROL_PATH, handle: (request) => this.lambdaApi.handle(request) },
+      lambdaControl: {
+        paths: LAMBDA_CONTROL_PATH,
+        handle: (request) => this.lambdaApi.handle(request),
+        operationOf: (request) => LambdaApi.operationOf(request),
+      },
       sns: (params) => this.sns.handleQuery(params),
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
@@ -483,6 +487,8 @@ export class LocalEngine extends EventEmitter {
     const taken = added.functions.filter((f) => this.lambda.functionFor(f.name)).map((f) => f.name);
     if (taken.length) throw new AwsError('ResourceConflictException', `deploy: functions already exist: ${taken.join(', ')}`, 409);
 
+    // Its roles, policies and tags decide its functions' calls and the deliveries to them.
+    this.enforcement?.addAssembly(added);
     const invokedBy = 'cloudformation.amazonaws.com';
     // The running app's lists grow: lookups by name, path or ARN find the new resources.
     const into = this.assembly as { [K in keyof LocalAssembly]: LocalAssembly[K] };
@@ -568,6 +574,9 @@ export class LocalEngine extends EventEmitter {
       track: (work) => this.track(work),
       log: (line) => this.log('engine', `[eventbridge] ${line}`),
       onEvent: (event, bus) => this.emit('busEvent', event, bus),
+      // A target that does not exist fails on delivery (its own error), before any permission is asked.
+      authorizeDelivery: (rule, target) => (target.arn.startsWith('arn:aws:lambda:') && !this.lambda.functionFor(target.arn)
+        ? undefined : this.enforcement?.eventTargetDenial(rule.arn, target)?.message),
     });
     this.trail = new CloudTrail({
       region: this.region, account: this.account, now: () => this.clock.now(), put: (event) => this.eventBridge.put(event),
@@ -578,6 +587,7 @@ export class LocalEngine extends EventEmitter {
       lambda: this.lambda,
       tempRoot: this.tempRoot!,
       record: (call) => this.trail.record({ service: 'lambda', ...call }),
+      onFunctionConfigured: (fn, change) => this.enforcement?.functionConfigured(fn.arn, change),
     });
   }
 

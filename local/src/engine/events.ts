@@ -53,6 +53,12 @@ export interface EventTargets {
 }
 
 export interface EventBridgeOptions {
+  /**
+   * Whether EventBridge may deliver to a target (or a dead-letter queue): undefined when allowed,
+   * else the denial's message. A denied delivery is not retried (AWS: `NO_PERMISSIONS`, straight to
+   * the target's dead-letter queue, or dropped). @default - every delivery is allowed
+   */
+  readonly authorizeDelivery?: (rule: LocalEventRule, target: Pick<LocalEventTarget, 'arn' | 'roleArn'>) => string | undefined;
   readonly region: string;
   readonly account: string;
   readonly buses: LocalEventBus[];
@@ -206,8 +212,9 @@ export class EventBridgeService {
     const payload = targetInput(target, event, rule);
     const firstAttempt = this.options.clock.now();
     const delays = this.options.retryDelaysMs;
-    let lastError: Error | undefined;
-    for (let attempt = 0; attempt <= target.maximumRetryAttempts; attempt++) {
+    const denied = this.denied(rule, target);
+    let lastError: Error | undefined = denied;
+    for (let attempt = 0; !denied && attempt <= target.maximumRetryAttempts; attempt++) {
       if (attempt > 0) {
         const delay = delays[Math.min(attempt - 1, delays.length - 1)] ?? 0;
         if (this.options.clock.now() + delay - firstAttempt > target.maximumEventAgeSeconds * 1000) break;
@@ -230,6 +237,12 @@ export class EventBridgeService {
     }
     // What EventBridge puts on a target's dead-letter queue: the event, and why, as message attributes.
     const attribute = (value: string) => ({ DataType: 'String', StringValue: value });
+    const dlqDenied = this.denied(rule, { arn: target.deadLetterArn });
+    if (dlqDenied) {
+      this.counters.dropped++;
+      this.options.log(`rule ${rule.name}: event ${event.id} dropped: its dead-letter queue refused it (${dlqDenied.message})`);
+      return;
+    }
     this.options.targets.sendToQueue(target.deadLetterArn, JSON.stringify(event), {
       RULE_ARN: attribute(rule.arn),
       TARGET_ARN: attribute(target.arn),
@@ -237,6 +250,15 @@ export class EventBridgeService {
       ERROR_MESSAGE: attribute(error.message),
     });
     this.counters.deadLettered++;
+  }
+
+  /** AWS's `NO_PERMISSIONS` when EventBridge may not reach the target (not retried). */
+  private denied(rule: LocalEventRule, target: Pick<LocalEventTarget, 'arn' | 'roleArn'>): Error | undefined {
+    const message = this.options.authorizeDelivery?.(rule, target);
+    if (message === undefined) return undefined;
+    const error = new Error(message);
+    error.name = 'NO_PERMISSIONS';
+    return error;
   }
 
   private send(target: LocalEventTarget, payload: unknown) {

@@ -23,6 +23,14 @@ export interface LambdaRestRequest {
 
 export interface LambdaRestResponse { readonly status: number; readonly body?: unknown }
 
+/** A control-plane request, parsed: the operation, the function it names (name or ARN), its body. */
+export interface LambdaControlRequest {
+  readonly operation: 'CreateFunction' | 'UpdateFunctionCode' | 'GetFunction' | 'TagResource' | 'ListTags' | 'UntagResource';
+  readonly functionName: string;
+  readonly body: any;
+  readonly url: URL;
+}
+
 export interface LambdaApiOptions {
   readonly region: string;
   readonly account: string;
@@ -30,12 +38,35 @@ export interface LambdaApiOptions {
   /** Where uploaded packages are unpacked. */
   readonly tempRoot: string;
   readonly record: (call: Omit<ApiCallRecord, 'service'>) => void;
+  /** Told of a function's execution role (when created) and its tags (when created or re-tagged), for authorization. */
+  readonly onFunctionConfigured?: (fn: LocalFunction, change: { readonly role?: string; readonly tags: Record<string, string> }) => void;
 }
 
 /** The paths this API serves (Invoke has its own route in the endpoint). */
 export const LAMBDA_CONTROL_PATH = /^\/(2015-03-31\/functions|2017-03-31\/tags\/)/;
 
 export class LambdaApi {
+  /**
+   * Which operation a request is, on which function: what the endpoint authorizes before the
+   * request runs (`lambda:<operation>` on the function; CreateFunction also `iam:PassRole`).
+   */
+  public static operationOf(request: LambdaRestRequest): LambdaControlRequest {
+    const url = new URL(request.url, 'http://local');
+    const path = decodeURIComponent(url.pathname);
+    const body = request.body.length ? JSON.parse(request.body) : {};
+    const of = (operation: LambdaControlRequest['operation'], functionName: string) => ({ operation, functionName, body, url });
+    if (request.method === 'POST' && path === '/2015-03-31/functions') return of('CreateFunction', String(body.FunctionName ?? ''));
+    const code = /^\/2015-03-31\/functions\/([^/]+)\/code$/.exec(path);
+    if (code && request.method === 'PUT') return of('UpdateFunctionCode', code[1]);
+    const get = /^\/2015-03-31\/functions\/([^/]+)$/.exec(path);
+    if (get && request.method === 'GET') return of('GetFunction', get[1]);
+    const tags = /^\/2017-03-31\/tags\/(.+)$/.exec(path);
+    if (tags && request.method === 'POST') return of('TagResource', tags[1]);
+    if (tags && request.method === 'GET') return of('ListTags', tags[1]);
+    if (tags && request.method === 'DELETE') return of('UntagResource', tags[1]);
+    throw new AwsError('UnknownOperationException', `The local engine does not emulate Lambda ${request.method} ${path}`);
+  }
+
   private readonly tags = new Map<string, Record<string, string>>();
   private readonly codeSha = new Map<string, { sha: string; size: number }>();
 
@@ -69,28 +100,25 @@ export class LambdaApi {
   }
 
   public async handle(request: LambdaRestRequest): Promise<LambdaRestResponse> {
-    const url = new URL(request.url, 'http://local');
-    const path = decodeURIComponent(url.pathname);
-    const body = request.body.length ? JSON.parse(request.body) : {};
-    if (request.method === 'POST' && path === '/2015-03-31/functions') return { status: 201, body: await this.createFunction(body) };
-    const code = /^\/2015-03-31\/functions\/([^/]+)\/code$/.exec(path);
-    if (code && request.method === 'PUT') return { status: 200, body: await this.updateFunctionCode(code[1], body) };
-    const get = /^\/2015-03-31\/functions\/([^/]+)$/.exec(path);
-    if (get && request.method === 'GET') {
-      const fn = this.existing(get[1]);
-      return { status: 200, body: { Configuration: this.configuration(fn, false), Code: { RepositoryType: 'S3' }, Tags: this.tagsOf(fn.name) } };
+    const { operation, functionName, body, url } = LambdaApi.operationOf(request);
+    switch (operation) {
+      case 'CreateFunction': return { status: 201, body: await this.createFunction(body) };
+      case 'UpdateFunctionCode': return { status: 200, body: await this.updateFunctionCode(functionName, body) };
+      case 'GetFunction': {
+        const fn = this.existing(functionName);
+        return { status: 200, body: { Configuration: this.configuration(fn, false), Code: { RepositoryType: 'S3' }, Tags: this.tagsOf(fn.name) } };
+      }
+      case 'TagResource': return this.tagResource(functionName, body.Tags ?? {});
+      case 'ListTags': return { status: 200, body: { Tags: this.tagsOf(functionName) } };
+      case 'UntagResource': {
+        const fn = this.existing(functionName);
+        const current = this.tagsOf(fn.name);
+        for (const key of url.searchParams.getAll('tagKeys')) delete current[key];
+        this.tags.set(fn.name, current);
+        this.options.onFunctionConfigured?.(fn, { tags: current });
+        return { status: 204 };
+      }
     }
-    const tags = /^\/2017-03-31\/tags\/(.+)$/.exec(path);
-    if (tags && request.method === 'POST') return this.tagResource(tags[1], body.Tags ?? {});
-    if (tags && request.method === 'GET') return { status: 200, body: { Tags: this.tagsOf(tags[1]) } };
-    if (tags && request.method === 'DELETE') {
-      const fn = this.existing(tags[1]);
-      const current = this.tagsOf(fn.name);
-      for (const key of url.searchParams.getAll('tagKeys')) delete current[key];
-      this.tags.set(fn.name, current);
-      return { status: 204 };
-    }
-    throw new AwsError('UnknownOperationException', `The local engine does not emulate Lambda ${request.method} ${path}`);
   }
 
   private async createFunction(body: any): Promise<unknown> {
@@ -112,6 +140,7 @@ export class LambdaApi {
       tags: body.Tags,
     };
     await this.options.lambda.putFunction(fn);
+    this.options.onFunctionConfigured?.(fn, { role: body.Role, tags: body.Tags ?? {} });
     const configuration = this.configuration(fn, false);
     this.options.record({
       eventName: LAMBDA_EVENT_NAMES.CreateFunction,
@@ -148,6 +177,7 @@ export class LambdaApi {
   private tagResource(arn: string, tags: Record<string, string>): LambdaRestResponse {
     const fn = this.existing(arn);
     this.tags.set(fn.name, { ...this.tagsOf(fn.name), ...tags });
+    this.options.onFunctionConfigured?.(fn, { tags: this.tagsOf(fn.name) });
     this.options.record({ eventName: LAMBDA_EVENT_NAMES.TagResource, requestParameters: { resource: arn, tags }, responseElements: null });
     return { status: 204 };
   }

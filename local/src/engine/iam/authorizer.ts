@@ -60,6 +60,11 @@ export class Authorizer {
     this.admin = [evaluator.load('AdministratorAccess', AWS_MANAGED_POLICIES.AdministratorAccess, 'identity')];
   }
 
+  /** Forgets every decision: policies changed (an app deployed into the running engine). */
+  public clearCache(): void {
+    this.cache.clear();
+  }
+
   /** The decision, from the cache when this call was decided before. */
   public decide(request: AuthorizationRequest): Decision {
     const context = this.contextOf(request);

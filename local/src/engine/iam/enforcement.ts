@@ -46,6 +46,38 @@ export class Enforcement {
     this.queueArnByUrl = new Map(options.assembly.queues.map((q) => [q.url, q.arn]));
   }
 
+  /** Adds the roles, policies and tags of an app deployed into the running engine. */
+  public addAssembly(assembly: LocalAssembly): void {
+    this.store.add(assembly);
+    for (const q of assembly.queues) this.queueArnByUrl.set(q.url, q.arn);
+    for (const warning of this.store.warnings) this.options.onWarning(warning);
+    this.store.warnings.length = 0;
+    this.authorizer.clearCache();
+  }
+
+  /** A function created or re-tagged through Lambda's API: its execution role and its tags now. */
+  public functionConfigured(functionArn: string, change: { readonly role?: string; readonly tags: Record<string, string> }): void {
+    if (change.role) this.store.roleOf.set(functionArn, change.role);
+    this.store.tags.delete(functionArn);
+    this.store.setTags(functionArn, change.tags);
+  }
+
+  /**
+   * EventBridge's delivery to a rule's target: Lambda, SQS and SNS targets by their resource policy
+   * (principal `events.amazonaws.com`, `aws:SourceArn` = the rule), Step Functions and bus targets
+   * as the role the target names.
+   */
+  public eventTargetDenial(ruleArn: string, target: { readonly arn: string; readonly roleArn?: string }): Denial | undefined {
+    const service = target.arn.split(':')[2];
+    const action = ({ lambda: 'lambda:InvokeFunction', sqs: 'sqs:SendMessage', sns: 'sns:Publish', states: 'states:StartExecution', events: 'events:PutEvents' } as Record<string, string>)[service];
+    if (!action) return undefined;
+    if (service === 'states' || service === 'events') {
+      if (!target.roleArn) return service === 'states' ? this.allowsDelivery('events.amazonaws.com', action, target.arn, ruleArn) : undefined;
+      return this.allowsRoleCall(this.principals.session(target.roleArn, 'events'), action, target.arn);
+    }
+    return this.allowsDelivery('events.amazonaws.com', action, target.arn, ruleArn);
+  }
+
   /** A function's role session (session name: the function's name, as Lambda names it). */
   public functionPrincipal(fn: Pick<LocalFunction, 'arn' | 'name'>): Principal {
     const role = this.store.roleOf.get(fn.arn);

@@ -110,7 +110,11 @@ export function permissionsFor(call: EndpointCall, principal: Principal, ctx: Op
     case 'lambda': {
       const name = String(body.FunctionName);
       const arn = name.startsWith('arn:') ? name : `arn:aws:lambda:${region}:${account}:function:${name}`;
-      return [need('lambda', 'lambda:InvokeFunction', body.Qualifier ? `${arn}:${body.Qualifier}` : arn)];
+      if (operation === 'Invoke') return [need('lambda', 'lambda:InvokeFunction', body.Qualifier ? `${arn}:${body.Qualifier}` : arn)];
+      // Control-plane calls (lambda-api.ts); creating a function passes its execution role.
+      const out = [need('lambda', `lambda:${operation}`, arn)];
+      if (operation === 'CreateFunction' && body.Role) out.push(need('lambda', 'iam:PassRole', String(body.Role), { 'iam:PassedToService': 'lambda.amazonaws.com' }));
+      return out;
     }
     default:
       return [];

@@ -39,19 +39,25 @@ export class PolicyStore {
   public readonly warnings: string[] = [];
   /** Resource-policy statements by the ARN they are attached to, gathered before loading. */
   private readonly statements = new Map<string, { where: string[]; statements: unknown[] }>();
+  private readonly roleArnByName = new Map<string, string>();
 
   constructor(assembly: LocalAssembly, private readonly evaluator: PolicyEvaluator, private readonly env: { account: string; region: string }) {
+    this.add(assembly);
+  }
+
+  /** Adds the policies of an app (the one loaded, or one deployed into the running engine later). */
+  public add(assembly: LocalAssembly): void {
     const resources = assembly.authResources;
+    const env = this.env;
     const queueArnByUrl = new Map(assembly.queues.map((q) => [q.url, q.arn]));
-    const roleArnByName = new Map<string, string>();
     for (const r of resources.filter((x) => x.type === 'AWS::IAM::Role' && x.arn)) {
       const name = r.arn!.split('/').pop()!;
-      roleArnByName.set(name, r.arn!);
+      this.roleArnByName.set(name, r.arn!);
       this.roles.set(r.arn!, { arn: r.arn!, name, policies: [] });
     }
     const roleFor = (nameOrArn: unknown) => {
       const value = String(nameOrArn);
-      return this.roles.get(value) ?? this.roles.get(roleArnByName.get(value) ?? '') ?? this.roles.get(roleArnByName.get(value.split('/').pop()!) ?? '');
+      return this.roles.get(value) ?? this.roles.get(this.roleArnByName.get(value) ?? '') ?? this.roles.get(this.roleArnByName.get(value.split('/').pop()!) ?? '');
     };
     const managed = new Map<string, unknown>();
     for (const r of resources.filter((x) => x.type === 'AWS::IAM::ManagedPolicy')) {
@@ -166,7 +172,8 @@ export class PolicyStore {
     this.keyOf.set(resourceArn, key.startsWith('arn:') ? key : `arn:aws:kms:${this.env.region}:${this.env.account}:key/${key}`);
   }
 
-  private setTags(arn: string, tags: unknown) {
+  /** A resource's tags (CloudFormation's `Tags` list or map); a function's as TagResource leaves them. */
+  public setTags(arn: string, tags: unknown) {
     if (!tags) return;
     const entries: [string, string][] = Array.isArray(tags)
       ? tags.filter((t) => t && t.Key !== undefined).map((t) => [String(t.Key), String(t.Value)])

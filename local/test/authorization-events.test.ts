@@ -1,0 +1,80 @@
+/**
+ * Authorization where EventBridge, CloudTrail and Lambda's control plane meet it (issue 12): a
+ * rule's Lambda target without the `lambda:InvokeFunction` permission for `events.amazonaws.com` is
+ * not invoked, not retried, and its event reaches the target's dead-letter queue with AWS's
+ * `NO_PERMISSIONS`; Lambda's CreateFunction is authorized as its caller (`lambda:CreateFunction`,
+ * `iam:PassRole`), with AWS's message when refused.
+ */
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { eventually, inlineFunction, newStack, startTestEngine } from '../../test/local/support';
+import { zipPackage } from '../../test/support/zip';
+import { LocalEngine } from '../src';
+
+describe('authorization of EventBridge deliveries and Lambda control-plane calls', () => {
+  let engine: LocalEngine;
+
+  beforeAll(async () => {
+    const stack = newStack('AuthEvents');
+    // A raw rule: nothing adds the function permission EventBridge needs (targets.LambdaFunction would).
+    const unreachable = inlineFunction(stack, 'NoPermission', 'exports.handler = async () => { console.log("invoked"); return {}; };', { functionName: 'no-permission' });
+    const dlq = new sqs.Queue(stack, 'Undelivered');
+    const rule = new events.CfnRule(stack, 'Raw', {
+      eventPattern: { source: ['app'], detailType: ['raw'] },
+      targets: [{ id: 'fn', arn: unreachable.functionArn, deadLetterConfig: { arn: dlq.queueArn }, retryPolicy: { maximumRetryAttempts: 2 } }],
+    });
+    dlq.addToResourcePolicy(new iam.PolicyStatement({
+      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+      actions: ['sqs:SendMessage'],
+      resources: [dlq.queueArn],
+      conditions: { ArnEquals: { 'aws:SourceArn': rule.attrArn } },
+    }));
+    // A function whose role grants nothing on Lambda's control plane.
+    inlineFunction(stack, 'Pipeline', 'exports.handler = async () => ({});', { functionName: 'team-pipeline' });
+    engine = await startTestEngine(stack);
+  }, 180_000);
+
+  afterAll(() => engine?.stop());
+
+  test('a Lambda target EventBridge may not invoke: not invoked, not retried, NO_PERMISSIONS in its dead-letter queue', async () => {
+    expect(engine.authorizationEnforced).toBe(true);
+    const before = engine.counters().events;
+    const client = new EventBridgeClient(engine.awsClientConfig());
+    await client.send(new PutEventsCommand({ Entries: [{ Source: 'app', DetailType: 'raw', Detail: '{"n":1}' }] }));
+    const message = await eventually(() => engine.queueMessages('AuthEvents/Undelivered')[0]);
+    await engine.idle();
+    expect(message.attributes.ERROR_CODE.StringValue).toBe('NO_PERMISSIONS');
+    expect(message.attributes.ERROR_MESSAGE.StringValue).toBe(
+      'User: events.amazonaws.com is not authorized to perform: lambda:InvokeFunction '
+      + 'on resource: arn:aws:lambda:us-east-1:123456789012:function:no-permission because no resource-based policy allows the lambda:InvokeFunction action',
+    );
+    expect(engine.logs('no-permission')).toEqual([]);
+    const after = engine.counters().events;
+    expect(after.failedAttempts - before.failedAttempts).toBe(0);
+    expect(after.deadLettered - before.deadLettered).toBe(1);
+    expect(engine.denials.map((d) => `${d.principal} ${d.action} ${d.resource}`)).toContain(
+      'events.amazonaws.com lambda:InvokeFunction arn:aws:lambda:us-east-1:123456789012:function:no-permission',
+    );
+  });
+
+  test('CreateFunction is authorized as its caller: refused to a role without lambda:CreateFunction, allowed to an administrator', async () => {
+    const command = () => new CreateFunctionCommand({
+      FunctionName: 'created-by-api',
+      Runtime: 'nodejs22.x',
+      Handler: 'index.handler',
+      Role: 'arn:aws:iam::123456789012:role/plugin-role',
+      Code: { ZipFile: zipPackage({ 'index.js': 'exports.handler = async () => ({});' }) },
+    });
+    const asPipeline = new LambdaClient(engine.awsClientConfig('team-pipeline'));
+    await expect(asPipeline.send(command())).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      $metadata: { httpStatusCode: 403 },
+      message: expect.stringMatching(/^User: arn:aws:sts::123456789012:assumed-role\/[^/]+\/team-pipeline is not authorized to perform: lambda:CreateFunction on resource: arn:aws:lambda:us-east-1:123456789012:function:created-by-api because no identity-based policy allows the lambda:CreateFunction action$/),
+    });
+    const asAdmin = new LambdaClient(engine.awsClientConfig());
+    await expect(asAdmin.send(command())).resolves.toMatchObject({ FunctionName: 'created-by-api' });
+  });
+});
