@@ -478,6 +478,7 @@ export class LocalEngine extends EventEmitter {
       lambda: this.lambda,
       tempRoot: this.tempRoot!,
       record: (call) => this.trail.record({ service: 'lambda', ...call }),
+      hasLocalCode: (name) => Object.hasOwn(this.options.plugins ?? {}, name),
     });
   }
 
