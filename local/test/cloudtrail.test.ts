@@ -5,16 +5,20 @@
  * not recorded. The records carry the fields the hand-made events of test/support/cloudtrail.ts
  * (used by the handler tests) carry, so those tests and the engine agree.
  */
+import { join } from 'node:path';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateFunctionCommand, InvokeCommand, LambdaClient, ListTagsCommand, TagResourceCommand, UpdateFunctionCodeCommand } from '@aws-sdk/client-lambda';
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
+import { App, Stack } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { newStack, outsideCallerConfig, startTestEngine } from '../../test/local/support';
+import { inlineFunction, newStack, outsideCallerConfig, startTestEngine } from '../../test/local/support';
 import { subscribeEvent } from '../../test/support/cloudtrail';
 import { zipPackage } from '../../test/support/zip';
-import { LocalEngine } from '../src';
+import { DeployNotSupportedError, LocalEngine } from '../src';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '123456789012';
@@ -37,7 +41,7 @@ describe('CloudTrail records of management calls on the local engine', () => {
       eventPattern: { source: ['aws.sns', 'aws.lambda'], detailType: ['AWS API Call via CloudTrail'] },
       targets: [new targets.SqsQueue(trail)],
     });
-    engine = await startTestEngine(stack);
+    engine = await startTestEngine(stack, { plugins: { 'ct-local': `${join(__dirname, 'fixtures', 'greeting.ts')}#handler` } });
     snsClient = new SNSClient(outsideCallerConfig(engine));
     lambdaClient = new LambdaClient(outsideCallerConfig(engine));
   }, 120_000);
@@ -112,5 +116,37 @@ describe('CloudTrail records of management calls on the local engine', () => {
     await expect(lambdaClient.send(new UpdateFunctionCodeCommand({ FunctionName: 'ct-plugin', ZipFile: Buffer.from('not a zip') })))
       .rejects.toMatchObject({ name: 'InvalidParameterValueException', message: expect.stringMatching(/not a zip file/) });
     expect(engine.cloudTrailEvents().length).toBe(before);
+  });
+
+  test('CreateFunction without a package runs the local code the plugins option maps to its name', async () => {
+    await lambdaClient.send(new CreateFunctionCommand({ FunctionName: 'ct-local', Runtime: 'nodejs20.x', Role: `arn:aws:iam::${ACCOUNT}:role/ct`, Handler: 'index.handler', Code: {} }));
+    const out = await lambdaClient.send(new InvokeCommand({ FunctionName: 'ct-local', Payload: JSON.stringify({ name: 'team' }) }));
+    expect(JSON.parse(Buffer.from(out.Payload!).toString())).toBe('hello team');
+    await expect(lambdaClient.send(new CreateFunctionCommand({ FunctionName: 'ct-unmapped', Runtime: 'nodejs20.x', Role: 'r', Handler: 'index.handler', Code: {} })))
+      .rejects.toMatchObject({ name: 'InvalidParameterValueException', message: expect.stringMatching(/plugins option/) });
+  });
+
+  test('deploy: another app\'s rules and functions run in the running engine; CloudFormation\'s CreateFunction is recorded', async () => {
+    const team = new Stack(new App(), 'Team');
+    const fn = inlineFunction(team, 'Listener', 'exports.handler = async (event) => { console.log("heard " + event.detail.what); };', { functionName: 'team-listener' });
+    new events.Rule(team, 'Hear', { eventPattern: { source: ['team'] }, targets: [new targets.LambdaFunction(fn)] });
+    const before = engine.cloudTrailEvents().length;
+    const caughtBefore = caught().length;
+    const deployed = await engine.deploy(team);
+    expect(deployed.eventRules.map((r) => r.path)).toEqual(['Team/Hear']);
+    expect(engine.cloudTrailEvents().slice(before).map((e) => [e.detail.eventName, (e.detail.userIdentity as any).invokedBy]))
+      .toEqual([['CreateFunction20150331', 'cloudformation.amazonaws.com']]);
+    await engine.idle();
+    const client = new EventBridgeClient(outsideCallerConfig(engine));
+    await client.send(new PutEventsCommand({ Entries: [{ Source: 'team', DetailType: 'said', Detail: '{"what":"hi"}' }] }));
+    client.destroy();
+    await engine.idle();
+    expect(engine.logs('team-listener').join('\n')).toContain('heard hi');
+    expect(caught().length).toBe(caughtBefore + 1); // the user's rule of the first app saw CreateFunction
+
+    const withTable = new Stack(new App(), 'WithTable');
+    new dynamodb.Table(withTable, 'Things', { partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING } });
+    await expect(engine.deploy(withTable)).rejects.toThrow(DeployNotSupportedError);
+    await expect(engine.deploy(team)).rejects.toMatchObject({ name: 'ResourceConflictException' });
   });
 });

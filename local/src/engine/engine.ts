@@ -588,6 +588,7 @@ export class LocalEngine extends EventEmitter {
       tempRoot: this.tempRoot!,
       record: (call) => this.trail.record({ service: 'lambda', ...call }),
       onFunctionConfigured: (fn, change) => this.enforcement?.functionConfigured(fn.arn, change),
+      hasLocalCode: (name) => Object.hasOwn(this.options.plugins ?? {}, name),
     });
   }
 

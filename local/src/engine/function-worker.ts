@@ -193,17 +193,13 @@ const realNow = Date.now.bind(Date);
  */
 function shiftDate(offset: Float64Array) {
   const RealDate = Date;
-  class EngineDate extends RealDate {
-    static now(): number {
-      return RealDate.now() + offset[0];
-    }
-
-    constructor(...args: unknown[]) {
-      if (args.length === 0) super(RealDate.now() + offset[0]);
-      else super(...(args as [number]));
-    }
-  }
-  globalThis.Date = EngineDate as DateConstructor;
+  const now = () => RealDate.now() + offset[0];
+  // A proxy rather than a subclass: `Date()` called without `new` keeps working (a string, as in Node).
+  globalThis.Date = new Proxy(RealDate, {
+    construct: (target, args, newTarget) => Reflect.construct(target, args.length ? args : [now()], newTarget),
+    apply: () => new RealDate(now()).toString(),
+    get: (target, property, receiver) => (property === 'now' ? now : Reflect.get(target, property, receiver)),
+  });
 }
 
 if (data.clockOffset) shiftDate(data.clockOffset);

@@ -40,6 +40,8 @@ export interface LambdaApiOptions {
   readonly record: (call: Omit<ApiCallRecord, 'service'>) => void;
   /** Told of a function's execution role (when created) and its tags (when created or re-tagged), for authorization. */
   readonly onFunctionConfigured?: (fn: LocalFunction, change: { readonly role?: string; readonly tags: Record<string, string> }) => void;
+  /** Whether the engine's `plugins` option maps this function name to local code (then no package is needed). */
+  readonly hasLocalCode: (functionName: string) => boolean;
 }
 
 /** The paths this API serves (Invoke has its own route in the endpoint). */
@@ -133,7 +135,8 @@ export class LambdaApi {
       arn: `arn:aws:lambda:${this.options.region}:${this.options.account}:function:${name}`,
       handler,
       runtime,
-      codeDir: this.unpack(name, body.Code?.ZipFile),
+      // Local code mapped by the `plugins` option runs instead of a package: CreateFunction needs none.
+      codeDir: body.Code?.ZipFile === undefined && this.options.hasLocalCode(name) ? undefined : this.unpack(name, body.Code?.ZipFile),
       environment: body.Environment?.Variables ?? {},
       memoryMb: Number(body.MemorySize ?? 128),
       timeoutSeconds: Number(body.Timeout ?? 3),
@@ -191,7 +194,8 @@ export class LambdaApi {
   /** Unpacks a base64 zip package into a fresh directory (one per upload: old workers keep theirs). */
   private unpack(name: string, zipBase64: unknown): string {
     if (typeof zipBase64 !== 'string') {
-      throw new AwsError('InvalidParameterValueException', 'The local engine takes function code as Code.ZipFile (a base64 zip); S3 and image packages are not emulated');
+      throw new AwsError('InvalidParameterValueException', 'The local engine takes function code as Code.ZipFile (a base64 zip), or from the plugins option '
+        + `(map "${name}" to a local module); S3 and image packages are not emulated`);
     }
     const archive = Buffer.from(zipBase64, 'base64');
     const dir = mkdtempSync(join(this.options.tempRoot, `${name}-`));
