@@ -43,6 +43,9 @@ export interface StreamReaderOptions {
   readonly onError: (error: unknown) => void;
 }
 
+/** Records asked for per GetRecords call (the API's maximum). */
+const GET_RECORDS_LIMIT = 1000;
+
 /** A record of a GetRecords answer, as JSON. */
 interface WireRecord { eventID: string; eventName: string; eventVersion?: string; dynamodb?: Record<string, any> }
 
@@ -86,21 +89,22 @@ export class StreamReader {
   private async run() {
     while (this.running) {
       this.woken = false;
-      let got = 0;
+      let more = false;
       try {
         if (Date.now() - this.lastDescribe > 1000 || this.shards.size === 0) await this.describe();
         for (const shard of this.shards.values()) {
           if (shard.finished) continue;
           const parent = shard.parent ? this.shards.get(shard.parent) : undefined;
           if (parent && !parent.finished) continue; // in order: a child waits for its parent
-          got += await this.poll(shard);
+          if (await this.poll(shard)) more = true;
         }
       } catch (e) {
         this.options.onError(e);
       }
-      // A wake during the poll may come after DynamoDB Local answered it: poll once more.
-      this.caughtUp = got === 0 && !this.woken;
-      if (got === 0 && !this.woken) await this.pause();
+      // Caught up: every record that existed when the poll began is read (the next poll would find
+      // none). A wake during the poll may come after DynamoDB Local answered it: poll once more.
+      this.caughtUp = !more && !this.woken;
+      if (this.caughtUp) await this.pause();
     }
   }
 
@@ -130,7 +134,8 @@ export class StreamReader {
     } while (start);
   }
 
-  private async poll(shard: ShardState): Promise<number> {
+  /** Reads the shard's next records; true when more may be waiting (a full page, a new iterator, child shards). */
+  private async poll(shard: ShardState): Promise<boolean> {
     if (!shard.iterator) {
       const out = await this.options.client.call('GetShardIterator', {
         StreamArn: this.options.localStreamArn, ShardId: shard.id, ShardIteratorType: 'TRIM_HORIZON',
@@ -139,20 +144,25 @@ export class StreamReader {
     }
     let out;
     try {
-      out = await this.options.client.call('GetRecords', { ShardIterator: shard.iterator, Limit: 1000 });
+      out = await this.options.client.call('GetRecords', { ShardIterator: shard.iterator, Limit: GET_RECORDS_LIMIT });
     } catch (e: any) {
       // DynamoDB Local can reject a first iterator (TrimmedDataAccessException); a new one works.
       if (e?.name === 'TrimmedDataAccessException' || e?.name === 'ExpiredIteratorException') {
         shard.iterator = undefined;
-        return 0;
+        return true;
       }
       throw e;
     }
     shard.iterator = out.NextShardIterator;
-    if (!shard.iterator) shard.finished = true;
     const records = (out.Records ?? []).map((r: WireRecord) => this.toEvent(r));
     if (records.length) for (const consumer of this.options.consumers) consumer.enqueue(records, shard.id);
-    return records.length;
+    if (!shard.iterator) {
+      // A closed shard: its children are read next (described at once).
+      shard.finished = true;
+      this.lastDescribe = 0;
+      return true;
+    }
+    return records.length >= GET_RECORDS_LIMIT;
   }
 
   /** DynamoDB Local's record as Lambda delivers it (its `dynamodb` part is already in Lambda's wire shape). */
