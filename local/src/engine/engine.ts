@@ -122,7 +122,7 @@ export interface EngineCounters {
   /** Synchronous Lambda `Invoke` API calls made by function code, and how long their callers waited. */
   readonly lambdaApi: LambdaApiCounters;
   /** Calls and deliveries denied, and decisions taken by the evaluator vs answered from its cache (absent when authorization is off). */
-  readonly authorization?: { denials: number; evaluated: number; cached: number };
+  readonly authorization?: { denials: number; evaluated: number; cached: number; ms: number };
 }
 
 
