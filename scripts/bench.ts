@@ -27,7 +27,7 @@
  *            --small (the build's smoke run: configuration A, 1 run, synth of 1 activity; it proves the bench still runs),
  *            --authorization enforce|off (the engine's option; default: enforce when the evaluator is installed),
  *            --authorization compare (each configuration measured with authorization off and enforced, alternately,
- *            twice each, in this process: prints the engine CPU per activity run of both and their ratio)
+ *            three times each, in this process: prints the engine CPU per activity run of both, their ratio and the time spent deciding)
  *   environment: BENCH_WORKERS (sandboxes per function, default 2), BENCH_LOGS=1 (function logs to stderr)
  */
 import { spawnSync } from 'node:child_process';
@@ -162,6 +162,8 @@ interface RunFigures {
   engineCpuMs: number;
   /** The main thread's event-loop busy time, ms: its CPU plus, on a loaded machine, time waiting for a core. */
   engineBusyMs: number;
+  /** Of which deciding authorization (0 when off), ms. */
+  authorizationMs: number;
   states: Record<string, number>;
 }
 
@@ -280,6 +282,7 @@ async function measure(config: Config, runs: number, dynamodb: { endpoint: strin
           settledMs,
           engineCpuMs,
           engineBusyMs,
+          authorizationMs: (after.authorization?.ms ?? 0) - (before.authorization?.ms ?? 0),
           states: {},
         } satisfies RunFigures,
         runStart: { invocations: start.invocations, reads: start.reads, writes: start.writes, gbSeconds: start.gbSeconds },
@@ -626,29 +629,40 @@ async function main() {
   if (ratio !== undefined) process.stdout.write(`cost ratio vs original: ${ratio.toFixed(3)}\n`);
 }
 
+/** Engines per mode in `--authorization compare`. */
+const ROUNDS = 3;
+
 /**
  * The engine's main-thread CPU per activity run with authorization off and enforced, measured
- * alternately (off, enforce, off, enforce) in this process so both see the same machine load.
+ * alternately (off, enforce, off, enforce, ...) in this process so both see the same machine load,
+ * and the part of it spent deciding (the authorizer's own clock; decisions of the warm-up run, which
+ * fill the cache, are not in the measured runs).
  */
 async function compareAuthorization(configs: Config[], runs: number) {
-  process.stdout.write(`Authorization cost: engine main-thread CPU per activity run, off vs enforced (${runs} runs each, alternated twice)\n`);
+  process.stdout.write(`Authorization cost: engine main-thread CPU per activity run, off vs enforced (${runs} runs each, alternated ${ROUNDS} times; medians)\n`);
   const dynamoDb = await startDynamoDbLocal();
   try {
-    const rows: string[][] = [['config', 'off: engine CPU ms/run', 'enforce: engine CPU ms/run', 'ratio', 'decisions evaluated', 'answered from cache']];
+    const rows: string[][] = [[
+      'config', 'off: engine CPU ms/run', 'enforce: engine CPU ms/run', 'ratio', 'of which deciding ms/run', 'share', 'decisions evaluated', 'answered from cache',
+    ]];
     for (const config of configs) {
       const cpu = { off: [] as number[], enforce: [] as number[] };
+      const deciding: number[] = [];
       let decisions = { evaluated: 0, cached: 0 };
-      for (let round = 0; round < 2; round++) {
+      for (let round = 0; round < ROUNDS; round++) {
         for (const mode of ['off', 'enforce'] as const) {
           const m = await measure(config, runs, dynamoDb, undefined, mode);
           cpu[mode].push(m.perRun.engineCpuMs);
+          if (mode === 'enforce') deciding.push(m.perRun.authorizationMs);
           if (m.decisions) decisions = { evaluated: decisions.evaluated + m.decisions.evaluated, cached: decisions.cached + m.decisions.cached };
         }
       }
-      const mean = (list: number[]) => list.reduce((t, x) => t + x, 0) / list.length;
-      const ratio = mean(cpu.enforce) / mean(cpu.off);
+      // Medians: a shared machine's load comes in bursts that a mean would carry into one mode only.
+      const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+      const ratio = median(cpu.enforce) / median(cpu.off);
       rows.push([
-        config.key, fmt(mean(cpu.off), 1), fmt(mean(cpu.enforce), 1), ratio.toFixed(3), String(decisions.evaluated), String(decisions.cached),
+        config.key, fmt(median(cpu.off), 1), fmt(median(cpu.enforce), 1), ratio.toFixed(3), fmt(median(deciding), 2),
+        `${((median(deciding) / median(cpu.enforce)) * 100).toFixed(1)}%`, String(decisions.evaluated), String(decisions.cached),
       ]);
     }
     process.stdout.write(`${table(rows)}\n`);

@@ -4,6 +4,7 @@
  *
  *   cdk-orchestrator-local run --app cdk.out --workflow NAME --input JSON|@file.json
  *                              [--plugins map.json] [--ssm-parameter NAME=VALUE ...] [--report run.html] [--json] [--logs]
+ *                              [--authorization enforce|off]
  *   cdk-orchestrator-local check [--app cdk.out] [--workflow NAME] [--input ...] [--plugins map.json] [--ssm-parameter NAME=VALUE ...]
  *
  * Exit codes: 0 the run succeeded (or check found nothing), 1 the run failed, 2 usage or
@@ -32,7 +33,7 @@ export interface CliIo {
 
 const USAGE = `usage:
   cdk-orchestrator-local run --app cdk.out --workflow NAME --input JSON|@file.json [--plugins map.json]
-                             [--ssm-parameter NAME=VALUE ...] [--report run.html] [--json] [--logs]
+                             [--ssm-parameter NAME=VALUE ...] [--report run.html] [--json] [--logs] [--authorization enforce|off]
   cdk-orchestrator-local check [--app cdk.out] [--workflow NAME] [--input JSON|@file.json] [--plugins map.json]
                                [--ssm-parameter NAME=VALUE ...]
 
@@ -42,6 +43,8 @@ const USAGE = `usage:
              type AWS::SSM::Parameter::Value<...>, or GetParameter at run time); repeat per parameter
   --report   write a self-contained HTML page of the run (timeline, status document, counters)
   --json     print one JSON document (result, status document, counters) instead of the timeline
+  --authorization  enforce: every call is authorized from the templates' policies, as AWS would (needs the
+             optional @cloud-copilot/iam-simulate); off: unlimited rights (default: enforce when installed)
 Exit codes: 0 succeeded, 1 the run failed, 2 usage or environment error.
 `;
 
@@ -54,6 +57,7 @@ const OPTIONS = {
   'report': { type: 'string' },
   'json': { type: 'boolean', default: false },
   'logs': { type: 'boolean', default: false },
+  'authorization': { type: 'string' },
   'help': { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -78,6 +82,9 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   const usage: Problem[] = [];
   if (command === 'run') {
     if (values.workflow === undefined) usage.push({ problem: '--workflow is missing', fix: 'Pass the workflow to run: --workflow NAME (`cdk-orchestrator-local check` lists them)' });
+    if (values.authorization !== undefined && values.authorization !== 'enforce' && values.authorization !== 'off') {
+      usage.push({ problem: `--authorization ${values.authorization} is not a mode`, fix: 'Pass --authorization enforce or --authorization off' });
+    }
     if (values.input === undefined) usage.push({ problem: '--input is missing', fix: 'Pass the workflow input: --input \'{"uid":"app-1","metadata":{}}\' or --input @input.json' });
   }
   const checked = preflight({ app: values.app!, workflow: values.workflow, input: values.input, plugins: values.plugins, ssmParameters: values['ssm-parameter'] });
@@ -103,6 +110,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     report: values.report,
     json: values.json!,
     logs: values.logs!,
+    authorization: values.authorization as 'enforce' | 'off' | undefined,
   }, io);
 }
 
@@ -116,6 +124,7 @@ interface RunOptions {
   readonly report?: string;
   readonly json: boolean;
   readonly logs: boolean;
+  readonly authorization?: 'enforce' | 'off';
 }
 
 async function run(options: RunOptions, io: CliIo): Promise<number> {
@@ -125,6 +134,7 @@ async function run(options: RunOptions, io: CliIo): Promise<number> {
     pluginsBaseDir: options.pluginsBaseDir ?? process.cwd(),
     ssmParameters: options.ssmParameters,
     logs: options.logs ? 'inherit' : 'silent',
+    authorization: options.authorization,
   });
   const say = (text: string) => { if (!options.json) io.out(text); };
   let origin = new Date();

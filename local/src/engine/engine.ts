@@ -152,7 +152,7 @@ export interface EngineCounters {
   /** EventBridge: events put on buses, rule matches, deliveries, retries and dead letters. */
   readonly events: EventsCounters;
   /** Calls and deliveries denied, and decisions taken by the evaluator vs answered from its cache (absent when authorization is off). */
-  readonly authorization?: { denials: number; evaluated: number; cached: number };
+  readonly authorization?: { denials: number; evaluated: number; cached: number; ms: number };
 }
 
 

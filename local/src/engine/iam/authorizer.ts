@@ -45,8 +45,8 @@ const DENIAL_ERRORS: Record<Exclude<DenyingService, 'delivery'>, { code: string;
 
 export class Authorizer {
   public readonly denials: Denial[] = [];
-  /** Decisions taken by the evaluator (cache misses) and answered from the cache. */
-  public readonly stats = { evaluated: 0, cached: 0 };
+  /** Decisions taken by the evaluator (cache misses), answered from the cache, and the main-thread ms spent deciding. */
+  public readonly stats = { evaluated: 0, cached: 0, ms: 0 };
   private readonly cache = new Map<string, Decision>();
   private readonly admin;
 
@@ -67,15 +67,25 @@ export class Authorizer {
 
   /** The decision, from the cache when this call was decided before. */
   public decide(request: AuthorizationRequest): Decision {
-    const context = this.contextOf(request);
-    const key = `${request.principal.arn}\0${request.action}\0${request.resource}\0${JSON.stringify(context)}`;
+    const started = performance.now();
+    try {
+      return this.decideUncounted(request);
+    } finally {
+      this.stats.ms += performance.now() - started;
+    }
+  }
+
+  private decideUncounted(request: AuthorizationRequest): Decision {
+    // The rest of the context (region, principal, the resource's tags) follows from the principal and the resource.
+    const extra = request.context ? JSON.stringify(request.context) : '';
+    const key = `${request.principal.arn}\0${request.action}\0${request.resource}\0${extra}`;
     const cached = this.cache.get(key);
     if (cached) {
       this.stats.cached++;
       return cached;
     }
     this.stats.evaluated++;
-    const decision = this.evaluate(request, context, true);
+    const decision = this.evaluate(request, this.contextOf(request), true);
     this.cache.set(key, decision);
     return decision;
   }
