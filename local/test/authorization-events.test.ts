@@ -3,10 +3,10 @@
  * rule's Lambda target without the `lambda:InvokeFunction` permission for `events.amazonaws.com` is
  * not invoked, not retried, and its event reaches the target's dead-letter queue with AWS's
  * `NO_PERMISSIONS`; Lambda's CreateFunction is authorized as its caller (`lambda:CreateFunction`,
- * `iam:PassRole`), with AWS's message when refused.
+ * `iam:PassRole`), with AWS's message when refused; CloudTrail's `userIdentity` is the request's signer.
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { CreateFunctionCommand, LambdaClient, TagResourceCommand } from '@aws-sdk/client-lambda';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -32,8 +32,10 @@ describe('authorization of EventBridge deliveries and Lambda control-plane calls
       resources: [dlq.queueArn],
       conditions: { ArnEquals: { 'aws:SourceArn': rule.attrArn } },
     }));
-    // A function whose role grants nothing on Lambda's control plane.
-    inlineFunction(stack, 'Pipeline', 'exports.handler = async () => ({});', { functionName: 'team-pipeline' });
+    // A function whose role grants nothing on Lambda's control plane, and a role that may tag it.
+    const pipeline = inlineFunction(stack, 'Pipeline', 'exports.handler = async () => ({});', { functionName: 'team-pipeline' });
+    const tagger = new iam.Role(stack, 'Tagger', { roleName: 'tagger', assumedBy: new iam.AccountRootPrincipal() });
+    tagger.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:TagResource'], resources: [pipeline.functionArn] }));
     engine = await startTestEngine(stack);
   }, 180_000);
 
@@ -76,5 +78,21 @@ describe('authorization of EventBridge deliveries and Lambda control-plane calls
     });
     const asAdmin = new LambdaClient(engine.awsClientConfig());
     await expect(asAdmin.send(command())).resolves.toMatchObject({ FunctionName: 'created-by-api' });
+  });
+
+  test('CloudTrail names the signer of a management call: the role session, with its role as session issuer', async () => {
+    const fnArn = 'arn:aws:lambda:us-east-1:123456789012:function:team-pipeline';
+    const asTagger = new LambdaClient(engine.awsClientConfig('arn:aws:iam::123456789012:role/tagger'));
+    await asTagger.send(new TagResourceCommand({ Resource: fnArn, Tags: { team: 'payments' } }));
+    expect(engine.functionTags('team-pipeline')).toMatchObject({ team: 'payments' });
+    const record = engine.cloudTrailEvents().filter((e) => (e.detail as any).eventName === 'TagResource20170331v2').pop()!;
+    expect((record.detail as any).userIdentity).toMatchObject({
+      type: 'AssumedRole',
+      arn: 'arn:aws:sts::123456789012:assumed-role/tagger/local-test',
+      sessionContext: { sessionIssuer: { type: 'Role', arn: 'arn:aws:iam::123456789012:role/tagger', userName: 'tagger' } },
+    });
+    // Tagging is not what the pipeline's role may do.
+    const asPipeline = new LambdaClient(engine.awsClientConfig('team-pipeline'));
+    await expect(asPipeline.send(new TagResourceCommand({ Resource: fnArn, Tags: { team: 'x' } }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
   });
 });

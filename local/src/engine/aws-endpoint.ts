@@ -73,6 +73,8 @@ export interface AwsEndpointOptions {
    * AwsError. Absent: every call is allowed.
    */
   readonly authorize?: () => ((call: EndpointCall) => void) | undefined;
+  /** Runs a management call as its signer (the request's access key id), for CloudTrail's `userIdentity`. */
+  readonly asCaller?: <T>(accessKeyId: string | undefined, work: () => Promise<T>) => Promise<T>;
 }
 
 export class AwsEndpoint {
@@ -110,6 +112,10 @@ export class AwsEndpoint {
     this.upstreamAgent.destroy();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private asCaller<T>(req: IncomingMessage, work: () => Promise<T>): Promise<T> {
+    return this.options.asCaller ? this.options.asCaller(accessKeyOf(req.headers.authorization), work) : work();
   }
 
   private async route(req: IncomingMessage, res: ServerResponse) {
@@ -176,7 +182,7 @@ export class AwsEndpoint {
         const { operation, functionName, body: parsed } = control.operationOf(request);
         authorize({ accessKeyId: accessKeyOf(req.headers.authorization), service: 'lambda', operation, body: { FunctionName: functionName, Role: parsed.Role } });
       }
-      const response = await control.handle(request);
+      const response = await this.asCaller(req, () => control.handle(request));
       res.writeHead(response.status, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
       res.end(response.body === undefined ? '' : JSON.stringify(response.body));
       return;
@@ -187,7 +193,7 @@ export class AwsEndpoint {
         this.options.authorize?.()?.({
           accessKeyId: accessKeyOf(req.headers.authorization), service: 'sns', operation: params.get('Action')!, body: Object.fromEntries(params),
         });
-        const xml = await this.options.sns(params);
+        const xml = await this.asCaller(req, () => this.options.sns(params));
         res.writeHead(200, { 'content-type': 'text/xml' });
         res.end(xml);
       } catch (e) {

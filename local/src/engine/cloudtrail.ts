@@ -7,6 +7,7 @@
  * (`UpdateFunctionCode20150331v2`), as in AWS's records. Only successful calls are recorded here:
  * the rules this project writes ignore failed ones (`errorCode` exists).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { BusEvent } from './events';
 import { isoSeconds } from './events';
@@ -55,21 +56,17 @@ export class CloudTrail {
   public readonly records: BusEvent[] = [];
 
   /** The caller of the calls being made now (see asCaller). */
-  private caller?: Pick<ApiCallRecord, 'identity' | 'invokedBy'>;
+  private readonly callers = new AsyncLocalStorage<Pick<ApiCallRecord, 'identity' | 'invokedBy'>>();
 
   constructor(private readonly options: CloudTrailOptions) {}
 
   /**
-   * Records the calls `work` makes (synchronously) as made by `caller`: CloudFormation's calls for
-   * the deployer during `engine.deploy()`. Synchronous only, so no other caller's call can slip in.
+   * Records the calls `work` makes (synchronous or not) as made by `caller`: an API request's signer
+   * (the endpoint), CloudFormation's calls for the deployer during `engine.deploy()`. Each call
+   * chain keeps its own caller (AsyncLocalStorage), so concurrent requests do not mix.
    */
   public asCaller<T>(caller: Pick<ApiCallRecord, 'identity' | 'invokedBy'>, work: () => T): T {
-    this.caller = caller;
-    try {
-      return work();
-    } finally {
-      this.caller = undefined;
-    }
+    return this.callers.run(caller, work);
   }
 
   /** The identity of calls that carry no principal of their own: the engine's local credentials. */
@@ -89,8 +86,9 @@ export class CloudTrail {
   public record(call: ApiCallRecord): BusEvent {
     const { region, account } = this.options;
     const time = isoSeconds(this.options.now());
-    const invokedBy = call.invokedBy ?? this.caller?.invokedBy;
-    const identity = call.identity ?? this.caller?.identity ?? this.defaultIdentity();
+    const caller = this.callers.getStore();
+    const invokedBy = call.invokedBy ?? caller?.invokedBy;
+    const identity = call.identity ?? caller?.identity ?? this.defaultIdentity();
     const eventSource = `${call.service}.amazonaws.com`;
     const event: BusEvent = {
       'version': '0',

@@ -3,7 +3,9 @@
  * resource provider calls as, what each endpoint call needs, and whether each service delivery
  * (SNS → Lambda/SQS, Step Functions → Lambda, event source mappings, destinations) is allowed.
  */
+import { createHash } from 'node:crypto';
 import type { LocalAssembly, LocalFunction } from '../assembly';
+import type { CallerIdentity } from '../cloudtrail';
 import { Authorizer, Denial } from './authorizer';
 import { AuthorizationUnavailableError, loadPolicyEvaluator } from './evaluator';
 import { EndpointCall, permissionsFor } from './operations';
@@ -76,6 +78,24 @@ export class Enforcement {
       return this.allowsRoleCall(this.principals.session(target.roleArn, 'events'), action, target.arn);
     }
     return this.allowsDelivery('events.amazonaws.com', action, target.arn, ruleArn);
+  }
+
+  /** Who signed a request, as CloudTrail's `userIdentity` names it. */
+  public callerIdentity(accessKeyId: string | undefined): CallerIdentity {
+    const principal = this.principals.byAccessKey(accessKeyId);
+    const account = this.options.account;
+    if (!principal.roleArn) return { type: 'AssumedRole', principalId: 'AROALOCALADMIN:admin', arn: principal.arn, accountId: account, accessKeyId };
+    const roleName = principal.roleArn.split('/').pop()!;
+    // A stable role id, shaped like AWS's (AROA + 17 characters).
+    const roleId = `AROA${createHash('sha1').update(principal.roleArn).digest('hex').slice(0, 17).toUpperCase()}`;
+    return {
+      type: 'AssumedRole',
+      principalId: `${roleId}:${principal.arn.split('/').pop()}`,
+      arn: principal.arn,
+      accountId: account,
+      accessKeyId,
+      sessionIssuer: { arn: principal.roleArn, userName: roleName, principalId: roleId },
+    };
   }
 
   /** A function's role session (session name: the function's name, as Lambda names it). */
