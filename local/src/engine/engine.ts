@@ -227,7 +227,9 @@ export class LocalEngine extends EventEmitter {
       onDynamoDbWrite: () => { for (const reader of this.readers) reader.wake(); },
       authorize: () => (this.enforcement ? (call) => this.enforcement!.authorizeCall(call) : undefined),
       // CloudTrail names the request's signer (without authorization: the engine's local identity).
-      asCaller: (accessKeyId, work) => (this.enforcement ? this.trail.asCaller({ identity: this.enforcement.callerIdentity(accessKeyId) }, work) : work()),
+      asCaller: (accessKeyId, work) => (this.enforcement
+        ? this.trail.asCaller({ identity: this.enforcement.callerIdentity(accessKeyId) }, work)
+        : work()),
     });
     await this.endpoint.start();
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
