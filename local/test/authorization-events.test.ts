@@ -4,11 +4,14 @@
  * not invoked, not retried, and its event reaches the target's dead-letter queue with AWS's
  * `NO_PERMISSIONS`; Lambda's CreateFunction is authorized as its caller (`lambda:CreateFunction`,
  * `iam:PassRole`), with AWS's message when refused; CloudTrail's `userIdentity` is the request's signer.
+ * A log group encrypted with a key CloudWatch Logs may not use fails the start, as it fails a deployment.
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateFunctionCommand, LambdaClient, TagResourceCommand } from '@aws-sdk/client-lambda';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { eventually, inlineFunction, newStack, startTestEngine } from '../../test/local/support';
 import { zipPackage } from '../../test/support/zip';
@@ -95,4 +98,38 @@ describe('authorization of EventBridge deliveries and Lambda control-plane calls
     const asPipeline = new LambdaClient(engine.awsClientConfig('team-pipeline'));
     await expect(asPipeline.send(new TagResourceCommand({ Resource: fnArn, Tags: { team: 'x' } }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
   });
+});
+
+describe('log groups encrypted with a customer managed key', () => {
+  function appWithLogGroup(allowLogs: boolean) {
+    const stack = newStack(allowLogs ? 'KeyForLogs' : 'KeyNotForLogs');
+    const key = new kms.Key(stack, 'Key');
+    const logGroupName = `/team/${stack.stackName}`;
+    if (allowLogs) {
+      key.addToResourcePolicy(new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('logs.us-east-1.amazonaws.com')],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:aws:logs:us-east-1:123456789012:log-group:${logGroupName}` } },
+      }));
+    }
+    new logs.LogGroup(stack, 'Logs', { logGroupName, encryptionKey: key });
+    return stack;
+  }
+
+  test('a key whose policy leaves CloudWatch Logs out fails the start with AWS\'s message', async () => {
+    await expect(startTestEngine(appWithLogGroup(false))).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: expect.stringMatching(/^The specified KMS key does not exist or is not allowed to be used with Arn 'arn:aws:logs:us-east-1:123456789012:log-group:\/team\/KeyNotForLogs' \(User: logs\.us-east-1\.amazonaws\.com is not authorized to perform: kms:GenerateDataKey on resource: arn:aws:kms:/),
+    });
+  }, 60_000);
+
+  test('a key policy that lets CloudWatch Logs use the key for that log group starts', async () => {
+    const engine = await startTestEngine(appWithLogGroup(true));
+    try {
+      expect(engine.denials).toEqual([]);
+    } finally {
+      await engine.stop();
+    }
+  }, 60_000);
 });

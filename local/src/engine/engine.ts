@@ -251,6 +251,8 @@ export class LocalEngine extends EventEmitter {
         onDenied: (denial) => this.recordDenial(denial),
         onWarning: (line) => this.log('engine', `authorization: ${line}`),
       });
+      const unusableKeys = this.enforcement?.logGroupKeyDenials() ?? [];
+      if (unusableKeys.length) throw new AwsError('AccessDeniedException', unusableKeys.map((d) => d.message).join('\n'));
     } catch (e) {
       await this.endpoint.stop();
       this.started = false;

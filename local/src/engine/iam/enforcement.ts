@@ -80,6 +80,24 @@ export class Enforcement {
     return this.allowsDelivery('events.amazonaws.com', action, target.arn, ruleArn);
   }
 
+  /**
+   * Log groups whose customer managed key CloudWatch Logs may not use. On AWS, creating such a log
+   * group fails the deployment (`AccessDeniedException: The specified KMS key does not exist or is
+   * not allowed to be used with Arn '<log group>'`); the engine refuses to start, as the stack would.
+   */
+  public logGroupKeyDenials(): Denial[] {
+    const logs = this.principals.service(`logs.${this.options.region}.amazonaws.com`);
+    const denials: Denial[] = [];
+    for (const [resource, key] of this.store.keyOf) {
+      if (!resource.startsWith('arn:aws:logs:')) continue;
+      const logGroupArn = resource.replace(/:\*$/, '');
+      const denied = this.allows(logs, 'kms:GenerateDataKey', key, { 'kms:EncryptionContext:aws:logs:arn': logGroupArn })
+        ?? this.allows(logs, 'kms:Encrypt', key, { 'kms:EncryptionContext:aws:logs:arn': logGroupArn });
+      if (denied) denials.push({ ...denied, message: `The specified KMS key does not exist or is not allowed to be used with Arn '${logGroupArn}' (${denied.message})` });
+    }
+    return denials;
+  }
+
   /** Who signed a request, as CloudTrail's `userIdentity` names it. */
   public callerIdentity(accessKeyId: string | undefined): CallerIdentity {
     const principal = this.principals.byAccessKey(accessKeyId);

@@ -108,6 +108,9 @@ export class PolicyStore {
         case 'AWS::SQS::Queue':
           this.setKey(r.arn!, r.properties.KmsMasterKeyId);
           break;
+        case 'AWS::Logs::LogGroup':
+          this.setKey(r.arn!, r.properties.KmsKeyId);
+          break;
         case 'AWS::DynamoDB::Table':
         case 'AWS::DynamoDB::GlobalTable':
           if (r.properties.SSESpecification?.SSEEnabled && r.properties.SSESpecification?.SSEType === 'KMS') {
