@@ -569,6 +569,7 @@ const AUTH_RESOURCE_TYPES = new Set([
 function authResource(ctx: TemplateContext, logicalId: string, resource: TemplateResource, path?: string): LocalAuthResource {
   const properties: Record<string, any> = {};
   for (const [key, value] of Object.entries(resource.Properties ?? {})) {
+    if (UNUSED_PROPERTIES[resource.Type]?.has(key)) continue;
     try {
       const resolved = ctx.resolve(value);
       if (resolved !== undefined) properties[key] = resolved;
