@@ -10,6 +10,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
 import { main } from '../src/cli';
 import { preflight } from '../src/preflight';
+import { captureIo } from './support/capture-io';
 
 function synth(build: (stack: Stack) => void): string {
   const app = new App();
@@ -22,12 +23,6 @@ function plugin(stack: Stack, id: string, props: Partial<lambda.FunctionProps> =
   return new lambda.Function(stack, id, {
     runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})'), ...props,
   });
-}
-
-function captureIo() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { out: (t: string) => { out.push(t); }, err: (t: string) => { err.push(t); } }, out, err };
 }
 
 describe('pre-flight', () => {

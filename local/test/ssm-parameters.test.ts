@@ -10,6 +10,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
 import { main } from '../src/cli';
 import { preflight } from '../src/preflight';
+import { captureIo } from './support/capture-io';
 
 const API_URL = '/team/api-url';
 const FEATURE_FLAG = '/team/feature-flag';
@@ -25,12 +26,6 @@ exports.handler = async () => {
   const got = process.env.API_URL + ' flag=' + flag.Parameter.Value;
   return got === 'https://api.example.com flag=on' ? { state: 'Complete' } : { state: 'Error', message: 'got ' + got };
 };`;
-
-function captureIo() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { out: (t: string) => { out.push(t); }, err: (t: string) => { err.push(t); } }, out, err };
-}
 
 describe('--ssm-parameter', () => {
   let directory: string;

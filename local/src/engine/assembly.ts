@@ -567,16 +567,9 @@ const AUTH_RESOURCE_TYPES = new Set([
 ]);
 
 function authResource(ctx: TemplateContext, logicalId: string, resource: TemplateResource, path?: string): LocalAuthResource {
-  const properties: Record<string, any> = {};
-  for (const [key, value] of Object.entries(resource.Properties ?? {})) {
-    if (UNUSED_PROPERTIES[resource.Type]?.has(key)) continue;
-    try {
-      const resolved = ctx.resolve(value);
-      if (resolved !== undefined) properties[key] = resolved;
-    } catch {
-      // Left out: a policy that does not resolve grants nothing (the authorizer then denies, as AWS would not be reached).
-    }
-  }
+  // Leniently: a property that does not resolve is left out (a policy that does not resolve grants
+  // nothing, so the authorizer denies, as AWS would not be reached).
+  const properties = resolveProperties(ctx, logicalId, resource, path, () => undefined);
   let arn: string | undefined;
   try {
     arn = ctx.arn(logicalId);
@@ -601,8 +594,14 @@ export class AssemblyLoadError extends Error {
  */
 const UNUSED_PROPERTIES: Record<string, ReadonlySet<string>> = { 'AWS::Lambda::Function': new Set(['Layers']) };
 
-/** Resolves a resource's properties one by one, so an error names the property it came from. */
-function resolveProperties(ctx: TemplateContext, logicalId: string, resource: TemplateResource, path?: string): Record<string, any> {
+/**
+ * Resolves a resource's properties one by one, so an error names the property it came from;
+ * `onError` may instead leave the property out (by returning).
+ */
+function resolveProperties(
+  ctx: TemplateContext, logicalId: string, resource: TemplateResource, path?: string,
+  onError: (e: unknown, key: string) => void = (e, key) => { throw loadError(ctx, logicalId, resource, path, e, key); },
+): Record<string, any> {
   const out: Record<string, any> = {};
   for (const [key, value] of Object.entries(resource.Properties ?? {})) {
     if (UNUSED_PROPERTIES[resource.Type]?.has(key)) continue;
@@ -610,11 +609,17 @@ function resolveProperties(ctx: TemplateContext, logicalId: string, resource: Te
       const resolved = ctx.resolve(value);
       if (resolved !== undefined) out[key] = resolved;
     } catch (e) {
-      const what = e instanceof UnsupportedIntrinsicError ? `${e.functionName} is not supported` : (e as Error).message;
-      throw new AssemblyLoadError(`${what}: resource ${path ?? logicalId} (${logicalId}, ${resource.Type}) in stack ${ctx.stackName}, property ${key}`);
+      onError(e, key);
     }
   }
   return out;
+}
+
+function loadError(
+  ctx: TemplateContext, logicalId: string, resource: TemplateResource, path: string | undefined, e: unknown, key: string,
+): AssemblyLoadError {
+  const what = e instanceof UnsupportedIntrinsicError ? `${e.functionName} is not supported` : (e as Error).message;
+  return new AssemblyLoadError(`${what}: resource ${path ?? logicalId} (${logicalId}, ${resource.Type}) in stack ${ctx.stackName}, property ${key}`);
 }
 
 /** A rule's resolved properties in the engine's terms (AWS's defaults filled in). */
