@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
-import { DYNAMODB_LOCAL_ENDPOINT } from '../../test/support/dynamodb-endpoint';
 import { SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
 
 const ROOT = join(__dirname, '..', '..');
@@ -29,9 +28,10 @@ function synthApp(pluginCode: string): string {
   return outdir;
 }
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; stdout: string[]; exit: Promise<number | null> } {
+/** Runs the CLI with `env` as its whole environment (default: this process's). */
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; stdout: string[]; exit: Promise<number | null> } {
   const child = spawn(process.execPath, [...TS_NODE, join(ROOT, 'local', 'src', 'cli.ts'), ...args], {
-    cwd: ROOT, env: { ...process.env, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT, env: { ...env, NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];
   child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
@@ -66,7 +66,7 @@ describe('cdk-orchestrator-local as a process', () => {
   test('a failed run exits 1 and --json prints the result', async () => {
     const app = synthApp('exports.handler = async () => ({ state: "Error", message: "not today" });');
     const { stdout, exit } = cli(['run', '--app', app, '--workflow', 'flow', '--input', '{"uid":"u-1","metadata":{}}', '--json'],
-      { [SHARED_DYNAMODB_ENDPOINT_ENV]: process.env[DYNAMODB_LOCAL_ENDPOINT] });
+      process.env); // the run's shared DynamoDB Local (CDK_ORCHESTRATOR_LOCAL_DYNAMODB_ENDPOINT)
     expect(await exit).toBe(1);
     const result = JSON.parse(stdout.join('').slice(stdout.join('').indexOf('{')));
     expect(result.status).toBe('FAILED');
