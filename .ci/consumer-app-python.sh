@@ -25,14 +25,20 @@ fi
 work="$(mktemp -d)"
 if [ "${CONSUMER_APP_KEEP:-}" = 1 ]; then echo "consumer-app-python: in $work"; else trap 'rm -rf "$work"' EXIT; fi
 mkdir "$work/consumer" && cd "$work/consumer"
-step() { local name="$1"; shift; local t0=$SECONDS; "$@"; echo "consumer-app-python: $name took $((SECONDS - t0)) s" >&2; }
+step() { # <name> <command...>: runs it, prints how long it took, keeps its exit code
+  local name="$1" t0=$SECONDS rc=0; shift
+  "$@" || rc=$?
+  echo "consumer-app-python: $name took $((SECONDS - t0)) s" >&2
+  return $rc
+}
 # The CDK CLI a user has installed (npm install -g aws-cdk): here the repository's.
 cdk() { "$repo/node_modules/.bin/cdk" "$@"; }
 
-step "cdk init" cdk init app --language python --generate-only >cdk-init.log 2>&1 || { cat cdk-init.log >&2; exit 1; }
+# Its output goes outside the folder: cdk init wants an empty one.
+step "cdk init" cdk init app --language python --generate-only >"$work/cdk-init.log" 2>&1 || { cat "$work/cdk-init.log" >&2; exit 1; }
 grep -q '"@aws-cdk/core:defaultCrossStackReferences": "weak"' cdk.json \
   || { echo "consumer-app-python: expected cdk init to default to weak cross-stack references" >&2; exit 1; }
-rm -rf app.py consumer tests README.md cdk-init.log
+rm -rf app.py consumer tests README.md
 cp -r "$repo/.ci/consumer-app-python/." .
 cp -r "$repo/.ci/consumer-app/plugins" plugins
 rm -f README.md

@@ -27,7 +27,12 @@ work="$(mktemp -d)"
 # CONSUMER_APP_KEEP=1 keeps the app (its path is printed) to look into a failure.
 if [ "${CONSUMER_APP_KEEP:-}" = 1 ]; then echo "consumer-app: in $work"; else trap 'rm -rf "$work"' EXIT; fi
 mkdir "$work/consumer" && cd "$work/consumer"
-step() { local name="$1"; shift; local t0=$SECONDS; "$@"; echo "consumer-app: $name took $((SECONDS - t0)) s" >&2; }
+step() { # <name> <command...>: runs it, prints how long it took, keeps its exit code
+  local name="$1" t0=$SECONDS rc=0; shift
+  "$@" || rc=$?
+  echo "consumer-app: $name took $((SECONDS - t0)) s" >&2
+  return $rc
+}
 
 step "cdk init" npx --prefix "$repo" cdk init app --language typescript --generate-only >/dev/null
 grep -q '"@aws-cdk/core:defaultCrossStackReferences": "weak"' cdk.json \
