@@ -22,15 +22,9 @@ if [ ${#local_tgz[@]} -eq 0 ]; then
 fi
 "$venv/bin/python" -c 'import cdk_orchestrator' || { echo "consumer-app-python: cdk_orchestrator is not installed in $venv" >&2; exit 2; }
 
-work="$(mktemp -d)"
-if [ "${CONSUMER_APP_KEEP:-}" = 1 ]; then echo "consumer-app-python: in $work"; else trap 'rm -rf "$work"' EXIT; fi
-mkdir "$work/consumer" && cd "$work/consumer"
-step() { # <name> <command...>: runs it, prints how long it took, keeps its exit code
-  local name="$1" t0=$SECONDS rc=0; shift
-  "$@" || rc=$?
-  echo "consumer-app-python: $name took $((SECONDS - t0)) s" >&2
-  return $rc
-}
+label=consumer-app-python
+# shellcheck source=.ci/consumer-common.sh
+source "$repo/.ci/consumer-common.sh"
 # The CDK CLI a user has installed (npm install -g aws-cdk): here the repository's.
 cdk() { "$repo/node_modules/.bin/cdk" "$@"; }
 

@@ -23,16 +23,9 @@ fi
 orchestrator_tgz="${orchestrator_tgz[0]}"
 local_tgz="${local_tgz[0]}"
 
-work="$(mktemp -d)"
-# CONSUMER_APP_KEEP=1 keeps the app (its path is printed) to look into a failure.
-if [ "${CONSUMER_APP_KEEP:-}" = 1 ]; then echo "consumer-app: in $work"; else trap 'rm -rf "$work"' EXIT; fi
-mkdir "$work/consumer" && cd "$work/consumer"
-step() { # <name> <command...>: runs it, prints how long it took, keeps its exit code
-  local name="$1" t0=$SECONDS rc=0; shift
-  "$@" || rc=$?
-  echo "consumer-app: $name took $((SECONDS - t0)) s" >&2
-  return $rc
-}
+label=consumer-app
+# shellcheck source=.ci/consumer-common.sh
+source "$repo/.ci/consumer-common.sh"
 
 step "cdk init" npx --prefix "$repo" cdk init app --language typescript --generate-only >/dev/null
 grep -q '"@aws-cdk/core:defaultCrossStackReferences": "weak"' cdk.json \
