@@ -42,18 +42,23 @@ export interface DynamoDbCounters {
   injectedErrors?: number;
 }
 
+/**
+ * Lambda's control plane, in two steps: `parse` names the operation and the function (what the
+ * endpoint authorizes), `handle` runs the parsed request, so the body is read once.
+ */
+export interface LambdaControl<R extends { operation: string; functionName: string; body: any }> {
+  readonly paths: RegExp;
+  readonly parse: (request: { method: string; url: string; body: string }) => R;
+  readonly handle: (request: R) => Promise<{ status: number; body?: unknown }>;
+}
+
 export interface AwsEndpointOptions {
   /** JSON protocol handlers by target prefix (`AWSStepFunctions`, `AmazonSQS`, `AmazonSSM`). */
   readonly json: Record<string, JsonHandler>;
   readonly sns: QueryHandler;
   readonly lambda: LambdaHandler;
   /** Lambda's other REST operations (CreateFunction, UpdateFunctionCode, tags: lambda-api.ts). */
-  readonly lambdaControl?: {
-    readonly paths: RegExp;
-    readonly handle: (request: { method: string; url: string; body: string }) => Promise<{ status: number; body?: unknown }>;
-    /** The operation a request is and the function it names, to authorize it first. */
-    readonly operationOf: (request: { method: string; url: string; body: string }) => { operation: string; functionName: string; body: any };
-  };
+  readonly lambdaControl?: LambdaControl<any>;
   /** DynamoDB Local's URL: DynamoDB and Streams calls are proxied there. */
   readonly dynamodbUrl: () => string;
   /** Armed rules answer matching DynamoDB requests with an injected error (fault-injection.ts). */
@@ -114,6 +119,11 @@ export class AwsEndpoint {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Authorizes a call as the request's signer (no-op while authorization is off). */
+  private authorize(req: IncomingMessage, call: Omit<EndpointCall, 'accessKeyId'>, authorize = this.options.authorize?.()) {
+    authorize?.({ accessKeyId: accessKeyOf(req.headers.authorization), ...call });
+  }
+
   private asCaller<T>(req: IncomingMessage, work: () => Promise<T>): Promise<T> {
     return this.options.asCaller ? this.options.asCaller(accessKeyOf(req.headers.authorization), work) : work();
   }
@@ -131,7 +141,7 @@ export class AwsEndpoint {
       const raw = await readBody(req);
       const operation = target.split('.')[1];
       const parsed = raw.length ? JSON.parse(raw) : {};
-      authorize?.({ accessKeyId: accessKeyOf(req.headers.authorization), service: target.split('.')[0], operation, body: parsed });
+      this.authorize(req, { service: target.split('.')[0], operation, body: parsed }, authorize);
       await observe?.(operation, parsed);
       const error = faults?.armed ? faults.errorFor({ operation, body: parsed }) : undefined;
       if (error) {
@@ -146,7 +156,7 @@ export class AwsEndpoint {
       const handler = this.options.json[prefix];
       if (!handler) throw new AwsError('UnknownOperationException', `The local engine does not emulate ${target}`);
       const parsed = body.length ? JSON.parse(body) : {};
-      this.options.authorize?.()?.({ accessKeyId: accessKeyOf(req.headers.authorization), service: prefix, operation, body: parsed });
+      this.authorize(req, { service: prefix, operation, body: parsed });
       const result = await handler(operation, parsed);
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
       res.end(JSON.stringify(result ?? {}));
@@ -155,8 +165,7 @@ export class AwsEndpoint {
     const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
     if (invoke && req.method === 'POST') {
       const url = new URL(req.url!, 'http://local');
-      this.options.authorize?.()?.({
-        accessKeyId: accessKeyOf(req.headers.authorization),
+      this.authorize(req, {
         service: 'lambda',
         operation: 'Invoke',
         body: { FunctionName: decodeURIComponent(invoke[1]), Qualifier: url.searchParams.get('Qualifier') ?? undefined },
@@ -176,12 +185,8 @@ export class AwsEndpoint {
     }
     const control = this.options.lambdaControl;
     if (control && control.paths.test(req.url ?? '')) {
-      const request = { method: req.method ?? 'GET', url: req.url!, body };
-      const authorize = this.options.authorize?.();
-      if (authorize) {
-        const { operation, functionName, body: parsed } = control.operationOf(request);
-        authorize({ accessKeyId: accessKeyOf(req.headers.authorization), service: 'lambda', operation, body: { FunctionName: functionName, Role: parsed.Role } });
-      }
+      const request = control.parse({ method: req.method ?? 'GET', url: req.url!, body });
+      this.authorize(req, { service: 'lambda', operation: request.operation, body: { FunctionName: request.functionName, Role: request.body.Role } });
       const response = await this.asCaller(req, () => control.handle(request));
       res.writeHead(response.status, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
       res.end(response.body === undefined ? '' : JSON.stringify(response.body));
@@ -190,9 +195,7 @@ export class AwsEndpoint {
     const params = new URLSearchParams(body);
     if (params.has('Action')) {
       try {
-        this.options.authorize?.()?.({
-          accessKeyId: accessKeyOf(req.headers.authorization), service: 'sns', operation: params.get('Action')!, body: Object.fromEntries(params),
-        });
+        this.authorize(req, { service: 'sns', operation: params.get('Action')!, body: Object.fromEntries(params) });
         const xml = await this.asCaller(req, () => this.options.sns(params));
         res.writeHead(200, { 'content-type': 'text/xml' });
         res.end(xml);

@@ -217,8 +217,8 @@ export class LocalEngine extends EventEmitter {
       },
       lambdaControl: {
         paths: LAMBDA_CONTROL_PATH,
+        parse: (request) => LambdaApi.parse(request),
         handle: (request) => this.lambdaApi.handle(request),
-        operationOf: (request) => LambdaApi.operationOf(request),
       },
       sns: (params) => this.sns.handleQuery(params),
       lambda: (request) => this.lambda.handleApi(request),

@@ -52,7 +52,7 @@ export class LambdaApi {
    * Which operation a request is, on which function: what the endpoint authorizes before the
    * request runs (`lambda:<operation>` on the function; CreateFunction also `iam:PassRole`).
    */
-  public static operationOf(request: LambdaRestRequest): LambdaControlRequest {
+  public static parse(request: LambdaRestRequest): LambdaControlRequest {
     const url = new URL(request.url, 'http://local');
     const path = decodeURIComponent(url.pathname);
     const body = request.body.length ? JSON.parse(request.body) : {};
@@ -101,8 +101,9 @@ export class LambdaApi {
     });
   }
 
-  public async handle(request: LambdaRestRequest): Promise<LambdaRestResponse> {
-    const { operation, functionName, body, url } = LambdaApi.operationOf(request);
+  /** Runs a parsed request (`LambdaApi.parse`). */
+  public async handle(request: LambdaControlRequest): Promise<LambdaRestResponse> {
+    const { operation, functionName, body, url } = request;
     switch (operation) {
       case 'CreateFunction': return { status: 201, body: await this.createFunction(body) };
       case 'UpdateFunctionCode': return { status: 200, body: await this.updateFunctionCode(functionName, body) };
