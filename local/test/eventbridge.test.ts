@@ -129,6 +129,9 @@ describe('EventBridge rules on the local engine', () => {
         message: events.RuleTargetInput.fromObject({ order: events.EventField.fromPath('$.detail.id'), total: events.EventField.fromPath('$.detail.total') }),
       })],
     });
+    inlineFunction(stack, 'Now', 'exports.handler = async () => { class Later extends Date {} '
+      + 'return { now: Date.now(), constructed: new Date().getTime(), given: new Date(0).getTime(), called: typeof Date(), '
+      + 'isDate: new Date() instanceof Date, subclass: new Later() instanceof Date, utc: Date.UTC(2020, 0, 1), name: Date.name }; };');
     const echo = inlineFunction(stack, 'Echo', 'exports.handler = async (event) => { console.log("got " + JSON.stringify(event)); return {}; };');
     new events.Rule(stack, 'PingRule', {
       eventPattern: { source: ['app'], detailType: ['ping'] },
@@ -223,5 +226,17 @@ describe('EventBridge rules on the local engine', () => {
     await engine.idle();
     const noon = engine.queueMessages('Events/Noon').map((m) => JSON.parse(m.body));
     expect(noon.map((e) => e.time)).toEqual([new Date(nextNoon).toISOString().replace('.000Z', 'Z')]);
+  });
+
+  test('function code\'s Date follows the engine clock, and is still a Date', async () => {
+    await engine.clock.advance(86_400_000);
+    const result = await engine.invoke(engine.assembly.functions.find((f) => f.path === 'Events/Now')!.name, {});
+    const expected = engine.clock.now();
+    expect(result.ok).toBe(true);
+    const seen = JSON.parse((result as { payload: string }).payload);
+    expect(Math.abs(seen.now - expected)).toBeLessThan(5000);
+    expect(Math.abs(seen.constructed - expected)).toBeLessThan(5000);
+    expect(expected - Date.now()).toBeGreaterThan(86_000_000); // the clock is a day ahead of real time
+    expect(seen).toMatchObject({ given: 0, called: 'string', isDate: true, subclass: true, utc: Date.UTC(2020, 0, 1), name: 'Date' });
   });
 });

@@ -78,8 +78,10 @@ export interface LocalEngineOptions {
   readonly retryIntervalMs?: number;
   /**
    * Stream poll interval when idle. Writes made through the engine (handlers, Step Functions tasks,
-   * custom resources) wake the stream readers at once; this interval only bounds how late records
-   * of writes by other clients (a test writing to DynamoDB Local itself) are seen. @default 200
+   * custom resources) wake the stream readers at once, and so does `idle()`; this interval only bounds
+   * how late records of writes by other clients (a test writing to DynamoDB Local itself) are seen.
+   * It doubles while polls find nothing, up to 10 times this, and starts again at the next record.
+   * @default 200
    */
   readonly streamPollIntervalMs?: number;
   /**

@@ -38,13 +38,24 @@ export interface StreamReaderOptions {
   readonly eventSourceArn: string;
   readonly region: string;
   readonly consumers: StreamConsumer[];
-  /** Poll interval when nothing wakes the reader (writes through the engine's endpoint do, see `wake`). */
+  /**
+   * Poll interval when nothing wakes the reader (writes through the engine's endpoint do, see `wake`).
+   * It doubles after each poll that finds nothing, up to IDLE_POLL_FACTOR times, and starts again
+   * from here when the reader is woken or finds records: an idle engine costs DynamoDB Local little.
+   */
   readonly pollIntervalMs: number;
   readonly onError: (error: unknown) => void;
 }
 
 /** Records asked for per GetRecords call (the API's maximum). */
 const GET_RECORDS_LIMIT = 1000;
+/** How far the poll interval grows while nothing happens (x pollIntervalMs). */
+const IDLE_POLL_FACTOR = 10;
+/**
+ * How often the stream's shards are described, besides when a shard closes (its children are
+ * described at once): a new shard only appears when one closes.
+ */
+const DESCRIBE_INTERVAL_MS = 5000;
 
 /** A record of a GetRecords answer, as JSON. */
 interface WireRecord { eventID: string; eventName: string; eventVersion?: string; dynamodb?: Record<string, any> }
@@ -62,6 +73,8 @@ export class StreamReader {
   /** Ends the current wait between polls early. */
   private wakeUp?: () => void;
   private woken = false;
+  /** Polls in a row that found nothing and were not woken for: the next wait grows with them. */
+  private emptyPolls = 0;
 
   constructor(private readonly options: StreamReaderOptions) {}
 
@@ -91,13 +104,17 @@ export class StreamReader {
       this.woken = false;
       let more = false;
       try {
-        if (Date.now() - this.lastDescribe > 1000 || this.shards.size === 0) await this.describe();
+        if (Date.now() - this.lastDescribe > DESCRIBE_INTERVAL_MS || this.shards.size === 0) await this.describe();
+        let found = false;
         for (const shard of this.shards.values()) {
           if (shard.finished) continue;
           const parent = shard.parent ? this.shards.get(shard.parent) : undefined;
           if (parent && !parent.finished) continue; // in order: a child waits for its parent
-          if (await this.poll(shard)) more = true;
+          const polled = await this.poll(shard);
+          if (polled.more) more = true;
+          if (polled.records) found = true;
         }
+        this.emptyPolls = found || this.woken ? 0 : this.emptyPolls + 1;
       } catch (e) {
         this.options.onError(e);
       }
@@ -108,10 +125,11 @@ export class StreamReader {
     }
   }
 
-  /** Waits the poll interval, or less when woken. */
+  /** Waits the poll interval (longer the longer nothing happened), or less when woken. */
   private pause(): Promise<void> {
+    const intervalMs = this.options.pollIntervalMs * Math.min(IDLE_POLL_FACTOR, 2 ** Math.max(0, this.emptyPolls - 1));
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.options.pollIntervalMs);
+      const timer = setTimeout(done, intervalMs);
       const self = this;
       function done() {
         clearTimeout(timer);
@@ -134,8 +152,11 @@ export class StreamReader {
     } while (start);
   }
 
-  /** Reads the shard's next records; true when more may be waiting (a full page, a new iterator, child shards). */
-  private async poll(shard: ShardState): Promise<boolean> {
+  /**
+   * Reads the shard's next records. `more`: more may be waiting (a full page, a new iterator, child
+   * shards); `records`: how many it read.
+   */
+  private async poll(shard: ShardState): Promise<{ more: boolean; records: number }> {
     if (!shard.iterator) {
       const out = await this.options.client.call('GetShardIterator', {
         StreamArn: this.options.localStreamArn, ShardId: shard.id, ShardIteratorType: 'TRIM_HORIZON',
@@ -149,7 +170,7 @@ export class StreamReader {
       // DynamoDB Local can reject a first iterator (TrimmedDataAccessException); a new one works.
       if (e?.name === 'TrimmedDataAccessException' || e?.name === 'ExpiredIteratorException') {
         shard.iterator = undefined;
-        return true;
+        return { more: true, records: 0 };
       }
       throw e;
     }
@@ -160,9 +181,9 @@ export class StreamReader {
       // A closed shard: its children are read next (described at once).
       shard.finished = true;
       this.lastDescribe = 0;
-      return true;
+      return { more: true, records: records.length };
     }
-    return records.length >= GET_RECORDS_LIMIT;
+    return { more: records.length >= GET_RECORDS_LIMIT, records: records.length };
   }
 
   /** DynamoDB Local's record as Lambda delivers it (its `dynamodb` part is already in Lambda's wire shape). */
