@@ -8,6 +8,9 @@
  * makes the first activity's parallel plugin `check` return `{ state: 'Error' }`: that run must end
  * FAILED (`PluginFailed`), its first activity and the run `Error`, the second activity untouched.
  *
+ * Before the baseline and before the load, a warm-up (not measured; its runs are checked too) starts
+ * the sandboxes each needs, so both measure warm runs; the cold starts are printed with the warm-up.
+ *
  * Printed: runs/s, p50/p95/max run latency (execution start to stop), orchestrator invocations and
  * DynamoDB requests per run (the handlers' requests through the engine's endpoint; the engine's own
  * stream reads are not counted), SNS publishes per run — for the load and for a baseline measured in
@@ -128,6 +131,8 @@ interface Figures {
   readonly invocationsPerRun: number;
   readonly dynamodbPerRun: number;
   readonly publishesPerRun: number;
+  /** Sandboxes started during the measurement (each a cold start: the handler's modules loaded). */
+  readonly coldStarts: number;
   readonly problems: string[];
 }
 
@@ -139,6 +144,7 @@ async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label:
   const invocations = (c: EngineCounters) => Object.entries(c.functions)
     .reduce((t, [name, f]) => t + (orchestratorFns.has(name) ? f.invocations : 0), 0);
   const dynamodb = (c: EngineCounters) => c.dynamodb.reads + c.dynamodb.writes + c.dynamodb.other;
+  const coldStarts = (c: EngineCounters) => Object.values(c.functions).reduce((t, f) => t + f.coldStarts, 0);
   const before = engine.counters();
   const uids = Array.from({ length: count }, (_, i) => `${label}-${i}`);
   const fails = (i: number) => i % 10 === 9;
@@ -176,6 +182,7 @@ async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label:
     invocationsPerRun: (invocations(after) - invocations(before)) / count,
     dynamodbPerRun: (dynamodb(after) - dynamodb(before)) / count,
     publishesPerRun: (after.sns.publishes - before.sns.publishes) / count,
+    coldStarts: coldStarts(after) - coldStarts(before),
     problems,
   };
 }
@@ -183,7 +190,8 @@ async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label:
 function row(label: string, f: Figures): string {
   return `${label.padEnd(10)} ${String(f.runs).padStart(5)} runs ${f.seconds.toFixed(1).padStart(7)} s ${f.runsPerSecond.toFixed(2).padStart(7)} runs/s  `
     + `p50 ${String(f.p50Ms).padStart(6)} ms  p95 ${String(f.p95Ms).padStart(6)} ms  max ${String(f.maxMs).padStart(6)} ms  `
-    + `${f.invocationsPerRun.toFixed(1)} invocations/run  ${f.dynamodbPerRun.toFixed(1)} DynamoDB requests/run  ${f.publishesPerRun.toFixed(1)} publishes/run`;
+    + `${f.invocationsPerRun.toFixed(1)} invocations/run  ${f.dynamodbPerRun.toFixed(1)} DynamoDB requests/run  ${f.publishesPerRun.toFixed(1)} publishes/run  `
+    + `${f.coldStarts} cold starts`;
 }
 
 async function main() {
@@ -193,10 +201,11 @@ async function main() {
   const runs = values.small ? 10 : Number(values.runs);
   const baselineRuns = values.small ? 2 : Number(values.baseline);
   const { stack, orchestrator } = buildApp();
+  const workers = Number(process.env.LOAD_WORKERS ?? 8);
   const engine = new LocalEngine({
     app: stack,
     logs: process.env.LOAD_LOGS ? 'inherit' : 'silent',
-    maxWorkersPerFunction: Number(process.env.LOAD_WORKERS ?? 8),
+    maxWorkersPerFunction: workers,
     asyncRetryDelaysMs: [1000, 2000],
   });
   const startedAt = performance.now();
@@ -212,6 +221,12 @@ async function main() {
     await measure(engine, orchestratorFns, 'warmup', baselineRuns);
     const baseline = await measure(engine, orchestratorFns, 'baseline', baselineRuns);
     console.log(row('baseline', baseline));
+    // The load's own sandboxes warmed too (up to LOAD_WORKERS per function; as many runs at once as
+    // fill them, at most the load's): its figures are those of warm runs. Their cold starts are
+    // printed with the warm-up, about a quarter second of CPU each for an orchestrator handler.
+    const warmupRuns = Math.min(runs, 2 * workers);
+    const warmup = await measure(engine, orchestratorFns, 'warmup-load', warmupRuns);
+    console.log(row('warm-up', warmup));
     const rssBefore = process.memoryUsage().rss;
     const load = await measure(engine, orchestratorFns, 'load', runs);
     console.log(row('load', load));
@@ -219,8 +234,8 @@ async function main() {
       + `p50 latency ${(load.p50Ms / baseline.p50Ms).toFixed(1)}x, p95 latency ${(load.p95Ms / baseline.p95Ms).toFixed(1)}x, `
       + `invocations/run ${(load.invocationsPerRun / baseline.invocationsPerRun).toFixed(2)}x, DynamoDB/run ${(load.dynamodbPerRun / baseline.dynamodbPerRun).toFixed(2)}x`);
     console.log(`engine process RSS: ${(rssBefore / 2 ** 20).toFixed(0)} MB before the load, ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB after`);
-    const problems = [...baseline.problems, ...load.problems];
-    console.log(`status items read back: ${baseline.runs + load.runs}; wrong or lost: ${problems.length}`);
+    const problems = [...warmup.problems, ...baseline.problems, ...load.problems];
+    console.log(`status items read back: ${warmup.runs + baseline.runs + load.runs}; wrong or lost: ${problems.length}`);
     for (const problem of problems.slice(0, 20)) console.log(`  ${problem}`);
     console.log(`runs per second (${runs} concurrent): ${load.runsPerSecond.toFixed(2)}`);
     process.exitCode = problems.length ? 1 : 0;

@@ -32,7 +32,7 @@ export type { OrchestratorShape } from './shape';
 import { SnsCounters, SnsService } from './sns';
 import { SqsService } from './sqs';
 import { cloneJson, Execution, ExecutionEvent, ExecutionStatus, StepFunctionsService } from './step-functions';
-import { CallbackConsumer, MappingConsumer, StreamReader } from './streams';
+import { CallbackConsumer, MappingConsumer, StreamEventRecord, StreamReader } from './streams';
 import { TimelineEvent, transitionsOf, unmarshall } from './timeline';
 import { SHARED_DYNAMODB_ENDPOINT_ENV } from '../jest/shared-dynamodb';
 
@@ -60,6 +60,15 @@ export interface LocalEngineOptions {
   readonly logs?: 'silent' | 'inherit' | ((functionName: string, line: string) => void);
   /** Workers (warm containers) per function at most; more concurrent invocations queue. @default 8 */
   readonly maxWorkersPerFunction?: number;
+  /**
+   * How long an invocation that finds all of its function's warm sandboxes busy waits for one to
+   * free up before a new sandbox starts. Lambda starts one at once; locally a cold start costs far
+   * more CPU (about 250 ms for a handler that loads the AWS SDK, against a few ms for a warm
+   * invocation) on the same cores the other invocations need, so a short wait is usually quicker.
+   * Invocations still run concurrently: a busy sandbox that stays busy gets company after the wait.
+   * `0` scales out at once, as Lambda does. @default 100
+   */
+  readonly scaleOutDelayMs?: number;
   /** Delays between Lambda's asynchronous retries (AWS: about 1 and 2 minutes). @default [1000, 2000] */
   readonly asyncRetryDelaysMs?: number[];
   /**
@@ -163,11 +172,16 @@ const LOG_LINES_KEPT = 200;
 const IDLE_CHECK_MS = 20;
 
 export class LocalEngine extends EventEmitter {
-  public readonly events: TimelineEvent[] = [];
   public assembly!: LocalAssembly;
   /** Schedules fire on this clock and function code's `Date` follows it: `engine.clock.advance(ms)`. */
   public readonly clock: EngineClock;
   private readonly options: LocalEngineOptions;
+  private readonly timeline: TimelineEvent[] = [];
+  /**
+   * Status-table stream records not yet turned into timeline events: that is done when `events` is
+   * read, or at once while someone listens for 'timeline' (most runs are never looked at this way).
+   */
+  private readonly timelineRecords: { records: StreamEventRecord[]; time: Date }[] = [];
   private readonly region: string;
   private readonly account: string;
   private readonly credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -274,6 +288,7 @@ export class LocalEngine extends EventEmitter {
       entryFor: (fn) => this.entryFor(fn),
       environmentFor: (fn) => this.environmentFor(fn),
       maxWorkersPerFunction: this.options.maxWorkersPerFunction ?? 8,
+      scaleOutDelayMs: this.options.scaleOutDelayMs ?? 100,
       asyncRetryDelaysMs: this.options.asyncRetryDelaysMs ?? [1000, 2000],
       onLog: (fn, line) => this.log(fn, line),
       deliverToDestination: (arn, record) => this.deliver(arn, record),
@@ -439,6 +454,15 @@ export class LocalEngine extends EventEmitter {
     };
   }
 
+  /**
+   * The run timeline so far (oldest first): every run, activity, stage and plugin state transition
+   * the status table went through, and every denial. Also emitted one by one as 'timeline'.
+   */
+  public get events(): TimelineEvent[] {
+    this.flushTimeline();
+    return this.timeline;
+  }
+
   /** The last log lines of a function (handler console output). */
   public logs(fn: string): string[] {
     return [...(this.logLines.get(this.findFunction(fn)?.name ?? fn) ?? [])];
@@ -600,11 +624,24 @@ export class LocalEngine extends EventEmitter {
     });
   }
 
+  /** Turns the stream records read so far into timeline events (emitted as 'timeline'). */
+  private flushTimeline() {
+    for (const { records, time } of this.timelineRecords.splice(0)) {
+      for (const record of records) {
+        for (const event of transitionsOf(record, time)) {
+          this.timeline.push(event);
+          this.emit('timeline', event);
+        }
+      }
+    }
+  }
+
   /** A denial is logged and shows in the timeline, as CloudTrail and the service's logs would show it. */
   private recordDenial(denial: Denial) {
     this.log('engine', `denied: ${denial.message}`);
     const event: TimelineEvent = { time: denial.time, record: 'authorization', uid: '', workflow: '', kind: 'denied', message: denial.message };
-    this.events.push(event);
+    this.flushTimeline();
+    this.timeline.push(event);
     this.emit('timeline', event);
     this.emit('denied', denial);
   }
@@ -778,13 +815,8 @@ export class LocalEngine extends EventEmitter {
       }
       if (table.name === statusTable) {
         consumers.push(new CallbackConsumer((records) => {
-          const now = new Date();
-          for (const record of records) {
-            for (const event of transitionsOf(record, now)) {
-              this.events.push(event);
-              this.emit('timeline', event);
-            }
-          }
+          this.timelineRecords.push({ records, time: new Date() });
+          if (this.listenerCount('timeline') > 0) this.flushTimeline();
         }));
       }
       const reader = new StreamReader({

@@ -4,7 +4,7 @@
  * concurrent invocations of one function use more workers, up to a cap. Counts invocations and
  * billed milliseconds (rounded up to 1 ms, as Lambda bills) per function.
  */
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
@@ -67,7 +67,9 @@ function nodeModulesOf(packageName: string): string | undefined {
  */
 function unsampledTraceHeader(): string {
   const epochHex = Math.floor(Date.now() / 1000).toString(16).padStart(8, '0');
-  return `Root=1-${epochHex}-${randomBytes(12).toString('hex')};Parent=${randomBytes(8).toString('hex')};Sampled=0`;
+  // randomUUID draws from a cached pool (randomBytes makes a system call each time).
+  const hex = () => randomUUID().replace(/-/g, '');
+  return `Root=1-${epochHex}-${hex().slice(0, 24)};Parent=${hex().slice(0, 16)};Sampled=0`;
 }
 
 /** Node.js functions: each warm sandbox is a worker thread with the function's environment and module state. */

@@ -18,6 +18,8 @@ export interface LambdaServiceOptions {
   readonly entryFor: (fn: LocalFunction) => HandlerEntry | string;
   readonly environmentFor: (fn: LocalFunction) => Record<string, string>;
   readonly maxWorkersPerFunction: number;
+  /** How long an invocation waits for a busy sandbox before another one starts (LocalEngineOptions.scaleOutDelayMs). */
+  readonly scaleOutDelayMs: number;
   /** Delays between asynchronous retries (AWS waits about 1 and 2 minutes; locally shorter). */
   readonly asyncRetryDelaysMs: number[];
   readonly onLog: (functionName: string, line: string) => void;
@@ -130,6 +132,7 @@ export class LambdaService {
       entry,
       environment: this.options.environmentFor(fn),
       maxWorkers: fn.reservedConcurrency ?? this.options.maxWorkersPerFunction,
+      scaleOutDelayMs: this.options.scaleOutDelayMs,
       onLog: this.options.onLog,
       clockOffset: this.options.clockOffset,
     };

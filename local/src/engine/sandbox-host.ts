@@ -34,6 +34,11 @@ export interface FunctionHostOptions {
   readonly entry: HandlerEntry;
   readonly environment: Record<string, string>;
   readonly maxWorkers: number;
+  /**
+   * How long an invocation that finds every sandbox busy waits for one to free up before it starts
+   * another (0: at once, as Lambda scales out). See LocalEngineOptions.scaleOutDelayMs.
+   */
+  readonly scaleOutDelayMs?: number;
   readonly onLog: (functionName: string, line: string) => void;
   /** The engine clock's offset from real time (ms, element 0, shared memory): the code's `Date` follows it. */
   readonly clockOffset?: Float64Array;
@@ -143,6 +148,7 @@ export abstract class SandboxHost<S extends Sandbox> {
   }
 
   private async acquire(): Promise<S> {
+    let waitedToScaleOut = false;
     for (;;) {
       const idle = this.sandboxes.find((s) => !s.busy);
       if (idle) {
@@ -150,14 +156,37 @@ export abstract class SandboxHost<S extends Sandbox> {
         return idle;
       }
       if (this.sandboxes.length < this.options.maxWorkers) {
+        const delayMs = this.options.scaleOutDelayMs ?? 0;
+        if (this.sandboxes.length > 0 && delayMs > 0 && !waitedToScaleOut) {
+          waitedToScaleOut = true;
+          await this.nextRelease(delayMs);
+          continue;
+        }
         const fresh = this.start();
         this.stats.coldStarts++;
         this.sandboxes.push(fresh);
         fresh.busy = true;
         return fresh;
       }
-      await new Promise<void>((resolve) => this.queue.push(resolve));
+      await this.nextRelease();
     }
+  }
+
+  /** Resolves when a sandbox is released or discarded, or after `timeoutMs` (then it is no longer waiting). */
+  private nextRelease(timeoutMs?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const waiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+        // Out of the queue, so that a release goes to an invocation that still waits.
+        const at = this.queue.indexOf(waiter);
+        if (at >= 0) this.queue.splice(at, 1);
+        resolve();
+      }, timeoutMs);
+      this.queue.push(waiter);
+    });
   }
 
   private release(slot: S) {
