@@ -55,6 +55,8 @@ export interface Throughput {
   readonly processCpuMsPerRun: number;
   /** CPU of DynamoDB Local's Java process per run, ms (NaN when it cannot be read). */
   readonly dynamodbCpuMsPerRun: number;
+  /** CPU the function code used per run, in its sandboxes' threads (orchestrator handlers and plugins), ms. */
+  readonly functionCpuMsPerRun: number;
 }
 
 /**
@@ -78,6 +80,8 @@ async function concurrentRuns(engine: LocalEngine, opts: {
     if (!started.ok) throw new Error(`start-run failed: ${JSON.stringify(started.error)}`);
   }));
   await engine.idle(120_000);
+  const functionCpu = () => Object.values(engine.counters().functions).reduce((t, f) => t + f.cpuMs, 0);
+  const functionCpuBefore = functionCpu();
   const cpu = mainThreadCpuMs();
   const processCpu = process.cpuUsage();
   const dynamodbCpu = processCpuMs(opts.dynamodbPid);
@@ -88,6 +92,7 @@ async function concurrentRuns(engine: LocalEngine, opts: {
   const mainCpuMs = mainThreadCpuMs() - cpu;
   const { user, system } = process.cpuUsage(processCpu);
   const dynamodbCpuMs = processCpuMs(opts.dynamodbPid) - dynamodbCpu;
+  const functionCpuMs = functionCpu() - functionCpuBefore;
   const failed = results.filter((r) => r.status !== 'SUCCEEDED');
   if (failed.length) throw new Error(`throughput: ${failed.length} of ${opts.runs} activity runs ${failed[0].status}: ${failed[0].error} ${failed[0].cause ?? ''}`);
   return {
@@ -97,6 +102,7 @@ async function concurrentRuns(engine: LocalEngine, opts: {
     mainCpuMsPerRun: mainCpuMs / opts.runs,
     processCpuMsPerRun: (user + system) / 1000 / opts.runs,
     dynamodbCpuMsPerRun: dynamodbCpuMs / opts.runs,
+    functionCpuMsPerRun: functionCpuMs / opts.runs,
   };
 }
 
@@ -130,6 +136,8 @@ export interface DynamoDbBound {
   readonly requestsPerActivityRun: number;
   /** Replayed requests DynamoDB Local answered with an error (a condition that no longer held, ...). */
   readonly errors: number;
+  /** DynamoDB Local's CPU for one activity run's requests, replayed, ms (NaN without its pid). */
+  readonly cpuMsPerActivityRun: number;
 }
 
 /**
@@ -137,7 +145,7 @@ export interface DynamoDbBound {
  * straight to DynamoDB Local over keep-alive HTTP.
  */
 export async function dynamoDbBound(endpoint: string, recorded: { requests: RecordedRequest[]; activityFrom: number }, uid: string,
-  opts: { concurrency: number; rounds: number; prefix: string }): Promise<DynamoDbBound> {
+  opts: { concurrency: number; rounds: number; prefix: string; pid?: number }): Promise<DynamoDbBound> {
   const url = new URL(endpoint);
   const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
   // DynamoDB Local (-sharedDb) reads but does not verify the signature: a well-formed one will do.
@@ -168,6 +176,7 @@ export async function dynamoDbBound(endpoint: string, recorded: { requests: Reco
   const uidJson = JSON.stringify(uid).slice(1, -1);
   const runOf = (newUid: string) => recorded.requests.map((r) => ({ operation: r.operation, body: r.body.split(uidJson).join(newUid) }));
   let sent = 0;
+  const cpuBefore = processCpuMs(opts.pid);
   const t0 = performance.now();
   await Promise.all(Array.from({ length: opts.concurrency }, async (_, lane) => {
     for (let round = 0; round < opts.rounds; round++) {
@@ -178,10 +187,14 @@ export async function dynamoDbBound(endpoint: string, recorded: { requests: Reco
     }
   }));
   const seconds = (performance.now() - t0) / 1000;
+  const cpuMsPerRequest = (processCpuMs(opts.pid) - cpuBefore) / sent;
   agent.destroy();
   const requestsPerActivityRun = recorded.requests.length - recorded.activityFrom;
   const requestsPerSecond = sent / seconds;
-  return { requestsPerSecond, activityRunsPerSecond: requestsPerSecond / requestsPerActivityRun, requestsPerActivityRun, errors };
+  return {
+    requestsPerSecond, activityRunsPerSecond: requestsPerSecond / requestsPerActivityRun, requestsPerActivityRun, errors,
+    cpuMsPerActivityRun: cpuMsPerRequest * requestsPerActivityRun,
+  };
 }
 
 export interface EngineStart {

@@ -32,6 +32,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -547,9 +548,18 @@ interface Speed { throughput: Throughput; bound: DynamoDbBound; start: EngineSta
 
 function speedReport({ throughput: t, bound: b, start, cpuMs }: Speed) {
   const r = t.runsPerSecond / b.activityRunsPerSecond;
+  // What no engine could beat on this machine with these handlers: every core busy with nothing but
+  // the function code and DynamoDB Local answering the run's requests (no engine thread, no stream read).
+  const cores = availableParallelism();
+  const ceiling = (cores * 1000) / (t.functionCpuMsPerRun + b.cpuMsPerActivityRun) / b.activityRunsPerSecond;
+  const otherThreads = t.processCpuMsPerRun - t.mainCpuMsPerRun - t.functionCpuMsPerRun;
   const lines = ['', `Engine speed (configuration A, ${t.runs} activity runs at once, each after its start-run; same DynamoDB Local):`,
     `  engine: ${fmt(t.runsPerSecond, 2)} activity runs/s (${fmt(t.seconds, 2)} s until every effect settled), CPU per run: main thread ${fmt(t.mainCpuMsPerRun, 1)} ms,`
       + ` whole engine process (with function workers) ${fmt(t.processCpuMsPerRun)} ms, DynamoDB Local ${fmt(t.dynamodbCpuMsPerRun)} ms`,
+    `  of the engine process's CPU per run: function code in its sandboxes ${fmt(t.functionCpuMsPerRun)} ms (orchestrator handlers and plugins),`
+      + ` main thread ${fmt(t.mainCpuMsPerRun)} ms, other threads (V8's compilers and GC helpers, libuv, sandboxes between invocations) ${fmt(otherThreads)} ms`,
+    `  R if the engine cost nothing: ${cores} cores / (function code ${fmt(t.functionCpuMsPerRun)} ms + DynamoDB Local's requests ${fmt(b.cpuMsPerActivityRun)} ms per run, as replayed)`
+      + ` = ${fmt((cores * 1000) / (t.functionCpuMsPerRun + b.cpuMsPerActivityRun), 1)} activity runs/s, ${fmt(ceiling, 2)} of the bound`,
     `  DynamoDB Local bound: ${fmt(b.requestsPerSecond)} requests/s replaying one run's ${fmt(b.requestsPerActivityRun)} requests (and start-run's write) `
       + `${t.runs} runs at once over bare HTTP${b.errors ? ` (${b.errors} answered with an error)` : ''} = ${fmt(b.activityRunsPerSecond, 2)} activity runs/s`,
     `  engine start from cdk.out with DynamoDB Local running, fresh process (median): first ${fmt(start.firstMs)} ms (of which loading the package ${fmt(start.requireMs)} ms), later ${fmt(start.laterMs)} ms`,
@@ -613,7 +623,9 @@ async function main() {
       }
       const a = measured.find((m) => m.config.key === 'A');
       if (a?.throughput && a.recorded) {
-        const bound = await dynamoDbBound(dynamoDb.endpoint, a.recorded, a.recorded.uid, { concurrency: concurrentRuns, rounds: small ? 1 : 4, prefix: 'bound' });
+        const bound = await dynamoDbBound(dynamoDb.endpoint, a.recorded, a.recorded.uid, {
+          concurrency: concurrentRuns, rounds: small ? 1 : 4, prefix: 'bound', pid: dynamoDb.pid,
+        });
         const cdkOut = (buildApp(a.config).stack.node.root as App).synth().directory;
         const start = measureEngineStart(join(__dirname, '..'), cdkOut, dynamoDb.endpoint, small ? 1 : 3);
         speed = { throughput: a.throughput, bound, start, cpuMs: a.perRun.engineCpuMs };

@@ -6,6 +6,7 @@
  * This file is transpiled on the fly (esbuild) and started with `eval: true`, so it must only
  * import Node built-ins.
  */
+import { readFileSync } from 'node:fs';
 import Module from 'node:module';
 import { isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -46,8 +47,8 @@ export interface LambdaError { errorType: string; errorMessage: string; trace: s
  * while it ran (sleeps, retry backoffs, registration windows), overlapping waits counted once.
  */
 export type ResultMessage =
-  | { id: number; ok: true; payload: string; durationMs: number; timerWaitMs?: number; log?: string }
-  | { id: number; ok: false; error: LambdaError; durationMs: number; timerWaitMs?: number; log?: string };
+  | { id: number; ok: true; payload: string; durationMs: number; timerWaitMs?: number; cpuMs?: number; log?: string }
+  | { id: number; ok: false; error: LambdaError; durationMs: number; timerWaitMs?: number; cpuMs?: number; log?: string };
 
 /** Output the function wrote (stdout and stderr) outside an answer: at start, or after an invocation ended. */
 export interface LogMessage { readonly log: string }
@@ -184,6 +185,18 @@ function clockWaitMs(): number {
   return total;
 }
 
+/**
+ * This thread's CPU time in ms, from the kernel's per-thread figure (time on a core, not waiting
+ * for one); undefined where /proc is missing (not Linux).
+ */
+function threadCpuMs(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ', 1)[0]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Real time, for the invocation's deadline (Lambda's timeout is real time, not the engine clock's). */
 const realNow = Date.now.bind(Date);
 
@@ -217,12 +230,14 @@ handlerPromise.catch(() => undefined);
 
 port.on('message', async (message: InvokeMessage) => {
   const started = performance.now();
+  const cpuAtStart = threadCpuMs();
   invocationStart = started;
   clockWaits = [];
   const finish = () => {
     const timerWaitMs = clockWaitMs();
     invocationStart = undefined;
-    return timerWaitMs;
+    const cpuAtEnd = threadCpuMs();
+    return { timerWaitMs, cpuMs: cpuAtStart === undefined || cpuAtEnd === undefined ? undefined : cpuAtEnd - cpuAtStart };
   };
   const { context } = message;
   const lambdaContext = {
@@ -243,10 +258,10 @@ port.on('message', async (message: InvokeMessage) => {
     });
     const payload = result === undefined ? 'null' : JSON.stringify(result);
     const durationMs = performance.now() - started;
-    port.postMessage({ id: message.id, ok: true, payload, durationMs, timerWaitMs: finish(), log: takeLog() } satisfies ResultMessage);
+    port.postMessage({ id: message.id, ok: true, payload, durationMs, ...finish(), log: takeLog() } satisfies ResultMessage);
   } catch (error) {
     const durationMs = performance.now() - started;
-    const answer = { id: message.id, ok: false, error: toLambdaError(error), durationMs, timerWaitMs: finish(), log: takeLog() } as const;
+    const answer = { id: message.id, ok: false, error: toLambdaError(error), durationMs, ...finish(), log: takeLog() } as const;
     port.postMessage(answer satisfies ResultMessage);
   }
 });

@@ -23,6 +23,12 @@ export interface FunctionStats {
    * while they ran: sleeps, backoffs, registration windows): billed time that does no work.
    */
   timerWaitMs: number;
+  /**
+   * CPU time the invocations used on their sandbox's thread, ms (Node.js functions on Linux, read
+   * from the kernel's per-thread figure; 0 where it cannot be read): what the function code costs the
+   * machine, apart from the engine.
+   */
+  cpuMs: number;
   readonly memoryMb: number;
 }
 
@@ -64,7 +70,7 @@ export abstract class SandboxHost<S extends Sandbox> {
   private stopped = false;
 
   constructor(protected readonly options: FunctionHostOptions) {
-    this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, timerWaitMs: 0, memoryMb: options.fn.memoryMb };
+    this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, timerWaitMs: 0, cpuMs: 0, memoryMb: options.fn.memoryMb };
   }
 
   public get name(): string {
@@ -118,6 +124,7 @@ export abstract class SandboxHost<S extends Sandbox> {
     } else {
       this.release(slot);
       this.stats.timerWaitMs += outcome.timerWaitMs ?? 0;
+      this.stats.cpuMs += outcome.cpuMs ?? 0;
       result = outcome.ok
         ? { ok: true, payload: outcome.payload, requestId, durationMs: outcome.durationMs }
         : { ok: false, error: outcome.error, requestId, durationMs: outcome.durationMs };
