@@ -49,6 +49,12 @@ export interface StreamReaderOptions {
 
 /** Records asked for per GetRecords call (the API's maximum). */
 const GET_RECORDS_LIMIT = 1000;
+/**
+ * A write wakes the reader this long after it, not at once: the writes of a busy moment (concurrent
+ * runs, a handler's update right after another's) are read by one GetRecords, which costs DynamoDB
+ * Local about what a write does.
+ */
+const WAKE_COALESCE_MS = 3;
 /** How far the poll interval grows while nothing happens (x pollIntervalMs). */
 const IDLE_POLL_FACTOR = 10;
 /**
@@ -73,6 +79,8 @@ export class StreamReader {
   /** Ends the current wait between polls early. */
   private wakeUp?: () => void;
   private woken = false;
+  /** Set while a wake waits WAKE_COALESCE_MS to end the pause. */
+  private wakeTimer?: NodeJS.Timeout;
   /** Polls in a row that found nothing and were not woken for: the next wait grows with them. */
   private emptyPolls = 0;
 
@@ -85,6 +93,7 @@ export class StreamReader {
 
   public async stop() {
     this.running = false;
+    clearTimeout(this.wakeTimer);
     this.wakeUp?.();
     await this.loop;
   }
@@ -96,7 +105,11 @@ export class StreamReader {
   public wake() {
     this.caughtUp = false;
     this.woken = true;
-    this.wakeUp?.();
+    if (this.wakeTimer || !this.wakeUp) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wakeUp?.();
+    }, WAKE_COALESCE_MS);
   }
 
   private async run() {
@@ -122,6 +135,7 @@ export class StreamReader {
       // none). A wake during the poll may come after DynamoDB Local answered it: poll once more.
       this.caughtUp = !more && !this.woken;
       if (this.caughtUp) await this.pause();
+      else if (!more && this.running) await sleep(WAKE_COALESCE_MS); // woken meanwhile: let the writes of the moment land first
     }
   }
 
