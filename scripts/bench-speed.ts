@@ -107,6 +107,29 @@ async function concurrentRuns(engine: LocalEngine, opts: {
 }
 
 /**
+ * Main-thread CPU per activity run, one run at a time, once the engine's own code is warm (after the
+ * concurrent runs): the V8 JIT has optimized it by then, which it has not over the bench's first few
+ * sequential runs (those cost about twice as much).
+ */
+export async function measureWarmSequential(engine: LocalEngine, opts: {
+  startRun: string; activityMachine: string; workflow: string; activity: string; runs: number; prefix: string;
+}): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < opts.runs; i++) {
+    const uid = `${opts.prefix}-${i}`;
+    const started = await engine.invoke(opts.startRun, { input: { uid }, workflow: opts.workflow, activities: [opts.activity] });
+    if (!started.ok) throw new Error(`start-run failed: ${JSON.stringify(started.error)}`);
+    await engine.idle();
+    const cpu = mainThreadCpuMs();
+    const result = await engine.startExecution(opts.activityMachine, { uid, workflow: opts.workflow }).result();
+    await engine.idle(60_000);
+    total += mainThreadCpuMs() - cpu;
+    if (result.status !== 'SUCCEEDED') throw new Error(`warm sequential run ${result.status}: ${result.error}`);
+  }
+  return total / opts.runs;
+}
+
+/**
  * Records the DynamoDB requests of one start-run + activity run; `activityFrom` is the index of the
  * activity run's first request (the ones before it are start-run's).
  */

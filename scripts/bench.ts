@@ -38,7 +38,9 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { App, Duration, NestedStack, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { DynamoDbBound, dynamoDbBound, EngineStart, mainThreadCpuMs, measureEngineStart, measureThroughput, RecordedRequest, recordRun, Throughput } from './bench-speed';
+import {
+  DynamoDbBound, dynamoDbBound, EngineStart, mainThreadCpuMs, measureEngineStart, measureThroughput, measureWarmSequential, RecordedRequest, recordRun, Throughput,
+} from './bench-speed';
 import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
@@ -175,6 +177,8 @@ interface Measured {
   readonly orchestratorMemoryMb: number;
   /** Configuration A only: concurrent runs, and one run's DynamoDB requests for the bound. */
   readonly throughput?: Throughput;
+  /** Configuration A only: main-thread CPU per sequential run once the engine's code is warm (after the concurrent runs), ms. */
+  readonly warmCpuMs?: number;
   readonly recorded?: { requests: RecordedRequest[]; activityFrom: number; uid: string };
   /** Decisions the authorizer took (evaluated) and answered from its cache, over all runs; absent when off. */
   readonly decisions?: { evaluated: number; cached: number };
@@ -298,16 +302,18 @@ async function measure(config: Config, runs: number, dynamodb: { endpoint: strin
     perRun.states = Object.fromEntries([...stateTimes].map(([state, t]) => [state, t.total / runs]));
     const memory = engine.assembly.functions.find((f) => f.name === startRun)!.memoryMb;
     let throughput: Throughput | undefined;
+    let warmCpuMs: number | undefined;
     let recorded: Measured['recorded'];
     if (concurrentRuns) {
       const run = { startRun, activityMachine, workflow: WORKFLOW, activity: ACTIVITY };
       throughput = await measureThroughput(engine, { ...run, runs: concurrentRuns, prefix: `${config.key}-concurrent`, dynamodbPid: dynamodb.pid });
+      warmCpuMs = await measureWarmSequential(engine, { ...run, runs: Math.max(runs, 3), prefix: `${config.key}-warm-sequential` });
       const uid = `${config.key}-recorded`;
       recorded = { ...await recordRun(engine, { ...run, uid }), uid };
     }
     const decisions = engine.counters().authorization;
     if (decisions?.denials) throw new Error(`${config.key}: ${decisions.denials} calls denied: ${engine.denials.map((d) => d.message).join('\n')}`);
-    return { config, perRun, runStart: averageFlat(results.map((r) => r.runStart)), orchestratorMemoryMb: memory, throughput, recorded, decisions };
+    return { config, perRun, runStart: averageFlat(results.map((r) => r.runStart)), orchestratorMemoryMb: memory, throughput, warmCpuMs, recorded, decisions };
   } finally {
     await engine.stop();
   }
@@ -544,9 +550,9 @@ function synthReport(sizes: number[]) {
     + `AWS::CloudFormation::Stack per group (at most ${SCALE.activityGroups}) in the parent.\n`);
 }
 
-interface Speed { throughput: Throughput; bound: DynamoDbBound; start: EngineStart; cpuMs: number }
+interface Speed { throughput: Throughput; bound: DynamoDbBound; start: EngineStart; cpuMs: number; warmCpuMs: number }
 
-function speedReport({ throughput: t, bound: b, start, cpuMs }: Speed) {
+function speedReport({ throughput: t, bound: b, start, cpuMs, warmCpuMs }: Speed) {
   const r = t.runsPerSecond / b.activityRunsPerSecond;
   // What no engine could beat on this machine with these handlers: every core busy with nothing but
   // the function code and DynamoDB Local answering the run's requests (no engine thread, no stream read).
@@ -565,11 +571,13 @@ function speedReport({ throughput: t, bound: b, start, cpuMs }: Speed) {
     `  engine start from cdk.out with DynamoDB Local running, fresh process (median): first ${fmt(start.firstMs)} ms (of which loading the package ${fmt(start.requireMs)} ms), later ${fmt(start.laterMs)} ms`,
     '', 'Speed goals:',
     `  [${r >= 0.5 ? 'met' : 'MISSED'}] engine throughput vs DynamoDB Local bound >= 0.5 (${fmt(r, 2)})`,
-    `  [${cpuMs <= 20 ? 'met' : 'MISSED'}] A: engine main-thread CPU per activity run <= 20 ms (${fmt(cpuMs, 1)} ms sequential, ${fmt(t.mainCpuMsPerRun, 1)} ms concurrent)`,
+    `  [${cpuMs <= 20 ? 'met' : 'MISSED'}] A: engine main-thread CPU per activity run <= 20 ms (${fmt(cpuMs, 1)} ms sequential, first runs;`
+      + ` ${fmt(warmCpuMs, 1)} ms sequential once warm; ${fmt(t.mainCpuMsPerRun, 1)} ms concurrent)`,
     `  [${start.firstMs <= 1000 ? 'met' : 'MISSED'}] engine start (first in process) <= 1 s (${fmt(start.firstMs)} ms)`,
     `engine start (first in process): ${fmt(start.firstMs)} ms`,
     `engine start (later): ${fmt(start.laterMs)} ms`,
     `engine main-thread CPU per activity run (A): ${fmt(cpuMs, 1)} ms`,
+    `engine main-thread CPU per activity run (A), warm: ${fmt(warmCpuMs, 1)} ms`,
     `engine throughput vs DynamoDB Local bound: ${fmt(r, 2)}`];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -628,7 +636,7 @@ async function main() {
         });
         const cdkOut = (buildApp(a.config).stack.node.root as App).synth().directory;
         const start = measureEngineStart(join(__dirname, '..'), cdkOut, dynamoDb.endpoint, small ? 1 : 3);
-        speed = { throughput: a.throughput, bound, start, cpuMs: a.perRun.engineCpuMs };
+        speed = { throughput: a.throughput, bound, start, cpuMs: a.perRun.engineCpuMs, warmCpuMs: a.warmCpuMs ?? Number.NaN };
       }
     } finally {
       await dynamoDb.stop();
