@@ -11,7 +11,8 @@
  * Before the baseline and before the load, a warm-up (not measured; its runs are checked too) starts
  * the sandboxes each needs, so both measure warm runs; the cold starts are printed with the warm-up.
  *
- * Printed: runs/s, p50/p95/max run latency (execution start to stop), orchestrator invocations and
+ * Printed: runs/s, p50/p95/max run latency (execution start to stop), cold starts, the function code's
+ * CPU per run and the time it alone needs on this machine's cores (a floor for any engine), orchestrator invocations and
  * DynamoDB requests per run (the handlers' requests through the engine's endpoint; the engine's own
  * stream reads are not counted), SNS publishes per run — for the load and for a baseline measured in
  * the same process first (a few runs at a time), and the ratio load/baseline.
@@ -22,6 +23,7 @@
  *   environment: LOAD_WORKERS (sandboxes per function, default 8), LOAD_LOGS=1 (function logs to stderr)
  * Exit code 1 when any run ended otherwise than expected or a status item differs.
  */
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { App, Duration, Stack } from 'aws-cdk-lib';
@@ -133,6 +135,8 @@ interface Figures {
   readonly publishesPerRun: number;
   /** Sandboxes started during the measurement (each a cold start: the handler's modules loaded). */
   readonly coldStarts: number;
+  /** CPU the function code used per run in its sandboxes (orchestrator handlers and plugins), ms. */
+  readonly functionCpuMsPerRun: number;
   readonly problems: string[];
 }
 
@@ -145,6 +149,7 @@ async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label:
     .reduce((t, [name, f]) => t + (orchestratorFns.has(name) ? f.invocations : 0), 0);
   const dynamodb = (c: EngineCounters) => c.dynamodb.reads + c.dynamodb.writes + c.dynamodb.other;
   const coldStarts = (c: EngineCounters) => Object.values(c.functions).reduce((t, f) => t + f.coldStarts, 0);
+  const functionCpuMs = (c: EngineCounters) => Object.values(c.functions).reduce((t, f) => t + f.cpuMs, 0);
   const before = engine.counters();
   const uids = Array.from({ length: count }, (_, i) => `${label}-${i}`);
   const fails = (i: number) => i % 10 === 9;
@@ -183,6 +188,7 @@ async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label:
     dynamodbPerRun: (dynamodb(after) - dynamodb(before)) / count,
     publishesPerRun: (after.sns.publishes - before.sns.publishes) / count,
     coldStarts: coldStarts(after) - coldStarts(before),
+    functionCpuMsPerRun: (functionCpuMs(after) - functionCpuMs(before)) / count,
     problems,
   };
 }
@@ -233,6 +239,10 @@ async function main() {
     console.log(`ratio load/baseline: throughput ${(load.runsPerSecond / baseline.runsPerSecond).toFixed(2)}x, `
       + `p50 latency ${(load.p50Ms / baseline.p50Ms).toFixed(1)}x, p95 latency ${(load.p95Ms / baseline.p95Ms).toFixed(1)}x, `
       + `invocations/run ${(load.invocationsPerRun / baseline.invocationsPerRun).toFixed(2)}x, DynamoDB/run ${(load.dynamodbPerRun / baseline.dynamodbPerRun).toFixed(2)}x`);
+    // A floor no engine could beat here: the function code's own CPU, spread over every core.
+    const cores = availableParallelism();
+    console.log(`function code CPU per run (in its sandboxes): ${load.functionCpuMsPerRun.toFixed(0)} ms; on ${cores} cores the function code alone needs `
+      + `${((load.functionCpuMsPerRun * runs) / cores / 1000).toFixed(1)} s for these ${runs} runs (the load took ${load.seconds.toFixed(1)} s)`);
     console.log(`engine process RSS: ${(rssBefore / 2 ** 20).toFixed(0)} MB before the load, ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB after`);
     const problems = [...warmup.problems, ...baseline.problems, ...load.problems];
     console.log(`status items read back: ${warmup.runs + baseline.runs + load.runs}; wrong or lost: ${problems.length}`);
