@@ -215,7 +215,10 @@ export async function dynamoDbBound(endpoint: string, recorded: { requests: Reco
   const requestsPerActivityRun = recorded.requests.length - recorded.activityFrom;
   const requestsPerSecond = sent / seconds;
   return {
-    requestsPerSecond, activityRunsPerSecond: requestsPerSecond / requestsPerActivityRun, requestsPerActivityRun, errors,
+    requestsPerSecond,
+    activityRunsPerSecond: requestsPerSecond / requestsPerActivityRun,
+    requestsPerActivityRun,
+    errors,
     cpuMsPerActivityRun: cpuMsPerRequest * requestsPerActivityRun,
   };
 }

@@ -39,7 +39,8 @@ import { parseArgs } from 'node:util';
 import { App, Duration, NestedStack, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import {
-  DynamoDbBound, dynamoDbBound, EngineStart, mainThreadCpuMs, measureEngineStart, measureThroughput, measureWarmSequential, RecordedRequest, recordRun, Throughput,
+  DynamoDbBound, dynamoDbBound, EngineStart, mainThreadCpuMs, measureEngineStart, measureThroughput, measureWarmSequential,
+  RecordedRequest, recordRun, Throughput,
 } from './bench-speed';
 import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
@@ -313,7 +314,8 @@ async function measure(config: Config, runs: number, dynamodb: { endpoint: strin
     }
     const decisions = engine.counters().authorization;
     if (decisions?.denials) throw new Error(`${config.key}: ${decisions.denials} calls denied: ${engine.denials.map((d) => d.message).join('\n')}`);
-    return { config, perRun, runStart: averageFlat(results.map((r) => r.runStart)), orchestratorMemoryMb: memory, throughput, warmCpuMs, recorded, decisions };
+    const runStart = averageFlat(results.map((r) => r.runStart));
+    return { config, perRun, runStart, orchestratorMemoryMb: memory, throughput, warmCpuMs, recorded, decisions };
   } finally {
     await engine.stop();
   }

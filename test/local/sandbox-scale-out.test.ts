@@ -4,8 +4,8 @@
  * short wait), then starts another, so invocations that take long still run concurrently. With
  * `scaleOutDelayMs: 0` it starts one at once, as Lambda does.
  */
-import { LocalEngine } from '../../local/src';
 import { inlineFunction, newStack, startTestEngine } from './support';
+import { LocalEngine } from '../../local/src';
 
 const QUICK = 'exports.handler = async () => ({ at: Date.now() });';
 const SLOW = 'exports.handler = async () => { const started = Date.now(); await new Promise((r) => setTimeout(r, 800)); return { started, ended: Date.now() }; };';
