@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { LocalEngine, startDynamoDbLocal } from '../local/src';
+import { LocalEngine } from '../local/src';
 import type { EngineCounters, ExecutionResult } from '../local/src';
 import { ActivityStage, Orchestrator, Workflow } from '../src';
 
@@ -208,11 +208,8 @@ async function main() {
   const baselineRuns = values.small ? 2 : Number(values.baseline);
   const { stack, orchestrator } = buildApp();
   const workers = Number(process.env.LOAD_WORKERS ?? 8);
-  // Minutes of load: DynamoDB Local's JVM options for a sustained session (dynamodb-local.ts).
-  const dynamoDb = await startDynamoDbLocal({ session: values.small ? 'short' : 'sustained' });
   const engine = new LocalEngine({
     app: stack,
-    dynamodbEndpoint: dynamoDb.endpoint,
     logs: process.env.LOAD_LOGS ? 'inherit' : 'silent',
     maxWorkersPerFunction: workers,
     asyncRetryDelaysMs: [1000, 2000],
@@ -254,7 +251,6 @@ async function main() {
     process.exitCode = problems.length ? 1 : 0;
   } finally {
     await engine.stop();
-    await dynamoDb.stop();
   }
 }
 

@@ -23,35 +23,23 @@ export interface DynamoDbLocalOptions {
   /** How long to wait for the first HTTP answer. @default 120000 ms (about 4 s on an idle 2-core machine; far more under load) */
   readonly readyTimeoutMs?: number;
   /**
-   * How long the database will be used, which picks its JVM options: `short` (one engine, a CLI run)
-   * or `sustained` (shared by a whole test run, a load of minutes). @default 'short'
-   */
-  readonly session?: 'short' | 'sustained';
-  /**
    * Options for the Java virtual machine, before `-jar`.
-   * @default - the whitespace-separated `CDK_ORCHESTRATOR_LOCAL_JVM_OPTIONS` when it is set, else the
-   * session's: DYNAMODB_LOCAL_JVM_OPTIONS or DYNAMODB_LOCAL_JVM_OPTIONS_SUSTAINED
+   * @default DYNAMODB_LOCAL_JVM_OPTIONS (tuned for short test sessions), or the whitespace-separated
+   * `CDK_ORCHESTRATOR_LOCAL_JVM_OPTIONS` when it is set
    */
   readonly jvmOptions?: readonly string[];
 }
 
 /**
- * The JVM options for a short session, the default. It shares its cores with the engine: the client
- * compiler alone (C1) compiles fast code at once, where the default tiered compilation first runs
- * slower profiling code and spends CPU on its optimizing compiler (C2); the serial collector has no
- * concurrent GC threads. Measured in the bench (issue 16), same machine: DynamoDB Local's CPU per
- * activity run 143 -> 59 ms, engine throughput 6.1 -> 9.6 activity runs/s.
+ * The JVM options DynamoDB Local runs with by default. A test session is short and shares its cores
+ * with the engine: the client compiler alone (C1) reaches its speed after far less compilation than
+ * the default tiered C1+C2, and the serial collector has no concurrent GC threads. Measured in the
+ * bench (issue 16), same machine and run: DynamoDB Local's CPU per activity run 143 -> 59 ms, engine
+ * throughput 6.1 -> 9.6 activity runs/s.
  */
 export const DYNAMODB_LOCAL_JVM_OPTIONS: readonly string[] = ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC'];
 
-/**
- * The JVM options for a sustained session: after a minute or so of load, C2's code is faster than
- * C1's. Measured with the load script (1,000 concurrent workflow runs, about two minutes): 8.8
- * workflow runs/s, against 6.9 with the short session's options and 8.4 with the JVM's defaults.
- */
-export const DYNAMODB_LOCAL_JVM_OPTIONS_SUSTAINED: readonly string[] = ['-XX:+UseSerialGC'];
-
-/** Environment variable: JVM options for DynamoDB Local, separated by whitespace (replaces the sessions' options). */
+/** Environment variable: JVM options for DynamoDB Local, separated by whitespace (replaces the defaults). */
 export const JVM_OPTIONS_ENV = 'CDK_ORCHESTRATOR_LOCAL_JVM_OPTIONS';
 
 export interface DynamoDbLocal {
@@ -91,8 +79,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
 function jvmOptionsOf(options: DynamoDbLocalOptions): readonly string[] {
   if (options.jvmOptions) return options.jvmOptions;
   const fromEnv = process.env[JVM_OPTIONS_ENV];
-  if (fromEnv !== undefined) return fromEnv.split(/\s+/).filter(Boolean);
-  return options.session === 'sustained' ? DYNAMODB_LOCAL_JVM_OPTIONS_SUSTAINED : DYNAMODB_LOCAL_JVM_OPTIONS;
+  return fromEnv !== undefined ? fromEnv.split(/\s+/).filter(Boolean) : DYNAMODB_LOCAL_JVM_OPTIONS;
 }
 
 async function launch(port: number, readyTimeoutMs: number, jvmOptions: readonly string[]): Promise<DynamoDbLocal> {

@@ -1,12 +1,11 @@
 /**
- * DynamoDB Local's launch: the JVM options it runs with (per session: short by default, sustained for
- * a whole test run; replaced by the option or the environment variable), telemetry off, and a
- * database that answers.
+ * DynamoDB Local's launch: the JVM options it runs with (tuned for short test sessions by default,
+ * replaced by the option or the environment variable), telemetry off, and a database that answers.
  * The command line is read from /proc (Linux, where CI runs).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { DYNAMODB_LOCAL_JVM_OPTIONS, DYNAMODB_LOCAL_JVM_OPTIONS_SUSTAINED, JVM_OPTIONS_ENV, startDynamoDbLocal } from '../src/dynamodb-local';
+import { DYNAMODB_LOCAL_JVM_OPTIONS, JVM_OPTIONS_ENV, startDynamoDbLocal } from '../src/dynamodb-local';
 
 const commandLine = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
 
@@ -33,21 +32,8 @@ function listTables(endpoint: string): Promise<{ status: number; body: any }> {
 
 const onLinux = existsSync('/proc/self/cmdline') ? describe : describe.skip;
 
-/** Runs `work` with the JVM options variable set to `value` (unset when undefined), then restores it. */
-async function withJvmOptionsEnv(value: string | undefined, work: () => Promise<void>) {
-  const previous = process.env[JVM_OPTIONS_ENV];
-  if (value === undefined) delete process.env[JVM_OPTIONS_ENV];
-  else process.env[JVM_OPTIONS_ENV] = value;
-  try {
-    await work();
-  } finally {
-    if (previous === undefined) delete process.env[JVM_OPTIONS_ENV];
-    else process.env[JVM_OPTIONS_ENV] = previous;
-  }
-}
-
 onLinux('startDynamoDbLocal', () => {
-  test('runs the client compiler and the serial collector, before -jar, with telemetry off; the database answers', () => withJvmOptionsEnv(undefined, async () => {
+  test('runs the client compiler and the serial collector, before -jar, with telemetry off; the database answers', async () => {
     const db = await startDynamoDbLocal();
     try {
       const args = commandLine(db.pid);
@@ -60,29 +46,24 @@ onLinux('startDynamoDbLocal', () => {
     } finally {
       await db.stop();
     }
-  }), 120_000);
+  }, 120_000);
 
-  test('a sustained session keeps the JVM\'s tiered compilation (C2 pays off after a minute of load)', () => withJvmOptionsEnv(undefined, async () => {
-    const db = await startDynamoDbLocal({ session: 'sustained' });
+  test(`${JVM_OPTIONS_ENV} replaces the default JVM options`, async () => {
+    const previous = process.env[JVM_OPTIONS_ENV];
+    process.env[JVM_OPTIONS_ENV] = ' -Xmx384m   -XX:+UseSerialGC ';
     try {
-      const args = commandLine(db.pid);
-      expect(args.slice(0, args.indexOf('-jar'))).toEqual(expect.arrayContaining([...DYNAMODB_LOCAL_JVM_OPTIONS_SUSTAINED]));
-      expect(args).not.toContain('-XX:TieredStopAtLevel=1');
-      expect((await listTables(db.endpoint)).status).toBe(200);
+      const db = await startDynamoDbLocal();
+      try {
+        const args = commandLine(db.pid);
+        expect(args.slice(0, args.indexOf('-jar'))).toEqual(expect.arrayContaining(['-Xmx384m', '-XX:+UseSerialGC']));
+        expect(args).not.toContain('-XX:TieredStopAtLevel=1');
+        expect((await listTables(db.endpoint)).status).toBe(200);
+      } finally {
+        await db.stop();
+      }
     } finally {
-      await db.stop();
+      if (previous === undefined) delete process.env[JVM_OPTIONS_ENV];
+      else process.env[JVM_OPTIONS_ENV] = previous;
     }
-  }), 120_000);
-
-  test(`${JVM_OPTIONS_ENV} replaces either session's JVM options`, () => withJvmOptionsEnv(' -Xmx384m   -XX:+UseSerialGC ', async () => {
-    const db = await startDynamoDbLocal({ session: 'short' });
-    try {
-      const args = commandLine(db.pid);
-      expect(args.slice(0, args.indexOf('-jar'))).toEqual(expect.arrayContaining(['-Xmx384m', '-XX:+UseSerialGC']));
-      expect(args).not.toContain('-XX:TieredStopAtLevel=1');
-      expect((await listTables(db.endpoint)).status).toBe(200);
-    } finally {
-      await db.stop();
-    }
-  }), 120_000);
+  }, 120_000);
 });

@@ -17,8 +17,7 @@ const HOLDER = '__cdkOrchestratorLocalDynamoDb';
 /** Starts DynamoDB Local (unless one is already given in the environment) and publishes its endpoint. */
 export async function globalSetup(): Promise<void> {
   if (process.env[SHARED_DYNAMODB_ENDPOINT_ENV]) return;
-  // It serves every test file of the run: a sustained session (its JVM options, see dynamodb-local.ts).
-  const dynamoDb = await startDynamoDbLocal({ session: 'sustained' });
+  const dynamoDb = await startDynamoDbLocal();
   process.env[SHARED_DYNAMODB_ENDPOINT_ENV] = dynamoDb.endpoint;
   (globalThis as Record<string, unknown>)[HOLDER] = dynamoDb;
 }
