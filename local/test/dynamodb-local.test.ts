@@ -32,8 +32,22 @@ function listTables(endpoint: string): Promise<{ status: number; body: any }> {
 
 const onLinux = existsSync('/proc/self/cmdline') ? describe : describe.skip;
 
+/** Runs `work` with the JVM options variable set to `value` (unset when undefined), then restores it. */
+async function withJvmOptionsEnv(value: string | undefined, work: () => Promise<void>) {
+  const previous = process.env[JVM_OPTIONS_ENV];
+  if (value === undefined) delete process.env[JVM_OPTIONS_ENV];
+  else process.env[JVM_OPTIONS_ENV] = value;
+  try {
+    await work();
+  } finally {
+    if (previous === undefined) delete process.env[JVM_OPTIONS_ENV];
+    else process.env[JVM_OPTIONS_ENV] = previous;
+  }
+}
+
 onLinux('startDynamoDbLocal', () => {
-  test('runs the client compiler and the serial collector, before -jar, with telemetry off; the database answers', async () => {
+  // The defaults, whatever the developer's own environment sets.
+  test('runs the client compiler and the serial collector, before -jar, with telemetry off; the database answers', () => withJvmOptionsEnv(undefined, async () => {
     const db = await startDynamoDbLocal();
     try {
       const args = commandLine(db.pid);
@@ -46,24 +60,17 @@ onLinux('startDynamoDbLocal', () => {
     } finally {
       await db.stop();
     }
-  }, 120_000);
+  }), 120_000);
 
-  test(`${JVM_OPTIONS_ENV} replaces the default JVM options`, async () => {
-    const previous = process.env[JVM_OPTIONS_ENV];
-    process.env[JVM_OPTIONS_ENV] = ' -Xmx384m   -XX:+UseSerialGC ';
+  test(`${JVM_OPTIONS_ENV} replaces the default JVM options`, () => withJvmOptionsEnv(' -Xmx384m   -XX:+UseSerialGC ', async () => {
+    const db = await startDynamoDbLocal();
     try {
-      const db = await startDynamoDbLocal();
-      try {
-        const args = commandLine(db.pid);
-        expect(args.slice(0, args.indexOf('-jar'))).toEqual(expect.arrayContaining(['-Xmx384m', '-XX:+UseSerialGC']));
-        expect(args).not.toContain('-XX:TieredStopAtLevel=1');
-        expect((await listTables(db.endpoint)).status).toBe(200);
-      } finally {
-        await db.stop();
-      }
+      const args = commandLine(db.pid);
+      expect(args.slice(0, args.indexOf('-jar'))).toEqual(expect.arrayContaining(['-Xmx384m', '-XX:+UseSerialGC']));
+      expect(args).not.toContain('-XX:TieredStopAtLevel=1');
+      expect((await listTables(db.endpoint)).status).toBe(200);
     } finally {
-      if (previous === undefined) delete process.env[JVM_OPTIONS_ENV];
-      else process.env[JVM_OPTIONS_ENV] = previous;
+      await db.stop();
     }
-  }, 120_000);
+  }), 120_000);
 });
