@@ -59,6 +59,12 @@ export interface Throughput {
   readonly functionCpuMsPerRun: number;
 }
 
+/** Invokes start-run for `uid` (the run's status item, before its activity runs) and fails loudly if it failed. */
+async function startRunFor(engine: LocalEngine, opts: { startRun: string; workflow: string; activity: string }, uid: string): Promise<void> {
+  const started = await engine.invoke(opts.startRun, { input: { uid }, workflow: opts.workflow, activities: [opts.activity] });
+  if (!started.ok) throw new Error(`start-run failed: ${JSON.stringify(started.error)}`);
+}
+
 /**
  * `runs` activity runs at once (each after its start-run, which is not timed): activity runs per
  * second from the first start until every effect settled, and the CPU per run. A first round, not
@@ -75,10 +81,7 @@ async function concurrentRuns(engine: LocalEngine, opts: {
   startRun: string; activityMachine: string; workflow: string; activity: string; runs: number; prefix: string; dynamodbPid?: number;
 }): Promise<Throughput> {
   const uids = Array.from({ length: opts.runs }, (_, i) => `${opts.prefix}-${i}`);
-  await Promise.all(uids.map(async (uid) => {
-    const started = await engine.invoke(opts.startRun, { input: { uid }, workflow: opts.workflow, activities: [opts.activity] });
-    if (!started.ok) throw new Error(`start-run failed: ${JSON.stringify(started.error)}`);
-  }));
+  await Promise.all(uids.map((uid) => startRunFor(engine, opts, uid)));
   await engine.idle(120_000);
   const functionCpu = () => Object.values(engine.counters().functions).reduce((t, f) => t + f.cpuMs, 0);
   const functionCpuBefore = functionCpu();
@@ -117,8 +120,7 @@ export async function measureWarmSequential(engine: LocalEngine, opts: {
   let total = 0;
   for (let i = 0; i < opts.runs; i++) {
     const uid = `${opts.prefix}-${i}`;
-    const started = await engine.invoke(opts.startRun, { input: { uid }, workflow: opts.workflow, activities: [opts.activity] });
-    if (!started.ok) throw new Error(`start-run failed: ${JSON.stringify(started.error)}`);
+    await startRunFor(engine, opts, uid);
     await engine.idle();
     const cpu = mainThreadCpuMs();
     const result = await engine.startExecution(opts.activityMachine, { uid, workflow: opts.workflow }).result();
@@ -139,8 +141,7 @@ export async function recordRun(engine: LocalEngine, opts: {
   const requests: RecordedRequest[] = [];
   const stop = engine.observeDynamoDb((operation, body) => { requests.push({ operation, body: JSON.stringify(body) }); });
   try {
-    const started = await engine.invoke(opts.startRun, { input: { uid: opts.uid }, workflow: opts.workflow, activities: [opts.activity] });
-    if (!started.ok) throw new Error(`start-run failed: ${JSON.stringify(started.error)}`);
+    await startRunFor(engine, opts, opts.uid);
     await engine.idle();
     const activityFrom = requests.length;
     const result = await engine.startExecution(opts.activityMachine, { uid: opts.uid, workflow: opts.workflow }).result();
