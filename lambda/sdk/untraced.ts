@@ -3,8 +3,7 @@
  * resolves that module here): the orchestrator's handlers trace their AWS SDK clients with Powertools,
  * which a plugin's function does not have. The shared status code is otherwise the same.
  */
-export const tracer = {
-  captureAWSv3Client<T>(client: T): T {
-    return client;
-  },
-};
+/** A plugin's function is never traced by the orchestrator's tracer: its clients stay plain. */
+export function sampledTracer(): undefined {
+  return undefined;
+}

@@ -7,24 +7,31 @@
  * clients are made with `containerClient` next to their one user: esbuild keeps every `require` of an
  * external package it sees, and loading unused SDK clients would slow every cold start.
  *
- * Every client is traced (Powertools Tracer, observability.ts): each call is an X-Ray subsegment of
- * the invocation's, and a no-op when tracing is off.
+ * A sampled invocation gets clients captured by the tracer (observability.ts): each call is an X-Ray
+ * subsegment of the invocation's. Any other invocation gets plain ones, which carry no tracing
+ * middleware: the container keeps one of each, made when first asked for.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { tracer } from './observability';
+import { sampledTracer } from './observability';
 
 const clients = new Map<string, unknown>();
 
-/** The container's one client for `service`, created by `create` the first time and traced. */
+/** The container's client for `service` (its traced one in a sampled invocation), created by `create` the first time. */
 export function containerClient<T extends object>(service: string, create: () => T): T {
-  if (!clients.has(service)) clients.set(service, tracer.captureAWSv3Client(create()));
-  return clients.get(service) as T;
+  const tracer = sampledTracer();
+  const key = tracer ? `${service} (traced)` : service;
+  let client = clients.get(key);
+  if (!client) {
+    client = tracer ? tracer.captureAWSv3Client(create()) : create();
+    clients.set(key, client);
+  }
+  return client as T;
 }
 
 export function dynamoDb(): DynamoDBDocumentClient {
-  // The document client shares the captured client's middleware stack, so its calls are traced too.
-  return containerClient('dynamodb', () => DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), {
+  // The document client shares its DynamoDB client's middleware stack: capturing it traces both.
+  return containerClient('dynamodb', () => DynamoDBDocumentClient.from(new DynamoDBClient({}), {
     // Optional fields (message, startTime, ...) are left out rather than failing the request.
     marshallOptions: { removeUndefinedValues: true },
   }));

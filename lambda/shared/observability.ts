@@ -12,16 +12,21 @@
  *   keep apart; left out when the variable is unset) and, when the invocation is about one activity,
  *   `activity`; published when the invocation ends.
  * - Traces: Powertools Tracer (X-Ray) under Lambda active tracing, joined to the state machines'
- *   traces. Each invocation gets a `## <handler>` subsegment annotated with the run's keys (`uid`,
- *   `workflow`, `activity`, `stage`; search them with X-Ray filter expressions), `ColdStart` and
- *   `Service`, and the error when it throws; every AWS SDK call is a subsegment of it (the clients
- *   are captured in clients.ts). Responses are not recorded: they carry the users' run metadata.
- *   Outside Lambda (no `AWS_EXECUTION_ENV`), or with `POWERTOOLS_TRACE_ENABLED=false`, the tracer
- *   does nothing.
+ *   traces. Each sampled invocation gets a `## <handler>` subsegment annotated with the run's keys
+ *   (`uid`, `workflow`, `activity`, `stage`; search them with X-Ray filter expressions), `ColdStart`
+ *   and `Service`, and the error when it throws; every AWS SDK call is a subsegment of it (clients.ts
+ *   hands a sampled invocation captured clients). Responses are not recorded: they carry the users'
+ *   run metadata. Outside Lambda (no `AWS_EXECUTION_ENV`), or with `POWERTOOLS_TRACE_ENABLED=false`,
+ *   the tracer does nothing.
+ *
+ *   An unsampled invocation (X-Ray records only some: Lambda's trace header says `Sampled=0`) does no
+ *   tracing work at all, and the X-Ray SDK is loaded only by a container's first sampled invocation.
+ *   Loaded, the SDK's context tracking (cls-hooked) runs on every promise and its client middleware on
+ *   every call, recorded or not: measured on the local engine, that was a third of the handlers' CPU.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
 import { ENV, METRIC, METRIC_DIMENSION, METRICS_NAMESPACE, SERVICE_NAME } from '../../src/private/contract';
 
@@ -42,11 +47,25 @@ export const metrics = new Metrics({
   defaultDimensions: orchestratorName ? { [METRIC_DIMENSION.orchestrator]: orchestratorName } : undefined,
 });
 
-export const tracer = new Tracer({
-  serviceName,
-  // The handlers reach AWS only through the captured SDK clients: no need to patch http/https/fetch.
-  captureHTTPsRequests: false,
-});
+/** Lambda's trace header of a sampled invocation (`Root=...;Parent=...;Sampled=1`). */
+const SAMPLED = /(?:^|;)\s*Sampled=1\s*(?:;|$)/;
+let loadedTracer: Tracer | undefined;
+
+/**
+ * The tracer, when this invocation is traced: X-Ray sampled it and tracing is on. The first sampled
+ * invocation of a container loads the tracer (and the X-Ray SDK with it); unsampled ones never do.
+ */
+export function sampledTracer(): Tracer | undefined {
+  if (!SAMPLED.test(process.env._X_AMZN_TRACE_ID ?? '')) return undefined;
+  // A require, not an import: esbuild would hoist an import to the bundle's top and load it always.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  loadedTracer ??= new (require('@aws-lambda-powertools/tracer') as typeof import('@aws-lambda-powertools/tracer')).Tracer({
+    serviceName,
+    // The handlers reach AWS only through the captured SDK clients: no need to patch http/https/fetch.
+    captureHTTPsRequests: false,
+  });
+  return loadedTracer.isTracingEnabled() ? loadedTracer : undefined;
+}
 
 /** The handler metrics (DESIGN.md "Observability"; src/private/contract.ts). */
 export const Metric = METRIC;
@@ -70,7 +89,8 @@ export interface RunKeys {
 export function appendRunKeys(keys: RunKeys): void {
   const defined = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined && value !== '')) as Record<string, string>;
   logger.appendKeys(defined);
-  for (const [key, value] of Object.entries(defined)) tracer.putAnnotation(key, value);
+  const tracer = sampledTracer();
+  for (const [key, value] of Object.entries(defined)) tracer?.putAnnotation(key, value);
   if (keys.activity) metrics.addDimension(METRIC_DIMENSION.activity, keys.activity);
   // Searchable in the EMF record (Logs Insights), not dimensions: they would make a metric per run.
   for (const key of ['uid', 'workflow', 'stage'] as const) {
@@ -116,21 +136,23 @@ export function addMetricWithDimensions(
 export function instrumented<R>(handler: (event: unknown) => Promise<R>): (event: unknown, context?: Context) => Promise<R> {
   return async (event: unknown, context?: Context): Promise<R> => {
     if (context) logger.addContext(context);
+    const coldStart = takeColdStart();
+    const tracer = sampledTracer();
     // Lambda's own segment for the invocation (a facade): the handler's work is recorded below it.
-    const segment = tracer.isTracingEnabled() ? tracer.getSegment() : undefined;
+    const segment = tracer?.getSegment();
     const subsegment = segment?.addNewSubsegment(`## ${process.env._HANDLER || 'handler'}`);
-    if (subsegment) {
+    if (tracer && subsegment) {
       tracer.setSegment(subsegment);
-      tracer.annotateColdStart();
+      tracer.putAnnotation('ColdStart', coldStart);
       tracer.addServiceNameAnnotation();
     }
     try {
       return await handler(event);
     } catch (error) {
-      if (subsegment) tracer.addErrorAsMetadata(error as Error);
+      if (subsegment) tracer?.addErrorAsMetadata(error as Error);
       throw error;
     } finally {
-      if (subsegment && segment) {
+      if (tracer && subsegment && segment) {
         subsegment.close();
         tracer.setSegment(segment);
       }
@@ -144,4 +166,16 @@ export function instrumented<R>(handler: (event: unknown) => Promise<R>): (event
       logger.resetKeys();
     }
   };
+}
+
+let firstInvocation = true;
+
+/**
+ * Whether this is the container's cold start, by Powertools' rule (its `Utility.getColdStart`): the
+ * first invocation of an on-demand container. Kept here because the tracer may load only later.
+ */
+function takeColdStart(): boolean {
+  const coldStart = firstInvocation && process.env.AWS_LAMBDA_INITIALIZATION_TYPE?.trim() === 'on-demand';
+  firstInvocation = false;
+  return coldStart;
 }

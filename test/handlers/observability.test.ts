@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -323,6 +323,32 @@ describe('traces', () => {
     expect(subsegment.cause.exceptions[0]).toMatchObject({ type: 'PluginFailed' });
   });
 
+  test('a container whose first invocations are unsampled: its first sampled one is traced in full, without ColdStart', async () => {
+    let startRun!: Handler;
+    // A new container: the bundle's module state (clients, tracer, cold start) is fresh.
+    jest.isolateModules(() => {
+      startRun = jest.requireActual<{ handler: Handler }>(join(__dirname, '..', '..', 'assets', 'handlers', 'start-run', 'index.js')).handler;
+    });
+    const uids = [newUid(), newUid(), newUid()];
+
+    const unsampled = await invocation(() => startRun({ input: { uid: uids[0] }, workflow: WORKFLOW, activities: ['T5'] }, lambdaContext('t5-1')), false);
+    const sampled = await invocation(() => startRun({ input: { uid: uids[1] }, workflow: WORKFLOW, activities: ['T5'] }, lambdaContext('t5-2')));
+    const unsampledAgain = await invocation(() => startRun({ input: { uid: uids[2] }, workflow: WORKFLOW, activities: ['T5'] }, lambdaContext('t5-3')), false);
+
+    expect(unsampled.documents).toEqual([]);
+    const [subsegment] = handlerSegment(sampled.documents);
+    expect(subsegment.annotations).toEqual({ ColdStart: false, Service: 'cdk-orchestrator', uid: uids[1], workflow: WORKFLOW });
+    // The DynamoDB client the unsampled invocation made carries no tracing: the sampled one gets a traced client.
+    expect(sampled.documents).toContainEqual(expect.objectContaining({
+      name: 'DynamoDB', parent_id: subsegment.id, aws: expect.objectContaining({ operation: 'PutItem' }),
+    }));
+    // ... which an unsampled invocation does not use: it records nothing once the tracer is loaded either.
+    expect(unsampledAgain.documents).toEqual([]);
+    for (const uid of uids) {
+      expect((await h.db.send(new GetCommand({ TableName: h.statusTable, Key: { uid, workflow: WORKFLOW } }))).Item).toMatchObject({ uid });
+    }
+  });
+
   test('an unsampled invocation (Sampled=0, as the local engine runs them) sends nothing and works the same', async () => {
     const uid = newUid();
     const run = await invocation(() => traced.startRun({ input: { uid }, workflow: WORKFLOW, activities: ['T4'] }), false);
@@ -378,6 +404,69 @@ test('local engine: a bundle outside the repo finds Powertools; each invocation 
     expect(lines.filter((line) => /segment|x-?ray|trace data/i.test(line) && !line.startsWith('{'))).toEqual([]);
   } finally {
     await host.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Unsampled invocations do no tracing work: the X-Ray SDK (its async hooks run on every promise) is
+ * not even loaded. A probe wraps the real bundle in the engine's sandbox and reports what its thread
+ * has loaded; `sampled` makes the probe mark the trace header sampled, as Lambda does for the
+ * invocations X-Ray records, to show the probe sees the SDK when it is there.
+ */
+test('local engine: unsampled invocations never load the X-Ray SDK; a sampled one loads it and sends its trace', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'obs-probe-'));
+  copyFileSync(join(__dirname, '..', '..', 'assets', 'handlers', 'start-run', 'index.js'), join(dir, 'index.js'));
+  writeFileSync(join(dir, 'probe.js'), [
+    "const bundle = require('./index.js');",
+    'exports.handler = async ({ sampled, event }, context) => {',
+    "  if (sampled) process.env._X_AMZN_TRACE_ID = process.env._X_AMZN_TRACE_ID.replace('Sampled=0', 'Sampled=1');",
+    '  const result = await bundle.handler(event, context);',
+    "  return { result, xraySdkLoaded: Object.keys(require.cache).some((file) => file.includes('aws-xray-sdk-core')) };",
+    '};',
+  ].join('\n'));
+  const daemon = createSocket('udp4');
+  const documents: Line[] = [];
+  daemon.on('message', (packet) => documents.push(JSON.parse(packet.toString('utf8').split('\n')[1]) as Line));
+  await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+  const fn = { logicalId: 'StartRun', stackName: 'Local', name: 'start-run', arn: 'arn:aws:lambda:us-east-1:123456789012:function:start-run', handler: 'probe.handler', runtime: 'nodejs24.x', codeDir: dir, environment: {}, memoryMb: 256, timeoutSeconds: 30 };
+  const host = new FunctionHost({
+    fn,
+    entry: { file: join(dir, 'probe.js'), exportName: 'handler' },
+    environment: {
+      PATH: process.env.PATH ?? '',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!,
+      STATUS_TABLE_NAME: h.statusTable,
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+      LAMBDA_TASK_ROOT: dir,
+      _HANDLER: 'index.handler',
+      AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
+    },
+    maxWorkers: 1,
+    onLog: () => undefined,
+  });
+  const invoke = async (sampled: boolean) => {
+    const result = await host.invoke({ sampled, event: { input: { uid: newUid() }, workflow: WORKFLOW, activities: ['L2'] } });
+    if (!result.ok) throw new Error(`probe failed: ${JSON.stringify(result)}`);
+    return JSON.parse(result.payload) as { result: Line; xraySdkLoaded: boolean };
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      expect(await invoke(false)).toMatchObject({ xraySdkLoaded: false, result: { uid: expect.any(String) } });
+    }
+    expect(documents).toEqual([]);
+
+    expect(await invoke(true)).toMatchObject({ xraySdkLoaded: true, result: { uid: expect.any(String) } });
+    for (let waited = 0; waited < 2000 && !documents.some((doc) => doc.name === '## index.handler'); waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(documents.map((doc) => doc.name)).toEqual(expect.arrayContaining(['## index.handler', 'DynamoDB']));
+  } finally {
+    await host.stop();
+    daemon.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
