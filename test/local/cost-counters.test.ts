@@ -1,7 +1,8 @@
 /**
  * The engine counters the cost benchmark (scripts/bench.ts) reads besides invocations and billed
  * time: how long a function waited on the clock (`timerWaitMs`: sleeps, backoffs, registration
- * windows) and how long function code was blocked on synchronous Lambda `Invoke` calls (`lambdaApi`).
+ * windows), how long function code was blocked on synchronous Lambda `Invoke` calls (`lambdaApi`),
+ * and the CPU its sandbox thread spent in each invocation (`cpuMs`, the kernel's per-thread figure).
  */
 import { inlineFunction, newStack } from './support';
 import { LocalEngine } from '../../local/src';
@@ -11,6 +12,7 @@ const SLEEPS = 'exports.handler = async () => { await new Promise((r) => setTime
 const SLEEPS_WITH_PROMISES = 'const { setTimeout: sleep } = require("node:timers/promises");\n'
   + 'exports.handler = async () => { await Promise.all([sleep(200), sleep(150)]); return {}; };';
 const WORKS = 'exports.handler = async () => { setTimeout(() => {}, 0); let x = 0; for (let i = 0; i < 1e5; i++) x += i; return { x }; };';
+const SPINS = 'exports.handler = async () => { const end = performance.now() + 250; let n = 0; while (performance.now() < end) n++; return { n }; };';
 const CALLS = 'const { LambdaClient, InvokeCommand } = require("@aws-sdk/client-lambda");\n'
   + 'exports.handler = async (event) => { const out = await new LambdaClient({}).send(new InvokeCommand({ FunctionName: event.target, Payload: "{}" }));'
   + ' return { status: out.StatusCode }; };';
@@ -26,6 +28,7 @@ describe('clock waits and synchronous invocations', () => {
       promises: inlineFunction(stack, 'Promises', SLEEPS_WITH_PROMISES),
       works: inlineFunction(stack, 'Works', WORKS),
       calls: inlineFunction(stack, 'Calls', CALLS),
+      spins: inlineFunction(stack, 'Spins', SPINS),
     };
     // Calls invokes whichever function the event names: it needs the right to, as on AWS.
     fns.sleeps.grantInvoke(fns.calls);
@@ -46,6 +49,17 @@ describe('clock waits and synchronous invocations', () => {
     expect(functions[names.promises].timerWaitMs).toBeGreaterThanOrEqual(190);
     expect(functions[names.promises].timerWaitMs).toBeLessThan(340);
     expect(functions[names.works].timerWaitMs).toBe(0);
+  });
+
+  test('CPU per invocation: 250 ms of computing counts most of it, a 300 ms sleep next to nothing', async () => {
+    const cpuOf = (key: string) => engine.counters().functions[names[key]]?.cpuMs ?? 0;
+    const before = { spins: cpuOf('spins'), sleeps: cpuOf('sleeps') };
+    for (const key of ['spins', 'sleeps']) expect((await engine.invoke(names[key], {})).ok).toBe(true);
+    const spent = { spins: cpuOf('spins') - before.spins, sleeps: cpuOf('sleeps') - before.sleeps };
+    // On a busy machine the spinning thread waits for a core at times: that time is not its CPU.
+    expect(spent.spins).toBeGreaterThan(100);
+    expect(spent.spins).toBeLessThanOrEqual(engine.counters().functions[names.spins].billedMs);
+    expect(spent.sleeps).toBeLessThan(50);
   });
 
   test('a synchronous Invoke from function code counts, with the time its caller waited', async () => {
