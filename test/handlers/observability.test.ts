@@ -368,27 +368,7 @@ test('local engine: a bundle outside the repo finds Powertools; each invocation 
   const dir = mkdtempSync(join(tmpdir(), 'obs-bundle-'));
   copyFileSync(join(__dirname, '..', '..', 'assets', 'handlers', 'start-run', 'index.js'), join(dir, 'index.js'));
   const lines: string[] = [];
-  const fn = { logicalId: 'StartRun', stackName: 'Local', name: 'start-run', arn: 'arn:aws:lambda:us-east-1:123456789012:function:start-run', handler: 'index.handler', runtime: 'nodejs24.x', codeDir: dir, environment: {}, memoryMb: 256, timeoutSeconds: 30 };
-  const host = new FunctionHost({
-    fn,
-    entry: { file: join(dir, 'index.js'), exportName: 'handler' },
-    environment: {
-      PATH: process.env.PATH ?? '',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!,
-      STATUS_TABLE_NAME: h.statusTable,
-      POWERTOOLS_LOG_LEVEL: 'INFO',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      // What the engine sets for every function (engine.ts environmentFor): the tracer turns on.
-      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-      LAMBDA_TASK_ROOT: dir,
-      _HANDLER: 'index.handler',
-    },
-    maxWorkers: 1,
-    onLog: (_name, line) => lines.push(line),
-  });
+  const host = startRunSandbox(dir, 'index.js', { POWERTOOLS_LOG_LEVEL: 'INFO' }, (_name, line) => lines.push(line));
   try {
     const uids = [newUid(), newUid()];
     for (const uid of uids) {
@@ -429,27 +409,7 @@ test('local engine: unsampled invocations never load the X-Ray SDK; a sampled on
   const documents: Line[] = [];
   daemon.on('message', (packet) => documents.push(JSON.parse(packet.toString('utf8').split('\n')[1]) as Line));
   await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
-  const fn = { logicalId: 'StartRun', stackName: 'Local', name: 'start-run', arn: 'arn:aws:lambda:us-east-1:123456789012:function:start-run', handler: 'probe.handler', runtime: 'nodejs24.x', codeDir: dir, environment: {}, memoryMb: 256, timeoutSeconds: 30 };
-  const host = new FunctionHost({
-    fn,
-    entry: { file: join(dir, 'probe.js'), exportName: 'handler' },
-    environment: {
-      PATH: process.env.PATH ?? '',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!,
-      STATUS_TABLE_NAME: h.statusTable,
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-      LAMBDA_TASK_ROOT: dir,
-      _HANDLER: 'index.handler',
-      AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
-    },
-    maxWorkers: 1,
-    onLog: () => undefined,
-  });
+  const host = startRunSandbox(dir, 'probe.js', { POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}` });
   const invoke = async (sampled: boolean) => {
     const result = await host.invoke({ sampled, event: { input: { uid: newUid() }, workflow: WORKFLOW, activities: ['L2'] } });
     if (!result.ok) throw new Error(`probe failed: ${JSON.stringify(result)}`);
@@ -470,3 +430,33 @@ test('local engine: unsampled invocations never load the X-Ray SDK; a sampled on
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * The start-run bundle (or a `file` wrapping it) in an engine sandbox, with the environment the engine
+ * gives every function (engine.ts environmentFor): Lambda's variables, so the tracer would turn on.
+ */
+function startRunSandbox(dir: string, file: string, environment: Record<string, string>, onLog: (name: string, line: string) => void = () => undefined): FunctionHost {
+  const fn = {
+    logicalId: 'StartRun', stackName: 'Local', name: 'start-run', arn: 'arn:aws:lambda:us-east-1:123456789012:function:start-run',
+    handler: `${file.replace(/\.js$/, '')}.handler`, runtime: 'nodejs24.x', codeDir: dir, environment: {}, memoryMb: 256, timeoutSeconds: 30,
+  };
+  return new FunctionHost({
+    fn,
+    entry: { file: join(dir, file), exportName: 'handler' },
+    environment: {
+      PATH: process.env.PATH ?? '',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!,
+      STATUS_TABLE_NAME: h.statusTable,
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+      LAMBDA_TASK_ROOT: dir,
+      _HANDLER: 'index.handler',
+      ...environment,
+    },
+    maxWorkers: 1,
+    onLog,
+  });
+}
