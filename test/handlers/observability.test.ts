@@ -435,10 +435,20 @@ test('local engine: unsampled invocations never load the X-Ray SDK; a sampled on
  * The start-run bundle (or a `file` wrapping it) in an engine sandbox, with the environment the engine
  * gives every function (engine.ts environmentFor): Lambda's variables, so the tracer would turn on.
  */
-function startRunSandbox(dir: string, file: string, environment: Record<string, string>, onLog: (name: string, line: string) => void = () => undefined): FunctionHost {
+function startRunSandbox(
+  dir: string, file: string, environment: Record<string, string>, onLog: (name: string, line: string) => void = () => undefined,
+): FunctionHost {
   const fn = {
-    logicalId: 'StartRun', stackName: 'Local', name: 'start-run', arn: 'arn:aws:lambda:us-east-1:123456789012:function:start-run',
-    handler: `${file.replace(/\.js$/, '')}.handler`, runtime: 'nodejs24.x', codeDir: dir, environment: {}, memoryMb: 256, timeoutSeconds: 30,
+    logicalId: 'StartRun',
+    stackName: 'Local',
+    name: 'start-run',
+    arn: 'arn:aws:lambda:us-east-1:123456789012:function:start-run',
+    handler: `${file.replace(/\.js$/, '')}.handler`,
+    runtime: 'nodejs24.x',
+    codeDir: dir,
+    environment: {},
+    memoryMb: 256,
+    timeoutSeconds: 30,
   };
   return new FunctionHost({
     fn,
