@@ -3,7 +3,7 @@
  * change once and in order per item, filter criteria, batch size, whole-batch retries with
  * bisection, and the failure destination when retries run out.
  */
-import { DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, DynamoDBClient, PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -11,6 +11,7 @@ import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources'
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { eventually, inlineFunction, newStack } from './support';
 import { LocalEngine } from '../../local/src';
+import { tablesWrittenBy } from '../../local/src/engine/aws-endpoint';
 
 // Reports every batch it receives to a queue; fails batches containing a "poison" item.
 const CONSUMER = `
@@ -115,4 +116,75 @@ test('a failing batch is retried whole, bisected, and the poison record goes to 
   expect(later).toContain('p1');
   expect(later).toContain('p2');
   expect(later.filter((pk) => pk === 'poison').length).toBeGreaterThanOrEqual(3);
+});
+
+/**
+ * The engine reads a stream when a write through its endpoint may have added records to it: only the
+ * written table's. Polling on the interval is pushed out of the way (a minute), so every read seen
+ * here was woken by a write.
+ */
+describe('stream reads follow the writes', () => {
+  let woken: LocalEngine;
+  let client: DynamoDBClient;
+  let orders: string;
+  let audit: string;
+
+  beforeAll(async () => {
+    const stack = newStack('StreamWakes');
+    for (const id of ['Orders', 'Audit']) {
+      new dynamodb.Table(stack, id, {
+        partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        stream: dynamodb.StreamViewType.NEW_IMAGE,
+      });
+    }
+    woken = new LocalEngine({ app: stack, streamPollIntervalMs: 60_000 });
+    await woken.start();
+    [orders, audit] = ['Orders', 'Audit'].map((id) => woken.assembly.tables.find((t) => t.path?.includes(`/${id}`))!.name);
+    client = new DynamoDBClient({ endpoint: woken.endpointUrl, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    await woken.idle();
+  }, 60_000);
+
+  afterAll(async () => {
+    client?.destroy();
+    await woken?.stop();
+  });
+
+  const reads = () => woken.counters().streamReads;
+  /** After the write, until the woken readers have read its records. */
+  async function afterWrite(write: () => Promise<unknown>, expectedRecords: Record<string, number>) {
+    const before = reads();
+    await write();
+    await eventually(() => Object.entries(expectedRecords).every(([table, n]) => reads()[table].records - before[table].records === n), 5_000, 'records read');
+    // The reads of the written tables are done; a wrongly woken reader would have read by now too (3 ms later).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const after = reads();
+    return Object.fromEntries([orders, audit].map((table) => [table, after[table].getRecords - before[table].getRecords]));
+  }
+
+  test('a write wakes the stream of the table it wrote, and no other', async () => {
+    const put = await afterWrite(() => client.send(new PutItemCommand({ TableName: orders, Item: { pk: { S: 'o1' } } })), { [orders]: 1 });
+    expect(put[orders]).toBeGreaterThanOrEqual(1);
+    expect(put[audit]).toBe(0);
+
+    const batch = await afterWrite(() => client.send(new BatchWriteItemCommand({
+      RequestItems: { [audit]: [{ PutRequest: { Item: { pk: { S: 'a1' } } } }, { PutRequest: { Item: { pk: { S: 'a2' } } } }] },
+    })), { [audit]: 2 });
+    expect(batch[audit]).toBeGreaterThanOrEqual(1);
+    expect(batch[orders]).toBe(0);
+
+    const transaction = await afterWrite(() => client.send(new TransactWriteItemsCommand({
+      TransactItems: [{ Put: { TableName: orders, Item: { pk: { S: 'o2' } } } }, { Put: { TableName: audit, Item: { pk: { S: 'a3' } } } }],
+    })), { [orders]: 1, [audit]: 1 });
+    expect(transaction[orders]).toBeGreaterThanOrEqual(1);
+    expect(transaction[audit]).toBeGreaterThanOrEqual(1);
+  });
+
+  test('the tables of a write: by name or ARN; a request that names none wakes every stream', () => {
+    expect(tablesWrittenBy('UpdateItem', { TableName: 'arn:aws:dynamodb:us-east-1:123456789012:table/Orders' })).toEqual(['Orders']);
+    expect(tablesWrittenBy('TransactWriteItems', { TransactItems: [{ ConditionCheck: { TableName: 'A' } }, { Delete: { TableName: 'B' } }] })).toEqual(['A', 'B']);
+    expect(tablesWrittenBy('PutItem', {})).toBeUndefined();
+    expect(tablesWrittenBy('TransactWriteItems', { TransactItems: [{ Put: {} }] })).toBeUndefined();
+    expect(tablesWrittenBy('BatchWriteItem', { RequestItems: {} })).toBeUndefined();
+  });
 });

@@ -70,9 +70,10 @@ export interface AwsEndpointOptions {
   readonly observeDynamoDb?: (operation: string, body: Record<string, unknown>) => Promise<void>;
   /**
    * Told when DynamoDB Local has answered a write (its stream records exist by then): the engine's
-   * stream readers poll at once instead of on their next interval.
+   * stream readers poll at once instead of on their next interval. `tables`: the tables the write
+   * named; undefined when the request was proxied without being read (every reader should look).
    */
-  readonly onDynamoDbWrite?: () => void;
+  readonly onDynamoDbWrite?: (tables: readonly string[] | undefined) => void;
   /**
    * Authorizes each call as its caller (iam/enforcement.ts): throws the service's access-denied
    * AwsError. Absent: every call is allowed.
@@ -135,12 +136,16 @@ export class AwsEndpoint {
       const faults = this.options.dynamodbFaults;
       const observe = this.observeDynamoDb;
       const authorize = this.options.authorize?.();
-      if (write && this.options.onDynamoDbWrite) res.once('finish', this.options.onDynamoDbWrite);
-      if (!faults?.armed && !observe && !authorize) return this.proxy(req, res);
+      const onWrite = write ? this.options.onDynamoDbWrite : undefined;
+      if (!faults?.armed && !observe && !authorize) {
+        if (onWrite) res.once('finish', () => onWrite(undefined));
+        return this.proxy(req, res);
+      }
       // Only while a rule is armed (or an observer looks, or calls are authorized) is the request read first.
       const raw = await readBody(req);
       const operation = target.split('.')[1];
       const parsed = raw.length ? JSON.parse(raw) : {};
+      if (onWrite) res.once('finish', () => onWrite(tablesWrittenBy(operation, parsed)));
       this.authorize(req, { service: target.split('.')[0], operation, body: parsed }, authorize);
       await observe?.(operation, parsed);
       const error = faults?.armed ? faults.errorFor({ operation, body: parsed }) : undefined;
@@ -254,6 +259,19 @@ export class AwsEndpoint {
     if (this.upstreamUrl?.raw !== raw) this.upstreamUrl = { raw, url: new URL(raw) };
     return this.upstreamUrl.url;
   }
+}
+
+/**
+ * The tables a DynamoDB write names (by name; a table ARN's name part), or undefined when the
+ * request does not say (a malformed one: every stream reader then looks).
+ */
+export function tablesWrittenBy(operation: string, body: Record<string, any>): readonly string[] | undefined {
+  const names = operation === 'BatchWriteItem' ? Object.keys(body.RequestItems ?? {})
+    : operation === 'TransactWriteItems' ? (Array.isArray(body.TransactItems) ? body.TransactItems : [])
+      .map((item: Record<string, any>) => (item.Put ?? item.Update ?? item.Delete ?? item.ConditionCheck)?.TableName)
+      : [body.TableName];
+  if (names.length === 0 || names.some((name) => typeof name !== 'string')) return undefined;
+  return names.map((name: string) => name.split(':table/').pop()!);
 }
 
 function readRaw(req: IncomingMessage): Promise<Buffer> {

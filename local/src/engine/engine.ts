@@ -157,6 +157,11 @@ export interface EngineCounters {
   readonly sns: SnsCounters;
   readonly stepFunctions: { stateTransitions: number; executions: number };
   readonly streams: Record<string, { delivered: number; filteredOut: number }>;
+  /**
+   * The engine's reads of each table's stream (by table name): GetRecords calls to DynamoDB Local and
+   * the records they returned. A write wakes only the stream of the table it wrote.
+   */
+  readonly streamReads: Record<string, { getRecords: number; records: number }>;
   readonly totals: { invocations: number; billedMs: number; gbSeconds: number };
   /** Synchronous Lambda `Invoke` API calls made by function code, and how long their callers waited. */
   readonly lambdaApi: LambdaApiCounters;
@@ -197,6 +202,8 @@ export class LocalEngine extends EventEmitter {
   private lambdaApi!: LambdaApi;
   private tablePrefix?: string;
   private readers: StreamReader[] = [];
+  /** The stream reader of each table with a stream, by table name. */
+  private readonly readersByTable = new Map<string, StreamReader>();
   private streamsApi?: DynamoDbStreamsApi;
   private consumers = new Map<string, MappingConsumer>();
   private tempRoot?: string;
@@ -240,7 +247,10 @@ export class LocalEngine extends EventEmitter {
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
       dynamodbFaults: this.dynamodbFaults,
-      onDynamoDbWrite: () => { for (const reader of this.readers) reader.wake(); },
+      // Only the written tables' streams can have new records: the other readers stay asleep.
+      onDynamoDbWrite: (tables) => {
+        for (const [table, reader] of this.readersByTable) if (!tables || tables.includes(table)) reader.wake();
+      },
       authorize: () => (this.enforcement ? (call) => this.enforcement!.authorizeCall(call) : undefined),
       // CloudTrail names the request's signer (without authorization: the engine's local identity).
       asCaller: (accessKeyId, work) => (this.enforcement
@@ -421,6 +431,7 @@ export class LocalEngine extends EventEmitter {
       sns: { ...this.sns.counters },
       stepFunctions: { stateTransitions: this.sfn.transitions, executions: this.sfn.runningExecutions().length },
       streams: Object.fromEntries([...this.consumers].map(([id, c]) => [id, { delivered: c.delivered, filteredOut: c.filteredOut }])),
+      streamReads: Object.fromEntries([...this.readersByTable].map(([table, reader]) => [table, { ...reader.reads }])),
       totals,
       lambdaApi: { ...this.lambda.apiCounters },
       events: { ...this.eventBridge.counters },
@@ -830,6 +841,7 @@ export class LocalEngine extends EventEmitter {
       });
       reader.start();
       this.readers.push(reader);
+      this.readersByTable.set(table.name, reader);
     }
   }
 

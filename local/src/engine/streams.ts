@@ -72,6 +72,8 @@ interface ShardState { id: string; parent?: string; iterator?: string; finished:
 export class StreamReader {
   /** True when the last poll found no new records in DynamoDB Local. */
   public caughtUp = false;
+  /** GetRecords calls made, and the records they returned (engine.counters().streamReads). */
+  public readonly reads = { getRecords: 0, records: 0 };
   private readonly shards = new Map<string, ShardState>();
   private running = false;
   private loop?: Promise<void>;
@@ -190,6 +192,8 @@ export class StreamReader {
     }
     shard.iterator = out.NextShardIterator;
     const records = (out.Records ?? []).map((r: WireRecord) => this.toEvent(r));
+    this.reads.getRecords++;
+    this.reads.records += records.length;
     if (records.length) for (const consumer of this.options.consumers) consumer.enqueue(records, shard.id);
     if (!shard.iterator) {
       // A closed shard: its children are read next (described at once).
