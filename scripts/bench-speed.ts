@@ -57,6 +57,8 @@ export interface Throughput {
   readonly dynamodbCpuMsPerRun: number;
   /** CPU the function code used per run, in its sandboxes' threads (orchestrator handlers and plugins), ms. */
   readonly functionCpuMsPerRun: number;
+  /** The engine's GetRecords calls per run, over every table's stream. */
+  readonly getRecordsPerRun: number;
 }
 
 /** Invokes start-run for `uid` (the run's status item, before its activity runs) and fails loudly if it failed. */
@@ -84,7 +86,9 @@ async function concurrentRuns(engine: LocalEngine, opts: {
   await Promise.all(uids.map((uid) => startRunFor(engine, opts, uid)));
   await engine.idle(120_000);
   const functionCpu = () => Object.values(engine.counters().functions).reduce((t, f) => t + f.cpuMs, 0);
+  const getRecords = () => Object.values(engine.counters().streamReads).reduce((t, s) => t + s.getRecords, 0);
   const functionCpuBefore = functionCpu();
+  const getRecordsBefore = getRecords();
   const cpu = mainThreadCpuMs();
   const processCpu = process.cpuUsage();
   const dynamodbCpu = processCpuMs(opts.dynamodbPid);
@@ -106,6 +110,7 @@ async function concurrentRuns(engine: LocalEngine, opts: {
     processCpuMsPerRun: (user + system) / 1000 / opts.runs,
     dynamodbCpuMsPerRun: dynamodbCpuMs / opts.runs,
     functionCpuMsPerRun: functionCpuMs / opts.runs,
+    getRecordsPerRun: (getRecords() - getRecordsBefore) / opts.runs,
   };
 }
 

@@ -563,7 +563,8 @@ function speedReport({ throughput: t, bound: b, start, cpuMs, warmCpuMs }: Speed
   const otherThreads = t.processCpuMsPerRun - t.mainCpuMsPerRun - t.functionCpuMsPerRun;
   const lines = ['', `Engine speed (configuration A, ${t.runs} activity runs at once, each after its start-run; same DynamoDB Local):`,
     `  engine: ${fmt(t.runsPerSecond, 2)} activity runs/s (${fmt(t.seconds, 2)} s until every effect settled), CPU per run: main thread ${fmt(t.mainCpuMsPerRun, 1)} ms,`
-      + ` whole engine process (with function workers) ${fmt(t.processCpuMsPerRun)} ms, DynamoDB Local ${fmt(t.dynamodbCpuMsPerRun)} ms`,
+      + ` whole engine process (with function workers) ${fmt(t.processCpuMsPerRun)} ms, DynamoDB Local ${fmt(t.dynamodbCpuMsPerRun)} ms;`
+      + ` stream reads (GetRecords) per run: ${fmt(t.getRecordsPerRun, 1)}`,
     `  of the engine process's CPU per run: function code in its sandboxes ${fmt(t.functionCpuMsPerRun)} ms (orchestrator handlers and plugins),`
       + ` main thread ${fmt(t.mainCpuMsPerRun)} ms, other threads (V8's compilers and GC helpers, libuv, sandboxes between invocations) ${fmt(otherThreads)} ms`,
     `  R if the engine cost nothing: ${cores} cores / (function code ${fmt(t.functionCpuMsPerRun)} ms + DynamoDB Local's requests ${fmt(b.cpuMsPerActivityRun)} ms per run, as replayed)`
