@@ -188,7 +188,8 @@ function clockWaitMs(): number {
 /**
  * This thread's kernel CPU figure (/proc/thread-self/schedstat: time on a core, not waiting for one),
  * opened once by this thread and re-read in place: a pread costs a tenth of an open, read and close.
- * Undefined where /proc is missing (not Linux).
+ * Undefined where /proc is missing (not Linux). Node closes the descriptor when the worker ends, also
+ * when the host terminates it (checked: 20 terminated workers leave the process's descriptors as they were).
  */
 const schedstat = (() => {
   try {
