@@ -22,7 +22,7 @@
  *   An unsampled invocation (X-Ray records only some: Lambda's trace header says `Sampled=0`) does no
  *   tracing work at all, and the X-Ray SDK is loaded only by a container's first sampled invocation.
  *   Loaded, the SDK's context tracking (cls-hooked) runs on every promise and its client middleware on
- *   every call, recorded or not: measured on the local engine, that was a third of the handlers' CPU.
+ *   every call, recorded or not: measured on the local engine, that was a fifth of the handlers' CPU.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
