@@ -85,9 +85,8 @@ async function concurrentRuns(engine: LocalEngine, opts: {
   const uids = Array.from({ length: opts.runs }, (_, i) => `${opts.prefix}-${i}`);
   await Promise.all(uids.map((uid) => startRunFor(engine, opts, uid)));
   await engine.idle(120_000);
-  const functionCpu = () => Object.values(engine.counters().functions).reduce((t, f) => t + f.cpuMs, 0);
   const getRecords = () => Object.values(engine.counters().streamReads).reduce((t, s) => t + s.getRecords, 0);
-  const functionCpuBefore = functionCpu();
+  const functionCpuBefore = engine.counters().totals.cpuMs;
   const getRecordsBefore = getRecords();
   const cpu = mainThreadCpuMs();
   const processCpu = process.cpuUsage();
@@ -99,7 +98,7 @@ async function concurrentRuns(engine: LocalEngine, opts: {
   const mainCpuMs = mainThreadCpuMs() - cpu;
   const { user, system } = process.cpuUsage(processCpu);
   const dynamodbCpuMs = processCpuMs(opts.dynamodbPid) - dynamodbCpu;
-  const functionCpuMs = functionCpu() - functionCpuBefore;
+  const functionCpuMs = engine.counters().totals.cpuMs - functionCpuBefore;
   const failed = results.filter((r) => r.status !== 'SUCCEEDED');
   if (failed.length) throw new Error(`throughput: ${failed.length} of ${opts.runs} activity runs ${failed[0].status}: ${failed[0].error} ${failed[0].cause ?? ''}`);
   return {

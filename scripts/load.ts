@@ -149,7 +149,6 @@ async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label:
     .reduce((t, [name, f]) => t + (orchestratorFns.has(name) ? f.invocations : 0), 0);
   const dynamodb = (c: EngineCounters) => c.dynamodb.reads + c.dynamodb.writes + c.dynamodb.other;
   const coldStarts = (c: EngineCounters) => Object.values(c.functions).reduce((t, f) => t + f.coldStarts, 0);
-  const functionCpuMs = (c: EngineCounters) => Object.values(c.functions).reduce((t, f) => t + f.cpuMs, 0);
   const before = engine.counters();
   const uids = Array.from({ length: count }, (_, i) => `${label}-${i}`);
   const fails = (i: number) => i % 10 === 9;
@@ -188,7 +187,7 @@ async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label:
     dynamodbPerRun: (dynamodb(after) - dynamodb(before)) / count,
     publishesPerRun: (after.sns.publishes - before.sns.publishes) / count,
     coldStarts: coldStarts(after) - coldStarts(before),
-    functionCpuMsPerRun: (functionCpuMs(after) - functionCpuMs(before)) / count,
+    functionCpuMsPerRun: (after.totals.cpuMs - before.totals.cpuMs) / count,
     problems,
   };
 }

@@ -58,6 +58,7 @@ describe('clock waits and synchronous invocations', () => {
   test('CPU per invocation: a computing invocation counts its thread\'s CPU, a 300 ms sleep next to nothing', async () => {
     const cpuOf = (key: string) => engine.counters().functions[names[key]]?.cpuMs ?? 0;
     const before = { spins: cpuOf('spins'), sleeps: cpuOf('sleeps') };
+    const totalBefore = engine.counters().totals.cpuMs;
     const spun = await engine.invoke(names.spins, {});
     expect(spun.ok).toBe(true);
     expect((await engine.invoke(names.sleeps, {})).ok).toBe(true);
@@ -68,6 +69,8 @@ describe('clock waits and synchronous invocations', () => {
     expect(spent.spins).toBeGreaterThanOrEqual(loopCpuMs);
     expect(spent.spins).toBeLessThan(loopCpuMs + 50);
     expect(spent.sleeps).toBeLessThan(Math.min(50, loopCpuMs));
+    // The totals add every function's CPU up.
+    expect(engine.counters().totals.cpuMs - totalBefore).toBeCloseTo(spent.spins + spent.sleeps, 6);
   });
 
   test('a synchronous Invoke from function code counts, with the time its caller waited', async () => {

@@ -162,7 +162,8 @@ export interface EngineCounters {
    * the records they returned. A write wakes only the stream of the table it wrote.
    */
   readonly streamReads: Record<string, { getRecords: number; records: number }>;
-  readonly totals: { invocations: number; billedMs: number; gbSeconds: number };
+  /** Over every function; `cpuMs`: the function code's CPU in its sandboxes (FunctionStats.cpuMs). */
+  readonly totals: { invocations: number; billedMs: number; gbSeconds: number; cpuMs: number };
   /** Synchronous Lambda `Invoke` API calls made by function code, and how long their callers waited. */
   readonly lambdaApi: LambdaApiCounters;
   /** EventBridge: events put on buses, rule matches, deliveries, retries and dead letters. */
@@ -201,9 +202,8 @@ export class LocalEngine extends EventEmitter {
   private trail!: CloudTrail;
   private lambdaApi!: LambdaApi;
   private tablePrefix?: string;
-  private readers: StreamReader[] = [];
   /** The stream reader of each table with a stream, by table name. */
-  private readonly readersByTable = new Map<string, StreamReader>();
+  private readonly readers = new Map<string, StreamReader>();
   private streamsApi?: DynamoDbStreamsApi;
   private consumers = new Map<string, MappingConsumer>();
   private tempRoot?: string;
@@ -249,7 +249,7 @@ export class LocalEngine extends EventEmitter {
       dynamodbFaults: this.dynamodbFaults,
       // Only the written tables' streams can have new records: the other readers stay asleep.
       onDynamoDbWrite: (tables) => {
-        for (const [table, reader] of this.readersByTable) if (!tables || tables.includes(table)) reader.wake();
+        for (const [table, reader] of this.readers) if (!tables || tables.includes(table)) reader.wake();
       },
       authorize: () => (this.enforcement ? (call) => this.enforcement!.authorizeCall(call) : undefined),
       // CloudTrail names the request's signer (without authorization: the engine's local identity).
@@ -359,7 +359,7 @@ export class LocalEngine extends EventEmitter {
     this.eventBridge?.stop();
     this.sfn?.stop();
     this.sqs?.stop();
-    await Promise.all(this.readers.map((r) => r.stop()));
+    await Promise.all([...this.readers.values()].map((r) => r.stop()));
     this.streamsApi?.destroy();
     await this.lambda?.stop();
     if (this.endpoint) {
@@ -423,15 +423,15 @@ export class LocalEngine extends EventEmitter {
   public counters(): EngineCounters {
     const functions = this.lambda.stats();
     const totals = Object.values(functions).reduce((t, f) => ({
-      invocations: t.invocations + f.invocations, billedMs: t.billedMs + f.billedMs, gbSeconds: t.gbSeconds + f.gbSeconds,
-    }), { invocations: 0, billedMs: 0, gbSeconds: 0 });
+      invocations: t.invocations + f.invocations, billedMs: t.billedMs + f.billedMs, gbSeconds: t.gbSeconds + f.gbSeconds, cpuMs: t.cpuMs + f.cpuMs,
+    }), { invocations: 0, billedMs: 0, gbSeconds: 0, cpuMs: 0 });
     return {
       functions,
       dynamodb: cloneJson(this.endpoint.dynamodb),
       sns: { ...this.sns.counters },
       stepFunctions: { stateTransitions: this.sfn.transitions, executions: this.sfn.runningExecutions().length },
       streams: Object.fromEntries([...this.consumers].map(([id, c]) => [id, { delivered: c.delivered, filteredOut: c.filteredOut }])),
-      streamReads: Object.fromEntries([...this.readersByTable].map(([table, reader]) => [table, { ...reader.reads }])),
+      streamReads: Object.fromEntries([...this.readers].map(([table, reader]) => [table, { ...reader.reads }])),
       totals,
       lambdaApi: { ...this.lambda.apiCounters },
       events: { ...this.eventBridge.counters },
@@ -488,9 +488,9 @@ export class LocalEngine extends EventEmitter {
       // Streams are read afresh at the start and after any busy check, so records of writes by other
       // clients (a test writing to DynamoDB Local itself) count too; writes through the engine wake
       // the readers themselves.
-      if (quiet === 0) for (const reader of this.readers) reader.wake();
+      if (quiet === 0) for (const reader of this.readers.values()) reader.wake();
       await sleep(IDLE_CHECK_MS);
-      const busy = this.inflight > 0 || this.readers.some((r) => !r.caughtUp) || [...this.consumers.values()].some((c) => !c.idle());
+      const busy = this.inflight > 0 || [...this.readers.values()].some((r) => !r.caughtUp) || [...this.consumers.values()].some((c) => !c.idle());
       quiet = busy ? 0 : quiet + 1;
     }
   }
@@ -840,8 +840,7 @@ export class LocalEngine extends EventEmitter {
         onError: (e) => this.log('engine', `stream ${table.name}: ${(e as Error).message}`),
       });
       reader.start();
-      this.readers.push(reader);
-      this.readersByTable.set(table.name, reader);
+      this.readers.set(table.name, reader);
     }
   }
 
