@@ -136,25 +136,16 @@ export function addMetricWithDimensions(
 export function instrumented<R>(handler: (event: unknown) => Promise<R>): (event: unknown, context?: Context) => Promise<R> {
   return async (event: unknown, context?: Context): Promise<R> => {
     if (context) logger.addContext(context);
-    const coldStart = takeColdStart();
-    const tracer = sampledTracer();
-    // Lambda's own segment for the invocation (a facade): the handler's work is recorded below it.
-    const segment = tracer?.getSegment();
-    const subsegment = segment?.addNewSubsegment(`## ${process.env._HANDLER || 'handler'}`);
-    if (tracer && subsegment) {
-      tracer.setSegment(subsegment);
-      tracer.putAnnotation('ColdStart', coldStart);
-      tracer.addServiceNameAnnotation();
-    }
+    const trace = openHandlerSubsegment(takeColdStart());
     try {
       return await handler(event);
     } catch (error) {
-      if (subsegment) tracer?.addErrorAsMetadata(error as Error);
+      trace?.tracer.addErrorAsMetadata(error as Error);
       throw error;
     } finally {
-      if (tracer && subsegment && segment) {
-        subsegment.close();
-        tracer.setSegment(segment);
+      if (trace) {
+        trace.subsegment.close();
+        trace.tracer.setSegment(trace.segment);
       }
       // Nothing recorded (e.g. an invalid event): no record, and no "no metrics" warning either.
       if (metrics.hasStoredMetrics()) {
@@ -166,6 +157,21 @@ export function instrumented<R>(handler: (event: unknown) => Promise<R>): (event
       logger.resetKeys();
     }
   };
+}
+
+/**
+ * In a sampled invocation: opens the `## <handler>` subsegment below Lambda's own segment for the
+ * invocation (a facade) and makes it current, annotated with `ColdStart` and `Service`.
+ */
+function openHandlerSubsegment(coldStart: boolean) {
+  const tracer = sampledTracer();
+  const segment = tracer?.getSegment();
+  if (!tracer || !segment) return undefined;
+  const subsegment = segment.addNewSubsegment(`## ${process.env._HANDLER || 'handler'}`);
+  tracer.setSegment(subsegment);
+  tracer.putAnnotation('ColdStart', coldStart);
+  tracer.addServiceNameAnnotation();
+  return { tracer, segment, subsegment };
 }
 
 let firstInvocation = true;
