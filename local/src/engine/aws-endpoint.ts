@@ -266,12 +266,21 @@ export class AwsEndpoint {
  * request does not say (a malformed one: every stream reader then looks).
  */
 export function tablesWrittenBy(operation: string, body: Record<string, any>): readonly string[] | undefined {
-  const names = operation === 'BatchWriteItem' ? Object.keys(body.RequestItems ?? {})
-    : operation === 'TransactWriteItems' ? (Array.isArray(body.TransactItems) ? body.TransactItems : [])
-      .map((item: Record<string, any>) => (item.Put ?? item.Update ?? item.Delete ?? item.ConditionCheck)?.TableName)
-      : [body.TableName];
+  const names = namedTables(operation, body);
   if (names.length === 0 || names.some((name) => typeof name !== 'string')) return undefined;
-  return names.map((name: string) => name.split(':table/').pop()!);
+  return names.map((name) => String(name).split(':table/').pop()!);
+}
+
+function namedTables(operation: string, body: Record<string, any>): unknown[] {
+  switch (operation) {
+    case 'BatchWriteItem':
+      return Object.keys(body.RequestItems ?? {});
+    case 'TransactWriteItems':
+      return (Array.isArray(body.TransactItems) ? body.TransactItems : [])
+        .map((item: Record<string, any>) => (item.Put ?? item.Update ?? item.Delete ?? item.ConditionCheck)?.TableName);
+    default:
+      return [body.TableName];
+  }
 }
 
 function readRaw(req: IncomingMessage): Promise<Buffer> {
