@@ -9,7 +9,7 @@
  *   Lambda's control-plane operations (`lambdaControl`).
  */
 import { randomUUID } from 'node:crypto';
-import { Agent, createServer, IncomingMessage, request as httpRequest, Server, ServerResponse } from 'node:http';
+import { Agent, createServer, IncomingMessage, request as httpRequest, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DynamoDbFaultInjector } from './fault-injection';
 import type { EndpointCall } from './iam/operations';
@@ -21,6 +21,23 @@ export class AwsError extends Error {
     super(message);
     this.name = code;
   }
+}
+
+export type EndpointHeaders = Record<string, string | string[] | undefined>;
+
+/** One request to the endpoint: header names in lower case, as Node.js's HTTP server gives them. */
+export interface EndpointRequest {
+  readonly method: string;
+  /** Path and query string. */
+  readonly url: string;
+  readonly headers: EndpointHeaders;
+  readonly body: Buffer;
+}
+
+export interface EndpointResponse {
+  readonly status: number;
+  readonly headers: EndpointHeaders;
+  readonly body: string | Buffer;
 }
 
 export type JsonHandler = (operation: string, body: any) => Promise<unknown>;
@@ -83,8 +100,12 @@ export interface AwsEndpointOptions {
   readonly asCaller?: <T>(accessKeyId: string | undefined, work: () => Promise<T>) => Promise<T>;
 }
 
+/** Requests the endpoint answered, by how they came: over HTTP, or from a Node.js sandbox's message port. */
+export interface EndpointCallCounters { http: number; messagePort: number }
+
 export class AwsEndpoint {
   public readonly dynamodb: DynamoDbCounters = { reads: 0, writes: 0, other: 0, byOperation: {} };
+  public readonly calls: EndpointCallCounters = { http: 0, messagePort: 0 };
   /** See `AwsEndpointOptions.observeDynamoDb`; may be set and cleared while the endpoint runs. */
   public observeDynamoDb?: AwsEndpointOptions['observeDynamoDb'];
   private server?: Server;
@@ -104,7 +125,15 @@ export class AwsEndpoint {
 
   public async start(): Promise<void> {
     this.server = createServer((req, res) => {
-      this.route(req, res).catch((e) => sendJsonError(res, e instanceof AwsError ? e : new AwsError('InternalFailure', String(e?.stack ?? e), 500)));
+      readRaw(req)
+        .then((body) => {
+          this.calls.http++;
+          return this.answer({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body });
+        })
+        .then((answer) => {
+          res.writeHead(answer.status, answer.headers);
+          res.end(answer.body);
+        }, (e) => res.destroy(e));
     });
     // Many concurrent SDK clients keep connections alive: never let the server be the bottleneck.
     this.server.keepAliveTimeout = 60_000;
@@ -120,17 +149,34 @@ export class AwsEndpoint {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /**
+   * Answers a request from a Node.js sandbox's message port (function-worker.ts) exactly as it would
+   * answer it over HTTP: the sandbox's SDK client did all of its own work, only HTTP is skipped.
+   */
+  public handle(request: EndpointRequest): Promise<EndpointResponse> {
+    this.calls.messagePort++;
+    return this.answer(request);
+  }
+
+  private async answer(request: EndpointRequest): Promise<EndpointResponse> {
+    try {
+      return await this.route(request);
+    } catch (e) {
+      return jsonError(e instanceof AwsError ? e : new AwsError('InternalFailure', String((e as Error)?.stack ?? e), 500));
+    }
+  }
+
   /** Authorizes a call as the request's signer (no-op while authorization is off). */
-  private authorize(req: IncomingMessage, call: Omit<EndpointCall, 'accessKeyId'>, authorize = this.options.authorize?.()) {
-    authorize?.({ accessKeyId: accessKeyOf(req.headers.authorization), ...call });
+  private authorize(request: EndpointRequest, call: Omit<EndpointCall, 'accessKeyId'>, authorize = this.options.authorize?.()) {
+    authorize?.({ accessKeyId: accessKeyOf(request.headers.authorization), ...call });
   }
 
-  private asCaller<T>(req: IncomingMessage, work: () => Promise<T>): Promise<T> {
-    return this.options.asCaller ? this.options.asCaller(accessKeyOf(req.headers.authorization), work) : work();
+  private asCaller<T>(request: EndpointRequest, work: () => Promise<T>): Promise<T> {
+    return this.options.asCaller ? this.options.asCaller(accessKeyOf(request.headers.authorization), work) : work();
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse) {
-    const target = req.headers['x-amz-target'];
+  private async route(request: EndpointRequest): Promise<EndpointResponse> {
+    const target = request.headers['x-amz-target'];
     if (typeof target === 'string' && /^DynamoDB(Streams)?_20120810\./.test(target)) {
       const write = this.countDynamoDb(target);
       const faults = this.options.dynamodbFaults;
@@ -138,78 +184,75 @@ export class AwsEndpoint {
       const authorize = this.options.authorize?.();
       const onWrite = write ? this.options.onDynamoDbWrite : undefined;
       if (!faults?.armed && !observe && !authorize) {
-        if (onWrite) res.once('finish', () => onWrite(undefined));
-        return this.proxy(req, res);
+        const answer = await this.proxy(request);
+        onWrite?.(undefined);
+        return answer;
       }
-      // Only while a rule is armed (or an observer looks, or calls are authorized) is the request read first.
-      const raw = await readBody(req);
+      // Only while a rule is armed (or an observer looks, or calls are authorized) is the request parsed.
       const operation = target.split('.')[1];
-      const parsed = raw.length ? JSON.parse(raw) : {};
-      if (onWrite) res.once('finish', () => onWrite(tablesWrittenBy(operation, parsed)));
-      this.authorize(req, { service: target.split('.')[0], operation, body: parsed }, authorize);
+      const parsed = request.body.length ? JSON.parse(request.body.toString('utf8')) : {};
+      this.authorize(request, { service: target.split('.')[0], operation, body: parsed }, authorize);
       await observe?.(operation, parsed);
       const error = faults?.armed ? faults.errorFor({ operation, body: parsed }) : undefined;
       if (error) {
         this.dynamodb.injectedErrors = (this.dynamodb.injectedErrors ?? 0) + 1;
-        return sendJsonError(res, error);
+        return jsonError(error);
       }
-      return this.proxy(req, res, raw);
+      const answer = await this.proxy(request);
+      onWrite?.(tablesWrittenBy(operation, parsed));
+      return answer;
     }
-    const body = await readBody(req);
+    const body = request.body.toString('utf8');
     if (typeof target === 'string') {
       const [prefix, operation] = target.split('.');
       const handler = this.options.json[prefix];
       if (!handler) throw new AwsError('UnknownOperationException', `The local engine does not emulate ${target}`);
       const parsed = body.length ? JSON.parse(body) : {};
-      this.authorize(req, { service: prefix, operation, body: parsed });
+      this.authorize(request, { service: prefix, operation, body: parsed });
       const result = await handler(operation, parsed);
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
-      res.end(JSON.stringify(result ?? {}));
-      return;
+      return { status: 200, headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() }, body: JSON.stringify(result ?? {}) };
     }
-    const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
-    if (invoke && req.method === 'POST') {
-      const url = new URL(req.url!, 'http://local');
-      this.authorize(req, {
+    const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(request.url);
+    if (invoke && request.method === 'POST') {
+      const url = new URL(request.url, 'http://local');
+      this.authorize(request, {
         service: 'lambda',
         operation: 'Invoke',
         body: { FunctionName: decodeURIComponent(invoke[1]), Qualifier: url.searchParams.get('Qualifier') ?? undefined },
       });
       const response = await this.options.lambda({
         functionName: decodeURIComponent(invoke[1]),
-        invocationType: String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse'),
+        invocationType: String(request.headers['x-amz-invocation-type'] ?? 'RequestResponse'),
         payload: body,
         qualifier: url.searchParams.get('Qualifier') ?? undefined,
       });
       const headers: Record<string, string> = { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() };
       if (response.functionError) headers['x-amz-function-error'] = response.functionError;
       if (response.executedVersion) headers['x-amz-executed-version'] = response.executedVersion;
-      res.writeHead(response.status, headers);
-      res.end(response.payload);
-      return;
+      return { status: response.status, headers, body: response.payload };
     }
     const control = this.options.lambdaControl;
-    if (control && control.paths.test(req.url ?? '')) {
-      const request = control.parse({ method: req.method ?? 'GET', url: req.url!, body });
-      this.authorize(req, { service: 'lambda', operation: request.operation, body: { FunctionName: request.functionName, Role: request.body.Role } });
-      const response = await this.asCaller(req, () => control.handle(request));
-      res.writeHead(response.status, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
-      res.end(response.body === undefined ? '' : JSON.stringify(response.body));
-      return;
+    if (control && control.paths.test(request.url)) {
+      const parsed = control.parse({ method: request.method, url: request.url, body });
+      this.authorize(request, { service: 'lambda', operation: parsed.operation, body: { FunctionName: parsed.functionName, Role: parsed.body.Role } });
+      const response = await this.asCaller(request, () => control.handle(parsed));
+      return {
+        status: response.status,
+        headers: { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() },
+        body: response.body === undefined ? '' : JSON.stringify(response.body),
+      };
     }
     const params = new URLSearchParams(body);
     if (params.has('Action')) {
       try {
-        this.authorize(req, { service: 'sns', operation: params.get('Action')!, body: Object.fromEntries(params) });
-        const xml = await this.asCaller(req, () => this.options.sns(params));
-        res.writeHead(200, { 'content-type': 'text/xml' });
-        res.end(xml);
+        this.authorize(request, { service: 'sns', operation: params.get('Action')!, body: Object.fromEntries(params) });
+        const xml = await this.asCaller(request, () => this.options.sns(params));
+        return { status: 200, headers: { 'content-type': 'text/xml' }, body: xml };
       } catch (e) {
-        sendQueryError(res, e instanceof AwsError ? e : new AwsError('InternalError', String(e), 500));
+        return queryError(e instanceof AwsError ? e : new AwsError('InternalError', String(e), 500));
       }
-      return;
     }
-    throw new AwsError('UnknownOperationException', `The local engine does not emulate ${req.method} ${req.url}`);
+    throw new AwsError('UnknownOperationException', `The local engine does not emulate ${request.method} ${request.url}`);
   }
 
   /** Counts the request; true for a write. */
@@ -227,29 +270,26 @@ export class AwsEndpoint {
    * Forwards the request to DynamoDB Local unchanged (the SDK's signature and credentials included).
    * Requests and answers are small: each is sent whole, in one write, rather than streamed.
    */
-  private async proxy(req: IncomingMessage, res: ServerResponse, body?: string) {
-    const payload = body === undefined ? await readRaw(req) : Buffer.from(body, 'utf8');
+  private proxy(request: EndpointRequest): Promise<EndpointResponse> {
     const target = this.upstream();
-    const headers: Record<string, string | string[] | undefined> = { ...req.headers, 'host': target.host, 'content-length': String(payload.length) };
+    const headers: EndpointHeaders = { ...request.headers, 'host': target.host, 'content-length': String(request.body.length) };
     delete headers['transfer-encoding'];
-    return new Promise<void>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const upstream = httpRequest({
-        host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: this.upstreamAgent,
+        host: target.hostname, port: target.port, method: request.method, path: request.url, headers, agent: this.upstreamAgent,
       }, (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (c: Buffer) => chunks.push(c));
         response.on('error', reject);
         response.on('end', () => {
           const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-          const answer: Record<string, string | string[] | undefined> = { ...response.headers, 'content-length': String(data.length) };
+          const answer: EndpointHeaders = { ...response.headers, 'content-length': String(data.length) };
           delete answer['transfer-encoding'];
-          res.writeHead(response.statusCode ?? 500, answer);
-          res.end(data);
-          resolve();
+          resolve({ status: response.statusCode ?? 500, headers: answer, body: data });
         });
       });
       upstream.on('error', reject);
-      upstream.end(payload);
+      upstream.end(request.body);
     });
   }
 
@@ -292,30 +332,23 @@ function readRaw(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 /** AWS JSON protocol error: the SDK reads `__type` (after `#`) as the exception name. */
-function sendJsonError(res: ServerResponse, error: AwsError) {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  res.writeHead(error.status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': error.code, 'x-amzn-requestid': randomUUID() });
-  res.end(JSON.stringify({ __type: `com.amazonaws.local#${error.code}`, message: error.message }));
+function jsonError(error: AwsError): EndpointResponse {
+  return {
+    status: error.status,
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': error.code, 'x-amzn-requestid': randomUUID() },
+    body: JSON.stringify({ __type: `com.amazonaws.local#${error.code}`, message: error.message }),
+  };
 }
 
 /** AWS Query protocol error (SNS). */
-function sendQueryError(res: ServerResponse, error: AwsError) {
-  res.writeHead(error.status, { 'content-type': 'text/xml' });
-  res.end(`<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>${escapeXml(error.code)}</Code>`
-    + `<Message>${escapeXml(error.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`);
+function queryError(error: AwsError): EndpointResponse {
+  return {
+    status: error.status,
+    headers: { 'content-type': 'text/xml' },
+    body: `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>${escapeXml(error.code)}</Code>`
+      + `<Message>${escapeXml(error.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+  };
 }
 
 export function escapeXml(text: string): string {

@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbLocal, startDynamoDbLocal } from '../dynamodb-local';
 import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembly } from './assembly';
-import { AwsEndpoint, AwsError, DynamoDbCounters } from './aws-endpoint';
+import { AwsEndpoint, AwsError, DynamoDbCounters, EndpointCallCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
 import { EngineClock } from './clock';
 import { CallerIdentity, CloudTrail } from './cloudtrail';
@@ -154,6 +154,12 @@ export interface ExecutionHandle {
 export interface EngineCounters {
   readonly functions: Record<string, FunctionStats & { gbSeconds: number }>;
   readonly dynamodb: DynamoDbCounters;
+  /**
+   * Requests to the engine's AWS endpoint, by how they came: Node.js functions' AWS SDK calls take
+   * their sandbox's message port; the engine's own clients, Python functions and code that bundles
+   * its own HTTP handler use HTTP.
+   */
+  readonly endpointCalls: EndpointCallCounters;
   readonly sns: SnsCounters;
   readonly stepFunctions: { stateTransitions: number; executions: number };
   readonly streams: Record<string, { delivered: number; filteredOut: number }>;
@@ -305,6 +311,7 @@ export class LocalEngine extends EventEmitter {
       track,
       tempRoot: this.tempRoot,
       clockOffset: this.clock.sharedOffset,
+      endpoint: this.endpoint,
     });
     this.sqs = new SqsService({
       queues: this.assembly.queues,
@@ -428,6 +435,7 @@ export class LocalEngine extends EventEmitter {
     return {
       functions,
       dynamodb: cloneJson(this.endpoint.dynamodb),
+      endpointCalls: { ...this.endpoint.calls },
       sns: { ...this.sns.counters },
       stepFunctions: { stateTransitions: this.sfn.transitions, executions: this.sfn.runningExecutions().length },
       streams: Object.fromEntries([...this.consumers].map(([id, c]) => [id, { delivered: c.delivered, filteredOut: c.filteredOut }])),

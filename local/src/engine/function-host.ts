@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LocalFunction } from './assembly';
-import type { InvokeMessage, LogMessage, ResultMessage, WorkerData } from './function-worker';
-import { forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
+import type { EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ResultMessage, WorkerData } from './function-worker';
+import { FunctionHostOptions, forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
 
 export type { FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './sandbox-host';
 
@@ -75,7 +75,13 @@ function unsampledTraceHeader(): string {
 /** Node.js functions: each warm sandbox is a worker thread with the function's environment and module state. */
 export class FunctionHost extends SandboxHost<PoolWorker> {
   protected start(): PoolWorker {
-    const data: WorkerData = { ...this.options.entry, fallbackModulePaths: runtimeModulePaths(), clockOffset: this.options.clockOffset };
+    const { endpoint } = this.options;
+    const data: WorkerData = {
+      ...this.options.entry,
+      fallbackModulePaths: runtimeModulePaths(),
+      clockOffset: this.options.clockOffset,
+      endpoint: endpoint?.url,
+    };
     const worker = new Worker(workerScript(), {
       eval: true,
       workerData: data,
@@ -87,7 +93,11 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
     });
     const slot: PoolWorker = { worker, busy: false };
     let partialLine = '';
-    worker.on('message', (m: ResultMessage | LogMessage) => {
+    worker.on('message', (m: ResultMessage | LogMessage | EndpointCallMessage) => {
+      if ('endpointCall' in m) {
+        if (endpoint) void answerEndpointCall(worker, endpoint, m.endpointCall);
+        return;
+      }
       if (m.log) {
         const lines = (partialLine + m.log).split('\n');
         partialLine = lines.pop() ?? '';
@@ -118,6 +128,16 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
   protected logStreamOf(slot: PoolWorker): string {
     return String(slot.worker.threadId);
   }
+}
+
+/** Runs a sandbox's SDK call through the endpoint and posts the answer back to it. */
+async function answerEndpointCall(worker: Worker, endpoint: NonNullable<FunctionHostOptions['endpoint']>, call: EndpointCallMessage['endpointCall']) {
+  const body = typeof call.body === 'string' ? Buffer.from(call.body) : Buffer.from(call.body.buffer, call.body.byteOffset, call.body.byteLength);
+  const answer = await endpoint.handle({ method: call.method, url: call.url, headers: call.headers, body });
+  // A Buffer is often a slice of a shared pool: send its own bytes, not the pool.
+  const answerBody = typeof answer.body === 'string' ? answer.body : new Uint8Array(answer.body);
+  const message: EndpointAnswerMessage = { endpointAnswer: { id: call.id, status: answer.status, headers: answer.headers, body: answerBody } };
+  worker.postMessage(message);
 }
 
 /** Finds the module file for a Lambda `Handler` string (`dir/file.export`) in a code directory. */

@@ -21,6 +21,8 @@ export interface WorkerData {
   readonly fallbackModulePaths: string[];
   /** The engine clock's offset from real time (ms, element 0 of shared memory): see shiftDate. */
   readonly clockOffset?: Float64Array;
+  /** The engine's AWS endpoint (`http://127.0.0.1:<port>`): the SDK's calls to it take the message port. */
+  readonly endpoint?: string;
 }
 
 export interface InvokeMessage {
@@ -52,6 +54,16 @@ export type ResultMessage =
 
 /** Output the function wrote (stdout and stderr) outside an answer: at start, or after an invocation ended. */
 export interface LogMessage { readonly log: string }
+
+/** An AWS SDK call to the engine's endpoint, sent over the message port (see routeSdkCallsToEndpoint). */
+export interface EndpointCallMessage {
+  readonly endpointCall: { id: number; method: string; url: string; headers: Record<string, string>; body: string | Uint8Array };
+}
+
+/** The endpoint's answer to an EndpointCallMessage. */
+export interface EndpointAnswerMessage {
+  readonly endpointAnswer: { id: number; status: number; headers: Record<string, string | string[] | undefined>; body: string | Uint8Array };
+}
 
 const data = workerData as WorkerData;
 const port = parentPort!;
@@ -233,7 +245,89 @@ function shiftDate(offset: Float64Array) {
   globalThis.Date = ShiftedDate as unknown as DateConstructor;
 }
 
+/** SDK calls waiting for the endpoint's answer, by id. */
+const endpointCalls = new Map<number, (answer: EndpointAnswerMessage['endpointAnswer']) => void>();
+let nextEndpointCallId = 1;
+
+/** The query string as the SDK's HTTP handler builds it (keys sorted, RFC 3986 escaping). */
+function queryStringOf(query: Record<string, string | string[] | null | undefined> | undefined): string {
+  const escape = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const parts: string[] = [];
+  for (const key of Object.keys(query ?? {}).sort()) {
+    const value = query![key];
+    if (Array.isArray(value)) for (const item of value) parts.push(`${escape(key)}=${escape(item)}`);
+    else parts.push(value || typeof value === 'string' ? `${escape(key)}=${escape(value)}` : escape(key));
+  }
+  return parts.join('&');
+}
+
+function abortError(signal: { reason?: unknown }): Error {
+  return Object.assign(new Error(signal.reason instanceof Error ? signal.reason.message : 'Request aborted'), { name: 'AbortError' });
+}
+
+/** Sends one SDK request (a smithy HttpRequest) to the engine's endpoint and returns the SDK's HttpResponse shape. */
+function callEndpoint(request: any, options: { abortSignal?: any } | undefined): Promise<{ response: unknown }> {
+  const signal = options?.abortSignal;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers ?? {})) headers[name.toLowerCase()] = String(value);
+  const query = queryStringOf(request.query);
+  const id = nextEndpointCallId++;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      endpointCalls.delete(id);
+      reject(abortError(signal));
+    };
+    signal?.addEventListener?.('abort', onAbort, { once: true });
+    endpointCalls.set(id, (answer) => {
+      signal?.removeEventListener?.('abort', onAbort);
+      const responseHeaders: Record<string, string> = {};
+      for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) responseHeaders[name] = Array.isArray(value) ? value.join(', ') : value;
+      const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+      resolve({ response: { statusCode: answer.status, headers: responseHeaders, body } });
+    });
+    // A Buffer is often a slice of a shared pool: send its own bytes, not the pool.
+    const body = request.body instanceof Uint8Array ? new Uint8Array(request.body) : request.body ?? '';
+    const call: EndpointCallMessage = { endpointCall: { id, method: request.method, url: query ? `${request.path}?${query}` : request.path, headers, body } };
+    port.postMessage(call);
+  });
+}
+
+/**
+ * The AWS SDK's calls to the engine's endpoint go over this worker's message port instead of HTTP.
+ * Each client still does all of its own work (serializing, signing, retries, parsing the answer),
+ * and the endpoint answers exactly what it answers over HTTP; what is skipped is an HTTP client here
+ * and an HTTP server in the engine for each call, about a millisecond of CPU per call on each side.
+ * It patches every copy of `@smithy/node-http-handler` that is `require`d (the runtime's SDK); code
+ * that bundles its own HTTP handler, and calls with a streamed body, still use HTTP.
+ */
+function routeSdkCallsToEndpoint(endpoint: string) {
+  const { hostname, port: endpointPort, protocol } = new URL(endpoint);
+  const patched = new WeakSet<object>();
+  const patch = (handlerClass: any) => {
+    const prototype = handlerClass?.prototype;
+    if (!prototype || typeof prototype.handle !== 'function' || patched.has(prototype)) return;
+    patched.add(prototype);
+    const handleOverHttp = prototype.handle;
+    prototype.handle = function handle(this: unknown, request: any, options?: { abortSignal?: unknown }) {
+      const body = request?.body;
+      const sendable = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+      if (sendable && request.protocol === protocol && request.hostname === hostname && String(request.port ?? '') === endpointPort) {
+        return callEndpoint(request, options);
+      }
+      return handleOverHttp.call(this, request, options);
+    };
+  };
+  const load = (Module as any)._load;
+  (Module as any)._load = function _load(this: unknown, request: unknown, ...rest: unknown[]) {
+    const exports = load.call(this, request, ...rest);
+    if (typeof request === 'string' && request.includes('node-http-handler')) patch(exports?.NodeHttpHandler);
+    return exports;
+  };
+}
+
 if (data.clockOffset) shiftDate(data.clockOffset);
+if (data.endpoint) routeSdkCallsToEndpoint(data.endpoint);
 addFallbackModulePaths(data.fallbackModulePaths);
 captureOutput();
 instrumentTimers();
@@ -241,7 +335,13 @@ const handlerPromise = loadHandler();
 // An init failure is reported on every invocation, like Lambda's init errors; keep it from crashing the worker.
 handlerPromise.catch(() => undefined);
 
-port.on('message', async (message: InvokeMessage) => {
+port.on('message', async (message: InvokeMessage | EndpointAnswerMessage) => {
+  if ('endpointAnswer' in message) {
+    const answer = endpointCalls.get(message.endpointAnswer.id);
+    endpointCalls.delete(message.endpointAnswer.id);
+    answer?.(message.endpointAnswer);
+    return;
+  }
   const started = performance.now();
   const cpuAtStart = threadCpuMs();
   invocationStart = started;

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LocalEventInvokeConfig, LocalFunction } from './assembly';
 import { AwsError, LambdaInvokeRequest, LambdaInvokeResponse } from './aws-endpoint';
-import { FunctionHost, FunctionStats, HandlerEntry, InvokeResult } from './function-host';
+import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './function-host';
 import { functionNameOf } from './intrinsics';
 import { isPythonEntry, PythonFunctionHost } from './python-host';
 
@@ -30,6 +30,8 @@ export interface LambdaServiceOptions {
   readonly tempRoot: string;
   /** The engine clock's offset (shared memory), which function code's `Date` follows. */
   readonly clockOffset?: Float64Array;
+  /** See FunctionHostOptions.endpoint. */
+  readonly endpoint?: FunctionHostOptions['endpoint'];
 }
 
 /** What the service needs of a function's host, whatever its runtime. */
@@ -135,6 +137,7 @@ export class LambdaService {
       scaleOutDelayMs: this.options.scaleOutDelayMs,
       onLog: this.options.onLog,
       clockOffset: this.options.clockOffset,
+      endpoint: this.options.endpoint,
     };
     const host = isPythonEntry(entry) ? new PythonFunctionHost({ ...hostOptions, tempRoot: this.options.tempRoot }) : new FunctionHost(hostOptions);
     this.hosts.set(fn.name, host);

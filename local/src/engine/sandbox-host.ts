@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { LocalFunction } from './assembly';
+import type { EndpointRequest, EndpointResponse } from './aws-endpoint';
 import type { InvokeMessage, LambdaError, ResultMessage } from './function-worker';
 
 export type InvokeResult =
@@ -48,6 +49,11 @@ export interface FunctionHostOptions {
   readonly onLog: (functionName: string, line: string) => void;
   /** The engine clock's offset from real time (ms, element 0, shared memory): the code's `Date` follows it. */
   readonly clockOffset?: Float64Array;
+  /**
+   * The engine's AWS endpoint: Node.js sandboxes hand their SDK calls to it over their message port
+   * rather than HTTP (function-worker.ts). Absent: every call goes over HTTP.
+   */
+  readonly endpoint?: { readonly url: string; handle(request: EndpointRequest): Promise<EndpointResponse> };
 }
 
 /** What a sandbox answers for one invocation (the Node.js worker's message shape; the Python bootstrap writes the same). */

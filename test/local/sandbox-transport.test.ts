@@ -1,0 +1,105 @@
+/**
+ * How a Node.js function's AWS SDK calls reach the engine: through its sandbox's message port, not
+ * HTTP (function-worker.ts). The SDK client still serializes, signs and parses; the answers must be
+ * the ones HTTP gives: the same payload bytes, the same named errors, an abort signal that aborts. Code that bundles its own SDK keeps using HTTP, with the same answers.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { buildSync } from 'esbuild';
+import { inlineFunction, newStack, startTestEngine } from './support';
+import { LocalEngine } from '../../local/src';
+
+/** Echoes its event; sleeps first when asked to. */
+const ECHO = 'exports.handler = async (event) => { if (event.sleepMs) await new Promise((r) => setTimeout(r, event.sleepMs)); return event; };';
+
+/** The same calls, written once: inline with the runtime's SDK, and bundled with its own copy of it. */
+const CALLER = `
+const { LambdaClient, InvokeCommand } = require('@aws-sdk/client-lambda');
+const { DynamoDBClient, PutItemCommand, GetItemCommand } = require('@aws-sdk/client-dynamodb');
+const lambdaClient = new LambdaClient({});
+const ddb = new DynamoDBClient({});
+const nameOf = (e) => e && e.name;
+exports.handler = async (event) => {
+  const out = {};
+  const text = 'héllo ✓ ' + '<&>'.repeat(3);
+  const echoed = await lambdaClient.send(new InvokeCommand({ FunctionName: event.echo, Qualifier: '$LATEST', Payload: JSON.stringify({ text }) }));
+  out.echo = { status: echoed.StatusCode, version: echoed.ExecutedVersion, same: JSON.parse(Buffer.from(echoed.Payload).toString('utf8')).text === text };
+  await ddb.send(new PutItemCommand({ TableName: event.table, Item: { pk: { S: 'k' }, text: { S: text } } }));
+  const item = await ddb.send(new GetItemCommand({ TableName: event.table, Key: { pk: { S: 'k' } }, ConsistentRead: true }));
+  out.item = item.Item && item.Item.text.S === text;
+  out.conditionFailed = await ddb.send(new PutItemCommand({ TableName: event.table, Item: { pk: { S: 'k' } }, ConditionExpression: 'attribute_not_exists(pk)' }))
+    .then(() => 'answered', nameOf);
+  out.denied = await ddb.send(new GetItemCommand({ TableName: 'not-granted', Key: { pk: { S: 'k' } } })).then(() => 'answered', nameOf);
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 100);
+  const started = Date.now();
+  out.aborted = await lambdaClient.send(new InvokeCommand({ FunctionName: event.echo, Payload: JSON.stringify({ sleepMs: 2000 }) }), { abortSignal: controller.signal })
+    .then(() => 'answered', nameOf);
+  out.abortedWithinMs = Date.now() - started;
+  return out;
+};`;
+
+describe('AWS SDK calls from a Node.js sandbox', () => {
+  let engine: LocalEngine;
+  let names: { echo: string; inline: string; bundled: string; table: string };
+
+  beforeAll(async () => {
+    // The bundled caller carries its own AWS SDK, HTTP handler included, as `esbuild --bundle` makes it.
+    const bundleDir = mkdtempSync(join(tmpdir(), 'bundled-sdk-'));
+    buildSync({ stdin: { contents: CALLER, resolveDir: process.cwd() }, bundle: true, platform: 'node', target: 'node20', outfile: join(bundleDir, 'index.js'), logLevel: 'error' });
+    const stack = newStack('Transport');
+    const table = new dynamodb.Table(stack, 'Items', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
+    const echo = inlineFunction(stack, 'Echo', ECHO);
+    const inline = inlineFunction(stack, 'Inline', CALLER);
+    const bundled = new lambda.Function(stack, 'Bundled', {
+      runtime: lambda.Runtime.NODEJS_20_X, handler: 'index.handler', code: lambda.Code.fromAsset(bundleDir), timeout: Duration.seconds(10),
+    });
+    for (const caller of [inline, bundled]) {
+      echo.grantInvoke(caller);
+      table.grantReadWriteData(caller);
+    }
+    engine = await startTestEngine(stack);
+    const nameOf = (id: string) => engine.assembly.functions.find((f) => f.path === `Transport/${id}`)!.name;
+    names = { echo: nameOf('Echo'), inline: nameOf('Inline'), bundled: nameOf('Bundled'), table: engine.assembly.tables[0].name };
+  }, 120_000);
+
+  afterAll(async () => {
+    await engine?.stop();
+  });
+
+  const expected = {
+    echo: { status: 200, version: '$LATEST', same: true },
+    item: true,
+    // DynamoDB Local's own error, and the engine's authorization denying a table the role was not granted.
+    conditionFailed: 'ConditionalCheckFailedException',
+    denied: 'AccessDeniedException',
+    aborted: 'AbortError',
+  };
+
+  test('the runtime\'s SDK calls the endpoint over the message port: payload bytes, named errors and aborts as over HTTP', async () => {
+    const before = engine.counters().endpointCalls;
+    const result = await engine.invoke(names.inline, { echo: names.echo, table: names.table });
+    expect(result.ok).toBe(true);
+    const out = JSON.parse(result.ok ? result.payload : '{}');
+    expect(out).toMatchObject(expected);
+    expect(out.abortedWithinMs).toBeLessThan(1500);
+    const after = engine.counters().endpointCalls;
+    // Six calls (two Invokes, one of them aborted; two PutItems; two GetItems), none of them over HTTP.
+    expect(after.messagePort - before.messagePort).toBe(6);
+    expect(after.http).toBe(before.http);
+  }, 30_000);
+
+  test('code that bundles its own SDK calls over HTTP and gets the same answers', async () => {
+    const before = engine.counters().endpointCalls;
+    const result = await engine.invoke(names.bundled, { echo: names.echo, table: names.table });
+    expect(result.ok).toBe(true);
+    expect(JSON.parse(result.ok ? result.payload : '{}')).toMatchObject(expected);
+    const after = engine.counters().endpointCalls;
+    expect(after.http - before.http).toBe(6);
+    expect(after.messagePort).toBe(before.messagePort);
+  }, 30_000);
+});
