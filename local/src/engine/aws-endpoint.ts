@@ -7,6 +7,8 @@
  * - AWS Query (form-encoded, XML answers): SNS;
  * - REST JSON: Lambda `Invoke` (`POST /2015-03-31/functions/<name>/invocations`) and, when given,
  *   Lambda's control-plane operations (`lambdaControl`).
+ * Node.js sandboxes hand it the SDK's signed requests over their message port instead (`handle`);
+ * the answer is the same either way.
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, createServer, IncomingMessage, request as httpRequest, Server } from 'node:http';
