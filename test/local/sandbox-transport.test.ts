@@ -1,13 +1,15 @@
 /**
  * How a Node.js function's AWS SDK calls reach the engine: through its sandbox's message port, not
  * HTTP (function-worker.ts). The SDK client still serializes, signs and parses; the answers must be
- * the ones HTTP gives: the same payload bytes, the same named errors, an abort signal that aborts. Code that bundles its own SDK keeps using HTTP, with the same answers.
+ * the ones HTTP gives: the same payload bytes, query strings, named errors, and the SDK's abort
+ * signals and timeouts. Code that bundles its own SDK keeps using HTTP, with the same answers.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { buildSync } from 'esbuild';
 import { inlineFunction, newStack, startTestEngine } from './support';
@@ -18,7 +20,7 @@ const ECHO = 'exports.handler = async (event) => { if (event.sleepMs) await new 
 
 /** The same calls, written once: inline with the runtime's SDK, and bundled with its own copy of it. */
 const CALLER = `
-const { LambdaClient, InvokeCommand } = require('@aws-sdk/client-lambda');
+const { LambdaClient, InvokeCommand, TagResourceCommand, UntagResourceCommand, ListTagsCommand } = require('@aws-sdk/client-lambda');
 const { DynamoDBClient, PutItemCommand, GetItemCommand } = require('@aws-sdk/client-dynamodb');
 const lambdaClient = new LambdaClient({});
 const ddb = new DynamoDBClient({});
@@ -27,7 +29,12 @@ exports.handler = async (event) => {
   const out = {};
   const text = 'héllo ✓ ' + '<&>'.repeat(3);
   const echoed = await lambdaClient.send(new InvokeCommand({ FunctionName: event.echo, Qualifier: '$LATEST', Payload: JSON.stringify({ text }) }));
-  out.echo = { status: echoed.StatusCode, version: echoed.ExecutedVersion, same: JSON.parse(Buffer.from(echoed.Payload).toString('utf8')).text === text };
+  // Read as code often reads it: the payload's own bytes, from its ArrayBuffer.
+  out.echo = { status: echoed.StatusCode, version: echoed.ExecutedVersion, same: JSON.parse(new TextDecoder().decode(echoed.Payload.buffer)).text === text };
+  // Query strings: UntagResource names its keys in the query (tagKeys=a&tagKeys=b%20c).
+  await lambdaClient.send(new TagResourceCommand({ Resource: event.echoArn, Tags: { a: '1', 'b c': '2', d: '3' } }));
+  await lambdaClient.send(new UntagResourceCommand({ Resource: event.echoArn, TagKeys: ['a', 'b c'] }));
+  out.tagsLeft = Object.keys((await lambdaClient.send(new ListTagsCommand({ Resource: event.echoArn }))).Tags);
   await ddb.send(new PutItemCommand({ TableName: event.table, Item: { pk: { S: 'k' }, text: { S: text } } }));
   const item = await ddb.send(new GetItemCommand({ TableName: event.table, Key: { pk: { S: 'k' } }, ConsistentRead: true }));
   out.item = item.Item && item.Item.text.S === text;
@@ -40,12 +47,17 @@ exports.handler = async (event) => {
   out.aborted = await lambdaClient.send(new InvokeCommand({ FunctionName: event.echo, Payload: JSON.stringify({ sleepMs: 2000 }) }), { abortSignal: controller.signal })
     .then(() => 'answered', nameOf);
   out.abortedWithinMs = Date.now() - started;
+  // The SDK's own timeouts (one attempt each: a TimeoutError is retried otherwise).
+  const slow = { FunctionName: event.echo, Payload: JSON.stringify({ sleepMs: 1500 }) };
+  const timing = (requestHandler) => new LambdaClient({ maxAttempts: 1, requestHandler });
+  out.requestTimeout = await timing({ requestTimeout: 100, throwOnRequestTimeout: true }).send(new InvokeCommand(slow)).then(() => 'answered', nameOf);
+  out.socketTimeout = await timing({ socketTimeout: 100 }).send(new InvokeCommand(slow)).then(() => 'answered', nameOf);
   return out;
 };`;
 
 describe('AWS SDK calls from a Node.js sandbox', () => {
   let engine: LocalEngine;
-  let names: { echo: string; inline: string; bundled: string; table: string };
+  let names: { echo: string; echoArn: string; inline: string; bundled: string; table: string };
 
   beforeAll(async () => {
     // The bundled caller carries its own AWS SDK, HTTP handler included, as `esbuild --bundle` makes it.
@@ -61,10 +73,12 @@ describe('AWS SDK calls from a Node.js sandbox', () => {
     for (const caller of [inline, bundled]) {
       echo.grantInvoke(caller);
       table.grantReadWriteData(caller);
+      caller.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:TagResource', 'lambda:UntagResource', 'lambda:ListTags'], resources: [echo.functionArn] }));
     }
     engine = await startTestEngine(stack);
     const nameOf = (id: string) => engine.assembly.functions.find((f) => f.path === `Transport/${id}`)!.name;
-    names = { echo: nameOf('Echo'), inline: nameOf('Inline'), bundled: nameOf('Bundled'), table: engine.assembly.tables[0].name };
+    const echoFunction = engine.assembly.functions.find((f) => f.path === 'Transport/Echo')!;
+    names = { echo: echoFunction.name, echoArn: echoFunction.arn, inline: nameOf('Inline'), bundled: nameOf('Bundled'), table: engine.assembly.tables[0].name };
   }, 120_000);
 
   afterAll(async () => {
@@ -77,29 +91,32 @@ describe('AWS SDK calls from a Node.js sandbox', () => {
     // DynamoDB Local's own error, and the engine's authorization denying a table the role was not granted.
     conditionFailed: 'ConditionalCheckFailedException',
     denied: 'AccessDeniedException',
+    tagsLeft: ['d'],
     aborted: 'AbortError',
+    requestTimeout: 'TimeoutError',
+    socketTimeout: 'TimeoutError',
   };
 
-  test('the runtime\'s SDK calls the endpoint over the message port: payload bytes, named errors and aborts as over HTTP', async () => {
+  test('the runtime\'s SDK calls the endpoint over the message port: payload bytes, query strings, named errors, aborts and timeouts as over HTTP', async () => {
     const before = engine.counters().endpointCalls;
-    const result = await engine.invoke(names.inline, { echo: names.echo, table: names.table });
+    const result = await engine.invoke(names.inline, { echo: names.echo, echoArn: names.echoArn, table: names.table });
     expect(result.ok).toBe(true);
     const out = JSON.parse(result.ok ? result.payload : '{}');
     expect(out).toMatchObject(expected);
     expect(out.abortedWithinMs).toBeLessThan(1500);
     const after = engine.counters().endpointCalls;
-    // Six calls (two Invokes, one of them aborted; two PutItems; two GetItems), none of them over HTTP.
-    expect(after.messagePort - before.messagePort).toBe(6);
+    // Eleven calls (four Invokes, three of them cut short; two PutItems; two GetItems; three tag calls), none over HTTP.
+    expect(after.messagePort - before.messagePort).toBe(11);
     expect(after.http).toBe(before.http);
   }, 30_000);
 
   test('code that bundles its own SDK calls over HTTP and gets the same answers', async () => {
     const before = engine.counters().endpointCalls;
-    const result = await engine.invoke(names.bundled, { echo: names.echo, table: names.table });
+    const result = await engine.invoke(names.bundled, { echo: names.echo, echoArn: names.echoArn, table: names.table });
     expect(result.ok).toBe(true);
     expect(JSON.parse(result.ok ? result.payload : '{}')).toMatchObject(expected);
     const after = engine.counters().endpointCalls;
-    expect(after.http - before.http).toBe(6);
+    expect(after.http - before.http).toBe(11);
     expect(after.messagePort).toBe(before.messagePort);
   }, 30_000);
 });

@@ -7,7 +7,7 @@
  * - AWS Query (form-encoded, XML answers): SNS;
  * - REST JSON: Lambda `Invoke` (`POST /2015-03-31/functions/<name>/invocations`) and, when given,
  *   Lambda's control-plane operations (`lambdaControl`).
- * Node.js sandboxes hand it the SDK's signed requests over their message port instead (`handle`);
+ * Node.js sandboxes hand it the SDK's signed requests over their message port instead (`answerSandboxCall`);
  * the answer is the same either way.
  */
 import { randomUUID } from 'node:crypto';
@@ -135,7 +135,8 @@ export class AwsEndpoint {
         .then((answer) => {
           res.writeHead(answer.status, answer.headers);
           res.end(answer.body);
-        }, (e) => res.destroy(e));
+        })
+        .catch((e) => res.destroy(e));
     });
     // Many concurrent SDK clients keep connections alive: never let the server be the bottleneck.
     this.server.keepAliveTimeout = 60_000;
@@ -155,7 +156,7 @@ export class AwsEndpoint {
    * Answers a request from a Node.js sandbox's message port (function-worker.ts) exactly as it would
    * answer it over HTTP: the sandbox's SDK client did all of its own work, only HTTP is skipped.
    */
-  public handle(request: EndpointRequest): Promise<EndpointResponse> {
+  public answerSandboxCall(request: EndpointRequest): Promise<EndpointResponse> {
     this.calls.messagePort++;
     return this.answer(request);
   }

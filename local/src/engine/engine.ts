@@ -311,7 +311,7 @@ export class LocalEngine extends EventEmitter {
       track,
       tempRoot: this.tempRoot,
       clockOffset: this.clock.sharedOffset,
-      endpoint: this.endpoint,
+      endpoint: { url: this.endpoint.url, answer: (request) => this.endpoint.answerSandboxCall(request) },
     });
     this.sqs = new SqsService({
       queues: this.assembly.queues,

@@ -4,13 +4,15 @@
  * runs invocations one at a time. Its `process.env` is the function's own environment.
  *
  * This file is transpiled on the fly (esbuild) and started with `eval: true`, so it must only
- * import Node built-ins.
+ * import Node built-ins (and types, which the transpiler drops).
  */
 import { openSync, readSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
 import Module from 'node:module';
 import { isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { EndpointHeaders } from './aws-endpoint';
 
 export interface WorkerData {
   /** Absolute path of the module file to load. */
@@ -62,7 +64,7 @@ export interface EndpointCallMessage {
 
 /** The endpoint's answer to an EndpointCallMessage. */
 export interface EndpointAnswerMessage {
-  readonly endpointAnswer: { id: number; status: number; headers: Record<string, string | string[] | undefined>; body: string | Uint8Array };
+  readonly endpointAnswer: { id: number; status: number; headers: EndpointHeaders; body: string | Uint8Array };
 }
 
 const data = workerData as WorkerData;
@@ -261,30 +263,71 @@ function queryStringOf(query: Record<string, string | string[] | null | undefine
   return parts.join('&');
 }
 
+/** The error an aborted call rejects with, as the SDK's HTTP handler makes it: the signal's reason is its cause. */
 function abortError(signal: { reason?: unknown }): Error {
-  return Object.assign(new Error(signal.reason instanceof Error ? signal.reason.message : 'Request aborted'), { name: 'AbortError' });
+  const reason = signal.reason;
+  const error = new Error(reason instanceof Error || reason === undefined ? 'Request aborted' : String(reason));
+  error.name = 'AbortError';
+  if (reason instanceof Error) (error as Error & { cause?: unknown }).cause = reason;
+  return error;
+}
+
+/**
+ * The timeouts the SDK's HTTP handler applies while it waits for an answer (its connection timeout
+ * has nothing to wait for here): `socketTimeoutMs` (the client's, else the service's default) fails the
+ * call; `requestTimeoutMs` fails it when `throwOnRequestTimeout` is set and is otherwise logged.
+ */
+interface CallTimeouts {
+  readonly socketTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly throwOnRequestTimeout?: boolean;
+  readonly logger?: { warn?: (message: string) => void };
+}
+
+function timeoutError(message: string): Error {
+  return Object.assign(new Error(message), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
 
 /** Sends one SDK request (a smithy HttpRequest) to the engine's endpoint and returns the SDK's HttpResponse shape. */
-function callEndpoint(request: any, options: { abortSignal?: any } | undefined): Promise<{ response: unknown }> {
-  const signal = options?.abortSignal;
+function callEndpoint(request: any, signal: any, timeouts: CallTimeouts): Promise<{ response: unknown }> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers ?? {})) headers[name.toLowerCase()] = String(value);
   const query = queryStringOf(request.query);
   const id = nextEndpointCallId++;
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
+    const timers: ReturnType<typeof setTimeout>[] = [];
+    const settle = () => {
       endpointCalls.delete(id);
-      reject(abortError(signal));
+      for (const timer of timers) clearTimeout(timer);
+      if (typeof signal?.removeEventListener === 'function') signal.removeEventListener('abort', onAbort);
+      else if (signal) signal.onabort = null;
     };
-    signal?.addEventListener?.('abort', onAbort, { once: true });
+    const fail = (error: Error) => {
+      settle();
+      reject(error);
+    };
+    const onAbort = () => fail(abortError(signal));
+    if (typeof signal?.addEventListener === 'function') signal.addEventListener('abort', onAbort, { once: true });
+    else if (signal) signal.onabort = onAbort; // the SDK's own AbortSignal of older releases
+    const { socketTimeoutMs, requestTimeoutMs } = timeouts;
+    if (socketTimeoutMs && socketTimeoutMs > 0) {
+      timers.push(engineSetTimeout(() => fail(timeoutError(`no answer within the ${socketTimeoutMs} ms socket timeout`)), socketTimeoutMs));
+    }
+    if (requestTimeoutMs && requestTimeoutMs > 0) {
+      timers.push(engineSetTimeout(() => {
+        const message = `a request has exceeded the configured ${requestTimeoutMs} ms requestTimeout`;
+        if (timeouts.throwOnRequestTimeout) fail(timeoutError(message));
+        else timeouts.logger?.warn?.(`${message} (throwOnRequestTimeout=true makes this an error)`);
+      }, requestTimeoutMs));
+    }
     endpointCalls.set(id, (answer) => {
-      signal?.removeEventListener?.('abort', onAbort);
+      settle();
       const responseHeaders: Record<string, string> = {};
-      for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) responseHeaders[name] = Array.isArray(value) ? value.join(', ') : value;
-      const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
-      resolve({ response: { statusCode: answer.status, headers: responseHeaders, body } });
+      for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) responseHeaders[name] = Array.isArray(value) ? value.join(',') : value;
+      // Bytes of their own, as the SDK's HTTP handler gives them (a small Buffer is a slice of a shared pool).
+      const body = typeof answer.body === 'string' ? new TextEncoder().encode(answer.body) : answer.body;
+      resolve({ response: { statusCode: answer.status, reason: STATUS_CODES[answer.status], headers: responseHeaders, body } });
     });
     // A Buffer is often a slice of a shared pool: send its own bytes, not the pool.
     const body = request.body instanceof Uint8Array ? new Uint8Array(request.body) : request.body ?? '';
@@ -295,11 +338,12 @@ function callEndpoint(request: any, options: { abortSignal?: any } | undefined):
 
 /**
  * The AWS SDK's calls to the engine's endpoint go over this worker's message port instead of HTTP.
- * Each client still does all of its own work (serializing, signing, retries, parsing the answer),
- * and the endpoint answers exactly what it answers over HTTP; what is skipped is an HTTP client here
- * and an HTTP server in the engine for each call, about a millisecond of CPU per call on each side.
- * It patches every copy of `@smithy/node-http-handler` that is `require`d (the runtime's SDK); code
- * that bundles its own HTTP handler, and calls with a streamed body, still use HTTP.
+ * Each client still does all of its own work (serializing, signing, retries, parsing the answer,
+ * abort signals, timeouts), and the endpoint answers what it answers over HTTP; what is skipped is an
+ * HTTP client here and an HTTP server in the engine for each call, about a millisecond of CPU per
+ * call on each side. It patches every copy of `@smithy/node-http-handler` that is `require`d (the
+ * runtime's SDK, also when an ES module imports it); code that bundles its own HTTP handler, and calls
+ * with a streamed body, still use HTTP.
  */
 function routeSdkCallsToEndpoint(endpoint: string) {
   const { hostname, port: endpointPort, protocol } = new URL(endpoint);
@@ -309,13 +353,21 @@ function routeSdkCallsToEndpoint(endpoint: string) {
     if (!prototype || typeof prototype.handle !== 'function' || patched.has(prototype)) return;
     patched.add(prototype);
     const handleOverHttp = prototype.handle;
-    prototype.handle = function handle(this: unknown, request: any, options?: { abortSignal?: unknown }) {
+    prototype.handle = async function handle(this: any, request: any, options?: { abortSignal?: unknown; requestTimeout?: number }) {
       const body = request?.body;
       const sendable = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
-      if (sendable && request.protocol === protocol && request.hostname === hostname && String(request.port ?? '') === endpointPort) {
-        return callEndpoint(request, options);
+      if (!sendable || request.protocol !== protocol || request.hostname !== hostname || String(request.port ?? '') !== endpointPort) {
+        return handleOverHttp.call(this, request, options);
       }
-      return handleOverHttp.call(this, request, options);
+      // The handler's resolved options, as its own handle reads them.
+      if (!this.config) this.config = await this.configProvider;
+      const config = this.config ?? {};
+      return callEndpoint(request, options?.abortSignal, {
+        socketTimeoutMs: config.socketTimeout ?? config.defaultSocketTimeout,
+        requestTimeoutMs: options?.requestTimeout ?? config.requestTimeout,
+        throwOnRequestTimeout: config.throwOnRequestTimeout,
+        logger: config.logger,
+      });
     };
   };
   const load = (Module as any)._load;

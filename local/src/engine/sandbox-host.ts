@@ -53,7 +53,7 @@ export interface FunctionHostOptions {
    * The engine's AWS endpoint: Node.js sandboxes hand their SDK calls to it over their message port
    * rather than HTTP (function-worker.ts). Absent: every call goes over HTTP.
    */
-  readonly endpoint?: { readonly url: string; handle(request: EndpointRequest): Promise<EndpointResponse> };
+  readonly endpoint?: { readonly url: string; answer(request: EndpointRequest): Promise<EndpointResponse> };
 }
 
 /** What a sandbox answers for one invocation (the Node.js worker's message shape; the Python bootstrap writes the same). */
