@@ -247,6 +247,7 @@ function shiftDate(offset: Float64Array) {
   globalThis.Date = ShiftedDate as unknown as DateConstructor;
 }
 
+const utf8 = new TextEncoder();
 /** SDK calls waiting for the endpoint's answer, by id. */
 const endpointCalls = new Map<number, (answer: EndpointAnswerMessage['endpointAnswer']) => void>();
 let nextEndpointCallId = 1;
@@ -326,7 +327,7 @@ function callEndpoint(request: any, signal: any, timeouts: CallTimeouts): Promis
       const responseHeaders: Record<string, string> = {};
       for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) responseHeaders[name] = Array.isArray(value) ? value.join(',') : value;
       // Bytes of their own, as the SDK's HTTP handler gives them (a small Buffer is a slice of a shared pool).
-      const body = typeof answer.body === 'string' ? new TextEncoder().encode(answer.body) : answer.body;
+      const body = typeof answer.body === 'string' ? utf8.encode(answer.body) : answer.body;
       resolve({ response: { statusCode: answer.status, reason: STATUS_CODES[answer.status], headers: responseHeaders, body } });
     });
     // A Buffer is often a slice of a shared pool: send its own bytes, not the pool.
