@@ -135,20 +135,19 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
  * Node.js's HTTP server adds (`date` in real time: the SDK corrects its clock skew from it).
  */
 async function answerEndpointCall(worker: Worker, endpoint: NonNullable<FunctionHostOptions['endpoint']>, call: EndpointCallMessage['endpointCall']) {
-  let message: EndpointAnswerMessage;
   try {
     const body = typeof call.body === 'string' ? Buffer.from(call.body) : Buffer.from(call.body.buffer, call.body.byteOffset, call.body.byteLength);
     const answer = await endpoint.answer({ method: call.method, url: call.url, headers: call.headers, body });
     // A Buffer is often a slice of a shared pool: send its own bytes, not the pool.
     const answerBody = typeof answer.body === 'string' ? answer.body : new Uint8Array(answer.body);
     const headers = { 'date': new Date().toUTCString(), 'content-length': String(Buffer.byteLength(answer.body)), ...answer.headers };
-    message = { endpointAnswer: { id: call.id, status: answer.status, headers, body: answerBody } };
+    worker.postMessage({ endpointAnswer: { id: call.id, status: answer.status, headers, body: answerBody } } satisfies EndpointAnswerMessage);
   } catch (e) {
     // The endpoint answers every request, errors included; this is for a bug of its own, never a silent hang.
     const error = { __type: 'com.amazonaws.local#InternalFailure', message: String((e as Error)?.stack ?? e) };
-    message = { endpointAnswer: { id: call.id, status: 500, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: JSON.stringify(error) } };
+    const headers = { 'content-type': 'application/x-amz-json-1.0' };
+    worker.postMessage({ endpointAnswer: { id: call.id, status: 500, headers, body: JSON.stringify(error) } } satisfies EndpointAnswerMessage);
   }
-  worker.postMessage(message);
 }
 
 /** Finds the module file for a Lambda `Handler` string (`dir/file.export`) in a code directory. */
