@@ -4,7 +4,7 @@
  * the ones HTTP gives: the same payload bytes, query strings, named errors, and the SDK's abort
  * signals and timeouts. Code that bundles its own SDK keeps using HTTP, with the same answers.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
@@ -55,9 +55,20 @@ exports.handler = async (event) => {
   return out;
 };`;
 
+/**
+ * An ES module handler importing the runtime's SDK, as Lambda's Node.js runtimes allow (the console's
+ * own `index.mjs` does): the import resolves, and the SDK it gets is patched too.
+ */
+const ESM_CALLER = `import { LambdaClient, InvokeCommand } from '@aws-sdk/client-lambda';
+const client = new LambdaClient({});
+export const handler = async (event) => {
+  const out = await client.send(new InvokeCommand({ FunctionName: event.echo, Payload: JSON.stringify({ text: 'from esm' }) }));
+  return JSON.parse(new TextDecoder().decode(out.Payload));
+};`;
+
 describe('AWS SDK calls from a Node.js sandbox', () => {
   let engine: LocalEngine;
-  let names: { echo: string; echoArn: string; inline: string; bundled: string; table: string };
+  let names: { echo: string; echoArn: string; inline: string; bundled: string; esm: string; table: string };
 
   beforeAll(async () => {
     // The bundled caller carries its own AWS SDK, HTTP handler included, as `esbuild --bundle` makes it.
@@ -70,6 +81,12 @@ describe('AWS SDK calls from a Node.js sandbox', () => {
     const bundled = new lambda.Function(stack, 'Bundled', {
       runtime: lambda.Runtime.NODEJS_20_X, handler: 'index.handler', code: lambda.Code.fromAsset(bundleDir), timeout: Duration.seconds(10),
     });
+    const esmDir = mkdtempSync(join(tmpdir(), 'esm-caller-'));
+    writeFileSync(join(esmDir, 'index.mjs'), ESM_CALLER);
+    const esm = new lambda.Function(stack, 'Esm', {
+      runtime: lambda.Runtime.NODEJS_20_X, handler: 'index.handler', code: lambda.Code.fromAsset(esmDir), timeout: Duration.seconds(10),
+    });
+    echo.grantInvoke(esm);
     for (const caller of [inline, bundled]) {
       echo.grantInvoke(caller);
       table.grantReadWriteData(caller);
@@ -78,7 +95,7 @@ describe('AWS SDK calls from a Node.js sandbox', () => {
     engine = await startTestEngine(stack);
     const nameOf = (id: string) => engine.assembly.functions.find((f) => f.path === `Transport/${id}`)!.name;
     const echoFunction = engine.assembly.functions.find((f) => f.path === 'Transport/Echo')!;
-    names = { echo: echoFunction.name, echoArn: echoFunction.arn, inline: nameOf('Inline'), bundled: nameOf('Bundled'), table: engine.assembly.tables[0].name };
+    names = { echo: echoFunction.name, echoArn: echoFunction.arn, inline: nameOf('Inline'), bundled: nameOf('Bundled'), esm: nameOf('Esm'), table: engine.assembly.tables[0].name };
   }, 120_000);
 
   afterAll(async () => {
@@ -118,5 +135,14 @@ describe('AWS SDK calls from a Node.js sandbox', () => {
     const after = engine.counters().endpointCalls;
     expect(after.http - before.http).toBe(11);
     expect(after.messagePort).toBe(before.messagePort);
+  }, 30_000);
+
+  test('an ES module handler imports the runtime\'s SDK, and its calls take the message port too', async () => {
+    const before = engine.counters().endpointCalls;
+    const result = await engine.invoke(names.esm, { echo: names.echo });
+    expect(result.ok ? JSON.parse(result.payload) : result.error).toEqual({ text: 'from esm' });
+    const after = engine.counters().endpointCalls;
+    expect(after.messagePort - before.messagePort).toBe(1);
+    expect(after.http).toBe(before.http);
   }, 30_000);
 });

@@ -126,20 +126,53 @@ function toLambdaError(error: unknown): LambdaError {
   return { errorType: 'Error', errorMessage: typeof error === 'string' ? error : JSON.stringify(error), trace: [] };
 }
 
+/**
+ * ES modules ignore NODE_PATH, so an ES module handler's bare `import '@aws-sdk/client-s3'` found
+ * nothing in the runtime's module directories, where Lambda's Node.js runtimes let it import the SDK.
+ * A resolve hook looks there when ordinary resolution finds nothing. Registered only for ES module
+ * handlers: Node.js runs module hooks on a thread of their own.
+ */
+function resolveBareImportsFromRuntimeModules(paths: string[]) {
+  const register = (Module as any).register as ((specifier: string, options: object) => void) | undefined;
+  if (typeof register !== 'function' || paths.length === 0) return;
+  const hooks = `let parents = [];
+export async function initialize(data) { parents = data.parents; }
+export async function resolve(specifier, context, next) {
+  try {
+    return await next(specifier, context);
+  } catch (error) {
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND' || /^([./]|[a-z][a-z0-9+.-]*:)/i.test(specifier)) throw error;
+    for (const parentURL of parents) {
+      try { return await next(specifier, { ...context, parentURL }); } catch {}
+    }
+    throw error;
+  }
+}`;
+  // A parent inside each directory: bare specifiers resolve from `<dir>/<name>`, as from a file there.
+  const parents = paths.map((dir) => pathToFileURL(join(dir, 'runtime-module-parent.js')).href);
+  register(`data:text/javascript,${encodeURIComponent(hooks)}`, { data: { parents } });
+}
+
+function importEsm(file: string): Promise<any> {
+  resolveBareImportsFromRuntimeModules(data.fallbackModulePaths);
+  return import(pathToFileURL(file).href);
+}
+
 async function loadHandler(): Promise<(...args: any[]) => any> {
   const file = isAbsolute(data.file) ? data.file : join(process.cwd(), data.file);
   let mod: any;
   try {
-    // Handlers are CommonJS bundles (or .mjs); require keeps their module cache per worker.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mod = file.endsWith('.mjs') ? await import(pathToFileURL(file).href) : require(file);
-  } catch (e) {
-    if ((e as any)?.code === 'ERR_REQUIRE_ESM') {
-      mod = await import(pathToFileURL(file).href);
-    } else {
-      const err = toLambdaError(e);
-      throw Object.assign(new Error(`Error: ${err.errorMessage}`), { name: 'Runtime.ImportModuleError' });
+    try {
+      // Handlers are CommonJS bundles (or .mjs); require keeps their module cache per worker.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = file.endsWith('.mjs') ? await importEsm(file) : require(file);
+    } catch (e) {
+      if ((e as any)?.code !== 'ERR_REQUIRE_ESM') throw e;
+      mod = await importEsm(file);
     }
+  } catch (e) {
+    const err = toLambdaError(e);
+    throw Object.assign(new Error(`Error: ${err.errorMessage}`), { name: 'Runtime.ImportModuleError' });
   }
   const handler = mod?.[data.exportName] ?? mod?.default?.[data.exportName];
   if (typeof handler !== 'function') {
