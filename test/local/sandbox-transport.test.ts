@@ -114,35 +114,34 @@ describe('AWS SDK calls from a Node.js sandbox', () => {
     socketTimeout: 'TimeoutError',
   };
 
-  test('the runtime\'s SDK calls the endpoint over the message port: payload bytes, query strings, named errors, aborts and timeouts as over HTTP', async () => {
+  /** Invokes a function; its answer (or error), and the endpoint calls made meanwhile, by way. */
+  async function invokeCounting(fn: string, event: Record<string, unknown>) {
     const before = engine.counters().endpointCalls;
-    const result = await engine.invoke(names.inline, { echo: names.echo, echoArn: names.echoArn, table: names.table });
-    expect(result.ok).toBe(true);
-    const out = JSON.parse(result.ok ? result.payload : '{}');
-    expect(out).toMatchObject(expected);
-    expect(out.abortedWithinMs).toBeLessThan(1500);
+    const result = await engine.invoke(fn, event);
     const after = engine.counters().endpointCalls;
+    return {
+      answer: result.ok ? JSON.parse(result.payload) : result.error,
+      calls: { http: after.http - before.http, messagePort: after.messagePort - before.messagePort },
+    };
+  }
+
+  test('the runtime\'s SDK calls the endpoint over the message port: payload bytes, query strings, named errors, aborts and timeouts as over HTTP', async () => {
+    const { answer, calls } = await invokeCounting(names.inline, { echo: names.echo, echoArn: names.echoArn, table: names.table });
+    expect(answer).toMatchObject(expected);
+    expect(answer.abortedWithinMs).toBeLessThan(1500);
     // Eleven calls (four Invokes, three of them cut short; two PutItems; two GetItems; three tag calls), none over HTTP.
-    expect(after.messagePort - before.messagePort).toBe(11);
-    expect(after.http).toBe(before.http);
+    expect(calls).toEqual({ messagePort: 11, http: 0 });
   }, 30_000);
 
   test('code that bundles its own SDK calls over HTTP and gets the same answers', async () => {
-    const before = engine.counters().endpointCalls;
-    const result = await engine.invoke(names.bundled, { echo: names.echo, echoArn: names.echoArn, table: names.table });
-    expect(result.ok).toBe(true);
-    expect(JSON.parse(result.ok ? result.payload : '{}')).toMatchObject(expected);
-    const after = engine.counters().endpointCalls;
-    expect(after.http - before.http).toBe(11);
-    expect(after.messagePort).toBe(before.messagePort);
+    const { answer, calls } = await invokeCounting(names.bundled, { echo: names.echo, echoArn: names.echoArn, table: names.table });
+    expect(answer).toMatchObject(expected);
+    expect(calls).toEqual({ messagePort: 0, http: 11 });
   }, 30_000);
 
   test('an ES module handler imports the runtime\'s SDK, and its calls take the message port too', async () => {
-    const before = engine.counters().endpointCalls;
-    const result = await engine.invoke(names.esm, { echo: names.echo });
-    expect(result.ok ? JSON.parse(result.payload) : result.error).toEqual({ text: 'from esm' });
-    const after = engine.counters().endpointCalls;
-    expect(after.messagePort - before.messagePort).toBe(1);
-    expect(after.http).toBe(before.http);
+    const { answer, calls } = await invokeCounting(names.esm, { echo: names.echo });
+    expect(answer).toEqual({ text: 'from esm' });
+    expect(calls).toEqual({ messagePort: 1, http: 0 });
   }, 30_000);
 });

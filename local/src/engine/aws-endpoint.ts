@@ -185,24 +185,23 @@ export class AwsEndpoint {
       const faults = this.options.dynamodbFaults;
       const observe = this.observeDynamoDb;
       const authorize = this.options.authorize?.();
-      const onWrite = write ? this.options.onDynamoDbWrite : undefined;
-      if (!faults?.armed && !observe && !authorize) {
-        const answer = await this.proxy(request);
-        onWrite?.(undefined);
-        return answer;
-      }
+      // The tables a write names; undefined for a request not parsed (every stream reader looks).
+      let tables: readonly string[] | undefined;
       // Only while a rule is armed (or an observer looks, or calls are authorized) is the request parsed.
-      const operation = target.split('.')[1];
-      const parsed = request.body.length ? JSON.parse(request.body.toString('utf8')) : {};
-      this.authorize(request, { service: target.split('.')[0], operation, body: parsed }, authorize);
-      await observe?.(operation, parsed);
-      const error = faults?.armed ? faults.errorFor({ operation, body: parsed }) : undefined;
-      if (error) {
-        this.dynamodb.injectedErrors = (this.dynamodb.injectedErrors ?? 0) + 1;
-        return jsonError(error);
+      if (faults?.armed || observe || authorize) {
+        const operation = target.split('.')[1];
+        const parsed = request.body.length ? JSON.parse(request.body.toString('utf8')) : {};
+        this.authorize(request, { service: target.split('.')[0], operation, body: parsed }, authorize);
+        await observe?.(operation, parsed);
+        const error = faults?.armed ? faults.errorFor({ operation, body: parsed }) : undefined;
+        if (error) {
+          this.dynamodb.injectedErrors = (this.dynamodb.injectedErrors ?? 0) + 1;
+          return jsonError(error);
+        }
+        tables = tablesWrittenBy(operation, parsed);
       }
       const answer = await this.proxy(request);
-      onWrite?.(tablesWrittenBy(operation, parsed));
+      if (write) this.options.onDynamoDbWrite?.(tables);
       return answer;
     }
     const body = request.body.toString('utf8');
