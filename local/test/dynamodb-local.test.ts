@@ -1,10 +1,18 @@
 /**
  * DynamoDB Local's launch: the JVM options it runs with (tuned for short test sessions by default,
- * replaced by the option or the environment variable), telemetry off, and a database that answers.
+ * replaced by the option or the environment variable), telemetry off, and a database that answers;
+ * an engine that launches its own stops it, when it stops and when its start fails.
  * The command line is read from /proc (Linux, where CI runs).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { LocalEngine, SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
 import { DYNAMODB_LOCAL_JVM_OPTIONS, JVM_OPTIONS_ENV, startDynamoDbLocal } from '../src/dynamodb-local';
 
 const commandLine = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
@@ -47,7 +55,7 @@ async function withJvmOptionsEnv(value: string | undefined, work: () => Promise<
 
 onLinux('startDynamoDbLocal', () => {
   // The defaults, whatever the developer's own environment sets.
-  test('runs the client compiler and the serial collector, before -jar, with telemetry off; the database answers', () => withJvmOptionsEnv(undefined, async () => {
+  test('runs the client compiler and the serial collector without re-verifying AWS\'s jars, before -jar, with telemetry off; the database answers', () => withJvmOptionsEnv(undefined, async () => {
     const db = await startDynamoDbLocal();
     try {
       const args = commandLine(db.pid);
@@ -73,4 +81,52 @@ onLinux('startDynamoDbLocal', () => {
       await db.stop();
     }
   }), 120_000);
+
+  test('an engine without a shared database launches its own, uses it, and stops it when the engine stops', async () => {
+    const stack = new Stack(new App(), 'OwnDatabase');
+    new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
+    // In band, jest's own shared DynamoDB Local is a child of this process too.
+    const others = javaChildren();
+    const engine = withoutSharedDatabase(() => new LocalEngine({ app: stack }));
+    await engine.start();
+    try {
+      const launched = javaChildren().filter((pid) => !others.includes(pid));
+      expect(launched).toHaveLength(1);
+      expect(commandLine(launched[0])).toEqual(expect.arrayContaining(['-jar', '-inMemory']));
+      await engine.stop();
+      expect(javaChildren()).toEqual(others);
+    } finally {
+      await engine.stop();
+    }
+  }, 120_000);
+
+  // The engine launches DynamoDB Local first and loads the app while it boots; a start that fails
+  // meanwhile must not leave the Java process running until this process exits.
+  test('an engine whose start fails after it launched DynamoDB Local stops it', async () => {
+    const stack = new Stack(new App(), 'Unrunnable');
+    const code = mkdtempSync(join(tmpdir(), 'ruby-'));
+    writeFileSync(join(code, 'index.rb'), 'def handler(event:, context:) end');
+    new lambda.Function(stack, 'RubyPlugin', { runtime: lambda.Runtime.RUBY_3_3, handler: 'index.handler', code: lambda.Code.fromAsset(code) });
+    const others = javaChildren();
+    const engine = withoutSharedDatabase(() => new LocalEngine({ app: stack }));
+    await expect(engine.start()).rejects.toThrow(/runs ruby3\.3, which the local engine does not run/);
+    expect(javaChildren()).toEqual(others);
+  }, 120_000);
 });
+
+/** Java processes this process started. */
+function javaChildren(): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim();
+  return out.split('\n').filter((line) => /java/.test(line)).map((line) => Number(line.trim().split(/\s+/)[0]));
+}
+
+/** Runs `create` without the jest run's shared DynamoDB Local, so an engine made there launches its own. */
+function withoutSharedDatabase<T>(create: () => T): T {
+  const shared = process.env[SHARED_DYNAMODB_ENDPOINT_ENV];
+  delete process.env[SHARED_DYNAMODB_ENDPOINT_ENV];
+  try {
+    return create();
+  } finally {
+    if (shared !== undefined) process.env[SHARED_DYNAMODB_ENDPOINT_ENV] = shared;
+  }
+}

@@ -235,6 +235,29 @@ export class LocalEngine extends EventEmitter {
   public async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    // DynamoDB Local's JVM is the slowest part of a start (about 1.5 s on 2 cores): it boots while the
+    // app loads. Awaited below; until then a failed launch must not be an unhandled rejection.
+    const launchingDynamoDb = this.options.dynamodbEndpoint ? undefined : startDynamoDbLocal();
+    launchingDynamoDb?.catch(() => undefined);
+    try {
+      await this.loadApp();
+      this.dynamoDbLocal = await launchingDynamoDb;
+    } catch (e) {
+      await this.endpoint?.stop();
+      await launchingDynamoDb?.then((dynamoDb) => dynamoDb.stop(), () => undefined);
+      this.started = false;
+      throw e;
+    }
+    this.dynamodbUrl = this.dynamoDbLocal?.endpoint ?? this.options.dynamodbEndpoint!;
+    this.startServices();
+    await this.createTables();
+    await this.deployCustomResources();
+    this.startStreams();
+    this.sqs.start();
+  }
+
+  /** The endpoint, the app's resources and its authorization: everything of a start that needs no database. */
+  private async loadApp(): Promise<void> {
     // The endpoint starts first: queue URLs in the templates must point at it (see Environment.queueUrlBase).
     // Its handlers reach the services lazily, once they exist.
     this.endpoint = new AwsEndpoint({
@@ -269,34 +292,23 @@ export class LocalEngine extends EventEmitter {
     const env = { region: this.region, account: this.account, queueUrlBase: this.endpoint.url };
     this.assembly = loadAssembly(this.options.app, env, { tablePrefix, ssmParameters: this.options.ssmParameters });
     const unrunnable = unrunnableFunctions(this.options.plugins, this.assembly.functions);
-    if (unrunnable.length > 0) {
-      await this.endpoint.stop();
-      this.started = false;
-      throw new UnsupportedRuntimeError(unrunnable);
-    }
-    try {
-      this.enforcement = createEnforcement(this.options.authorization, {
-        assembly: this.assembly,
-        account: this.account,
-        region: this.region,
-        stateMachineOfToken: (token) => this.sfn?.stateMachineOfToken(token),
-        onDenied: (denial) => this.recordDenial(denial),
-        onWarning: (line) => this.log('engine', `authorization: ${line}`),
-      });
-      const unusableKeys = this.enforcement?.logGroupKeyDenials() ?? [];
-      if (unusableKeys.length) throw new AwsError('AccessDeniedException', unusableKeys.map((d) => d.message).join('\n'));
-    } catch (e) {
-      await this.endpoint.stop();
-      this.started = false;
-      throw e;
-    }
-    this.tempRoot = makeTempRoot();
-    if (this.options.dynamodbEndpoint) {
-      this.dynamodbUrl = this.options.dynamodbEndpoint;
-    } else {
-      this.dynamoDbLocal = await startDynamoDbLocal();
-      this.dynamodbUrl = this.dynamoDbLocal.endpoint;
-    }
+    if (unrunnable.length > 0) throw new UnsupportedRuntimeError(unrunnable);
+    this.enforcement = createEnforcement(this.options.authorization, {
+      assembly: this.assembly,
+      account: this.account,
+      region: this.region,
+      stateMachineOfToken: (token) => this.sfn?.stateMachineOfToken(token),
+      onDenied: (denial) => this.recordDenial(denial),
+      onWarning: (line) => this.log('engine', `authorization: ${line}`),
+    });
+    const unusableKeys = this.enforcement?.logGroupKeyDenials() ?? [];
+    if (unusableKeys.length) throw new AwsError('AccessDeniedException', unusableKeys.map((d) => d.message).join('\n'));
+  }
+
+  /** The services behind the endpoint (Lambda, SQS, SNS, Step Functions, EventBridge), once the database is known. */
+  private startServices(): void {
+    const tempRoot = makeTempRoot();
+    this.tempRoot = tempRoot;
     const track = <T>(work: Promise<T>) => this.track(work);
     this.lambda = new LambdaService({
       functions: this.assembly.functions,
@@ -309,7 +321,7 @@ export class LocalEngine extends EventEmitter {
       onLog: (fn, line) => this.log(fn, line),
       deliverToDestination: (arn, record) => this.deliver(arn, record),
       track,
-      tempRoot: this.tempRoot,
+      tempRoot,
       clockOffset: this.clock.sharedOffset,
       endpoint: { url: this.endpoint.url, answer: (request) => this.endpoint.answerSandboxCall(request) },
     });
@@ -354,10 +366,6 @@ export class LocalEngine extends EventEmitter {
     });
     this.sfn.load();
     this.startEvents();
-    await this.createTables();
-    await this.deployCustomResources();
-    this.startStreams();
-    this.sqs.start();
   }
 
   public async stop(): Promise<void> {
