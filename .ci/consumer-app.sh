@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The user path, from an empty folder: a fresh `cdk init` TypeScript app (weak cross-stack
 # references, the newest aws-cdk-lib), the two packed packages from dist/js installed, a Node.js and
-# a Python plugin in a second stack plus one optional plugin that fails (.ci/consumer-app), then
+# a Python plugin in a second stack (the Node.js PRE plugin an ES module) plus one optional plugin that
+# fails (.ci/consumer-app), then
 #   tsc of every README TypeScript block as a file of the app;
 #   npx cdk synth; npx cdk-orchestrator-local run ... (Complete, the optional stage Optional Task Error);
 #   npx jest (the app's test on the test API, one shared DynamoDB Local).
@@ -59,7 +60,9 @@ node -e '
   if (doc?.status?.state !== "Complete") problems.push(`run state ${doc?.status?.state}`);
   if (doc?.activities?.Rate?.async?.status?.state !== "Optional Task Error") problems.push(`Rate parallel stage ${doc?.activities?.Rate?.async?.status?.state}`);
   if (doc?.activities?.Rate?.async?.mandatory?.Rate?.state !== "Complete") problems.push("Python plugin Rate not Complete");
+  const check = doc?.activities?.Check?.pre?.mandatory?.CheckApplication;
+  if (check?.state !== "Complete") problems.push(`ES module plugin CheckApplication ${check?.state}: ${check?.message}`);
   if (problems.length) { console.error("consumer-app: " + problems.join("; ")); console.error(JSON.stringify(run, null, 2)); process.exit(1); }
-  console.log("consumer-app: run Complete; Rate parallel stage Optional Task Error; Python plugin Complete");
+  console.log("consumer-app: run Complete; Rate parallel stage Optional Task Error; Python plugin and ES module plugin Complete");
 '
 step "jest (test API)" npx jest

@@ -14,6 +14,8 @@ describe('Onboarding on the local engine', () => {
     const doc = await engine.statusDocument('app-1', 'Onboarding');
     expect(doc?.status.state).toBe('Complete');
     expect(doc?.activities.Check.pre.status.state).toBe('Complete');
+    // An ES module plugin (plugins/node/check.mjs) that imports the runtime's AWS SDK.
+    expect(doc?.activities.Check.pre.mandatory.CheckApplication).toMatchObject({ state: 'Complete' });
     expect(doc?.activities.Rate.async.status.state).toBe('Optional Task Error');
     expect(doc?.activities.Rate.async.mandatory.Rate.state).toBe('Complete');
     expect(engine.counters().totals.invocations).toBeGreaterThan(0);

@@ -19,14 +19,20 @@ interface PoolWorker extends Sandbox { worker: Worker }
 
 let workerSource: string | undefined;
 
-/** The worker script, transpiled once per process (kept in TypeScript so it is linted and typed). */
+/**
+ * The worker script, read once per process (kept in TypeScript so it is linted and typed): as tsc
+ * compiled it in the published package, transpiled with esbuild when the engine runs from source.
+ */
 function workerScript(): string {
   if (!workerSource) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const esbuild = require('esbuild') as typeof import('esbuild');
     const file = join(__dirname, 'function-worker.ts');
-    const source = existsSync(file) ? readFileSync(file, 'utf8') : readFileSync(join(__dirname, 'function-worker.js'), 'utf8');
-    workerSource = esbuild.transformSync(source, { loader: 'ts', format: 'cjs', target: 'node20' }).code;
+    if (existsSync(file)) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const esbuild = require('esbuild') as typeof import('esbuild');
+      workerSource = esbuild.transformSync(readFileSync(file, 'utf8'), { loader: 'ts', format: 'cjs', target: 'node20' }).code;
+    } else {
+      workerSource = readFileSync(join(__dirname, 'function-worker.js'), 'utf8');
+    }
   }
   return workerSource;
 }

@@ -153,9 +153,16 @@ export async function resolve(specifier, context, next) {
   register(`data:text/javascript,${encodeURIComponent(hooks)}`, { data: { parents } });
 }
 
+/**
+ * A real `import()`. The published package runs this file as tsc compiled it to CommonJS, and tsc
+ * turns a written `import(x)` into `require(x)`, which cannot load an ES module.
+ */
+// eslint-disable-next-line @typescript-eslint/no-implied-eval, no-new-func
+const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
+
 function importEsm(file: string): Promise<any> {
   resolveBareImportsFromRuntimeModules(data.fallbackModulePaths);
-  return import(pathToFileURL(file).href);
+  return importModule(pathToFileURL(file).href);
 }
 
 async function loadHandler(): Promise<(...args: any[]) => any> {
