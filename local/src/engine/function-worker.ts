@@ -3,8 +3,9 @@
  * function's handler module once (module state persists between invocations, as in Lambda) and
  * runs invocations one at a time. Its `process.env` is the function's own environment.
  *
- * This file is transpiled on the fly (esbuild) and started with `eval: true`, so it must only
- * import Node built-ins (and types, which the transpiler drops).
+ * The worker is started with `eval: true` on this file's code (as tsc compiled it in the published
+ * package, transpiled by esbuild when the engine runs from source), so it must only import Node
+ * built-ins (and types, which both drop).
  */
 import { openSync, readSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
