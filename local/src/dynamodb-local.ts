@@ -60,7 +60,7 @@ export interface DynamoDbLocal {
   readonly endpoint: string;
   readonly port: number;
   readonly pid: number | undefined;
-  /** Stops the Java process (SIGTERM, then SIGKILL after 5 s) and resolves when it has exited. */
+  /** Stops the Java process (SIGKILL: an in-memory database has nothing to save) and resolves when it has exited. */
   stop(): Promise<void>;
 }
 
@@ -154,7 +154,8 @@ async function waitUntilAnswering(endpoint: string, child: ChildProcess, timeout
   while (Date.now() < deadline) {
     if (exited) throw new Error('the process exited');
     if (await answers(endpoint)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A refused connection costs next to nothing; a long pause would be waited out by every start.
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`no answer within ${timeoutMs} ms`);
 }
@@ -174,14 +175,14 @@ function answers(endpoint: string): Promise<boolean> {
   });
 }
 
+/**
+ * The database lives in the JVM's memory (`-inMemory`): an orderly shutdown saves nothing and took
+ * about 0.35 s of every stop, so the process is killed at once.
+ */
 async function terminate(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise<void>((resolve) => {
-    const forceKill = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(forceKill);
-      resolve();
-    });
-    child.kill('SIGTERM');
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
   });
 }
