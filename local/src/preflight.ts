@@ -5,8 +5,8 @@
  * problems reported at once, each with its fix.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { AssemblyLoadError, LocalAssembly, loadAssembly } from './engine/assembly';
 import { functionLabel, unmatchedPluginKeys, unrunnableFunctions } from './engine/plugin-map';
 import { orchestratorShape } from './engine/shape';
@@ -123,18 +123,50 @@ function parseSsmParameters(pairs: string[], problems: Problem[]): Record<string
 }
 
 function checkJava(command: string): Problem[] {
-  const result = spawnSync(command, ['-version'], { encoding: 'utf8', timeout: 30_000 });
-  if (result.error) {
-    const reason = (result.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'is not on PATH' : `does not run (${result.error.message})`;
-    return [{ problem: `Java ${reason}: DynamoDB Local needs Java ${JAVA_MAJOR_REQUIRED}+`, fix: JAVA_FIX }];
+  // A Java installation names its version in its \`release\` file: reading it spares starting a JVM
+  // (about 0.13 s of every run). Without one (a launcher stub, as macOS has), \`java -version\` says it.
+  let major = releaseFileMajor(command);
+  if (major === undefined) {
+    const result = spawnSync(command, ['-version'], { encoding: 'utf8', timeout: 30_000 });
+    if (result.error) {
+      const reason = (result.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'is not on PATH' : `does not run (${result.error.message})`;
+      return [{ problem: `Java ${reason}: DynamoDB Local needs Java ${JAVA_MAJOR_REQUIRED}+`, fix: JAVA_FIX }];
+    }
+    major = javaMajor(/version "(\d+)(?:\.(\d+))?/.exec(`${result.stderr}${result.stdout}`));
   }
-  const text = `${result.stderr}${result.stdout}`;
-  const match = /version "(\d+)(?:\.(\d+))?/.exec(text);
-  const major = match ? (match[1] === '1' ? Number(match[2]) : Number(match[1])) : undefined;
   if (major !== undefined && major < JAVA_MAJOR_REQUIRED) {
     return [{ problem: `Java ${major} is on PATH; DynamoDB Local needs Java ${JAVA_MAJOR_REQUIRED}+`, fix: JAVA_FIX }];
   }
   return [];
+}
+
+/**
+ * The Java version named by the \`release\` file of the installation \`command\` runs from: found on
+ * PATH, through its symlinks (\`/usr/bin/java\` -> \`/usr/lib/jvm/<jdk>/bin/java\`), two levels up.
+ */
+function releaseFileMajor(command: string): number | undefined {
+  const candidates = command.includes('/') ? [command] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, command));
+  // The first executable file, as the shell finds it.
+  const executable = candidates.find((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+  if (!executable) return undefined;
+  try {
+    const release = readFileSync(join(dirname(dirname(realpathSync(executable))), 'release'), 'utf8');
+    return javaMajor(/^JAVA_VERSION="(\d+)(?:\.(\d+))?/m.exec(release));
+  } catch {
+    return undefined; // no release file there: `java -version` tells
+  }
+}
+
+/** The major version of a matched \`<major>[.<minor>]\`: \`1.8\` -> 8, \`17.0.15\` -> 17. */
+function javaMajor(match: RegExpExecArray | null): number | undefined {
+  return match ? (match[1] === '1' ? Number(match[2]) : Number(match[1])) : undefined;
 }
 
 function parseInput(text: string, problems: Problem[]): Record<string, unknown> | undefined {

@@ -2,7 +2,7 @@
  * The CLI's pre-flight and exit codes, in process: every problem is reported at once with its fix,
  * before anything starts; assemblies come from apps synthesized here.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, CfnResource, Fn, Stack } from 'aws-cdk-lib';
@@ -53,6 +53,27 @@ describe('pre-flight', () => {
     expect(problems.find((p) => /Java/.test(p.problem))!.fix).toMatch(/apt-get install -y openjdk-17-jre-headless.*brew install openjdk@17/);
     expect(problems.find((p) => /No workflow/.test(p.problem))!.fix).toBe('Use one of: onboard (--workflow NAME)');
     expect(problems.find((p) => /Rtae/.test(p.problem))!.fix).toContain('"Pre/Rate"');
+  });
+
+  // A Java installation found through a symlink, as Debian's /usr/bin/java. Its launcher here fails
+  // if run: the version must come from the installation's release file.
+  test('reads the Java version from the installation\'s release file, through symlinks, without starting Java', () => {
+    const home = join(dir, 'jdk-11');
+    mkdirSync(join(home, 'bin'), { recursive: true });
+    writeFileSync(join(home, 'release'), 'IMPLEMENTOR="Test"\nJAVA_VERSION="11.0.2"\n');
+    writeFileSync(join(home, 'bin', 'java'), '#!/bin/sh\necho "started" >&2\nexit 3\n', { mode: 0o755 });
+    mkdirSync(join(dir, 'usr-bin'));
+    symlinkSync(join(home, 'bin', 'java'), join(dir, 'usr-bin', 'java'));
+    const { problems } = preflight({ app: orchestratorApp, workflow: 'onboard', javaCommand: join(dir, 'usr-bin', 'java') });
+    expect(problems.map((p) => p.problem)).toEqual(['Java 11 is on PATH; DynamoDB Local needs Java 17+']);
+  });
+
+  test('without a release file (a launcher stub), the version comes from `java -version`', () => {
+    const stub = join(dir, 'stub-bin');
+    mkdirSync(stub);
+    writeFileSync(join(stub, 'java'), '#!/bin/sh\necho \'openjdk version "1.8.0_392"\' >&2\n', { mode: 0o755 });
+    const { problems } = preflight({ app: orchestratorApp, workflow: 'onboard', javaCommand: join(stub, 'java') });
+    expect(problems.map((p) => p.problem)).toEqual(['Java 8 is on PATH; DynamoDB Local needs Java 17+']);
   });
 
   test('a valid run passes (Java on PATH, known workflow, JSON input from a file)', () => {
