@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
@@ -55,7 +56,7 @@ async function withJvmOptionsEnv(value: string | undefined, work: () => Promise<
 
 onLinux('startDynamoDbLocal', () => {
   // The defaults, whatever the developer's own environment sets.
-  test('runs the client compiler and the serial collector without re-verifying AWS\'s jars, before -jar, with telemetry off; the database answers', () => withJvmOptionsEnv(undefined, async () => {
+  test('runs the client compiler, the serial collector and Log4j\'s simple logger without re-verifying AWS\'s jars, before -jar, with telemetry off; the database answers', () => withJvmOptionsEnv(undefined, async () => {
     const db = await startDynamoDbLocal();
     try {
       const args = commandLine(db.pid);
@@ -81,6 +82,18 @@ onLinux('startDynamoDbLocal', () => {
       await db.stop();
     }
   }), 120_000);
+
+  // Its errors still reach the user with Log4j's simple logger (one of the default JVM options).
+  test('a port already taken fails the start with DynamoDB Local\'s own error', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      await expect(startDynamoDbLocal({ port })).rejects.toThrow(new RegExp(`did not start on port ${port}: [\\s\\S]*BindException: Address already in use`));
+    } finally {
+      taken.close();
+    }
+  }, 120_000);
 
   test('an engine without a shared database launches its own, uses it, and stops it when the engine stops', async () => {
     const stack = new Stack(new App(), 'OwnDatabase');
