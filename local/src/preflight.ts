@@ -123,8 +123,9 @@ function parseSsmParameters(pairs: string[], problems: Problem[]): Record<string
 }
 
 function checkJava(command: string): Problem[] {
-  // A Java installation names its version in its \`release\` file: reading it spares starting a JVM
-  // (about 0.13 s of every run). Without one (a launcher stub, as macOS has), \`java -version\` says it.
+  // A Java installation names its version in its `release` file: reading it spares starting a JVM
+  // (about 0.13 s of every run). Without one (a launcher stub as on macOS, a wrapper script, Windows'
+  // java.exe, which this lookup does not find), `java -version` says it.
   let major = releaseFileMajor(command);
   if (major === undefined) {
     const result = spawnSync(command, ['-version'], { encoding: 'utf8', timeout: 30_000 });
@@ -141,8 +142,8 @@ function checkJava(command: string): Problem[] {
 }
 
 /**
- * The Java version named by the \`release\` file of the installation \`command\` runs from: found on
- * PATH, through its symlinks (\`/usr/bin/java\` -> \`/usr/lib/jvm/<jdk>/bin/java\`), two levels up.
+ * The Java version named by the `release` file of the installation `command` runs from: found on
+ * PATH, through its symlinks (`/usr/bin/java` -> `/usr/lib/jvm/<jdk>/bin/java`), two levels up.
  */
 function releaseFileMajor(command: string): number | undefined {
   const candidates = command.includes('/') ? [command] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, command));
@@ -164,7 +165,7 @@ function releaseFileMajor(command: string): number | undefined {
   }
 }
 
-/** The major version of a matched \`<major>[.<minor>]\`: \`1.8\` -> 8, \`17.0.15\` -> 17. */
+/** The major version of a matched `<major>[.<minor>]`: `1.8` -> 8, `17.0.15` -> 17. */
 function javaMajor(match: RegExpExecArray | null): number | undefined {
   return match ? (match[1] === '1' ? Number(match[2]) : Number(match[1])) : undefined;
 }

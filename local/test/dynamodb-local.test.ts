@@ -83,8 +83,8 @@ onLinux('startDynamoDbLocal', () => {
     }
   }), 120_000);
 
-  // Its errors still reach the user with Log4j's simple logger (one of the default JVM options).
-  test('a port already taken fails the start with DynamoDB Local\'s own error', async () => {
+  // With the default JVM options (Log4j's simple logger among them), a failed start still says why.
+  test('a port already taken fails the start with DynamoDB Local\'s own error', () => withJvmOptionsEnv(undefined, async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as AddressInfo).port;
@@ -93,18 +93,22 @@ onLinux('startDynamoDbLocal', () => {
     } finally {
       taken.close();
     }
-  }, 120_000);
+  }), 120_000);
 
-  test('an engine without a shared database launches its own, uses it, and stops it when the engine stops', async () => {
+  test('an engine without a shared database launches its own before it loads the app, uses it, and stops it when the engine stops', async () => {
     const stack = new Stack(new App(), 'OwnDatabase');
     new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
     // In band, jest's own shared DynamoDB Local is a child of this process too.
     const others = javaChildren();
+    // Runs while the engine synthesizes the stack (loading the app): Java must be booting by then.
+    let duringLoad: number[] = [];
+    stack.node.addValidation({ validate: () => { duringLoad = javaChildren().filter((pid) => !others.includes(pid)); return []; } });
     const engine = withoutSharedDatabase(() => new LocalEngine({ app: stack }));
     await engine.start();
     try {
+      expect(duringLoad).toHaveLength(1);
       const launched = javaChildren().filter((pid) => !others.includes(pid));
-      expect(launched).toHaveLength(1);
+      expect(launched).toEqual(duringLoad);
       expect(commandLine(launched[0])).toEqual(expect.arrayContaining(['-jar', '-inMemory']));
       await engine.stop();
       expect(javaChildren()).toEqual(others);

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { App, CfnResource, Fn, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
@@ -66,6 +66,24 @@ describe('pre-flight', () => {
     symlinkSync(join(home, 'bin', 'java'), join(dir, 'usr-bin', 'java'));
     const { problems } = preflight({ app: orchestratorApp, workflow: 'onboard', javaCommand: join(dir, 'usr-bin', 'java') });
     expect(problems.map((p) => p.problem)).toEqual(['Java 11 is on PATH; DynamoDB Local needs Java 17+']);
+  });
+
+  test('`java` is looked up on PATH, as the shell finds it', () => {
+    const home = join(dir, 'jdk-9');
+    mkdirSync(join(home, 'bin'), { recursive: true });
+    writeFileSync(join(home, 'release'), 'JAVA_VERSION="9.0.4"\n');
+    writeFileSync(join(home, 'bin', 'java'), '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+    const bin = join(dir, 'path-bin');
+    mkdirSync(bin);
+    symlinkSync(join(home, 'bin', 'java'), join(bin, 'java'));
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}${delimiter}${path ?? ''}`;
+    try {
+      const { problems } = preflight({ app: orchestratorApp, workflow: 'onboard' });
+      expect(problems.map((p) => p.problem)).toEqual(['Java 9 is on PATH; DynamoDB Local needs Java 17+']);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   test('without a release file (a launcher stub), the version comes from `java -version`', () => {

@@ -235,14 +235,23 @@ export class LocalEngine extends EventEmitter {
   public async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    // DynamoDB Local's JVM is the slowest part of a start (about 1.5 s on 2 cores): it boots while the
-    // app loads. Awaited below; until then a failed launch must not be an unhandled rejection.
-    const launchingDynamoDb = this.options.dynamodbEndpoint ? undefined : startDynamoDbLocal();
-    launchingDynamoDb?.catch(() => undefined);
+    // DynamoDB Local's JVM is the slowest part of a start (about 1 s on 2 cores): it boots while the
+    // app loads, which blocks this thread, so Java must be spawned first. A failed start aborts it.
+    const launch = new AbortController();
+    let launchingDynamoDb: Promise<DynamoDbLocal> | undefined;
+    if (!this.options.dynamodbEndpoint) {
+      let spawned!: () => void;
+      const javaSpawned = new Promise<void>((resolve) => { spawned = resolve; });
+      launchingDynamoDb = startDynamoDbLocal({ onSpawn: spawned, signal: launch.signal });
+      // Awaited below; until then a failed launch must not be an unhandled rejection.
+      launchingDynamoDb.catch(() => undefined);
+      await Promise.race([javaSpawned, launchingDynamoDb.then(() => undefined, () => undefined)]);
+    }
     try {
       await this.loadApp();
       this.dynamoDbLocal = await launchingDynamoDb;
     } catch (e) {
+      launch.abort();
       await this.endpoint?.stop();
       await launchingDynamoDb?.then((dynamoDb) => dynamoDb.stop(), () => undefined);
       this.started = false;

@@ -154,15 +154,13 @@ export async function resolve(specifier, context, next) {
   register(`data:text/javascript,${encodeURIComponent(hooks)}`, { data: { parents } });
 }
 
-/**
- * A real `import()`. The published package runs this file as tsc compiled it to CommonJS, and tsc
- * turns a written `import(x)` into `require(x)`, which cannot load an ES module.
- */
-// eslint-disable-next-line @typescript-eslint/no-implied-eval, no-new-func
-const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
-
 function importEsm(file: string): Promise<any> {
   resolveBareImportsFromRuntimeModules(data.fallbackModulePaths);
+  // A real `import()`: the published package runs this file as tsc compiled it to CommonJS, and tsc
+  // turns a written `import(x)` into `require(x)`, which cannot load an ES module. (Built here, not at
+  // load, so CommonJS handlers run even where code generation from strings is disallowed.)
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval, no-new-func
+  const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
   return importModule(pathToFileURL(file).href);
 }
 
