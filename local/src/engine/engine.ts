@@ -249,20 +249,23 @@ export class LocalEngine extends EventEmitter {
     }
     try {
       await this.loadApp();
+      this.startServices();
       this.dynamoDbLocal = await launchingDynamoDb;
     } catch (e) {
       launch.abort();
       await this.endpoint?.stop();
       await launchingDynamoDb?.then((dynamoDb) => dynamoDb.stop(), () => undefined);
+      if (this.tempRoot) rmSync(this.tempRoot, { recursive: true, force: true });
       this.started = false;
       throw e;
     }
     this.dynamodbUrl = this.dynamoDbLocal?.endpoint ?? this.options.dynamodbEndpoint!;
-    this.startServices();
     await this.createTables();
     await this.deployCustomResources();
     this.startStreams();
     this.sqs.start();
+    // Last: a schedule fires into a deployed app, its tables and custom resources in place.
+    this.eventBridge.startSchedules();
   }
 
   /** The endpoint, the app's resources and its authorization: everything of a start that needs no database. */
@@ -314,7 +317,10 @@ export class LocalEngine extends EventEmitter {
     if (unusableKeys.length) throw new AwsError('AccessDeniedException', unusableKeys.map((d) => d.message).join('\n'));
   }
 
-  /** The services behind the endpoint (Lambda, SQS, SNS, Step Functions, EventBridge), once the database is known. */
+  /**
+   * The services behind the endpoint (Lambda, SQS, SNS, Step Functions, EventBridge), built while
+   * DynamoDB Local boots: nothing runs in them before the start ends (schedules start last).
+   */
   private startServices(): void {
     const tempRoot = makeTempRoot();
     this.tempRoot = tempRoot;

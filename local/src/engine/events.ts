@@ -82,13 +82,15 @@ export class EventBridgeService {
   private readonly buses = new Map<string, string>();
   private readonly rules: LocalEventRule[] = [];
   private readonly timers = new Map<string, ClockTimer>();
+  /** Whether scheduled rules fire: from `startSchedules`, once what they reach is deployed. */
+  private scheduling = false;
 
   constructor(private readonly options: EventBridgeOptions) {
     this.buses.set('default', `arn:aws:events:${options.region}:${options.account}:event-bus/default`);
     this.add(options.buses, options.rules);
   }
 
-  /** Adds buses and rules (a further stack deployed into the running engine); starts their schedules. */
+  /** Adds buses and rules (a further stack deployed into the running engine); schedules them once schedules run. */
   public add(buses: LocalEventBus[], rules: LocalEventRule[]): void {
     for (const bus of buses) this.buses.set(bus.name, bus.arn);
     for (const rule of rules) {
@@ -96,8 +98,15 @@ export class EventBridgeService {
         throw new AwsError('ValidationException', `Rule ${rule.path ?? rule.name} has neither EventPattern nor ScheduleExpression`);
       }
       this.rules.push(rule);
-      if (rule.enabled && rule.scheduleExpression) this.schedule(rule);
+      if (this.scheduling && rule.enabled && rule.scheduleExpression) this.schedule(rule);
     }
+  }
+
+  /** Starts the schedules of the rules added so far, and of every rule added later. */
+  public startSchedules(): void {
+    if (this.scheduling) return;
+    this.scheduling = true;
+    for (const rule of this.rules) if (rule.enabled && rule.scheduleExpression) this.schedule(rule);
   }
 
   public stop(): void {
