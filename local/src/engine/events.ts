@@ -98,7 +98,7 @@ export class EventBridgeService {
         throw new AwsError('ValidationException', `Rule ${rule.path ?? rule.name} has neither EventPattern nor ScheduleExpression`);
       }
       this.rules.push(rule);
-      if (this.scheduling && rule.enabled && rule.scheduleExpression) this.schedule(rule);
+      if (this.scheduling) this.schedule(rule);
     }
   }
 
@@ -106,7 +106,7 @@ export class EventBridgeService {
   public startSchedules(): void {
     if (this.scheduling) return;
     this.scheduling = true;
-    for (const rule of this.rules) if (rule.enabled && rule.scheduleExpression) this.schedule(rule);
+    for (const rule of this.rules) this.schedule(rule);
   }
 
   public stop(): void {
@@ -182,7 +182,9 @@ export class EventBridgeService {
     return { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results };
   }
 
+  /** Arms an enabled scheduled rule's next occurrence (rules with an event pattern only wait for events). */
   private schedule(rule: LocalEventRule) {
+    if (!rule.enabled || !rule.scheduleExpression) return;
     const clock = this.options.clock;
     const schedule = parseSchedule(rule.scheduleExpression!, clock.now());
     const arm = (after: number) => {
