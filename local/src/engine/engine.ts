@@ -180,8 +180,10 @@ export interface EngineCounters {
 
 
 const LOG_LINES_KEPT = 200;
-/** idle(): how often it checks; three quiet checks in a row make idle. */
-const IDLE_CHECK_MS = 20;
+/** idle(): how often it checks. */
+const IDLE_CHECK_MS = 5;
+/** idle(): checks in a row that find nothing to do (after the streams were read) make idle. */
+const IDLE_QUIET_CHECKS = 2;
 
 export class LocalEngine extends EventEmitter {
   public assembly!: LocalAssembly;
@@ -502,20 +504,39 @@ export class LocalEngine extends EventEmitter {
     return [...(this.logLines.get(this.findFunction(fn)?.name ?? fn) ?? [])];
   }
 
-  /** Resolves when no invocation, delivery or stream batch is in flight and every stream is read. */
+  /**
+   * Resolves when the engine has nothing left to do: no invocation, execution, delivery or stream
+   * batch in flight, no queue message that an event source mapping would take now, and every stream
+   * read since that work ended (so records of writes by other clients, such as a test writing to
+   * DynamoDB Local itself, count too). Messages a queue holds back (a delay, a failed batch's
+   * visibility timeout or `queueRetryDelayMs`) are not waited for.
+   */
   public async idle(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    let readAfterWork = false;
     let quiet = 0;
-    while (quiet < 3) {
+    for (;;) {
       if (Date.now() > deadline) throw new Error(`engine not idle after ${timeoutMs} ms (${this.inflight} tasks in flight)`);
-      // Streams are read afresh at the start and after any busy check, so records of writes by other
-      // clients (a test writing to DynamoDB Local itself) count too; writes through the engine wake
-      // the readers themselves.
-      if (quiet === 0) for (const reader of this.readers.values()) reader.wake();
+      if (this.working()) {
+        readAfterWork = false;
+        quiet = 0;
+      } else if (!readAfterWork) {
+        // Once, when the work has ended: reading the streams while it runs would only poll them more.
+        for (const reader of this.readers.values()) reader.wake();
+        readAfterWork = true;
+        quiet = 0;
+      } else if ([...this.readers.values()].every((r) => r.caughtUp)) {
+        if (++quiet >= IDLE_QUIET_CHECKS) return;
+      } else {
+        quiet = 0;
+      }
       await sleep(IDLE_CHECK_MS);
-      const busy = this.inflight > 0 || [...this.readers.values()].some((r) => !r.caughtUp) || [...this.consumers.values()].some((c) => !c.idle());
-      quiet = busy ? 0 : quiet + 1;
     }
+  }
+
+  /** Work in flight, or that a poller takes up next: what `idle()` waits for, besides the streams. */
+  private working(): boolean {
+    return this.inflight > 0 || [...this.consumers.values()].some((c) => !c.idle()) || this.sqs?.hasWaitingDeliveries() === true;
   }
 
   /** The CloudTrail management events the engine recorded (oldest first; the last 1000). */

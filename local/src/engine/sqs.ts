@@ -55,6 +55,8 @@ export class SqsService {
   private readonly queues = new Map<string, Queue>();
   private readonly pollers: NodeJS.Timeout[] = [];
   private readonly waiters = new Set<() => void>();
+  /** Queues an event source mapping polls. */
+  private readonly polled = new Set<Queue>();
 
   constructor(private readonly options: SqsServiceOptions) {
     this.addQueues(options.queues);
@@ -90,6 +92,7 @@ export class SqsService {
 
   public start() {
     for (const mapping of this.options.mappings.filter((m) => m.enabled && this.queues.has(m.sourceArn))) {
+      this.polled.add(this.queues.get(mapping.sourceArn)!);
       // Several batches at once, as Lambda polls a queue: FIFO groups are still taken one message at a time.
       let inFlight = 0;
       const timer = setInterval(() => {
@@ -107,6 +110,7 @@ export class SqsService {
 
   public stop() {
     for (const t of this.pollers.splice(0)) clearInterval(t);
+    this.polled.clear();
     for (const wake of this.waiters) wake();
   }
 
@@ -184,15 +188,33 @@ export class SqsService {
     return q;
   }
 
+  /**
+   * Whether a queue that an event source mapping polls holds a message its poller would take now:
+   * work not yet started (`LocalEngine.idle()` waits for it). Messages held back (a delay, a
+   * visibility timeout, a FIFO group's turn) are not.
+   */
+  public hasWaitingDeliveries(): boolean {
+    const now = Date.now();
+    for (const q of this.polled) {
+      const blocked = this.blockedGroups(q, now);
+      if (q.messages.some((m) => m.visibleAt <= now && !(m.groupId && blocked.has(m.groupId)))) return true;
+    }
+    return false;
+  }
+
+  /** FIFO: the groups with a message in flight; each group's next message waits, so a group is processed in order. */
+  private blockedGroups(q: Queue, now: number): Set<string | undefined> {
+    return new Set(q.def.fifo ? q.messages.filter((m) => m.groupId && m.visibleAt > now).map((m) => m.groupId) : []);
+  }
+
   private receive(q: Queue, max: number, visibilitySeconds?: number): Message[] {
     const now = Date.now();
     const out: Message[] = [];
-    const blockedGroups = new Set(q.messages.filter((m) => m.groupId && m.visibleAt > now).map((m) => m.groupId));
+    const blockedGroups = this.blockedGroups(q, now);
     for (const m of [...q.messages]) {
       if (out.length >= max) break;
       if (m.visibleAt > now) continue;
-      // FIFO: a group with a message in flight waits, so each group is processed in order.
-      if (q.def.fifo && m.groupId && blockedGroups.has(m.groupId)) continue;
+      if (m.groupId && blockedGroups.has(m.groupId)) continue;
       if (q.maxReceiveCount && q.dlqArn && m.receiveCount >= q.maxReceiveCount) {
         q.messages.splice(q.messages.indexOf(m), 1);
         this.moveToDeadLetterQueue(q.dlqArn, m);
