@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { LocalEngine, SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
 import { DYNAMODB_LOCAL_JVM_OPTIONS, JVM_OPTIONS_ENV, startDynamoDbLocal } from '../src/dynamodb-local';
 import { javaChildren } from './support/processes';
@@ -128,6 +129,26 @@ onLinux('startDynamoDbLocal', () => {
     const engine = withoutSharedDatabase(() => new LocalEngine({ app: stack }));
     await expect(engine.start()).rejects.toThrow(/runs ruby3\.3, which the local engine does not run/);
     expect(javaChildren(process.pid)).toEqual(others);
+  }, 120_000);
+
+  test('an engine whose start fails once its database is up (a custom resource fails) stops everything it started', async () => {
+    const stack = new Stack(new App(), 'FailingResource');
+    new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
+    new AwsCustomResource(stack, 'SeedMissingTable', {
+      onCreate: {
+        service: 'DynamoDB', action: 'putItem', physicalResourceId: PhysicalResourceId.of('seed'),
+        parameters: { TableName: 'no-such-table', Item: { pk: { S: 'x' } } },
+      },
+      policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: AwsCustomResourcePolicy.ANY_RESOURCE }),
+    });
+    const others = javaChildren(process.pid);
+    const engine = withoutSharedDatabase(() => new LocalEngine({ app: stack }));
+    await expect(engine.start()).rejects.toThrow(/Custom resource .*SeedMissingTable.* failed/);
+    // Its own DynamoDB Local is stopped, and so is its endpoint.
+    expect(javaChildren(process.pid)).toEqual(others);
+    expect(() => engine.endpointUrl).toThrow('AWS endpoint not started');
+    // Stopped: stop() has nothing left to do.
+    await engine.stop();
   }, 120_000);
 });
 

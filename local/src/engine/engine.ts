@@ -254,12 +254,18 @@ export class LocalEngine extends EventEmitter {
       throw e;
     }
     this.dynamodbUrl = this.dynamoDbLocal?.endpoint ?? this.options.dynamodbEndpoint!;
-    await this.createTables();
-    await this.deployCustomResources();
-    this.startStreams();
-    this.sqs.start();
-    // Last: a schedule fires into a deployed app, its tables and custom resources in place.
-    this.eventBridge.startSchedules();
+    try {
+      await this.createTables();
+      await this.deployCustomResources();
+      this.startStreams();
+      this.sqs.start();
+      // Last: a schedule fires into a deployed app, its tables and custom resources in place.
+      this.eventBridge.startSchedules();
+    } catch (e) {
+      // Nothing of a failed start keeps running: the endpoint, the sandboxes, its own database.
+      await this.stop();
+      throw e;
+    }
   }
 
   /** The endpoint, the app's resources and its authorization: everything of a start that needs no database. */
