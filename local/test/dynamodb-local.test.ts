@@ -136,7 +136,9 @@ onLinux('startDynamoDbLocal', () => {
     new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
     new AwsCustomResource(stack, 'SeedMissingTable', {
       onCreate: {
-        service: 'DynamoDB', action: 'putItem', physicalResourceId: PhysicalResourceId.of('seed'),
+        service: 'DynamoDB',
+        action: 'putItem',
+        physicalResourceId: PhysicalResourceId.of('seed'),
         parameters: { TableName: 'no-such-table', Item: { pk: { S: 'x' } } },
       },
       policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: AwsCustomResourcePolicy.ANY_RESOURCE }),
