@@ -10,8 +10,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LocalFunction } from './assembly';
-import type { EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ResultMessage, WorkerData } from './function-worker';
+import type {
+  AssignMessage, EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ResultMessage, SpareWorkerData, WorkerData,
+} from './function-worker';
 import { FunctionHostOptions, forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
+import type { SpareWorkers } from './spare-workers';
 
 export type { FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './sandbox-host';
 
@@ -78,25 +81,47 @@ function unsampledTraceHeader(): string {
   return `Root=1-${epochHex}-${hex().slice(0, 24)};Parent=${hex().slice(0, 16)};Sampled=0`;
 }
 
+/**
+ * A worker thread running the worker script, its heap limited to `heapMb`: a sandbox of the function
+ * given, or a spare (spare-workers.ts), which waits for its function, with an empty environment.
+ */
+export function startWorker(heapMb: number, sandboxOf?: AssignMessage['assign']): Worker {
+  return new Worker(workerScript(), {
+    eval: true,
+    workerData: sandboxOf?.data ?? ({ spare: true } satisfies SpareWorkerData),
+    env: sandboxOf?.environment ?? {},
+    stdout: true,
+    stderr: true,
+    resourceLimits: { maxOldGenerationSizeMb: heapMb },
+  });
+}
+
+export interface NodeFunctionHostOptions extends FunctionHostOptions {
+  /** Workers started ahead of need: a cold start takes one when one is ready. */
+  readonly spares?: SpareWorkers;
+}
+
 /** Node.js functions: each warm sandbox is a worker thread with the function's environment and module state. */
 export class FunctionHost extends SandboxHost<PoolWorker> {
+  constructor(protected readonly options: NodeFunctionHostOptions) {
+    super(options);
+  }
+
   protected start(): PoolWorker {
-    const { endpoint } = this.options;
+    const { endpoint, spares } = this.options;
     const data: WorkerData = {
       ...this.options.entry,
       fallbackModulePaths: runtimeModulePaths(),
       clockOffset: this.options.clockOffset,
       endpoint: endpoint?.url,
     };
-    const worker = new Worker(workerScript(), {
-      eval: true,
-      workerData: data,
-      env: this.options.environment,
-      stdout: true,
-      stderr: true,
-      // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 128 MB).
-      resourceLimits: { maxOldGenerationSizeMb: Math.max(256, this.options.fn.memoryMb) },
-    });
+    const sandboxOf = { data, environment: this.options.environment };
+    // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).
+    const heapMb = Math.max(256, this.options.fn.memoryMb);
+    const spare = spares?.take(heapMb);
+    const worker = spare ?? startWorker(heapMb, sandboxOf);
+    if (spare) spare.postMessage({ assign: sandboxOf } satisfies AssignMessage);
+    spares?.refill(heapMb);
     const slot: PoolWorker = { worker, busy: false };
     let partialLine = '';
     worker.on('message', (m: ResultMessage | LogMessage | EndpointCallMessage) => {

@@ -28,6 +28,17 @@ export interface WorkerData {
   readonly endpoint?: string;
 }
 
+/**
+ * The first message to a spare worker (started ahead of need with `{ spare: true }` as its data and an
+ * empty environment): the function it becomes a sandbox of, and that function's environment.
+ */
+export interface AssignMessage {
+  readonly assign: { readonly data: WorkerData; readonly environment: Record<string, string> };
+}
+
+/** A spare worker's `workerData`. */
+export interface SpareWorkerData { readonly spare: true }
+
 export interface InvokeMessage {
   readonly id: number;
   readonly event: unknown;
@@ -68,8 +79,9 @@ export interface EndpointAnswerMessage {
   readonly endpointAnswer: { id: number; status: number; headers: EndpointHeaders; body: string | Uint8Array };
 }
 
-const data = workerData as WorkerData;
 const port = parentPort!;
+/** The function this worker is a sandbox of: given at its start, or (a spare) in its first message. */
+let data: WorkerData;
 /** Before instrumentTimers replaces it: the log flush timer is the worker's own, not the function's. */
 const engineSetTimeout = globalThis.setTimeout;
 
@@ -418,16 +430,33 @@ function routeSdkCallsToEndpoint(endpoint: string) {
   };
 }
 
-if (data.clockOffset) shiftDate(data.clockOffset);
-if (data.endpoint) routeSdkCallsToEndpoint(data.endpoint);
-addFallbackModulePaths(data.fallbackModulePaths);
-captureOutput();
-instrumentTimers();
-const handlerPromise = loadHandler();
-// An init failure is reported on every invocation, like Lambda's init errors; keep it from crashing the worker.
-handlerPromise.catch(() => undefined);
+let handlerPromise: Promise<(...args: any[]) => any>;
 
-port.on('message', async (message: InvokeMessage | EndpointAnswerMessage) => {
+/** Becomes the function's sandbox: its clock, SDK route and module paths, then its handler module (its init). */
+function becomeSandbox(given: WorkerData) {
+  data = given;
+  if (data.clockOffset) shiftDate(data.clockOffset);
+  if (data.endpoint) routeSdkCallsToEndpoint(data.endpoint);
+  addFallbackModulePaths(data.fallbackModulePaths);
+  captureOutput();
+  instrumentTimers();
+  handlerPromise = loadHandler();
+  // An init failure is reported on every invocation, like Lambda's init errors; keep it from crashing the worker.
+  handlerPromise.catch(() => undefined);
+  port.on('message', onMessage);
+}
+
+if ((workerData as SpareWorkerData | undefined)?.spare) {
+  port.once('message', ({ assign }: AssignMessage) => {
+    // Started with an empty environment: the function's is all it sees, as when it is given at the start.
+    Object.assign(process.env, assign.environment);
+    becomeSandbox(assign.data);
+  });
+} else {
+  becomeSandbox(workerData as WorkerData);
+}
+
+async function onMessage(message: InvokeMessage | EndpointAnswerMessage) {
   if ('endpointAnswer' in message) {
     const answer = endpointCalls.get(message.endpointAnswer.id);
     endpointCalls.delete(message.endpointAnswer.id);
@@ -469,4 +498,4 @@ port.on('message', async (message: InvokeMessage | EndpointAnswerMessage) => {
     const answer = { id: message.id, ok: false, error: toLambdaError(error), durationMs, ...finish(), log: takeLog() } as const;
     port.postMessage(answer satisfies ResultMessage);
   }
-});
+}

@@ -7,9 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import type { LocalEventInvokeConfig, LocalFunction } from './assembly';
 import { AwsError, LambdaInvokeRequest, LambdaInvokeResponse } from './aws-endpoint';
-import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './function-host';
+import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult, startWorker } from './function-host';
 import { functionNameOf } from './intrinsics';
 import { isPythonEntry, PythonFunctionHost } from './python-host';
+import { SpareWorkers } from './spare-workers';
 
 export interface LambdaServiceOptions {
   readonly functions: LocalFunction[];
@@ -49,6 +50,8 @@ export class LambdaService {
   private readonly hosts = new Map<string, Host>();
   private readonly byName = new Map<string, LocalFunction>();
   private readonly missing = new Map<string, string>();
+  /** Node.js workers started ahead of cold starts, for every function of the engine. */
+  private readonly spares = new SpareWorkers((heapMb) => startWorker(heapMb));
 
   constructor(private readonly options: LambdaServiceOptions) {
     for (const fn of options.functions) this.byName.set(fn.name, fn);
@@ -117,7 +120,7 @@ export class LambdaService {
   }
 
   public async stop(): Promise<void> {
-    await Promise.all([...this.hosts.values()].map((h) => h.stop()));
+    await Promise.all([...this.hosts.values()].map((h) => h.stop()).concat(this.spares.stop()));
   }
 
   private host(fn: LocalFunction): Host | undefined {
@@ -139,7 +142,9 @@ export class LambdaService {
       clockOffset: this.options.clockOffset,
       endpoint: this.options.endpoint,
     };
-    const host = isPythonEntry(entry) ? new PythonFunctionHost({ ...hostOptions, tempRoot: this.options.tempRoot }) : new FunctionHost(hostOptions);
+    const host = isPythonEntry(entry)
+      ? new PythonFunctionHost({ ...hostOptions, tempRoot: this.options.tempRoot })
+      : new FunctionHost({ ...hostOptions, spares: this.spares });
     this.hosts.set(fn.name, host);
     return host;
   }

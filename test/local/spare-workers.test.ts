@@ -1,0 +1,62 @@
+/**
+ * Node.js cold starts take a worker thread started ahead of need (a spare) when one is ready: the
+ * sandbox it becomes must be the one a worker started for the function would be (its environment
+ * only, its heap limit, its module state).
+ */
+import { inlineFunction, newStack, startTestEngine } from './support';
+import { LocalEngine } from '../../local/src';
+
+const REPORTER = `
+const { getHeapStatistics } = require('node:v8');
+let calls = 0;
+exports.handler = async () => ({ env: { ...process.env }, heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20, calls: ++calls });`;
+
+interface Report { env: Record<string, string>; heapLimitMb: number; calls: number }
+
+let engine: LocalEngine;
+const ENGINE_ONLY = 'CDK_ORCHESTRATOR_SPARE_TEST_ENGINE_ONLY';
+
+beforeAll(async () => {
+  const stack = newStack('Spares');
+  for (const [id, memorySize] of [['First', 128], ['Second', 128], ['Third', 128], ['Large', 1024]] as const) {
+    inlineFunction(stack, id, REPORTER, { memorySize, environment: { WHO: id.toLowerCase() } });
+  }
+  // The engine's own process environment is not a function's.
+  process.env[ENGINE_ONLY] = 'yes';
+  try {
+    engine = await startTestEngine(stack);
+  } finally {
+    delete process.env[ENGINE_ONLY];
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await engine?.stop();
+});
+
+async function invoke(id: string): Promise<Report> {
+  const result = await engine.invoke(`Spares/${id}`, {});
+  if (!result.ok) throw new Error(JSON.stringify(result.error));
+  return JSON.parse(result.payload) as Report;
+}
+
+test('a sandbox started from a spare worker has its function\'s environment only, its heap limit and its own module state', async () => {
+  // The first cold start starts the spares; the next ones of the same heap size take them.
+  const reports: Record<string, Report> = {};
+  for (const id of ['First', 'Second', 'Third', 'Large']) reports[id] = await invoke(id);
+  for (const [id, report] of Object.entries(reports)) {
+    expect(report.env.WHO).toBe(id.toLowerCase());
+    expect(report.env.AWS_LAMBDA_FUNCTION_NAME).toBe(engine.assembly.functions.find((f) => f.path === `Spares/${id}`)!.name);
+    expect(report.env[ENGINE_ONLY]).toBeUndefined();
+    // The same variables as the first function's, which started without a spare.
+    expect(Object.keys(report.env).sort()).toEqual(Object.keys(reports.First.env).sort());
+    expect(report.calls).toBe(1);
+  }
+  // The heap is limited by the memory size (at least 256 MB): a spare of another limit is not taken.
+  for (const id of ['First', 'Second', 'Third']) expect(reports[id].heapLimitMb).toBeGreaterThanOrEqual(256);
+  for (const id of ['First', 'Second', 'Third']) expect(reports[id].heapLimitMb).toBeLessThan(512);
+  expect(reports.Large.heapLimitMb).toBeGreaterThanOrEqual(1024);
+  // Warm now: module state is each sandbox's own.
+  expect((await invoke('Second')).calls).toBe(2);
+  expect((await invoke('Third')).calls).toBe(2);
+}, 60_000);
