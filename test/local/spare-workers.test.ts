@@ -6,12 +6,16 @@
 import { inlineFunction, newStack, startTestEngine } from './support';
 import { LocalEngine } from '../../local/src';
 
+// \`fromSpare\`: the worker's start data (the engine's, not Lambda's) says whether it was started as a spare.
 const REPORTER = `
 const { getHeapStatistics } = require('node:v8');
+const fromSpare = require('node:worker_threads').workerData?.spare === true;
 let calls = 0;
-exports.handler = async () => ({ env: { ...process.env }, heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20, calls: ++calls });`;
+exports.handler = async () => ({
+  env: { ...process.env }, heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20, calls: ++calls, fromSpare, sourceMaps: process.sourceMapsEnabled,
+});`;
 
-interface Report { env: Record<string, string>; heapLimitMb: number; calls: number }
+interface Report { env: Record<string, string>; heapLimitMb: number; calls: number; fromSpare: boolean; sourceMaps: boolean }
 
 let engine: LocalEngine;
 const ENGINE_ONLY = 'CDK_ORCHESTRATOR_SPARE_TEST_ENGINE_ONLY';
@@ -21,16 +25,14 @@ beforeAll(async () => {
   for (const [id, memorySize] of [['First', 128], ['Second', 128], ['Third', 128], ['Large', 1024]] as const) {
     inlineFunction(stack, id, REPORTER, { memorySize, environment: { WHO: id.toLowerCase() } });
   }
-  // The engine's own process environment is not a function's.
+  inlineFunction(stack, 'SourceMapped', REPORTER, { environment: { WHO: 'sourcemapped', NODE_OPTIONS: '--enable-source-maps' } });
+  // The engine's own process environment is not a function's (set while spares start, too).
   process.env[ENGINE_ONLY] = 'yes';
-  try {
-    engine = await startTestEngine(stack);
-  } finally {
-    delete process.env[ENGINE_ONLY];
-  }
+  engine = await startTestEngine(stack);
 }, 60_000);
 
 afterAll(async () => {
+  delete process.env[ENGINE_ONLY];
   await engine?.stop();
 });
 
@@ -44,6 +46,9 @@ test('a sandbox started from a spare worker has its function\'s environment only
   // The first cold start starts the spares; the next ones of the same heap size take them.
   const reports: Record<string, Report> = {};
   for (const id of ['First', 'Second', 'Third', 'Large']) reports[id] = await invoke(id);
+  // The first of each heap size starts the spares; the next ones of 128 MB take them.
+  const fromSpare = Object.fromEntries(Object.entries(reports).map(([id, r]) => [id, r.fromSpare]));
+  expect(fromSpare).toEqual({ First: false, Second: true, Third: true, Large: false });
   for (const [id, report] of Object.entries(reports)) {
     expect(report.env.WHO).toBe(id.toLowerCase());
     expect(report.env.AWS_LAMBDA_FUNCTION_NAME).toBe(engine.assembly.functions.find((f) => f.path === `Spares/${id}`)!.name);
@@ -59,4 +64,12 @@ test('a sandbox started from a spare worker has its function\'s environment only
   // Warm now: module state is each sandbox's own.
   expect((await invoke('Second')).calls).toBe(2);
   expect((await invoke('Third')).calls).toBe(2);
+}, 60_000);
+
+test('a function that sets NODE_OPTIONS gets a worker started with it: Node.js reads it only then', async () => {
+  await invoke('First'); // spares of this heap size are ready
+  const report = await invoke('SourceMapped');
+  expect(report.fromSpare).toBe(false);
+  expect(report.sourceMaps).toBe(true);
+  expect(report.env.NODE_OPTIONS).toBe('--enable-source-maps');
 }, 60_000);

@@ -262,8 +262,9 @@ export class LocalEngine extends EventEmitter {
       // Last: a schedule fires into a deployed app, its tables and custom resources in place.
       this.eventBridge.startSchedules();
     } catch (e) {
-      // Nothing of a failed start keeps running: the endpoint, the sandboxes, its own database.
-      await this.stop();
+      // Nothing of a failed start keeps running: the endpoint, the sandboxes, its own database. The
+      // start's own error is what the caller needs, whatever stopping meets.
+      await this.stop().catch(() => undefined);
       throw e;
     }
   }
@@ -511,18 +512,19 @@ export class LocalEngine extends EventEmitter {
   }
 
   /**
-   * Resolves when the engine has nothing left to do: no invocation, execution, delivery or stream
-   * batch in flight, no queue message that an event source mapping would take now, and every stream
-   * read since that work ended (so records of writes by other clients, such as a test writing to
-   * DynamoDB Local itself, count too). Messages a queue holds back (a delay, a failed batch's
-   * visibility timeout or `queueRetryDelayMs`) are not waited for.
+   * Resolves when the engine has nothing left to do: no asynchronous invocation (with its retries),
+   * delivery or stream batch in flight, no queue message that an event source mapping would take now,
+   * and every stream read since that work ended (so records of writes by other clients, such as a
+   * test writing to DynamoDB Local itself, count too). Not waited for: Step Functions executions (one
+   * waiting for a callback is not busy: await its `result()`), and messages a queue holds back (a
+   * failed batch's visibility timeout or `queueRetryDelayMs`).
    */
   public async idle(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let readAfterWork = false;
     let quiet = 0;
     for (;;) {
-      if (Date.now() > deadline) throw new Error(`engine not idle after ${timeoutMs} ms (${this.inflight} tasks in flight)`);
+      if (Date.now() > deadline) throw new Error(`engine not idle after ${timeoutMs} ms: ${this.busyWith().join(', ')}`);
       if (this.working()) {
         readAfterWork = false;
         quiet = 0;
@@ -543,6 +545,17 @@ export class LocalEngine extends EventEmitter {
   /** Work in flight, or that a poller takes up next: what `idle()` waits for, besides the streams. */
   private working(): boolean {
     return this.inflight > 0 || [...this.consumers.values()].some((c) => !c.idle()) || this.sqs?.hasWaitingDeliveries() === true;
+  }
+
+  /** What keeps `idle()` waiting, for its timeout's message. */
+  private busyWith(): string[] {
+    const busy = [
+      `${this.inflight} tasks in flight`,
+      ...[...this.consumers].filter(([, c]) => !c.idle()).map(([id]) => `stream batches of ${id}`),
+      ...(this.sqs?.hasWaitingDeliveries() ? ['queue messages waiting for their poller'] : []),
+      ...[...this.readers].filter(([, r]) => !r.caughtUp).map(([table]) => `the stream of ${table} not read yet`),
+    ];
+    return busy;
   }
 
   /** The CloudTrail management events the engine recorded (oldest first; the last 1000). */

@@ -118,7 +118,9 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
     const sandboxOf = { data, environment: this.options.environment };
     // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).
     const heapMb = Math.max(256, this.options.fn.memoryMb);
-    const spare = spares?.take(heapMb);
+    // Node.js reads some NODE_* variables (NODE_OPTIONS, NODE_DEBUG) when a worker starts, not later:
+    // a function that sets any gets a worker started with its environment.
+    const spare = Object.keys(this.options.environment).some((name) => name.startsWith('NODE_')) ? undefined : spares?.take(heapMb);
     const worker = spare ?? startWorker(heapMb, sandboxOf);
     if (spare) spare.postMessage({ assign: sandboxOf } satisfies AssignMessage);
     spares?.refill(heapMb);

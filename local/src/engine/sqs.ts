@@ -33,6 +33,11 @@ interface Queue {
 /** SQS's deduplication interval for FIFO queues. */
 const DEDUPLICATION_INTERVAL_MS = 5 * 60 * 1000;
 
+/** A message a receive may take now: visible, and not behind an earlier one of its FIFO group in flight. */
+function takeable(m: Message, now: number, blockedGroups: Set<string | undefined>): boolean {
+  return m.visibleAt <= now && !(m.groupId && blockedGroups.has(m.groupId));
+}
+
 export interface SqsServiceOptions {
   readonly queues: LocalQueue[];
   readonly mappings: LocalEventSourceMapping[];
@@ -197,7 +202,7 @@ export class SqsService {
     const now = Date.now();
     for (const q of this.polled) {
       const blocked = this.blockedGroups(q, now);
-      if (q.messages.some((m) => m.visibleAt <= now && !(m.groupId && blocked.has(m.groupId)))) return true;
+      if (q.messages.some((m) => takeable(m, now, blocked))) return true;
     }
     return false;
   }
@@ -213,8 +218,7 @@ export class SqsService {
     const blockedGroups = this.blockedGroups(q, now);
     for (const m of [...q.messages]) {
       if (out.length >= max) break;
-      if (m.visibleAt > now) continue;
-      if (m.groupId && blockedGroups.has(m.groupId)) continue;
+      if (!takeable(m, now, blockedGroups)) continue;
       if (q.maxReceiveCount && q.dlqArn && m.receiveCount >= q.maxReceiveCount) {
         q.messages.splice(q.messages.indexOf(m), 1);
         this.moveToDeadLetterQueue(q.dlqArn, m);
