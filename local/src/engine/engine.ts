@@ -245,16 +245,7 @@ export class LocalEngine extends EventEmitter {
       await this.loadApp();
       this.startServices();
       this.dynamoDbLocal = await launching?.ready;
-    } catch (e) {
-      launch.abort();
-      await this.endpoint?.stop();
-      await launching?.ready.then((dynamoDb) => dynamoDb.stop(), () => undefined);
-      if (this.tempRoot) rmSync(this.tempRoot, { recursive: true, force: true });
-      this.started = false;
-      throw e;
-    }
-    this.dynamodbUrl = this.dynamoDbLocal?.endpoint ?? this.options.dynamodbEndpoint!;
-    try {
+      this.dynamodbUrl = this.dynamoDbLocal?.endpoint ?? this.options.dynamodbEndpoint!;
       await this.createTables();
       await this.deployCustomResources();
       this.startStreams();
@@ -262,8 +253,10 @@ export class LocalEngine extends EventEmitter {
       // Last: a schedule fires into a deployed app, its tables and custom resources in place.
       this.eventBridge.startSchedules();
     } catch (e) {
-      // Nothing of a failed start keeps running: the endpoint, the sandboxes, its own database. The
-      // start's own error is what the caller needs, whatever stopping meets.
+      // Nothing of a failed start keeps running: a launch still booting is aborted, and stop() ends
+      // the rest (endpoint, sandboxes, its own database). The start's own error is what the caller needs.
+      launch.abort();
+      this.dynamoDbLocal ??= await launching?.ready.catch(() => undefined);
       await this.stop().catch(() => undefined);
       throw e;
     }
@@ -273,7 +266,7 @@ export class LocalEngine extends EventEmitter {
   private async loadApp(): Promise<void> {
     // The endpoint starts first: queue URLs in the templates must point at it (see Environment.queueUrlBase).
     // Its handlers reach the services lazily, once they exist.
-    this.endpoint = new AwsEndpoint({
+    const endpoint = new AwsEndpoint({
       json: {
         AWSStepFunctions: (op, body) => this.sfn.handleApi(op, body),
         AmazonSQS: (op, body) => this.sqs.handleApi(op, body),
@@ -299,7 +292,9 @@ export class LocalEngine extends EventEmitter {
         ? this.trail.asCaller({ identity: this.enforcement.callerIdentity(accessKeyId) }, work)
         : work()),
     });
-    await this.endpoint.start();
+    await endpoint.start();
+    // Only once it listens: stop() reads its URL.
+    this.endpoint = endpoint;
     const tablePrefix = this.options.dynamodbEndpoint ? `e${randomBytes(3).toString('hex')}-` : undefined;
     this.tablePrefix = tablePrefix;
     const env = { region: this.region, account: this.account, queueUrlBase: this.endpoint.url };
@@ -524,8 +519,11 @@ export class LocalEngine extends EventEmitter {
     let readAfterWork = false;
     let quiet = 0;
     for (;;) {
-      if (Date.now() > deadline) throw new Error(`engine not idle after ${timeoutMs} ms: ${this.busyWith().join(', ')}`);
-      if (this.working()) {
+      if (Date.now() > deadline) {
+        const unread = [...this.readers].filter(([, r]) => !r.caughtUp).map(([table]) => `the stream of ${table} not read yet`);
+        throw new Error(`engine not idle after ${timeoutMs} ms: ${[...this.pendingWork(), ...unread].join(', ')}`);
+      }
+      if (this.pendingWork().length) {
         readAfterWork = false;
         quiet = 0;
       } else if (!readAfterWork) {
@@ -542,20 +540,13 @@ export class LocalEngine extends EventEmitter {
     }
   }
 
-  /** Work in flight, or that a poller takes up next: what `idle()` waits for, besides the streams. */
-  private working(): boolean {
-    return this.inflight > 0 || [...this.consumers.values()].some((c) => !c.idle()) || this.sqs?.hasWaitingDeliveries() === true;
-  }
-
-  /** What keeps `idle()` waiting, for its timeout's message. */
-  private busyWith(): string[] {
-    const busy = [
-      `${this.inflight} tasks in flight`,
+  /** Work in flight, or that a poller takes up next: what `idle()` waits for besides the streams (empty: none). */
+  private pendingWork(): string[] {
+    return [
+      ...(this.inflight > 0 ? [`${this.inflight} tasks in flight`] : []),
       ...[...this.consumers].filter(([, c]) => !c.idle()).map(([id]) => `stream batches of ${id}`),
       ...(this.sqs?.hasWaitingDeliveries() ? ['queue messages waiting for their poller'] : []),
-      ...[...this.readers].filter(([, r]) => !r.caughtUp).map(([table]) => `the stream of ${table} not read yet`),
     ];
-    return busy;
   }
 
   /** The CloudTrail management events the engine recorded (oldest first; the last 1000). */

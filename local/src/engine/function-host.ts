@@ -11,7 +11,7 @@ import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LocalFunction } from './assembly';
 import type {
-  AssignMessage, EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ResultMessage, SpareWorkerData, WorkerData,
+  AssignMessage, EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ResultMessage, StartData, WorkerData,
 } from './function-worker';
 import { FunctionHostOptions, forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
 import type { SpareWorkers } from './spare-workers';
@@ -82,14 +82,16 @@ function unsampledTraceHeader(): string {
 }
 
 /**
- * A worker thread running the worker script, its heap limited to `heapMb`: a sandbox of the function
- * given, or a spare (spare-workers.ts), which waits for its function, with an empty environment.
+ * A worker thread running the worker script, its heap limited to `heapMb`. It becomes a function's
+ * sandbox when it is sent an AssignMessage: a spare (spare-workers.ts) starts with an empty
+ * environment; a worker started for a function, with the function's (Node.js reads some NODE_*
+ * variables only when a worker starts).
  */
-export function startWorker(heapMb: number, sandboxOf?: AssignMessage['assign']): Worker {
+export function startWorker(heapMb: number, environment?: Record<string, string>): Worker {
   return new Worker(workerScript(), {
     eval: true,
-    workerData: sandboxOf?.data ?? ({ spare: true } satisfies SpareWorkerData),
-    env: sandboxOf?.environment ?? {},
+    workerData: { spare: environment === undefined } satisfies StartData,
+    env: environment ?? {},
     stdout: true,
     stderr: true,
     resourceLimits: { maxOldGenerationSizeMb: heapMb },
@@ -115,14 +117,14 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       clockOffset: this.options.clockOffset,
       endpoint: endpoint?.url,
     };
-    const sandboxOf = { data, environment: this.options.environment };
+    const { environment } = this.options;
     // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).
     const heapMb = Math.max(256, this.options.fn.memoryMb);
     // Node.js reads some NODE_* variables (NODE_OPTIONS, NODE_DEBUG) when a worker starts, not later:
     // a function that sets any gets a worker started with its environment.
-    const spare = Object.keys(this.options.environment).some((name) => name.startsWith('NODE_')) ? undefined : spares?.take(heapMb);
-    const worker = spare ?? startWorker(heapMb, sandboxOf);
-    if (spare) spare.postMessage({ assign: sandboxOf } satisfies AssignMessage);
+    const spare = Object.keys(environment).some((name) => name.startsWith('NODE_')) ? undefined : spares?.take(heapMb);
+    const worker = spare ?? startWorker(heapMb, environment);
+    worker.postMessage({ assign: { data, environment } } satisfies AssignMessage);
     spares?.refill(heapMb);
     const slot: PoolWorker = { worker, busy: false };
     let partialLine = '';

@@ -12,7 +12,7 @@ import { STATUS_CODES } from 'node:http';
 import Module from 'node:module';
 import { isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import type { EndpointHeaders } from './aws-endpoint';
 
 export interface WorkerData {
@@ -29,15 +29,16 @@ export interface WorkerData {
 }
 
 /**
- * The first message to a spare worker (started ahead of need with `{ spare: true }` as its data and an
- * empty environment): the function it becomes a sandbox of, and that function's environment.
+ * A worker's first message: the function it becomes a sandbox of, and that function's environment.
+ * A spare (started ahead of need, with an empty environment) is sent one when a cold start takes it;
+ * a worker started for a function (with its environment) at once.
  */
 export interface AssignMessage {
   readonly assign: { readonly data: WorkerData; readonly environment: Record<string, string> };
 }
 
-/** A spare worker's `workerData`. */
-export interface SpareWorkerData { readonly spare: true }
+/** A worker's `workerData`: whether it was started as a spare (for tests and diagnostics; the worker does not read it). */
+export interface StartData { readonly spare: boolean }
 
 export interface InvokeMessage {
   readonly id: number;
@@ -446,15 +447,11 @@ function becomeSandbox(given: WorkerData) {
   port.on('message', onMessage);
 }
 
-if ((workerData as SpareWorkerData | undefined)?.spare) {
-  port.once('message', ({ assign }: AssignMessage) => {
-    // Started with an empty environment: the function's is all it sees, as when it is given at the start.
-    Object.assign(process.env, assign.environment);
-    becomeSandbox(assign.data);
-  });
-} else {
-  becomeSandbox(workerData as WorkerData);
-}
+port.once('message', ({ assign }: AssignMessage) => {
+  // A spare started with an empty environment: the function's is then all it sees.
+  Object.assign(process.env, assign.environment);
+  becomeSandbox(assign.data);
+});
 
 async function onMessage(message: InvokeMessage | EndpointAnswerMessage) {
   if ('endpointAnswer' in message) {
