@@ -7,12 +7,14 @@
  * package, transpiled by esbuild when the engine runs from source), so it must only import Node
  * built-ins (and types, which both drop).
  */
-import { openSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import Module from 'node:module';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parentPort } from 'node:worker_threads';
+import { constants as vmConstants, Script } from 'node:vm';
+import { parentPort, threadId } from 'node:worker_threads';
 import type { EndpointHeaders } from './aws-endpoint';
 
 export interface WorkerData {
@@ -26,6 +28,8 @@ export interface WorkerData {
   readonly clockOffset?: Float64Array;
   /** The engine's AWS endpoint (`http://127.0.0.1:<port>`): the SDK's calls to it take the message port. */
   readonly endpoint?: string;
+  /** The directory of V8 code caches of CommonJS modules (code-cache.ts); none: no cache. */
+  readonly codeCacheDir?: string;
 }
 
 /**
@@ -431,6 +435,88 @@ function routeSdkCallsToEndpoint(endpoint: string) {
   };
 }
 
+/** Modules compiled here without a usable code cache, by their cache file: written after the invocation that ran them. */
+const compiledWithoutCache = new Map<string, Script>();
+
+/**
+ * A module compiled from a code cache loses its dynamic `import()` (Node.js 20 then throws
+ * ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so a module that may use one is compiled by Node.js. The
+ * AWS SDK's and Powertools' CommonJS modules have none.
+ */
+const DYNAMIC_IMPORT = /\bimport\s*\(/;
+
+/**
+ * Compiles the sandbox's CommonJS modules with the code caches in `dir` (code-cache.ts), and notes
+ * those it compiled without one. Node.js's own `_compile` cannot take a cache, so this one does what
+ * it does for a CommonJS module: the same wrapper, `this` and `require`, the wrapper opening on a
+ * line of its own so that stack traces keep the file's lines and columns. Node's own compile still
+ * takes what this does not handle: ES module syntax (its detection and errors), a syntax error (its
+ * message), a module with a dynamic `import()`, and every module when source maps are on (Node maps
+ * stack traces of the modules it compiled itself).
+ */
+function compileWithCodeCache(dir: string) {
+  if ((process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) return;
+  const prototype = Module.prototype as any;
+  const compileByNode = prototype._compile;
+  prototype._compile = function _compile(this: any, content: unknown, filename: string, format?: string) {
+    if (typeof content !== 'string' || format === 'module' || DYNAMIC_IMPORT.test(content)) return compileByNode.call(this, content, filename, format);
+    // Found by a hash of the source (V8 itself only checks that it has the same length), wherever the
+    // file is: each test's app, synthesized to a directory of its own, has the same handler bundles.
+    const file = join(dir, createHash('sha1').update(content).digest('hex'));
+    const cachedData = readIfPresent(file);
+    let script: Script;
+    try {
+      script = new Script(`(function (exports, require, module, __filename, __dirname) {\n${content}\n})`, {
+        filename, lineOffset: -1, cachedData, importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+      });
+    } catch {
+      return compileByNode.call(this, content, filename, format);
+    }
+    // A cache V8 refuses (made by other V8 flags) is replaced.
+    if (!cachedData || script.cachedDataRejected) compiledWithoutCache.set(file, script);
+    const wrapper = script.runInThisContext();
+    return wrapper.call(this.exports, this.exports, requireFor(this), this, filename, dirname(filename));
+  };
+}
+
+function readIfPresent(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `require` Node.js gives a CommonJS module. */
+function requireFor(module: any) {
+  const require: any = (id: string) => module.require(id);
+  const resolve: any = (request: string, options?: unknown) => (Module as any)._resolveFilename(request, module, false, options);
+  resolve.paths = (request: string) => (Module as any)._resolveLookupPaths(request, module);
+  require.resolve = resolve;
+  require.main = process.mainModule;
+  require.extensions = (Module as any)._extensions;
+  require.cache = (Module as any)._cache;
+  return require;
+}
+
+/**
+ * Writes the code caches of the modules compiled without one, once they have run (so the functions
+ * that ran are in them). Whole files only: written aside, then renamed; a sandbox of another process
+ * may be writing the same one.
+ */
+function writeCodeCaches() {
+  for (const [file, script] of compiledWithoutCache) {
+    try {
+      const temporary = `${file}.${process.pid}-${threadId}.tmp`;
+      writeFileSync(temporary, script.createCachedData());
+      renameSync(temporary, file);
+    } catch {
+      // a full disk or a directory gone: the next sandbox compiles, as without a cache
+    }
+  }
+  compiledWithoutCache.clear();
+}
+
 let handlerPromise: Promise<(...args: any[]) => any>;
 
 /** Becomes the function's sandbox: its clock, SDK route and module paths, then its handler module (its init). */
@@ -439,6 +525,7 @@ function becomeSandbox(given: WorkerData) {
   if (data.clockOffset) shiftDate(data.clockOffset);
   if (data.endpoint) routeSdkCallsToEndpoint(data.endpoint);
   addFallbackModulePaths(data.fallbackModulePaths);
+  if (data.codeCacheDir) compileWithCodeCache(data.codeCacheDir);
   captureOutput();
   instrumentTimers();
   handlerPromise = loadHandler();
@@ -495,4 +582,6 @@ async function onMessage(message: InvokeMessage | EndpointAnswerMessage) {
     const answer = { id: message.id, ok: false, error: toLambdaError(error), durationMs, ...finish(), log: takeLog() } as const;
     port.postMessage(answer satisfies ResultMessage);
   }
+  // After the answer, outside the invocation's time: the code that ran is compiled by now.
+  if (compiledWithoutCache.size) writeCodeCaches();
 }

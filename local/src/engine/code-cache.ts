@@ -1,0 +1,84 @@
+/**
+ * Where Node.js sandboxes keep V8 code caches of the CommonJS modules they load, one file per source. Every sandbox, of
+ * every function, engine and process, loads the AWS SDK and the handlers' other modules into an
+ * isolate of its own, and used to compile each of them again: a sandbox that finds a module's cache
+ * skips most of that (function-worker.ts, compileWithCodeCache). The first sandbox that runs a module
+ * without one writes it after its first invocation, so it holds the functions that ran, not only the
+ * module's top level.
+ *
+ * The directory is the project's own cache directory, as build tools keep theirs:
+ * `node_modules/.cache/cdk-orchestrator-local/code-cache/<V8 version>-<arch>`, in the node_modules
+ * this package is installed in. `CDK_ORCHESTRATOR_LOCAL_CODE_CACHE` names another directory, or
+ * turns the cache off with `off`. A cache is only used from a directory this user owns, that nobody
+ * else may write to: a code cache is code.
+ */
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
+
+/** Names the cache's directory, or `off`. */
+export const CODE_CACHE_ENV = 'CDK_ORCHESTRATOR_LOCAL_CODE_CACHE';
+
+/**
+ * Caches kept at most: a module whose source changes gets a new one (edited plugins, inline code of
+ * tests), so the directory is emptied when it holds more; it fills again with what is in use.
+ */
+const MAX_FILES = 4096;
+/** Directories checked against MAX_FILES by this process (once each). */
+const checked = new Set<string>();
+
+/** The code cache directory (created if need be), or undefined when there is none. */
+export function codeCacheDirectory(): string | undefined {
+  const dir = usableDirectory(chosenDirectory());
+  if (dir && !checked.has(dir)) {
+    checked.add(dir);
+    emptyIfFull(dir);
+  }
+  return dir;
+}
+
+function emptyIfFull(dir: string) {
+  try {
+    const files = readdirSync(dir);
+    if (files.length > MAX_FILES) for (const file of files) rmSync(join(dir, file), { force: true });
+  } catch {
+    // gone meanwhile: nothing to empty
+  }
+}
+
+function chosenDirectory(): string | undefined {
+  const named = process.env[CODE_CACHE_ENV];
+  if (named === 'off') return undefined;
+  const version = `${process.versions.v8}-${process.arch}`;
+  if (named) return join(named, version);
+  // The project's node_modules, which this package is installed in (run from source: the repository's).
+  const marker = `${sep}node_modules${sep}`;
+  const at = __dirname.indexOf(marker);
+  const nodeModules = at >= 0 ? __dirname.slice(0, at + marker.length - 1) : nearestNodeModules(__dirname);
+  return nodeModules && join(nodeModules, '.cache', 'cdk-orchestrator-local', 'code-cache', version);
+}
+
+function nearestNodeModules(from: string): string | undefined {
+  for (let dir = from; ; dir = join(dir, '..')) {
+    const candidate = join(dir, 'node_modules');
+    try {
+      if (statSync(candidate).isDirectory()) return candidate;
+    } catch {
+      // not here
+    }
+    if (join(dir, '..') === dir) return undefined;
+  }
+}
+
+/** The directory, created if need be, when this user owns it and nobody else may write to it. */
+function usableDirectory(dir: string | undefined): string | undefined {
+  if (!dir) return undefined;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const stat = statSync(dir);
+    const owned = typeof process.getuid !== 'function' || stat.uid === process.getuid();
+    // eslint-disable-next-line no-bitwise -- permission bits: group and others may not write
+    return owned && (stat.mode & 0o022) === 0 ? dir : undefined;
+  } catch {
+    return undefined; // read-only installation: sandboxes compile, as without a cache
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Node.js sandboxes compile CommonJS modules with V8 code caches kept on disk (code-cache.ts): a
+ * module must behave exactly as Node.js's own compile makes it behave, whether its cache is being
+ * written or read, and a cache must never give a sandbox code that is not in the file.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { LocalEngine } from '../../local/src';
+import { CODE_CACHE_ENV } from '../../local/src/engine/code-cache';
+import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
+
+/**
+ * What a CommonJS module sees of itself, with the stack of an error thrown at a known line and
+ * column (line 1, column 25 of lib.js: the first line, where a wrapper would shift it). dynamic.js uses `import()`, which a module compiled from a
+ * cache would lose: Node.js compiles it.
+ */
+const HANDLER = `const lib = require('./lib');
+exports.handler = async () => {
+  let stack;
+  try { lib.fail(); } catch (e) { stack = e.stack.split('\\n').slice(0, 2).join('|'); }
+  return {
+    thisIsExports: lib.thisIsExports,
+    filename: __filename, dirname: __dirname,
+    resolved: require.resolve('./lib'), inCache: require.cache[require.resolve('./lib')] !== undefined,
+    paths: Array.isArray(require.resolve.paths('x')), main: require.main === undefined,
+    replacedExports: typeof lib.fail, stack, dynamicImport: await require('./dynamic').joinType(),
+    answer: ${JSON.stringify('AAAA')},
+  };
+};`;
+const LIB = `function fail() { throw new Error('failed here'); }
+const thisIsExports = this === module.exports;
+module.exports = { thisIsExports, fail };
+`;
+const DYNAMIC = "exports.joinType = async () => typeof (await import('node:path')).join;\n";
+
+let root: string;
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'code-cache-test-'));
+});
+
+afterAll(() => {
+  delete process.env[CODE_CACHE_ENV];
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Synthesizes an app with one function from an asset directory; returns the cdk.out and the handler file in it. */
+function synthesize(name: string, environment: Record<string, string> = {}): { outdir: string; file: string } {
+  const code = join(root, `${name}-code`);
+  mkdirSync(code, { recursive: true });
+  writeFileSync(join(code, 'index.js'), HANDLER);
+  writeFileSync(join(code, 'lib.js'), LIB);
+  writeFileSync(join(code, 'dynamic.js'), DYNAMIC);
+  const outdir = join(root, `${name}-cdk.out`);
+  const app = new App({ outdir });
+  new lambda.Function(new Stack(app, name), 'Fn', {
+    runtime: lambda.Runtime.NODEJS_20_X,
+    handler: 'index.handler',
+    code: lambda.Code.fromAsset(code),
+    timeout: Duration.seconds(10),
+    environment,
+  });
+  const assembly = app.synth();
+  const assetDir = readdirSync(assembly.directory).find((d) => d.startsWith('asset.'))!;
+  return { outdir, file: join(assembly.directory, assetDir, 'index.js') };
+}
+
+/** One cold start on a fresh engine (its own sandboxes), with the code cache in `dir` or off. */
+async function coldInvoke(outdir: string, name: string, dir: string): Promise<Record<string, unknown>> {
+  process.env[CODE_CACHE_ENV] = dir;
+  const engine = new LocalEngine({ app: outdir, dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT] });
+  await engine.start();
+  try {
+    const result = await engine.invoke(`${name}/Fn`, {});
+    if (!result.ok) throw new Error(JSON.stringify(result.error));
+    await engine.idle();
+    return JSON.parse(result.payload);
+  } finally {
+    await engine.stop();
+  }
+}
+
+/** The cache files under a cache directory (one subdirectory per V8 version and architecture). */
+function cacheFiles(cacheDir: string): Map<string, { mtimeMs: number; bytes: Buffer }> {
+  const files = new Map<string, { mtimeMs: number; bytes: Buffer }>();
+  for (const version of readdirSync(cacheDir)) {
+    for (const name of readdirSync(join(cacheDir, version))) {
+      const file = join(cacheDir, version, name);
+      files.set(file, { mtimeMs: statSync(file).mtimeMs, bytes: readFileSync(file) });
+    }
+  }
+  return files;
+}
+
+test('a module compiled with the code cache sees what Node.js gives it: this, require, __filename, import(), stack positions', async () => {
+  const { outdir } = synthesize('Semantics');
+  const cacheDir = join(root, 'semantics-cache');
+  const byNode = await coldInvoke(outdir, 'Semantics', 'off');
+  const writingCache = await coldInvoke(outdir, 'Semantics', cacheDir);
+  const files = cacheFiles(cacheDir);
+  const readingCache = await coldInvoke(outdir, 'Semantics', cacheDir);
+
+  expect(byNode).toMatchObject({
+    thisIsExports: true, inCache: true, paths: true, main: true, replacedExports: 'function', dynamicImport: 'function', answer: 'AAAA',
+  });
+  expect(byNode.stack).toMatch(/^Error: failed here\|\s+at Object.fail \(.*lib\.js:1:25\)$/);
+  expect(writingCache).toEqual(byNode);
+  expect(readingCache).toEqual(byNode);
+  // index.js and lib.js (not dynamic.js), written once: a cache V8 takes is not written again.
+  expect(files.size).toBe(2);
+  expect(cacheFiles(cacheDir)).toEqual(files);
+}, 60_000);
+
+test('a file changed to another of the same length runs as it is now, not as its cache was made', async () => {
+  // V8 checks only the source's length: the cache is found by a hash of the source.
+  const { outdir, file } = synthesize('Changed');
+  const cacheDir = join(root, 'changed-cache');
+  expect((await coldInvoke(outdir, 'Changed', cacheDir)).answer).toBe('AAAA');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('"AAAA"', '"BBBB"'));
+  expect((await coldInvoke(outdir, 'Changed', cacheDir)).answer).toBe('BBBB');
+}, 60_000);
+
+test('a cache V8 refuses is replaced, and the module still runs', async () => {
+  const { outdir } = synthesize('Refused');
+  const cacheDir = join(root, 'refused-cache');
+  await coldInvoke(outdir, 'Refused', cacheDir);
+  const written = [...cacheFiles(cacheDir).keys()];
+  expect(written).toHaveLength(2);
+  for (const file of written) writeFileSync(file, Buffer.alloc(statSync(file).size, 7));
+  expect((await coldInvoke(outdir, 'Refused', cacheDir)).answer).toBe('AAAA');
+  for (const file of written) expect(readFileSync(file).equals(Buffer.alloc(statSync(file).size, 7))).toBe(false);
+}, 60_000);
+
+test('with source maps on (NODE_OPTIONS), Node.js compiles the modules itself and no cache is written', async () => {
+  const { outdir } = synthesize('Mapped', { NODE_OPTIONS: '--enable-source-maps' });
+  const cacheDir = join(root, 'mapped-cache');
+  expect((await coldInvoke(outdir, 'Mapped', cacheDir)).answer).toBe('AAAA');
+  expect(cacheFiles(cacheDir).size).toBe(0);
+}, 60_000);
