@@ -3,9 +3,10 @@
  * module must behave exactly as Node.js's own compile makes it behave, whether its cache is being
  * written or read, and a cache must never give a sandbox code that is not in the file.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { cachedDataVersionTag } from 'node:v8';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LocalEngine } from '../../local/src';
@@ -39,7 +40,11 @@ const DYNAMIC = "exports.joinType = async () => typeof (await import('node:path'
 let root: string;
 
 beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'code-cache-test-'));
+  // Modules in the system's temporary directory are not cached: the apps here are outside it, as a
+  // user's project is (in the repository's node_modules/.cache, which git ignores).
+  const cache = join(process.cwd(), 'node_modules', '.cache');
+  mkdirSync(cache, { recursive: true });
+  root = mkdtempSync(join(cache, 'code-cache-test-'));
 });
 
 afterAll(() => {
@@ -48,13 +53,13 @@ afterAll(() => {
 });
 
 /** Synthesizes an app with one function from an asset directory; returns the cdk.out and the handler file in it. */
-function synthesize(name: string, environment: Record<string, string> = {}): { outdir: string; file: string } {
-  const code = join(root, `${name}-code`);
+function synthesize(name: string, environment: Record<string, string> = {}, under = root): { outdir: string; file: string } {
+  const code = join(under, `${name}-code`);
   mkdirSync(code, { recursive: true });
   writeFileSync(join(code, 'index.js'), HANDLER);
   writeFileSync(join(code, 'lib.js'), LIB);
   writeFileSync(join(code, 'dynamic.js'), DYNAMIC);
-  const outdir = join(root, `${name}-cdk.out`);
+  const outdir = join(under, `${name}-cdk.out`);
   const app = new App({ outdir });
   new lambda.Function(new Stack(app, name), 'Fn', {
     runtime: lambda.Runtime.NODEJS_20_X,
@@ -83,9 +88,10 @@ async function coldInvoke(outdir: string, name: string, dir: string): Promise<Re
   }
 }
 
-/** The cache files under a cache directory (one subdirectory per V8 version and architecture). */
+/** The cache files under a cache directory (one subdirectory per architecture and V8 tag). */
 function cacheFiles(cacheDir: string): Map<string, { mtimeMs: number; bytes: Buffer }> {
   const files = new Map<string, { mtimeMs: number; bytes: Buffer }>();
+  if (!existsSync(cacheDir)) return files;
   for (const version of readdirSync(cacheDir)) {
     for (const name of readdirSync(join(cacheDir, version))) {
       const file = join(cacheDir, version, name);
@@ -139,4 +145,38 @@ test('with source maps on (NODE_OPTIONS), Node.js compiles the modules itself an
   const cacheDir = join(root, 'mapped-cache');
   expect((await coldInvoke(outdir, 'Mapped', cacheDir)).answer).toBe('AAAA');
   expect(cacheFiles(cacheDir).size).toBe(0);
+}, 60_000);
+
+test('the same module in two apps: each runs as itself, and its stack traces name its own file', async () => {
+  // A script compiled from a cache keeps the file name of the script that made it: caches are per file.
+  const cacheDir = join(root, 'two-apps-cache');
+  const first = synthesize('First');
+  const second = synthesize('Second');
+  const fromFirst = await coldInvoke(first.outdir, 'First', cacheDir);
+  await coldInvoke(second.outdir, 'Second', cacheDir);
+  expect(cacheFiles(cacheDir).size).toBe(4); // index.js and lib.js of each app
+  const fromSecond = await coldInvoke(second.outdir, 'Second', cacheDir); // from its cache now
+  expect(fromFirst.stack).toContain(`${dirname(first.file)}/lib.js:1:25`);
+  expect(fromSecond.stack).toContain(`${dirname(second.file)}/lib.js:1:25`);
+  expect(fromSecond.filename).toBe(second.file);
+}, 60_000);
+
+test('no cache: for modules in the system\'s temporary directory, when turned off, in a directory others may write to', async () => {
+  const temporary = mkdtempSync(join(tmpdir(), 'code-cache-test-'));
+  const inTemporary = synthesize('Temporary', {}, temporary);
+  const temporaryCache = join(root, 'temporary-cache');
+  expect((await coldInvoke(inTemporary.outdir, 'Temporary', temporaryCache)).answer).toBe('AAAA');
+  expect(cacheFiles(temporaryCache).size).toBe(0);
+  rmSync(temporary, { recursive: true, force: true });
+
+  const { outdir } = synthesize('Unused');
+  expect((await coldInvoke(outdir, 'Unused', 'off')).answer).toBe('AAAA');
+  expect(existsSync(join(process.cwd(), 'off'))).toBe(false); // not taken as a directory
+  // The directory the engine would use (architecture and V8 tag), made writable by the group.
+  const shared = join(root, 'shared-cache');
+  const versionDir = join(shared, `${process.arch}-${cachedDataVersionTag()}`);
+  mkdirSync(versionDir, { recursive: true });
+  chmodSync(versionDir, 0o775);
+  expect((await coldInvoke(outdir, 'Unused', shared)).answer).toBe('AAAA');
+  expect(cacheFiles(shared).size).toBe(0);
 }, 60_000);

@@ -7,13 +7,15 @@
  * module's top level.
  *
  * The directory is the project's own cache directory, as build tools keep theirs:
- * `node_modules/.cache/cdk-orchestrator-local/code-cache/<V8 version>-<arch>`, in the node_modules
- * this package is installed in. `CDK_ORCHESTRATOR_LOCAL_CODE_CACHE` names another directory, or
- * turns the cache off with `off`. A cache is only used from a directory this user owns, that nobody
- * else may write to: a code cache is code.
+ * `node_modules/.cache/cdk-orchestrator-local/code-cache/<arch>-<V8 tag>`, in the node_modules this
+ * package is installed in. `CDK_ORCHESTRATOR_LOCAL_CODE_CACHE` names another directory, or turns the
+ * cache off with `off`. A cache is only used from a directory this user owns and nobody else may
+ * write to (a code cache is code), so not on Windows, which has no such bits to check.
  */
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
+import { cachedDataVersionTag } from 'node:v8';
 
 /** Names the cache's directory, or `off`. */
 export const CODE_CACHE_ENV = 'CDK_ORCHESTRATOR_LOCAL_CODE_CACHE';
@@ -24,31 +26,52 @@ export const CODE_CACHE_ENV = 'CDK_ORCHESTRATOR_LOCAL_CODE_CACHE';
  */
 const MAX_FILES = 4096;
 /** Directories checked against MAX_FILES by this process (once each). */
-const checked = new Set<string>();
+const checkedForSize = new Set<string>();
 
 /** The code cache directory (created if need be), or undefined when there is none. */
 export function codeCacheDirectory(): string | undefined {
   const dir = usableDirectory(chosenDirectory());
-  if (dir && !checked.has(dir)) {
-    checked.add(dir);
+  if (dir && !checkedForSize.has(dir)) {
+    checkedForSize.add(dir);
     emptyIfFull(dir);
   }
   return dir;
 }
 
+/** Empties the directory when it holds more than MAX_FILES; removes what a stopped sandbox left half-written. */
 function emptyIfFull(dir: string) {
   try {
     const files = readdirSync(dir);
-    if (files.length > MAX_FILES) for (const file of files) rmSync(join(dir, file), { force: true });
+    const full = files.length > MAX_FILES;
+    const staleBefore = Date.now() - 60_000;
+    for (const file of files) {
+      const path = join(dir, file);
+      if (full || (file.endsWith('.tmp') && statSync(path).mtimeMs < staleBefore)) rmSync(path, { recursive: true, force: true });
+    }
   } catch {
     // gone meanwhile: nothing to empty
   }
 }
 
+/**
+ * The system's temporary directory as module file names show it (symbolic links resolved), with a
+ * trailing separator. Modules there are code written for one engine or test (inline code, bundled
+ * plugins, an app synthesized there): a cache of theirs would not be used again.
+ */
+export function realTemporaryDirectory(): string {
+  try {
+    return realpathSync(tmpdir()) + sep;
+  } catch {
+    return tmpdir() + sep;
+  }
+}
+
 function chosenDirectory(): string | undefined {
   const named = process.env[CODE_CACHE_ENV];
-  if (named === 'off') return undefined;
-  const version = `${process.versions.v8}-${process.arch}`;
+  // Windows has no owner and mode bits to check the directory by (usableDirectory).
+  if (named === 'off' || process.platform === 'win32') return undefined;
+  // V8's tag of its version, its flags and the CPU's features: a cache made under another is refused.
+  const version = `${process.arch}-${cachedDataVersionTag()}`;
   if (named) return join(named, version);
   // The project's node_modules, which this package is installed in (run from source: the repository's).
   const marker = `${sep}node_modules${sep}`;
@@ -75,9 +98,8 @@ function usableDirectory(dir: string | undefined): string | undefined {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const stat = statSync(dir);
-    const owned = typeof process.getuid !== 'function' || stat.uid === process.getuid();
     // eslint-disable-next-line no-bitwise -- permission bits: group and others may not write
-    return owned && (stat.mode & 0o022) === 0 ? dir : undefined;
+    return stat.uid === process.getuid?.() && (stat.mode & 0o022) === 0 ? dir : undefined;
   } catch {
     return undefined; // read-only installation: sandboxes compile, as without a cache
   }

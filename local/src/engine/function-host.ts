@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LocalFunction } from './assembly';
-import { codeCacheDirectory } from './code-cache';
+import { codeCacheDirectory, realTemporaryDirectory } from './code-cache';
 import type {
   AssignMessage, EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ResultMessage, StartData, WorkerData,
 } from './function-worker';
@@ -118,6 +118,7 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       clockOffset: this.options.clockOffset,
       endpoint: endpoint?.url,
       codeCacheDir: codeCacheDirectory(),
+      temporaryDir: realTemporaryDirectory(),
     };
     const { environment } = this.options;
     // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).

@@ -7,14 +7,14 @@
  * package, transpiled by esbuild when the engine runs from source), so it must only import Node
  * built-ins (and types, which both drop).
  */
-import { createHash } from 'node:crypto';
-import { openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import Module from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { constants as vmConstants, Script } from 'node:vm';
-import { parentPort, threadId } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import type { EndpointHeaders } from './aws-endpoint';
 
 export interface WorkerData {
@@ -30,6 +30,8 @@ export interface WorkerData {
   readonly endpoint?: string;
   /** The directory of V8 code caches of CommonJS modules (code-cache.ts); none: no cache. */
   readonly codeCacheDir?: string;
+  /** The system's temporary directory: modules there are not cached (code-cache.ts). */
+  readonly temporaryDir: string;
 }
 
 /**
@@ -440,10 +442,11 @@ const compiledWithoutCache = new Map<string, Script>();
 
 /**
  * A module compiled from a code cache loses its dynamic `import()` (Node.js 20 then throws
- * ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so a module that may use one is compiled by Node.js. The
- * AWS SDK's and Powertools' CommonJS modules have none.
+ * ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so a module that may use one is compiled by Node.js (a
+ * comment between `import` and its parenthesis counts too). The AWS SDK's and Powertools' CommonJS
+ * modules have none.
  */
-const DYNAMIC_IMPORT = /\bimport\s*\(/;
+const DYNAMIC_IMPORT = /\bimport\s*(\(|\/[*/])/;
 
 /**
  * Compiles the sandbox's CommonJS modules with the code caches in `dir` (code-cache.ts), and notes
@@ -451,18 +454,23 @@ const DYNAMIC_IMPORT = /\bimport\s*\(/;
  * it does for a CommonJS module: the same wrapper, `this` and `require`, the wrapper opening on a
  * line of its own so that stack traces keep the file's lines and columns. Node's own compile still
  * takes what this does not handle: ES module syntax (its detection and errors), a syntax error (its
- * message), a module with a dynamic `import()`, and every module when source maps are on (Node maps
- * stack traces of the modules it compiled itself).
+ * message), a hashbang line, a module with a dynamic `import()`, modules in the system's temporary
+ * directory (code written for one engine: inline code, bundled plugins, an app synthesized there),
+ * and every module while source maps or coverage are on (Node maps the stacks of, and covers, the
+ * modules it compiled itself).
  */
-function compileWithCodeCache(dir: string) {
-  if ((process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) return;
-  const prototype = Module.prototype as any;
+function compileWithCodeCache(dir: string, temporaryDir: string) {
+  const prototype = Module.prototype as unknown as { _compile: (content: unknown, filename: string, format?: string) => unknown };
   const compileByNode = prototype._compile;
-  prototype._compile = function _compile(this: any, content: unknown, filename: string, format?: string) {
-    if (typeof content !== 'string' || format === 'module' || DYNAMIC_IMPORT.test(content)) return compileByNode.call(this, content, filename, format);
-    // Found by a hash of the source (V8 itself only checks that it has the same length), wherever the
-    // file is: each test's app, synthesized to a directory of its own, has the same handler bundles.
-    const file = join(dir, createHash('sha1').update(content).digest('hex'));
+  prototype._compile = function _compile(this: NodeModule, content: unknown, filename: string, format?: string) {
+    const byNode = () => compileByNode.call(this, content, filename, format);
+    if (typeof content !== 'string' || format === 'module' || content.startsWith('#!') || DYNAMIC_IMPORT.test(content)
+      || filename.startsWith(temporaryDir) || (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled || process.env.NODE_V8_COVERAGE) {
+      return byNode();
+    }
+    // By file and source: V8 itself only checks that the source has the same length, and a script
+    // compiled from a cache keeps the file name of the script that made it (in its stack traces).
+    const file = join(dir, createHash('sha1').update(filename).update('\0').update(content).digest('hex'));
     const cachedData = readIfPresent(file);
     let script: Script;
     try {
@@ -470,12 +478,12 @@ function compileWithCodeCache(dir: string) {
         filename, lineOffset: -1, cachedData, importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
       });
     } catch {
-      return compileByNode.call(this, content, filename, format);
+      return byNode();
     }
-    // A cache V8 refuses (made by other V8 flags) is replaced.
+    // A cache V8 refuses is replaced.
     if (!cachedData || script.cachedDataRejected) compiledWithoutCache.set(file, script);
     const wrapper = script.runInThisContext();
-    return wrapper.call(this.exports, this.exports, requireFor(this), this, filename, dirname(filename));
+    return wrapper.call(this.exports, this.exports, makeRequire(this), this, filename, dirname(filename));
   };
 }
 
@@ -488,30 +496,32 @@ function readIfPresent(file: string): Buffer | undefined {
 }
 
 /** The `require` Node.js gives a CommonJS module. */
-function requireFor(module: any) {
+function makeRequire(module: NodeModule) {
+  const { _resolveFilename, _resolveLookupPaths, _extensions, _cache } = Module as unknown as Record<string, any>;
   const require: any = (id: string) => module.require(id);
-  const resolve: any = (request: string, options?: unknown) => (Module as any)._resolveFilename(request, module, false, options);
-  resolve.paths = (request: string) => (Module as any)._resolveLookupPaths(request, module);
+  const resolve: any = (request: string, options?: unknown) => _resolveFilename.call(Module, request, module, false, options);
+  resolve.paths = (request: string) => _resolveLookupPaths.call(Module, request, module);
   require.resolve = resolve;
   require.main = process.mainModule;
-  require.extensions = (Module as any)._extensions;
-  require.cache = (Module as any)._cache;
-  return require;
+  require.extensions = _extensions;
+  require.cache = _cache;
+  return require as NodeJS.Require;
 }
 
 /**
  * Writes the code caches of the modules compiled without one, once they have run (so the functions
- * that ran are in them). Whole files only: written aside, then renamed; a sandbox of another process
- * may be writing the same one.
+ * that ran are in them). Whole files only, readable and writable by this user alone: written aside
+ * under a name of their own, then renamed (sandboxes of other processes may write the same one).
  */
 function writeCodeCaches() {
   for (const [file, script] of compiledWithoutCache) {
+    const temporary = `${file}.${randomUUID()}.tmp`;
     try {
-      const temporary = `${file}.${process.pid}-${threadId}.tmp`;
-      writeFileSync(temporary, script.createCachedData());
+      writeFileSync(temporary, script.createCachedData(), { mode: 0o600, flag: 'wx' });
       renameSync(temporary, file);
     } catch {
       // a full disk or a directory gone: the next sandbox compiles, as without a cache
+      rmSync(temporary, { force: true });
     }
   }
   compiledWithoutCache.clear();
@@ -525,7 +535,7 @@ function becomeSandbox(given: WorkerData) {
   if (data.clockOffset) shiftDate(data.clockOffset);
   if (data.endpoint) routeSdkCallsToEndpoint(data.endpoint);
   addFallbackModulePaths(data.fallbackModulePaths);
-  if (data.codeCacheDir) compileWithCodeCache(data.codeCacheDir);
+  if (data.codeCacheDir) compileWithCodeCache(data.codeCacheDir, data.temporaryDir);
   captureOutput();
   instrumentTimers();
   handlerPromise = loadHandler();
@@ -576,12 +586,19 @@ async function onMessage(message: InvokeMessage | EndpointAnswerMessage) {
     });
     const payload = result === undefined ? 'null' : JSON.stringify(result);
     const durationMs = performance.now() - started;
-    port.postMessage({ id: message.id, ok: true, payload, durationMs, ...finish(), log: takeLog() } satisfies ResultMessage);
+    postAnswer({ id: message.id, ok: true, payload, durationMs, ...finish(), log: takeLog() });
   } catch (error) {
     const durationMs = performance.now() - started;
-    const answer = { id: message.id, ok: false, error: toLambdaError(error), durationMs, ...finish(), log: takeLog() } as const;
-    port.postMessage(answer satisfies ResultMessage);
+    postAnswer({ id: message.id, ok: false, error: toLambdaError(error), durationMs, ...finish(), log: takeLog() });
   }
-  // After the answer, outside the invocation's time: the code that ran is compiled by now.
+}
+
+/**
+ * Posts an invocation's answer. The code caches of modules that ran for the first time are written
+ * first, outside the invocation's measured time and before the engine may stop this sandbox (it
+ * terminates it without waiting); that happens once per module, not on warm invocations.
+ */
+function postAnswer(result: ResultMessage) {
   if (compiledWithoutCache.size) writeCodeCaches();
+  port.postMessage(result);
 }
