@@ -10,7 +10,7 @@ import { cachedDataVersionTag } from 'node:v8';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LocalEngine } from '../../local/src';
-import { CODE_CACHE_ENV } from '../../local/src/engine/code-cache';
+import { chosenDirectory, CODE_CACHE_ENV } from '../../local/src/engine/code-cache';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
 /**
@@ -180,3 +180,16 @@ test('no cache: for modules in the system\'s temporary directory, when turned of
   expect((await coldInvoke(outdir, 'Unused', shared)).answer).toBe('AAAA');
   expect(cacheFiles(shared).size).toBe(0);
 }, 60_000);
+
+test('the cache directory: the project\'s node_modules/.cache, also for a pnpm installation; the one named; none when off or on Windows', () => {
+  const version = `${process.arch}-${cachedDataVersionTag()}`;
+  const project = join('/home', 'dev', 'app');
+  const installed = join(project, 'node_modules', 'cdk-orchestrator-local', 'lib', 'local', 'src', 'engine');
+  const byPnpm = join(project, 'node_modules', '.pnpm', 'cdk-orchestrator-local@1.2.3', 'node_modules', 'cdk-orchestrator-local', 'lib', 'local', 'src', 'engine');
+  const expected = join(project, 'node_modules', '.cache', 'cdk-orchestrator-local', 'code-cache', version);
+  expect(chosenDirectory(installed, {})).toBe(expected);
+  expect(chosenDirectory(byPnpm, {})).toBe(expected);
+  expect(chosenDirectory(installed, { [CODE_CACHE_ENV]: '/var/cache/mine' })).toBe(join('/var/cache/mine', version));
+  expect(chosenDirectory(installed, { [CODE_CACHE_ENV]: 'off' })).toBeUndefined();
+  expect(chosenDirectory(installed, {}, 'win32')).toBeUndefined();
+});

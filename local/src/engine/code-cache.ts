@@ -66,17 +66,24 @@ export function realTemporaryDirectory(): string {
   }
 }
 
-function chosenDirectory(): string | undefined {
-  const named = process.env[CODE_CACHE_ENV];
+/**
+ * The directory caches would go in, for this package installed in `packageDir` (exported for tests):
+ * the one named by CODE_CACHE_ENV, else the project's node_modules/.cache; undefined when off.
+ */
+export function chosenDirectory(
+  packageDir = __dirname, environment: NodeJS.ProcessEnv = process.env, platform = process.platform,
+): string | undefined {
+  const named = environment[CODE_CACHE_ENV];
   // Windows has no owner and mode bits to check the directory by (usableDirectory).
-  if (named === 'off' || process.platform === 'win32') return undefined;
+  if (named === 'off' || platform === 'win32') return undefined;
   // V8's tag of its version, its flags and the CPU's features: a cache made under another is refused.
   const version = `${process.arch}-${cachedDataVersionTag()}`;
   if (named) return join(named, version);
-  // The project's node_modules, which this package is installed in (run from source: the repository's).
+  // The project's node_modules, which this package is installed in (the first one on its path, also
+  // with pnpm's node_modules/.pnpm/...); run from source, the repository's.
   const marker = `${sep}node_modules${sep}`;
-  const at = __dirname.indexOf(marker);
-  const nodeModules = at >= 0 ? __dirname.slice(0, at + marker.length - 1) : nearestNodeModules(__dirname);
+  const at = packageDir.indexOf(marker);
+  const nodeModules = at >= 0 ? packageDir.slice(0, at + marker.length - 1) : nearestNodeModules(packageDir);
   return nodeModules && join(nodeModules, '.cache', 'cdk-orchestrator-local', 'code-cache', version);
 }
 
