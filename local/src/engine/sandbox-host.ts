@@ -142,6 +142,8 @@ export abstract class SandboxHost<S extends Sandbox> {
 
   public async stop(): Promise<void> {
     this.stopped = true;
+    // Invocations waiting for a sandbox end now (acquire throws), instead of starting one after the stop.
+    for (const waiter of this.queue.splice(0)) waiter();
     await Promise.all(this.sandboxes.splice(0).map((slot) => this.terminate(slot)));
   }
 
@@ -163,6 +165,7 @@ export abstract class SandboxHost<S extends Sandbox> {
   private async acquire(): Promise<S> {
     let waitedToScaleOut = false;
     for (;;) {
+      if (this.stopped) throw new Error(`function ${this.name}: engine stopped`);
       const idle = this.sandboxes.find((s) => !s.busy);
       if (idle) {
         idle.busy = true;
