@@ -1,8 +1,11 @@
 /**
  * Stopping the engine while an invocation waits for a sandbox (its function's sandboxes all busy, at
  * their cap): the waiting invocation ends with an error at once, and no sandbox starts after the stop.
+ * Replacing the function's code meanwhile (UpdateFunctionCode) sends it to the new code instead.
  */
-import { eventually, inlineFunction, newStack, startTestEngine } from './support';
+import { LambdaClient, UpdateFunctionCodeCommand } from '@aws-sdk/client-lambda';
+import { eventually, inlineFunction, newStack, outsideCallerConfig, startTestEngine } from './support';
+import { zipPackage } from '../support/zip';
 
 test('an invocation waiting for a sandbox when the engine stops fails with "engine stopped", and starts no sandbox', async () => {
   const stack = newStack('StopWhileWaiting');
@@ -13,7 +16,7 @@ test('an invocation waiting for a sandbox when the engine stops fails with "engi
   await eventually(() => coldStarts() === 1, 10_000, 'the first invocation to start');
   const waiting = engine.invoke('StopWhileWaiting/Slow', {});
   const waitingOutcome = waiting.then((r) => ({ answered: r }), (e: Error) => ({ failed: e.message }));
-  await new Promise((r) => setTimeout(r, 150)); // past the scale-out wait: it waits for the one sandbox
+  await new Promise((r) => setTimeout(r, 150)); // it waits: the one sandbox allowed is busy
   const stoppedAt = Date.now();
   await engine.stop();
   expect(await waitingOutcome).toEqual({ failed: expect.stringMatching(/engine stopped/) });
@@ -21,4 +24,27 @@ test('an invocation waiting for a sandbox when the engine stops fails with "engi
   const first = await running;
   expect(first.ok).toBe(false); // its sandbox was stopped under it
   expect(coldStarts()).toBe(1);
+}, 30_000);
+
+test('an invocation waiting for a sandbox when the function\'s code is replaced runs the new code', async () => {
+  const stack = newStack('ReplacedWhileWaiting');
+  inlineFunction(stack, 'Slow', 'exports.handler = async () => { await new Promise((r) => setTimeout(r, 1500)); return "old"; };', { functionName: 'replaced-while-waiting' });
+  const engine = await startTestEngine(stack, { maxWorkersPerFunction: 1 });
+  try {
+    const coldStarts = () => Object.values(engine.counters().functions).reduce((t, f) => t + f.coldStarts, 0);
+    void engine.invoke('replaced-while-waiting', {});
+    await eventually(() => coldStarts() === 1, 10_000, 'the first invocation to start');
+    const waiting = engine.invoke('replaced-while-waiting', {});
+    await new Promise((r) => setTimeout(r, 150)); // it waits: the one sandbox allowed is busy
+    const lambda = new LambdaClient(outsideCallerConfig(engine));
+    try {
+      await lambda.send(new UpdateFunctionCodeCommand({ FunctionName: 'replaced-while-waiting', ZipFile: zipPackage({ 'index.js': 'exports.handler = async () => "new";' }) }));
+    } finally {
+      lambda.destroy();
+    }
+    const answer = await waiting;
+    expect(answer).toMatchObject({ ok: true, payload: '"new"' });
+  } finally {
+    await engine.stop();
+  }
 }, 30_000);

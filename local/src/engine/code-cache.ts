@@ -1,5 +1,6 @@
 /**
- * Where Node.js sandboxes keep V8 code caches of the CommonJS modules they load, one file per source. Every sandbox, of
+ * Where Node.js sandboxes keep V8 code caches of the CommonJS modules they load, one file per module
+ * file and source. Every sandbox, of
  * every function, engine and process, loads the AWS SDK and the handlers' other modules into an
  * isolate of its own, and used to compile each of them again: a sandbox that finds a module's cache
  * skips most of that (function-worker.ts, compileWithCodeCache). The first sandbox that runs a module

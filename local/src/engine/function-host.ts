@@ -106,6 +106,9 @@ export interface NodeFunctionHostOptions extends FunctionHostOptions {
 
 /** Node.js functions: each warm sandbox is a worker thread with the function's environment and module state. */
 export class FunctionHost extends SandboxHost<PoolWorker> {
+  /** Where this function's sandboxes keep code caches (looked up once per host, not per cold start). */
+  private readonly codeCacheDir = codeCacheDirectory();
+
   constructor(protected readonly options: NodeFunctionHostOptions) {
     super(options);
   }
@@ -117,7 +120,7 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       fallbackModulePaths: runtimeModulePaths(),
       clockOffset: this.options.clockOffset,
       endpoint: endpoint?.url,
-      codeCacheDir: codeCacheDirectory(),
+      codeCacheDir: this.codeCacheDir,
       temporaryDir: realTemporaryDirectory(),
     };
     const { environment } = this.options;

@@ -511,20 +511,25 @@ function makeRequire(module: NodeModule) {
 /**
  * Writes the code caches of the modules compiled without one, once they have run (so the functions
  * that ran are in them). Whole files only, readable and writable by this user alone: written aside
- * under a name of their own, then renamed (sandboxes of other processes may write the same one).
+ * under a name of their own, then renamed (sandboxes of other processes may write the same one). A
+ * write that fails is given up: the next sandbox compiles that module, as without a cache.
  */
 function writeCodeCaches() {
-  for (const [file, script] of compiledWithoutCache) {
+  const scripts = [...compiledWithoutCache];
+  compiledWithoutCache.clear();
+  for (const [file, script] of scripts) {
     const temporary = `${file}.${randomUUID()}.tmp`;
     try {
       writeFileSync(temporary, script.createCachedData(), { mode: 0o600, flag: 'wx' });
       renameSync(temporary, file);
     } catch {
-      // a full disk or a directory gone: the next sandbox compiles, as without a cache
-      rmSync(temporary, { force: true });
+      try {
+        rmSync(temporary, { force: true });
+      } catch {
+        // left for code-cache.ts to remove
+      }
     }
   }
-  compiledWithoutCache.clear();
 }
 
 let handlerPromise: Promise<(...args: any[]) => any>;
@@ -586,19 +591,23 @@ async function onMessage(message: InvokeMessage | EndpointAnswerMessage) {
     });
     const payload = result === undefined ? 'null' : JSON.stringify(result);
     const durationMs = performance.now() - started;
-    postAnswer({ id: message.id, ok: true, payload, durationMs, ...finish(), log: takeLog() });
+    postAnswer({ id: message.id, ok: true, payload, durationMs, ...finish(), log: takeLog() }, context.deadlineMs);
   } catch (error) {
     const durationMs = performance.now() - started;
-    postAnswer({ id: message.id, ok: false, error: toLambdaError(error), durationMs, ...finish(), log: takeLog() });
+    postAnswer({ id: message.id, ok: false, error: toLambdaError(error), durationMs, ...finish(), log: takeLog() }, context.deadlineMs);
   }
 }
 
 /**
  * Posts an invocation's answer. The code caches of modules that ran for the first time are written
- * first, outside the invocation's measured time and before the engine may stop this sandbox (it
- * terminates it without waiting); that happens once per module, not on warm invocations.
+ * first (once per module, not on warm invocations): outside the invocation's measured duration, and
+ * before the engine may stop this sandbox (it terminates it without waiting). Not when the
+ * invocation is within CODE_CACHE_WRITE_MARGIN_MS of its timeout: the engine's timer runs until the
+ * answer arrives, so they wait for a later answer.
  */
-function postAnswer(result: ResultMessage) {
-  if (compiledWithoutCache.size) writeCodeCaches();
+function postAnswer(result: ResultMessage, deadlineMs: number) {
+  if (compiledWithoutCache.size && deadlineMs - realNow() > CODE_CACHE_WRITE_MARGIN_MS) writeCodeCaches();
   port.postMessage(result);
 }
+
+const CODE_CACHE_WRITE_MARGIN_MS = 1000;

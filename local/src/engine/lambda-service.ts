@@ -10,6 +10,7 @@ import { AwsError, LambdaInvokeRequest, LambdaInvokeResponse } from './aws-endpo
 import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult, startWorker } from './function-host';
 import { functionNameOf } from './intrinsics';
 import { isPythonEntry, PythonFunctionHost } from './python-host';
+import { endsAtStop, HostStoppedError } from './sandbox-host';
 import { SpareWorkers } from './spare-workers';
 
 export interface LambdaServiceOptions {
@@ -50,6 +51,7 @@ export class LambdaService {
   private readonly hosts = new Map<string, Host>();
   private readonly byName = new Map<string, LocalFunction>();
   private readonly missing = new Map<string, string>();
+  private stopped = false;
   /** Node.js workers started ahead of cold starts, for every function of the engine. */
   private readonly spares = new SpareWorkers((heapMb) => startWorker(heapMb));
 
@@ -77,18 +79,25 @@ export class LambdaService {
   public async invoke(nameOrArn: string, event: unknown): Promise<InvokeResult> {
     const fn = this.functionFor(nameOrArn);
     if (!fn) throw new AwsError('ResourceNotFoundException', `Function not found: ${nameOrArn}`, 404);
+    if (this.stopped) throw new HostStoppedError(fn.name); // no new host after the stop
     const host = this.host(fn);
     if (!host) {
       return { ok: false, requestId: randomUUID(), durationMs: 0, error: { errorType: 'LocalEngine.NoLocalHandler', errorMessage: this.missing.get(fn.name)!, trace: [] } };
     }
-    return host.invoke(event);
+    try {
+      return await host.invoke(event);
+    } catch (e) {
+      // Its host was replaced (new code or configuration) while it waited: the new one runs it.
+      if (e instanceof HostStoppedError && !this.stopped && this.hosts.get(fn.name) !== host) return this.invoke(nameOrArn, event);
+      throw e;
+    }
   }
 
   /** Queues an asynchronous (Event) invocation: retried on error, then sent to its destinations. */
   public invokeAsync(nameOrArn: string, event: unknown): void {
     const fn = this.functionFor(nameOrArn);
     if (!fn) throw new AwsError('ResourceNotFoundException', `Function not found: ${nameOrArn}`, 404);
-    void this.options.track(this.runAsync(fn, event));
+    void this.options.track(this.runAsync(fn, event).catch(endsAtStop));
   }
 
   /** The Lambda `Invoke` API as the AWS endpoint receives it. */
@@ -120,6 +129,7 @@ export class LambdaService {
   }
 
   public async stop(): Promise<void> {
+    this.stopped = true;
     await Promise.all([...this.hosts.values()].map((h) => h.stop()).concat(this.spares.stop()));
   }
 

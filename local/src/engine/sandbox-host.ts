@@ -68,6 +68,22 @@ export interface Sandbox {
 /** One invocation as a sandbox receives it: the event and Lambda's context. */
 export type SandboxRequest = Omit<InvokeMessage, 'traceHeader'>;
 
+/**
+ * A host that was stopped (the engine stopped, or the function was replaced: LambdaService.putFunction)
+ * takes no invocation, also none that was waiting for one of its sandboxes.
+ */
+export class HostStoppedError extends Error {
+  constructor(functionName: string) {
+    super(`function ${functionName}: engine stopped`);
+    this.name = 'HostStoppedError';
+  }
+}
+
+/** For work the engine's stop may cut short (an asynchronous invocation, a queue batch): it ends there. */
+export function endsAtStop(error: unknown): void {
+  if (!(error instanceof HostStoppedError)) throw error;
+}
+
 export abstract class SandboxHost<S extends Sandbox> {
   public readonly stats: FunctionStats;
   private readonly sandboxes: S[] = [];
@@ -85,8 +101,10 @@ export abstract class SandboxHost<S extends Sandbox> {
 
   /** One synchronous invocation (RequestResponse); asynchronous semantics are built on top of it. */
   public async invoke(event: unknown): Promise<InvokeResult> {
-    if (this.stopped) throw new Error(`function ${this.name}: engine stopped`);
+    if (this.stopped) throw new HostStoppedError(this.name);
     const slot = await this.acquire();
+    // Stopped meanwhile: its sandboxes are being terminated, this one's answer would never come.
+    if (this.stopped) throw new HostStoppedError(this.name);
     const requestId = randomUUID();
     const { fn } = this.options;
     const timeoutMs = fn.timeoutSeconds * 1000;
@@ -142,7 +160,8 @@ export abstract class SandboxHost<S extends Sandbox> {
 
   public async stop(): Promise<void> {
     this.stopped = true;
-    // Invocations waiting for a sandbox end now (acquire throws), instead of starting one after the stop.
+    // Invocations waiting for a sandbox end now (acquire throws HostStoppedError) instead of starting
+    // one after the stop; LambdaService sends those of a replaced function to its new host.
     for (const waiter of this.queue.splice(0)) waiter();
     await Promise.all(this.sandboxes.splice(0).map((slot) => this.terminate(slot)));
   }
@@ -165,7 +184,7 @@ export abstract class SandboxHost<S extends Sandbox> {
   private async acquire(): Promise<S> {
     let waitedToScaleOut = false;
     for (;;) {
-      if (this.stopped) throw new Error(`function ${this.name}: engine stopped`);
+      if (this.stopped) throw new HostStoppedError(this.name);
       const idle = this.sandboxes.find((s) => !s.busy);
       if (idle) {
         idle.busy = true;

@@ -7,6 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { LocalEventSourceMapping, LocalQueue } from './assembly';
 import { AwsError } from './aws-endpoint';
 import type { InvokeResult } from './function-host';
+import { endsAtStop } from './sandbox-host';
 import { matchesPattern } from '../../../lambda/shared/filter-policy';
 
 interface Message {
@@ -105,7 +106,7 @@ export class SqsService {
           const batch = this.receive(this.queues.get(mapping.sourceArn)!, mapping.batchSize);
           if (!batch.length) return;
           inFlight++;
-          void this.options.track(this.processBatch(mapping, batch)).finally(() => { inFlight--; });
+          void this.options.track(this.processBatch(mapping, batch).catch(endsAtStop)).finally(() => { inFlight--; });
         }
       }, 20);
       timer.unref();
