@@ -24,7 +24,7 @@ import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, 
 import { AuthorizationMode, AwsClientConfig, createEnforcement, Denial, Enforcement } from './iam/enforcement';
 import { authorizeTask } from './iam/state-machine-tasks';
 import { LAMBDA_CONTROL_PATH, LambdaApi } from './lambda-api';
-import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
+import { LambdaApiCounters, LambdaService, runtimeBaseEnvironment, sleep } from './lambda-service';
 import { functionLabel, pluginModuleFor, unrunnableFunctions } from './plugin-map';
 import { isPythonFunction, pythonHandlerEntry, pythonModuleEntry } from './python-host';
 import { OrchestratorShape, orchestratorShape } from './shape';
@@ -765,8 +765,7 @@ export class LocalEngine extends EventEmitter {
   private environmentFor(fn: LocalFunction): Record<string, string> {
     const url = this.endpoint.url;
     return {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      LANG: 'en_US.UTF-8',
+      ...runtimeBaseEnvironment(),
       ...fn.environment,
       AWS_REGION: this.region,
       AWS_DEFAULT_REGION: this.region,

@@ -9,9 +9,14 @@ import type { LocalEventInvokeConfig, LocalFunction } from './assembly';
 import { AwsError, LambdaInvokeRequest, LambdaInvokeResponse } from './aws-endpoint';
 import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult, startWorker } from './function-host';
 import { functionNameOf } from './intrinsics';
-import { isPythonEntry, PythonFunctionHost } from './python-host';
+import { isPythonEntry, PythonFunctionHost, SparePythonProcesses } from './python-host';
 import { endsAtStop, HostStoppedError } from './sandbox-host';
 import { SpareWorkers } from './spare-workers';
+
+/** What every function's environment starts from, as in Lambda's runtimes (then its own variables and the engine's). */
+export function runtimeBaseEnvironment(): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'en_US.UTF-8' };
+}
 
 export interface LambdaServiceOptions {
   readonly functions: LocalFunction[];
@@ -54,8 +59,10 @@ export class LambdaService {
   private stopped = false;
   /** Node.js workers started ahead of cold starts, for every function of the engine. */
   private readonly spares = new SpareWorkers((heapMb) => startWorker(heapMb));
+  private readonly pythonSpares: SparePythonProcesses;
 
   constructor(private readonly options: LambdaServiceOptions) {
+    this.pythonSpares = new SparePythonProcesses(options.tempRoot, runtimeBaseEnvironment());
     for (const fn of options.functions) this.byName.set(fn.name, fn);
   }
 
@@ -130,6 +137,7 @@ export class LambdaService {
 
   public async stop(): Promise<void> {
     this.stopped = true;
+    this.pythonSpares.stop();
     await Promise.all([...this.hosts.values()].map((h) => h.stop()).concat(this.spares.stop()));
   }
 
@@ -153,7 +161,7 @@ export class LambdaService {
       endpoint: this.options.endpoint,
     };
     const host = isPythonEntry(entry)
-      ? new PythonFunctionHost({ ...hostOptions, tempRoot: this.options.tempRoot })
+      ? new PythonFunctionHost({ ...hostOptions, tempRoot: this.options.tempRoot, spares: this.pythonSpares })
       : new FunctionHost({ ...hostOptions, spares: this.spares });
     this.hosts.set(fn.name, host);
     return host;

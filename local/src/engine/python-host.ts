@@ -64,7 +64,20 @@ def answer(message):
     results.flush()
 
 point_old_botocore_at_local_endpoint()
-module_file, handler_name = sys.argv[1], sys.argv[2]
+if sys.argv[1] == '--spare':
+    # Started ahead of need (botocore imported above): the first line names the function and its environment.
+    assign = json.loads(sys.stdin.readline())['assign']
+    # Python's start may have set LC_CTYPE (locale coercion, PEP 538), as in a process started for the function.
+    coerced_locale = os.environ.get('LC_CTYPE')
+    os.environ.clear()
+    os.environ.update(assign['environment'])
+    if coerced_locale is not None and 'LC_CTYPE' not in os.environ:
+        os.environ['LC_CTYPE'] = coerced_locale
+    time.tzset()
+    module_file, handler_name = assign['file'], assign['exportName']
+    os.chdir(os.path.dirname(module_file))
+else:
+    module_file, handler_name = sys.argv[1], sys.argv[2]
 handler, load_error = None, None
 try:
     sys.path.insert(0, os.path.dirname(module_file))
@@ -157,6 +170,73 @@ function bootstrap(tempRoot: string): string {
 export interface PythonHostOptions extends FunctionHostOptions {
   /** Where the bootstrap is written. */
   readonly tempRoot: string;
+  /** Processes started ahead of need: a cold start takes one when the function's environment allows. */
+  readonly spares?: SparePythonProcesses;
+}
+
+/** What Python reads from its environment only when it starts, in a spare as in a process started for the function. */
+const PYTHON_START_ENVIRONMENT = { PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' } as const;
+
+/**
+ * Whether a spare (started with `spareEnvironment`) can become this function's process: Python reads
+ * its PYTHON* variables (PYTHONPATH, ...) and the locale (LANG, LC_*) when it starts, so a function
+ * whose values differ gets a process started with them.
+ */
+function startsLikeSpare(environment: Record<string, string>, spareEnvironment: Record<string, string>): boolean {
+  const readAtStart = (name: string) => name.startsWith('PYTHON') || name === 'LANG' || name.startsWith('LC_');
+  const names = new Set([...Object.keys(environment), ...Object.keys(spareEnvironment)].filter(readAtStart));
+  return [...names].every((name) => environment[name] === spareEnvironment[name]);
+}
+
+/**
+ * `python3` processes started ahead of need, not yet any function's sandbox: the bootstrap in spare
+ * mode has imported botocore (about a quarter second here) and waits for the function it becomes.
+ * The first Python cold start starts them, so an engine that runs no Python starts none.
+ */
+export class SparePythonProcesses {
+  private readonly idle: ChildProcess[] = [];
+  private stopped = false;
+
+  /** `environment`: the engine's defaults every function's environment starts from (PATH, LANG). */
+  constructor(private readonly tempRoot: string, private readonly environment: Record<string, string>) {}
+
+  private get spawnEnvironment(): Record<string, string> {
+    return { ...this.environment, ...PYTHON_START_ENVIRONMENT };
+  }
+
+  /** A spare that can become a process of a function with this environment, if one is ready. */
+  public take(environment: Record<string, string>): ChildProcess | undefined {
+    return startsLikeSpare({ ...environment, ...PYTHON_START_ENVIRONMENT }, this.spawnEnvironment) ? this.idle.shift() : undefined;
+  }
+
+  /** Starts spares until there are enough (not after stop). */
+  public refill(): void {
+    while (!this.stopped && this.idle.length < SPARE_PYTHON_PROCESSES) {
+      const child = spawnBootstrap(['--spare'], this.tempRoot, this.spawnEnvironment);
+      child.once('exit', () => {
+        const at = this.idle.indexOf(child);
+        if (at >= 0) this.idle.splice(at, 1);
+      });
+      child.on('error', () => undefined);
+      this.idle.push(child);
+    }
+  }
+
+  /** Stops the spares not taken; none are started after this. */
+  public stop(): void {
+    this.stopped = true;
+    for (const child of this.idle.splice(0)) child.kill('SIGKILL');
+  }
+}
+
+/** Spares kept: Python plugins are few in a run, and each spare holds an interpreter's memory. */
+const SPARE_PYTHON_PROCESSES = 1;
+
+function spawnBootstrap(args: string[], tempRoot: string, env: Record<string, string>, cwd?: string): ChildProcess {
+  const child = spawn(pythonExecutable(), ['-u', bootstrap(tempRoot), ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr, child.stdio[3]]) (stream as { unref?: () => void } | null)?.unref?.();
+  return child;
 }
 
 /** Python functions: each warm sandbox is one `python3` process running the bootstrap above. */
@@ -166,18 +246,17 @@ export class PythonFunctionHost extends SandboxHost<PythonProcess> {
   }
 
   protected start(): PythonProcess {
-    const { entry, environment } = this.options;
-    const child = spawn(pythonExecutable(), ['-u', bootstrap(this.options.tempRoot), entry.file, entry.exportName], {
-      cwd: dirname(entry.file),
-      env: {
-        ...environment,
-        LAMBDA_TASK_ROOT: environment.LAMBDA_TASK_ROOT || dirname(entry.file),
-        PYTHONUNBUFFERED: '1',
-        // The code directory may be the user's source directory: leave no __pycache__ there.
-        PYTHONDONTWRITEBYTECODE: '1',
-      },
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-    });
+    const { entry, spares } = this.options;
+    const environment: Record<string, string> = {
+      ...this.options.environment,
+      LAMBDA_TASK_ROOT: this.options.environment.LAMBDA_TASK_ROOT || dirname(entry.file),
+      // Unbuffered output; and the code directory may be the user's source directory: leave no __pycache__ there.
+      ...PYTHON_START_ENVIRONMENT,
+    };
+    const spare = spares?.take(environment);
+    const child = spare ?? spawnBootstrap([entry.file, entry.exportName], this.options.tempRoot, environment, dirname(entry.file));
+    if (spare) child.stdin!.write(`${JSON.stringify({ assign: { environment, file: entry.file, exportName: entry.exportName } })}\n`);
+    spares?.refill();
     const slot: PythonProcess = { child, busy: false };
     forEachLine(child.stdio[3] as Readable, (line) => {
       if (line === '') return;
@@ -193,8 +272,6 @@ export class PythonFunctionHost extends SandboxHost<PythonProcess> {
       slot.pending?.(new Error(`python exited with ${signal ?? `code ${code}`}`));
       this.forget(slot);
     });
-    child.unref();
-    for (const stream of [child.stdin, child.stdout, child.stderr, child.stdio[3]]) (stream as { unref?: () => void } | null)?.unref?.();
     return slot;
   }
 
