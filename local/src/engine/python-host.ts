@@ -206,18 +206,21 @@ export class SparePythonProcesses {
 
   /** A spare that can become a process of a function with this environment, if one is ready. */
   public take(environment: Record<string, string>): ChildProcess | undefined {
-    return startsLikeSpare({ ...environment, ...PYTHON_START_ENVIRONMENT }, this.spawnEnvironment) ? this.idle.shift() : undefined;
+    if (!startsLikeSpare({ ...environment, ...PYTHON_START_ENVIRONMENT }, this.spawnEnvironment)) return undefined;
+    return this.idle.shift();
   }
 
   /** Starts spares until there are enough (not after stop). */
   public refill(): void {
     while (!this.stopped && this.idle.length < SPARE_PYTHON_PROCESSES) {
       const child = spawnBootstrap(['--spare'], this.tempRoot, this.spawnEnvironment);
-      child.once('exit', () => {
+      // A spare that exits (or never starts: no python3) before it is taken is not handed out.
+      const drop = () => {
         const at = this.idle.indexOf(child);
         if (at >= 0) this.idle.splice(at, 1);
-      });
-      child.on('error', () => undefined);
+      };
+      child.once('exit', drop);
+      child.on('error', drop);
       this.idle.push(child);
     }
   }
@@ -234,6 +237,8 @@ const SPARE_PYTHON_PROCESSES = 1;
 
 function spawnBootstrap(args: string[], tempRoot: string, env: Record<string, string>, cwd?: string): ChildProcess {
   const child = spawn(pythonExecutable(), ['-u', bootstrap(tempRoot), ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+  // A write to a process that has just died fails (EPIPE); its exit reports it to the invocation.
+  child.stdin?.on('error', () => undefined);
   child.unref();
   for (const stream of [child.stdin, child.stdout, child.stderr, child.stdio[3]]) (stream as { unref?: () => void } | null)?.unref?.();
   return child;
