@@ -3,23 +3,39 @@
  * imported botocore and waits for its function) when the function's environment allows: the process
  * it becomes must be the one a process started for the function would be.
  */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { newStack, startTestEngine } from './support';
+import { eventually, newStack, startTestEngine } from './support';
 import { LocalEngine } from '../../local/src';
 
-// `spare`: the bootstrap's own arguments (the engine's, not Lambda's) say whether it started as a spare.
+// \`spare\`: the bootstrap's own state (the engine's, not Lambda's) says whether it started as a spare.
 const REPORTER = `
 import os, sys, time
 calls = 0
 def handler(event, context):
     global calls
     calls += 1
-    return {'env': dict(os.environ), 'cwd': os.getcwd(), 'path0': sys.path[0], 'spare': '--spare' in sys.argv,
+    return {'env': dict(os.environ), 'cwd': os.getcwd(), 'path': sys.path, 'spare': sys.modules['__main__'].started_as_spare,
+            'argv': sys.argv[1:], 'bootstrap': sys.argv[0], 'flags': repr(sys.flags), 'encoding': sys.stdout.encoding, 'pid': os.getpid(),
             'zone': time.strftime('%Z', time.localtime(0)), 'calls': calls, 'remaining': context.get_remaining_time_in_millis() > 0}
 `;
 
-interface Report { env: Record<string, string>; cwd: string; path0: string; spare: boolean; zone: string; calls: number; remaining: boolean }
+interface Report {
+  env: Record<string, string>;
+  cwd: string;
+  path: string[];
+  spare: boolean;
+  argv: string[];
+  bootstrap: string;
+  flags: string;
+  encoding: string;
+  pid: number;
+  zone: string;
+  calls: number;
+  remaining: boolean;
+}
 
 let engine: LocalEngine;
 const ENGINE_ONLY = 'CDK_ORCHESTRATOR_PYTHON_SPARE_TEST_ENGINE_ONLY';
@@ -57,13 +73,17 @@ test('a Python process started as a spare has its function\'s environment, direc
     expect(report.env[ENGINE_ONLY]).toBeUndefined();
     expect(report.env.AWS_LAMBDA_FUNCTION_NAME).toBe(engine.assembly.functions.find((f) => f.path === `PySpares/${who === 'withpath' ? 'WithPath' : who[0].toUpperCase() + who.slice(1)}`)!.name);
     // Its code directory is the working directory and first on the module path, as for a process started for it.
-    expect(report.path0).toBe(report.cwd);
+    expect(report.path[0]).toBe(report.cwd);
+    expect(report.argv).toEqual([join(report.cwd, 'index.py'), 'handler']);
+    expect(report.flags).toBe(first.flags);
+    expect(report.encoding).toBe(first.encoding);
     expect(report.env.LAMBDA_TASK_ROOT).toBe(report.cwd);
     expect(report.remaining).toBe(true);
   }
   // The same variables as the first function's (its own aside), which started without a spare.
   const names = (r: Report, own: string[]) => Object.keys(r.env).filter((n) => !own.includes(n)).sort();
   expect(names(second, ['TZ'])).toEqual(names(first, []));
+  expect(second.path.slice(1)).toEqual(first.path.slice(1));
   expect(second.zone).toBe('JST'); // TZ applied after the spare became the function's process
   expect(first.zone).toBe('UTC');
   // Python reads PYTHONPATH only when it starts: that function got a process of its own, which has it.
@@ -72,3 +92,23 @@ test('a Python process started as a spare has its function\'s environment, direc
   expect((await invoke('Second')).calls).toBe(2);
   expect((await invoke('First')).calls).toBe(2);
 }, 60_000);
+
+test('the engine\'s stop ends its Python processes, the spare not taken too', async () => {
+  const first = await invoke('First');
+  const second = await invoke('Second');
+  // This engine's processes run its bootstrap file; the one no function has is the spare.
+  const processes = execFileSync('pgrep', ['-f', first.bootstrap], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  expect(processes).toEqual(expect.arrayContaining([first.pid, second.pid]));
+  expect(processes.filter((pid) => pid !== first.pid && pid !== second.pid).length).toBeGreaterThanOrEqual(1);
+  await engine.stop();
+  await eventually(() => processes.every((pid) => !alive(pid)), 5_000, 'the processes to end');
+}, 30_000);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -64,7 +64,8 @@ def answer(message):
     results.flush()
 
 point_old_botocore_at_local_endpoint()
-if sys.argv[1] == '--spare':
+started_as_spare = sys.argv[1] == '--spare'  # for the engine's tests; the function sees the same argv either way
+if started_as_spare:
     # Started ahead of need (botocore imported above): the first line names the function and its environment.
     assign = json.loads(sys.stdin.readline())['assign']
     # Python's start may have set LC_CTYPE (locale coercion, PEP 538), as in a process started for the function.
@@ -75,7 +76,11 @@ if sys.argv[1] == '--spare':
         os.environ['LC_CTYPE'] = coerced_locale
     time.tzset()
     module_file, handler_name = assign['file'], assign['exportName']
-    os.chdir(os.path.dirname(module_file))
+    sys.argv[1:] = [module_file, handler_name]
+    try:
+        os.chdir(os.path.dirname(module_file))
+    except OSError:
+        pass  # the module's import then reports it
 else:
     module_file, handler_name = sys.argv[1], sys.argv[2]
 handler, load_error = None, None
@@ -178,12 +183,19 @@ export interface PythonHostOptions extends FunctionHostOptions {
 const PYTHON_START_ENVIRONMENT = { PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' } as const;
 
 /**
- * Whether a spare (started with `spareEnvironment`) can become this function's process: Python reads
- * its PYTHON* variables (PYTHONPATH, ...) and the locale (LANG, LC_*) when it starts, so a function
- * whose values differ gets a process started with them.
+ * What is read when a process starts or while the spare imports botocore, before it knows its
+ * function: Python's own variables (PYTHONPATH, ...) and the locale, the dynamic loader's and glibc's,
+ * OpenSSL's (`ssl` is imported with botocore), HOME (user site-packages, botocore's cache paths), PATH
+ * (which `python3`), and botocore's import-time switches. By prefix.
+ */
+const READ_AT_START = ['PYTHON', 'LANG', 'LC_', 'LD_', 'GLIBC_', 'MALLOC_', 'OPENSSL_', 'SSL_CERT_', 'HOME', 'PATH', 'BOTO_', 'AWS_NEW_'];
+
+/**
+ * Whether a spare (started with `spareEnvironment`) can become this function's process: a function
+ * whose environment differs in anything READ_AT_START gets a process started with its own.
  */
 function startsLikeSpare(environment: Record<string, string>, spareEnvironment: Record<string, string>): boolean {
-  const readAtStart = (name: string) => name.startsWith('PYTHON') || name === 'LANG' || name.startsWith('LC_');
+  const readAtStart = (name: string) => READ_AT_START.some((prefix) => name.startsWith(prefix));
   const names = new Set([...Object.keys(environment), ...Object.keys(spareEnvironment)].filter(readAtStart));
   return [...names].every((name) => environment[name] === spareEnvironment[name]);
 }
@@ -207,7 +219,9 @@ export class SparePythonProcesses {
   /** A spare that can become a process of a function with this environment, if one is ready. */
   public take(environment: Record<string, string>): ChildProcess | undefined {
     if (!startsLikeSpare({ ...environment, ...PYTHON_START_ENVIRONMENT }, this.spawnEnvironment)) return undefined;
-    return this.idle.shift();
+    // Not one that has died (its exit event may still be on its way) or runs another interpreter.
+    const usable = this.idle.findIndex((child) => child.exitCode === null && child.signalCode === null && child.spawnfile === pythonExecutable());
+    return usable >= 0 ? this.idle.splice(usable, 1)[0] : undefined;
   }
 
   /** Starts spares until there are enough (not after stop). */
