@@ -10,7 +10,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ActivityStage, Orchestrator, Workflow } from '../../src';
 import { SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
-import { javaChildren } from './support/processes';
+import { isAlive, javaChildren } from './support/processes';
 
 const ROOT = join(__dirname, '..', '..');
 const TS_NODE = [require.resolve('ts-node/dist/bin.js'), '--transpile-only', '-O', JSON.stringify({ module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' })];
@@ -40,15 +40,6 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env): { child: Chi
   return { child, stdout, exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
 }
 
-/** Pids of the Java processes (DynamoDB Local) started by `pid`. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(check: () => boolean, timeoutMs: number, what: string) {
   const deadline = Date.now() + timeoutMs;
@@ -81,6 +72,6 @@ describe('cdk-orchestrator-local as a process', () => {
     child.kill('SIGINT');
     expect(await exit).toBe(130);
     expect(stdout.join('')).toMatch(/SIGINT: stopping the local engine/);
-    await until(() => !alive(java[0]), 10_000, 'DynamoDB Local to exit');
+    await until(() => !isAlive(java[0]), 10_000, 'DynamoDB Local to exit');
   }, 150_000);
 });

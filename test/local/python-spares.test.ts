@@ -7,8 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { eventually, newStack, startTestEngine } from './support';
+import { eventually, invokeForAnswer, newStack, startTestEngine } from './support';
 import { LocalEngine } from '../../local/src';
+import { isAlive } from '../../local/test/support/processes';
 
 // \`spare\`: the bootstrap's own state (the engine's, not Lambda's) says whether it started as a spare.
 const REPORTER = `
@@ -57,11 +58,7 @@ afterAll(async () => {
   await engine?.stop();
 });
 
-async function invoke(id: string): Promise<Report> {
-  const result = await engine.invoke(`PySpares/${id}`, {});
-  if (!result.ok) throw new Error(JSON.stringify(result.error));
-  return JSON.parse(result.payload) as Report;
-}
+const invoke = (id: string) => invokeForAnswer<Report>(engine, `PySpares/${id}`);
 
 test('a Python process started as a spare has its function\'s environment, directory, time zone and module state', async () => {
   const first = await invoke('First'); // starts the spare
@@ -101,14 +98,5 @@ test('the engine\'s stop ends its Python processes, the spare not taken too', as
   expect(processes).toEqual(expect.arrayContaining([first.pid, second.pid]));
   expect(processes.filter((pid) => pid !== first.pid && pid !== second.pid).length).toBeGreaterThanOrEqual(1);
   await engine.stop();
-  await eventually(() => processes.every((pid) => !alive(pid)), 5_000, 'the processes to end');
+  await eventually(() => processes.every((pid) => !isAlive(pid)), 5_000, 'the processes to end');
 }, 30_000);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

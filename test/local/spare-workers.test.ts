@@ -3,7 +3,7 @@
  * sandbox it becomes must be the one a worker started for the function would be (its environment
  * only, its heap limit, its module state).
  */
-import { inlineFunction, newStack, startTestEngine } from './support';
+import { inlineFunction, invokeForAnswer, newStack, startTestEngine } from './support';
 import { LocalEngine } from '../../local/src';
 
 // \`fromSpare\`: the worker's start data (the engine's, not Lambda's) says whether it was started as a spare.
@@ -36,11 +36,7 @@ afterAll(async () => {
   await engine?.stop();
 });
 
-async function invoke(id: string): Promise<Report> {
-  const result = await engine.invoke(`Spares/${id}`, {});
-  if (!result.ok) throw new Error(JSON.stringify(result.error));
-  return JSON.parse(result.payload) as Report;
-}
+const invoke = (id: string) => invokeForAnswer<Report>(engine, `Spares/${id}`);
 
 test('a sandbox started from a spare worker has its function\'s environment only, its heap limit and its own module state', async () => {
   // The first cold start starts the spares; the next ones of the same heap size take them.

@@ -20,6 +20,13 @@ export function inlineFunction(scope: Construct, id: string, code: string, props
   });
 }
 
+/** Invokes a function and returns its answer, parsed; a function error fails the test with it. */
+export async function invokeForAnswer<T>(engine: LocalEngine, fn: string, event: unknown = {}): Promise<T> {
+  const result = await engine.invoke(fn, event);
+  if (!result.ok) throw new Error(JSON.stringify(result.error));
+  return JSON.parse(result.payload) as T;
+}
+
 /** Waits until `check` returns a truthy value (polling), or fails after `timeoutMs`. */
 export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
