@@ -42,7 +42,7 @@ export interface LambdaServiceOptions {
 }
 
 /** What the service needs of a function's host, whatever its runtime. */
-type Host = Pick<FunctionHost, 'name' | 'stats' | 'invoke' | 'stop'>;
+type Host = Pick<FunctionHost, 'name' | 'stats' | 'invoke' | 'retire' | 'stop'>;
 
 /** Synchronous `Invoke` API calls (RequestResponse) made by function code, e.g. sequential-stage calling a plugin. */
 export interface LambdaApiCounters {
@@ -57,6 +57,8 @@ export class LambdaService {
   private readonly byName = new Map<string, LocalFunction>();
   private readonly missing = new Map<string, string>();
   private stopped = false;
+  /** Hosts of replaced functions whose invocations may still be running: stopped with the engine. */
+  private readonly retired = new Set<Host>();
   /** Node.js workers started ahead of cold starts, for every function of the engine. */
   private readonly spares = new SpareWorkers((heapMb) => startWorker(heapMb));
   private readonly pythonSpares: SparePythonProcesses;
@@ -67,15 +69,17 @@ export class LambdaService {
   }
 
   /**
-   * Adds a function, or replaces one's definition (new code, configuration): its warm workers are
-   * stopped, so the next invocation loads the new code, as after Lambda's UpdateFunctionCode.
+   * Adds a function, or replaces one's definition (new code, configuration): its host is retired, so
+   * the next invocation (and any waiting for a sandbox) loads the new code, while those running finish
+   * on the old one, as after Lambda's UpdateFunctionCode.
    */
   public async putFunction(fn: LocalFunction): Promise<void> {
     const host = this.hosts.get(fn.name);
     this.hosts.delete(fn.name);
     this.missing.delete(fn.name);
     this.byName.set(fn.name, fn);
-    await host?.stop();
+    host?.retire();
+    if (host) this.retired.add(host);
   }
 
   public functionFor(nameOrArn: string): LocalFunction | undefined {
@@ -138,7 +142,9 @@ export class LambdaService {
   public async stop(): Promise<void> {
     this.stopped = true;
     this.pythonSpares.stop();
-    await Promise.all([...this.hosts.values()].map((h) => h.stop()).concat(this.spares.stop()));
+    const hosts = [...this.hosts.values(), ...this.retired];
+    this.retired.clear();
+    await Promise.all(hosts.map((h) => h.stop()).concat(this.spares.stop()));
   }
 
   private host(fn: LocalFunction): Host | undefined {

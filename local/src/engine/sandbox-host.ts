@@ -158,6 +158,17 @@ export abstract class SandboxHost<S extends Sandbox> {
     return result;
   }
 
+  /**
+   * Takes no more invocations (the function was replaced: its new host takes them, waiting ones too),
+   * and lets the ones running finish on the old code, as Lambda does after UpdateFunctionCode; each
+   * sandbox is stopped when it is idle.
+   */
+  public retire(): void {
+    this.stopped = true;
+    for (const waiter of this.queue.splice(0)) waiter();
+    for (const slot of this.sandboxes.filter((s) => !s.busy)) this.discard(slot);
+  }
+
   public async stop(): Promise<void> {
     this.stopped = true;
     // Invocations waiting for a sandbox end now (acquire throws HostStoppedError) instead of starting
@@ -226,6 +237,7 @@ export abstract class SandboxHost<S extends Sandbox> {
 
   private release(slot: S) {
     slot.busy = false;
+    if (this.stopped) return this.discard(slot); // retired: no invocation comes for it any more
     this.queue.shift()?.();
   }
 
