@@ -103,8 +103,11 @@ export abstract class SandboxHost<S extends Sandbox> {
   public async invoke(event: unknown): Promise<InvokeResult> {
     if (this.stopped) throw new HostStoppedError(this.name);
     const slot = await this.acquire();
-    // Stopped meanwhile: its sandboxes are being terminated, this one's answer would never come.
-    if (this.stopped) throw new HostStoppedError(this.name);
+    if (this.stopped) {
+      // Stopped or retired meanwhile: this sandbox is ended, and the invocation is not started here.
+      this.discard(slot);
+      throw new HostStoppedError(this.name);
+    }
     const requestId = randomUUID();
     const { fn } = this.options;
     const timeoutMs = fn.timeoutSeconds * 1000;
