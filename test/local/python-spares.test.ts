@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { eventually, invokeForAnswer, newStack, startTestEngine } from './support';
+import { eventually, invokeForAnswer, newStack, setForTestFile, startTestEngine } from './support';
 import { LocalEngine } from '../../local/src';
 import { isAlive } from '../../local/test/support/processes';
 
@@ -40,6 +40,8 @@ interface Report {
 
 let engine: LocalEngine;
 const ENGINE_ONLY = 'CDK_ORCHESTRATOR_PYTHON_SPARE_TEST_ENGINE_ONLY';
+// The engine's own process environment is not a function's (set while spares start, too).
+setForTestFile(ENGINE_ONLY);
 
 beforeAll(async () => {
   const stack = newStack('PySpares');
@@ -49,14 +51,10 @@ beforeAll(async () => {
   fn('First', { WHO: 'first' });
   fn('Second', { WHO: 'second', TZ: 'Asia/Tokyo' });
   fn('WithPath', { WHO: 'withpath', PYTHONPATH: '/opt/python-spare-test' });
-  process.env[ENGINE_ONLY] = 'yes';
   engine = await startTestEngine(stack);
 }, 60_000);
 
-afterAll(async () => {
-  delete process.env[ENGINE_ONLY];
-  await engine?.stop();
-});
+afterAll(() => engine?.stop());
 
 const invoke = (id: string) => invokeForAnswer<Report>(engine, `PySpares/${id}`);
 

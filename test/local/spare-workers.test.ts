@@ -3,7 +3,7 @@
  * sandbox it becomes must be the one a worker started for the function would be (its environment
  * only, its heap limit, its module state).
  */
-import { inlineFunction, invokeForAnswer, newStack, startTestEngine } from './support';
+import { inlineFunction, invokeForAnswer, newStack, setForTestFile, startTestEngine } from './support';
 import { LocalEngine } from '../../local/src';
 
 // \`fromSpare\`: the worker's start data (the engine's, not Lambda's) says whether it was started as a spare.
@@ -19,6 +19,8 @@ interface Report { env: Record<string, string>; heapLimitMb: number; calls: numb
 
 let engine: LocalEngine;
 const ENGINE_ONLY = 'CDK_ORCHESTRATOR_SPARE_TEST_ENGINE_ONLY';
+// The engine's own process environment is not a function's (set while spares start, too).
+setForTestFile(ENGINE_ONLY);
 
 beforeAll(async () => {
   const stack = newStack('Spares');
@@ -26,15 +28,10 @@ beforeAll(async () => {
     inlineFunction(stack, id, REPORTER, { memorySize, environment: { WHO: id.toLowerCase() } });
   }
   inlineFunction(stack, 'SourceMapped', REPORTER, { environment: { WHO: 'sourcemapped', NODE_OPTIONS: '--enable-source-maps' } });
-  // The engine's own process environment is not a function's (set while spares start, too).
-  process.env[ENGINE_ONLY] = 'yes';
   engine = await startTestEngine(stack);
 }, 60_000);
 
-afterAll(async () => {
-  delete process.env[ENGINE_ONLY];
-  await engine?.stop();
-});
+afterAll(() => engine?.stop());
 
 const invoke = (id: string) => invokeForAnswer<Report>(engine, `Spares/${id}`);
 

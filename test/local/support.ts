@@ -20,6 +20,19 @@ export function inlineFunction(scope: Construct, id: string, code: string, props
   });
 }
 
+/**
+ * Sets a variable in this process's environment (the engine's, never a function's) for the whole
+ * test file, from before the hooks declared after this call.
+ */
+export function setForTestFile(name: string, value = 'yes') {
+  beforeAll(() => {
+    process.env[name] = value;
+  });
+  afterAll(() => {
+    delete process.env[name];
+  });
+}
+
 /** Invokes a function and returns its answer, parsed; a function error fails the test with it. */
 export async function invokeForAnswer<T>(engine: LocalEngine, fn: string, event: unknown = {}): Promise<T> {
   const result = await engine.invoke(fn, event);

@@ -24,9 +24,10 @@ import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, 
 import { AuthorizationMode, AwsClientConfig, createEnforcement, Denial, Enforcement } from './iam/enforcement';
 import { authorizeTask } from './iam/state-machine-tasks';
 import { LAMBDA_CONTROL_PATH, LambdaApi } from './lambda-api';
-import { LambdaApiCounters, LambdaService, runtimeBaseEnvironment, sleep } from './lambda-service';
+import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
 import { functionLabel, pluginModuleFor, unrunnableFunctions } from './plugin-map';
 import { isPythonFunction, pythonHandlerEntry, pythonModuleEntry } from './python-host';
+import { runtimeBaseEnvironment } from './sandbox-host';
 import { OrchestratorShape, orchestratorShape } from './shape';
 export type { OrchestratorShape } from './shape';
 import { SnsCounters, SnsService } from './sns';

@@ -15,7 +15,7 @@ import type {
   AssignMessage, EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ResultMessage, StartData, WorkerData,
 } from './function-worker';
 import { FunctionHostOptions, forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
-import type { SpareWorkers } from './spare-workers';
+import { Spares } from './spares';
 
 export type { FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './sandbox-host';
 
@@ -84,7 +84,7 @@ function unsampledTraceHeader(): string {
 
 /**
  * A worker thread running the worker script, its heap limited to `heapMb`. It becomes a function's
- * sandbox when it is sent an AssignMessage: a spare (spare-workers.ts) starts with an empty
+ * sandbox when it is sent an AssignMessage: a spare (spares.ts) starts with an empty
  * environment; a worker started for a function, with the function's (Node.js reads some NODE_*
  * variables only when a worker starts).
  */
@@ -99,6 +99,24 @@ export function startWorker(heapMb: number, environment?: Record<string, string>
   });
 }
 
+/** Worker threads started ahead of need, by heap size (`resourceLimits` is fixed when a worker starts). */
+export type SpareWorkers = Spares<Worker, number>;
+
+/** Spare workers: two per heap size (cold starts of a moment rarely come more than two at a time on 2 cores). */
+export function spareWorkers(): SpareWorkers {
+  return new Spares<Worker, number>({
+    perKind: 2,
+    start: (heapMb) => {
+      const worker = startWorker(heapMb);
+      worker.unref();
+      return worker;
+    },
+    // Its error has no one else to go to.
+    onGone: (worker, gone) => worker.once('exit', gone).on('error', () => undefined),
+    end: (worker) => worker.terminate(),
+  });
+}
+
 export interface NodeFunctionHostOptions extends FunctionHostOptions {
   /** Workers started ahead of need: a cold start takes one when one is ready. */
   readonly spares?: SpareWorkers;
@@ -106,8 +124,9 @@ export interface NodeFunctionHostOptions extends FunctionHostOptions {
 
 /** Node.js functions: each warm sandbox is a worker thread with the function's environment and module state. */
 export class FunctionHost extends SandboxHost<PoolWorker> {
-  /** Where this function's sandboxes keep code caches (looked up once per host, not per cold start). */
+  /** Where this function's sandboxes keep code caches, and what they do not cache (looked up once per host). */
   private readonly codeCacheDir = codeCacheDirectory();
+  private readonly temporaryDir = realTemporaryDirectory();
 
   constructor(protected readonly options: NodeFunctionHostOptions) {
     super(options);
@@ -121,7 +140,7 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       clockOffset: this.options.clockOffset,
       endpoint: endpoint?.url,
       codeCacheDir: this.codeCacheDir,
-      temporaryDir: realTemporaryDirectory(),
+      temporaryDir: this.temporaryDir,
     };
     const { environment } = this.options;
     // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).

@@ -7,16 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import type { LocalEventInvokeConfig, LocalFunction } from './assembly';
 import { AwsError, LambdaInvokeRequest, LambdaInvokeResponse } from './aws-endpoint';
-import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult, startWorker } from './function-host';
+import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult, spareWorkers } from './function-host';
 import { functionNameOf } from './intrinsics';
-import { isPythonEntry, PythonFunctionHost, SparePythonProcesses } from './python-host';
+import { isPythonEntry, PythonFunctionHost, SparePythonProcesses, sparePythonProcesses } from './python-host';
 import { endsAtStop, HostStoppedError } from './sandbox-host';
-import { SpareWorkers } from './spare-workers';
-
-/** What every function's environment starts from, as in Lambda's runtimes (then its own variables and the engine's). */
-export function runtimeBaseEnvironment(): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'en_US.UTF-8' };
-}
 
 export interface LambdaServiceOptions {
   readonly functions: LocalFunction[];
@@ -59,12 +53,12 @@ export class LambdaService {
   private stopped = false;
   /** Hosts of replaced functions whose invocations may still be running: stopped with the engine. */
   private readonly retired = new Set<Host>();
-  /** Node.js workers started ahead of cold starts, for every function of the engine. */
-  private readonly spares = new SpareWorkers((heapMb) => startWorker(heapMb));
+  /** Sandboxes started ahead of cold starts, for every function of the engine (spares.ts). */
+  private readonly spares = spareWorkers();
   private readonly pythonSpares: SparePythonProcesses;
 
   constructor(private readonly options: LambdaServiceOptions) {
-    this.pythonSpares = new SparePythonProcesses(options.tempRoot, runtimeBaseEnvironment());
+    this.pythonSpares = sparePythonProcesses(options.tempRoot);
     for (const fn of options.functions) this.byName.set(fn.name, fn);
   }
 
@@ -141,10 +135,9 @@ export class LambdaService {
 
   public async stop(): Promise<void> {
     this.stopped = true;
-    this.pythonSpares.stop();
     const hosts = [...this.hosts.values(), ...this.retired];
     this.retired.clear();
-    await Promise.all(hosts.map((h) => h.stop()).concat(this.spares.stop()));
+    await Promise.all([...hosts.map((h) => h.stop()), this.spares.stop(), this.pythonSpares.stop()]);
   }
 
   private host(fn: LocalFunction): Host | undefined {

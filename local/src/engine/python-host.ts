@@ -17,7 +17,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import type { LocalFunction } from './assembly';
-import { FunctionHostOptions, forEachLine, HandlerEntry, Sandbox, SandboxAnswer, SandboxHost, SandboxRequest } from './sandbox-host';
+import {
+  FunctionHostOptions, forEachLine, HandlerEntry, runtimeBaseEnvironment, Sandbox, SandboxAnswer, SandboxHost, SandboxRequest,
+} from './sandbox-host';
+import { Spares } from './spares';
 
 /** The bootstrap every Python "container" runs: `python3 bootstrap.py <module file> <handler name>`. */
 const BOOTSTRAP = String.raw`
@@ -191,66 +194,41 @@ const PYTHON_START_ENVIRONMENT = { PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECOD
 const READ_AT_START = ['PYTHON', 'LANG', 'LC_', 'LD_', 'GLIBC_', 'MALLOC_', 'OPENSSL_', 'SSL_CERT_', 'HOME', 'PATH', 'BOTO_', 'AWS_NEW_'];
 
 /**
- * Whether a spare (started with `spareEnvironment`) can become this function's process: a function
- * whose environment differs in anything READ_AT_START gets a process started with its own.
+ * Whether a spare can become the process of a function with this environment: one whose environment
+ * differs from a spare's in anything READ_AT_START gets a process started with its own.
  */
-function startsLikeSpare(environment: Record<string, string>, spareEnvironment: Record<string, string>): boolean {
+function startsLikeSpare(environment: Record<string, string>): boolean {
+  const spare = spareEnvironment();
   const readAtStart = (name: string) => READ_AT_START.some((prefix) => name.startsWith(prefix));
-  const names = new Set([...Object.keys(environment), ...Object.keys(spareEnvironment)].filter(readAtStart));
-  return [...names].every((name) => environment[name] === spareEnvironment[name]);
+  const names = new Set([...Object.keys(environment), ...Object.keys(spare)].filter(readAtStart));
+  return [...names].every((name) => environment[name] === spare[name]);
 }
+
+/** `python3` processes started ahead of need, by interpreter: the bootstrap in spare mode has imported botocore. */
+export type SparePythonProcesses = Spares<ChildProcess>;
 
 /**
- * `python3` processes started ahead of need, not yet any function's sandbox: the bootstrap in spare
- * mode has imported botocore (about a quarter second here) and waits for the function it becomes.
- * The first Python cold start starts them, so an engine that runs no Python starts none.
+ * Spare Python processes: one per interpreter (Python plugins are few in a run, and each spare holds an
+ * interpreter's memory). `tempRoot`: where the bootstrap is written.
  */
-export class SparePythonProcesses {
-  private readonly idle: ChildProcess[] = [];
-  private stopped = false;
-
-  /** `environment`: the engine's defaults every function's environment starts from (PATH, LANG). */
-  constructor(private readonly tempRoot: string, private readonly environment: Record<string, string>) {}
-
-  private get spawnEnvironment(): Record<string, string> {
-    return { ...this.environment, ...PYTHON_START_ENVIRONMENT };
-  }
-
-  /** A spare that can become a process of a function with this environment, if one is ready. */
-  public take(environment: Record<string, string>): ChildProcess | undefined {
-    if (!startsLikeSpare({ ...environment, ...PYTHON_START_ENVIRONMENT }, this.spawnEnvironment)) return undefined;
-    // Not one that has died (its exit event may still be on its way) or runs another interpreter.
-    const usable = this.idle.findIndex((child) => child.exitCode === null && child.signalCode === null && child.spawnfile === pythonExecutable());
-    return usable >= 0 ? this.idle.splice(usable, 1)[0] : undefined;
-  }
-
-  /** Starts spares until there are enough (not after stop). */
-  public refill(): void {
-    while (!this.stopped && this.idle.length < SPARE_PYTHON_PROCESSES) {
-      const child = spawnBootstrap(['--spare'], this.tempRoot, this.spawnEnvironment);
-      // A spare that exits (or never starts: no python3) before it is taken is not handed out.
-      const drop = () => {
-        const at = this.idle.indexOf(child);
-        if (at >= 0) this.idle.splice(at, 1);
-      };
-      child.once('exit', drop);
-      child.on('error', drop);
-      this.idle.push(child);
-    }
-  }
-
-  /** Stops the spares not taken; none are started after this. */
-  public stop(): void {
-    this.stopped = true;
-    for (const child of this.idle.splice(0)) child.kill('SIGKILL');
-  }
+export function sparePythonProcesses(tempRoot: string): SparePythonProcesses {
+  return new Spares<ChildProcess>({
+    perKind: 1,
+    start: (python) => spawnBootstrap(python, ['--spare'], tempRoot, spareEnvironment()),
+    onGone: (child, gone) => child.once('exit', gone).on('error', gone),
+    end: (child) => {
+      child.kill('SIGKILL');
+    },
+  });
 }
 
-/** Spares kept: Python plugins are few in a run, and each spare holds an interpreter's memory. */
-const SPARE_PYTHON_PROCESSES = 1;
+/** The environment a spare starts with: the runtime's base one and what every Python process gets. */
+function spareEnvironment(): Record<string, string> {
+  return { ...runtimeBaseEnvironment(), ...PYTHON_START_ENVIRONMENT };
+}
 
-function spawnBootstrap(args: string[], tempRoot: string, env: Record<string, string>, cwd?: string): ChildProcess {
-  const child = spawn(pythonExecutable(), ['-u', bootstrap(tempRoot), ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+function spawnBootstrap(python: string, args: string[], tempRoot: string, env: Record<string, string>, cwd?: string): ChildProcess {
+  const child = spawn(python, ['-u', bootstrap(tempRoot), ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
   // A write to a process that has just died fails (EPIPE); its exit reports it to the invocation.
   child.stdin?.on('error', () => undefined);
   child.unref();
@@ -272,10 +250,14 @@ export class PythonFunctionHost extends SandboxHost<PythonProcess> {
       // Unbuffered output; and the code directory may be the user's source directory: leave no __pycache__ there.
       ...PYTHON_START_ENVIRONMENT,
     };
-    const spare = spares?.take(environment);
-    const child = spare ?? spawnBootstrap([entry.file, entry.exportName], this.options.tempRoot, environment, dirname(entry.file));
-    if (spare) child.stdin!.write(`${JSON.stringify({ assign: { environment, file: entry.file, exportName: entry.exportName } })}\n`);
-    spares?.refill();
+    const python = pythonExecutable();
+    // Not one that has died (its exit event may still be on its way).
+    const spare = startsLikeSpare(environment) ? spares?.take(python) : undefined;
+    const child = spare?.exitCode === null && spare.signalCode === null
+      ? spare
+      : spawnBootstrap(python, [entry.file, entry.exportName], this.options.tempRoot, environment, dirname(entry.file));
+    if (child === spare) child.stdin!.write(`${JSON.stringify({ assign: { environment, file: entry.file, exportName: entry.exportName } })}\n`);
+    spares?.refill(python);
     const slot: PythonProcess = { child, busy: false };
     forEachLine(child.stdio[3] as Readable, (line) => {
       if (line === '') return;

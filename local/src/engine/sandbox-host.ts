@@ -68,6 +68,11 @@ export interface Sandbox {
 /** One invocation as a sandbox receives it: the event and Lambda's context. */
 export type SandboxRequest = Omit<InvokeMessage, 'traceHeader'>;
 
+/** What every function's environment starts from, as in Lambda's runtimes (then its own variables and the engine's). */
+export function runtimeBaseEnvironment(): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'en_US.UTF-8' };
+}
+
 /**
  * A host that was stopped (the engine stopped, or the function was replaced: LambdaService.putFunction)
  * takes no invocation, also none that was waiting for one of its sandboxes.
@@ -101,7 +106,6 @@ export abstract class SandboxHost<S extends Sandbox> {
 
   /** One synchronous invocation (RequestResponse); asynchronous semantics are built on top of it. */
   public async invoke(event: unknown): Promise<InvokeResult> {
-    if (this.stopped) throw new HostStoppedError(this.name);
     const slot = await this.acquire();
     if (this.stopped) {
       // Stopped or retired meanwhile: this sandbox is ended, and the invocation is not started here.
@@ -167,17 +171,22 @@ export abstract class SandboxHost<S extends Sandbox> {
    * sandbox is stopped when it is idle.
    */
   public retire(): void {
-    this.stopped = true;
-    for (const waiter of this.queue.splice(0)) waiter();
+    this.close();
     for (const slot of this.sandboxes.filter((s) => !s.busy)) this.discard(slot);
   }
 
   public async stop(): Promise<void> {
-    this.stopped = true;
-    // Invocations waiting for a sandbox end now (acquire throws HostStoppedError) instead of starting
-    // one after the stop; LambdaService sends those of a replaced function to its new host.
-    for (const waiter of this.queue.splice(0)) waiter();
+    this.close();
     await Promise.all(this.sandboxes.splice(0).map((slot) => this.terminate(slot)));
+  }
+
+  /**
+   * Takes no more invocations. Those waiting for a sandbox end now (acquire throws HostStoppedError)
+   * instead of starting one later; LambdaService sends those of a replaced function to its new host.
+   */
+  private close() {
+    this.stopped = true;
+    for (const waiter of this.queue.splice(0)) waiter();
   }
 
   /** Starts one sandbox (a cold start). It must call `forget` when it exits on its own. */
