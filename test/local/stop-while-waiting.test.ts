@@ -27,7 +27,7 @@ test('an invocation waiting for a sandbox when the engine stops fails with "engi
   expect(coldStarts()).toBe(1);
 }, 30_000);
 
-test('when the function\'s code is replaced, the invocation running finishes on the old code and the one waiting runs the new', async () => {
+test('when the function\'s code is replaced, the invocation running finishes on the old code, the one waiting runs the new, and the counters keep both', async () => {
   const stack = newStack('ReplacedWhileWaiting');
   inlineFunction(stack, 'Slow', 'exports.handler = async () => { await new Promise((r) => setTimeout(r, 1500)); return "old"; };', { functionName: 'replaced-while-waiting' });
   const engine = await startTestEngine(stack, { maxWorkersPerFunction: 1 });
@@ -45,6 +45,9 @@ test('when the function\'s code is replaced, the invocation running finishes on 
     }
     expect(await waiting).toMatchObject({ ok: true, payload: '"new"' });
     expect(await running).toMatchObject({ ok: true, payload: '"old"' }); // as Lambda lets it finish
+    // The counters keep what the old code's sandbox did: both invocations, both cold starts.
+    expect(engine.counters().functions['replaced-while-waiting']).toMatchObject({ invocations: 2, coldStarts: 2, errors: 0 });
+    expect(engine.counters().totals.invocations).toBe(2);
   } finally {
     await engine.stop();
   }

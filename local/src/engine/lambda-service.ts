@@ -125,10 +125,28 @@ export class LambdaService {
       : { status: 200, payload: JSON.stringify(result.error), functionError: 'Unhandled', executedVersion: '$LATEST' };
   }
 
+  /**
+   * Each function's figures since the engine started, over every host it had: a function whose code
+   * or configuration was replaced keeps what its earlier hosts counted (and counts the invocations
+   * still finishing there). `memoryMb` is the current definition's.
+   */
   public stats(): Record<string, FunctionStats & { gbSeconds: number }> {
     const out: Record<string, FunctionStats & { gbSeconds: number }> = {};
-    for (const [name, host] of this.hosts) {
-      out[name] = { ...host.stats, gbSeconds: (host.stats.billedMs / 1000) * (host.stats.memoryMb / 1024) };
+    // Retired hosts first: the current host's memoryMb is the one kept.
+    for (const host of [...this.retired, ...this.hosts.values()]) {
+      const stats = host.stats;
+      const gbSeconds = (stats.billedMs / 1000) * (stats.memoryMb / 1024);
+      const earlier = out[host.name];
+      out[host.name] = !earlier ? { ...stats, gbSeconds } : {
+        invocations: earlier.invocations + stats.invocations,
+        errors: earlier.errors + stats.errors,
+        billedMs: earlier.billedMs + stats.billedMs,
+        coldStarts: earlier.coldStarts + stats.coldStarts,
+        timerWaitMs: earlier.timerWaitMs + stats.timerWaitMs,
+        cpuMs: earlier.cpuMs + stats.cpuMs,
+        memoryMb: stats.memoryMb,
+        gbSeconds: earlier.gbSeconds + gbSeconds,
+      };
     }
     return out;
   }
