@@ -46,19 +46,68 @@ const CLOCK_TICKS_PER_SECOND = 100;
 /** One recorded DynamoDB request. */
 export interface RecordedRequest { readonly operation: string; readonly body: string }
 
+/** What the engine process's other threads do, as the reports name it. */
+export const OTHER_THREADS = 'V8\'s compilers and GC helpers, libuv, sandbox starts, sandboxes between invocations';
+
+/** Where the CPU of some runs went, per run, ms. */
+export interface RunCpu {
+  /** The engine's main thread: Step Functions interpreter, AWS endpoint, SNS routing, stream reads. */
+  readonly mainThread: number;
+  /** The function code in its sandboxes' threads (orchestrator handlers and plugins; Python functions report none). */
+  readonly functionCode: number;
+  /** The engine process's other threads: V8's compilers and GC helpers, libuv, sandbox starts, sandboxes between invocations. */
+  readonly otherThreads: number;
+  /** DynamoDB Local's Java process, the engine's stream reads included (NaN where /proc cannot be read). */
+  readonly dynamodbLocal: number;
+  /** The engine's GetRecords calls per run, over every table's stream. */
+  readonly getRecords: number;
+}
+
+/** The CPU counters `cpuPerRun` subtracts, read at one moment. */
+export interface CpuSample {
+  readonly mainThreadMs: number;
+  readonly process: NodeJS.CpuUsage;
+  readonly functionCodeMs: number;
+  readonly dynamodbMs: number;
+  readonly getRecords: number;
+  readonly dynamodbPid?: number;
+}
+
+function getRecordsOf(engine: LocalEngine): number {
+  return Object.values(engine.counters().streamReads).reduce((t, s) => t + s.getRecords, 0);
+}
+
+/** Reads the CPU counters of the engine's process, its function code and DynamoDB Local (by `dynamodbPid`). */
+export function cpuSample(engine: LocalEngine, dynamodbPid?: number): CpuSample {
+  return {
+    mainThreadMs: mainThreadCpuMs(),
+    process: process.cpuUsage(),
+    functionCodeMs: engine.counters().totals.cpuMs,
+    dynamodbMs: processCpuMs(dynamodbPid),
+    getRecords: getRecordsOf(engine),
+    dynamodbPid,
+  };
+}
+
+/** The CPU used since `since`, per run, split by where it went. */
+export function cpuPerRun(engine: LocalEngine, since: CpuSample, runs: number): RunCpu {
+  const mainThread = mainThreadCpuMs() - since.mainThreadMs;
+  const { user, system } = process.cpuUsage(since.process);
+  const functionCode = engine.counters().totals.cpuMs - since.functionCodeMs;
+  return {
+    mainThread: mainThread / runs,
+    functionCode: functionCode / runs,
+    otherThreads: ((user + system) / 1000 - mainThread - functionCode) / runs,
+    dynamodbLocal: (processCpuMs(since.dynamodbPid) - since.dynamodbMs) / runs,
+    getRecords: (getRecordsOf(engine) - since.getRecords) / runs,
+  };
+}
+
 export interface Throughput {
   readonly runs: number;
   readonly seconds: number;
   readonly runsPerSecond: number;
-  readonly mainCpuMsPerRun: number;
-  /** CPU of the whole engine process (main thread and function workers) per run, ms. */
-  readonly processCpuMsPerRun: number;
-  /** CPU of DynamoDB Local's Java process per run, ms (NaN when it cannot be read). */
-  readonly dynamodbCpuMsPerRun: number;
-  /** CPU the function code used per run, in its sandboxes' threads (orchestrator handlers and plugins), ms. */
-  readonly functionCpuMsPerRun: number;
-  /** The engine's GetRecords calls per run, over every table's stream. */
-  readonly getRecordsPerRun: number;
+  readonly cpu: RunCpu;
 }
 
 /** Invokes start-run for `uid` (the run's status item, before its activity runs) and fails loudly if it failed. */
@@ -85,32 +134,15 @@ async function concurrentRuns(engine: LocalEngine, opts: {
   const uids = Array.from({ length: opts.runs }, (_, i) => `${opts.prefix}-${i}`);
   await Promise.all(uids.map((uid) => startRunFor(engine, opts, uid)));
   await engine.idle(120_000);
-  const getRecords = () => Object.values(engine.counters().streamReads).reduce((t, s) => t + s.getRecords, 0);
-  const functionCpuBefore = engine.counters().totals.cpuMs;
-  const getRecordsBefore = getRecords();
-  const cpu = mainThreadCpuMs();
-  const processCpu = process.cpuUsage();
-  const dynamodbCpu = processCpuMs(opts.dynamodbPid);
+  const before = cpuSample(engine, opts.dynamodbPid);
   const t0 = performance.now();
   const results = await Promise.all(uids.map((uid) => engine.startExecution(opts.activityMachine, { uid, workflow: opts.workflow }).result()));
   await engine.idle(300_000);
   const seconds = (performance.now() - t0) / 1000;
-  const mainCpuMs = mainThreadCpuMs() - cpu;
-  const { user, system } = process.cpuUsage(processCpu);
-  const dynamodbCpuMs = processCpuMs(opts.dynamodbPid) - dynamodbCpu;
-  const functionCpuMs = engine.counters().totals.cpuMs - functionCpuBefore;
+  const cpu = cpuPerRun(engine, before, opts.runs);
   const failed = results.filter((r) => r.status !== 'SUCCEEDED');
   if (failed.length) throw new Error(`throughput: ${failed.length} of ${opts.runs} activity runs ${failed[0].status}: ${failed[0].error} ${failed[0].cause ?? ''}`);
-  return {
-    runs: opts.runs,
-    seconds,
-    runsPerSecond: opts.runs / seconds,
-    mainCpuMsPerRun: mainCpuMs / opts.runs,
-    processCpuMsPerRun: (user + system) / 1000 / opts.runs,
-    dynamodbCpuMsPerRun: dynamodbCpuMs / opts.runs,
-    functionCpuMsPerRun: functionCpuMs / opts.runs,
-    getRecordsPerRun: (getRecords() - getRecordsBefore) / opts.runs,
-  };
+  return { runs: opts.runs, seconds, runsPerSecond: opts.runs / seconds, cpu };
 }
 
 /**

@@ -40,7 +40,7 @@ import { App, Duration, NestedStack, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import {
   DynamoDbBound, dynamoDbBound, EngineStart, mainThreadCpuMs, measureEngineStart, measureThroughput, measureWarmSequential,
-  RecordedRequest, recordRun, Throughput,
+  OTHER_THREADS, RecordedRequest, recordRun, Throughput,
 } from './bench-speed';
 import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
@@ -559,23 +559,23 @@ function speedReport({ throughput: t, bound: b, start, cpuMs, warmCpuMs }: Speed
   // What no engine could beat on this machine with these handlers: every core busy with nothing but
   // the function code and DynamoDB Local answering the run's requests (no engine thread, no stream read).
   const cores = availableParallelism();
-  const ceiling = (cores * 1000) / (t.functionCpuMsPerRun + b.cpuMsPerActivityRun) / b.activityRunsPerSecond;
-  const otherThreads = t.processCpuMsPerRun - t.mainCpuMsPerRun - t.functionCpuMsPerRun;
+  const ceiling = (cores * 1000) / (t.cpu.functionCode + b.cpuMsPerActivityRun) / b.activityRunsPerSecond;
+  const engineProcess = t.cpu.mainThread + t.cpu.functionCode + t.cpu.otherThreads;
   const lines = ['', `Engine speed (configuration A, ${t.runs} activity runs at once, each after its start-run; same DynamoDB Local):`,
-    `  engine: ${fmt(t.runsPerSecond, 2)} activity runs/s (${fmt(t.seconds, 2)} s until every effect settled), CPU per run: main thread ${fmt(t.mainCpuMsPerRun, 1)} ms,`
-      + ` whole engine process (with function workers) ${fmt(t.processCpuMsPerRun)} ms, DynamoDB Local ${fmt(t.dynamodbCpuMsPerRun)} ms;`
-      + ` stream reads (GetRecords) per run: ${fmt(t.getRecordsPerRun, 1)}`,
-    `  of the engine process's CPU per run: function code in its sandboxes ${fmt(t.functionCpuMsPerRun)} ms (orchestrator handlers and plugins),`
-      + ` main thread ${fmt(t.mainCpuMsPerRun)} ms, other threads (V8's compilers and GC helpers, libuv, sandboxes between invocations) ${fmt(otherThreads)} ms`,
-    `  R if the engine cost nothing: ${cores} cores / (function code ${fmt(t.functionCpuMsPerRun)} ms + DynamoDB Local's requests ${fmt(b.cpuMsPerActivityRun)} ms per run, as replayed)`
-      + ` = ${fmt((cores * 1000) / (t.functionCpuMsPerRun + b.cpuMsPerActivityRun), 1)} activity runs/s, ${fmt(ceiling, 2)} of the bound`,
+    `  engine: ${fmt(t.runsPerSecond, 2)} activity runs/s (${fmt(t.seconds, 2)} s until every effect settled), CPU per run: main thread ${fmt(t.cpu.mainThread, 1)} ms,`
+      + ` whole engine process (with function workers) ${fmt(engineProcess)} ms, DynamoDB Local ${fmt(t.cpu.dynamodbLocal)} ms;`
+      + ` stream reads (GetRecords) per run: ${fmt(t.cpu.getRecords, 1)}`,
+    `  of the engine process's CPU per run: function code in its sandboxes ${fmt(t.cpu.functionCode)} ms (orchestrator handlers and plugins),`
+      + ` main thread ${fmt(t.cpu.mainThread)} ms, other threads (${OTHER_THREADS}) ${fmt(t.cpu.otherThreads)} ms`,
+    `  R if the engine cost nothing: ${cores} cores / (function code ${fmt(t.cpu.functionCode)} ms + DynamoDB Local's requests ${fmt(b.cpuMsPerActivityRun)} ms per run, as replayed)`
+      + ` = ${fmt((cores * 1000) / (t.cpu.functionCode + b.cpuMsPerActivityRun), 1)} activity runs/s, ${fmt(ceiling, 2)} of the bound`,
     `  DynamoDB Local bound: ${fmt(b.requestsPerSecond)} requests/s replaying one run's ${fmt(b.requestsPerActivityRun)} requests (and start-run's write) `
       + `${t.runs} runs at once over bare HTTP${b.errors ? ` (${b.errors} answered with an error)` : ''} = ${fmt(b.activityRunsPerSecond, 2)} activity runs/s`,
     `  engine start from cdk.out with DynamoDB Local running, fresh process (median): first ${fmt(start.firstMs)} ms (of which loading the package ${fmt(start.requireMs)} ms), later ${fmt(start.laterMs)} ms`,
     '', 'Speed goals:',
     `  [${r >= 0.5 ? 'met' : 'MISSED'}] engine throughput vs DynamoDB Local bound >= 0.5 (${fmt(r, 2)})`,
     `  [${cpuMs <= 20 ? 'met' : 'MISSED'}] A: engine main-thread CPU per activity run <= 20 ms (${fmt(cpuMs, 1)} ms sequential, first runs;`
-      + ` ${fmt(warmCpuMs, 1)} ms sequential once warm; ${fmt(t.mainCpuMsPerRun, 1)} ms concurrent)`,
+      + ` ${fmt(warmCpuMs, 1)} ms sequential once warm; ${fmt(t.cpu.mainThread, 1)} ms concurrent)`,
     `  [${start.firstMs <= 1000 ? 'met' : 'MISSED'}] engine start (first in process) <= 1 s (${fmt(start.firstMs)} ms)`,
     `engine start (first in process): ${fmt(start.firstMs)} ms`,
     `engine start (later): ${fmt(start.laterMs)} ms`,

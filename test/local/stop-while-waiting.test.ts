@@ -51,4 +51,6 @@ test('when the function\'s code is replaced, the invocation running finishes on 
   } finally {
     await engine.stop();
   }
+  // And after the engine's stop.
+  expect(engine.counters().functions['replaced-while-waiting']).toMatchObject({ invocations: 2, coldStarts: 2 });
 }, 30_000);

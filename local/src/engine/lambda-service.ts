@@ -51,7 +51,10 @@ export class LambdaService {
   private readonly byName = new Map<string, LocalFunction>();
   private readonly missing = new Map<string, string>();
   private stopped = false;
-  /** Hosts of replaced functions whose invocations may still be running: stopped with the engine. */
+  /**
+   * Hosts of replaced functions: their invocations may still be running (stopped with the engine),
+   * and their counters stay in stats() (kept after the stop too).
+   */
   private readonly retired = new Set<Host>();
   /** Sandboxes started ahead of cold starts, for every function of the engine (spares.ts). */
   private readonly spares = spareWorkers();
@@ -128,23 +131,24 @@ export class LambdaService {
   /**
    * Each function's figures since the engine started, over every host it had: a function whose code
    * or configuration was replaced keeps what its earlier hosts counted (and counts the invocations
-   * still finishing there). `memoryMb` is the current definition's.
+   * still finishing there). `memoryMb` is the function's current definition's.
    */
   public stats(): Record<string, FunctionStats & { gbSeconds: number }> {
     const out: Record<string, FunctionStats & { gbSeconds: number }> = {};
-    // Retired hosts first: the current host's memoryMb is the one kept.
     for (const host of [...this.retired, ...this.hosts.values()]) {
       const stats = host.stats;
+      // GB-s at the memory each host ran with; memoryMb as the function is defined now.
       const gbSeconds = (stats.billedMs / 1000) * (stats.memoryMb / 1024);
+      const memoryMb = this.byName.get(host.name)?.memoryMb ?? stats.memoryMb;
       const earlier = out[host.name];
-      out[host.name] = !earlier ? { ...stats, gbSeconds } : {
+      out[host.name] = !earlier ? { ...stats, memoryMb, gbSeconds } : {
         invocations: earlier.invocations + stats.invocations,
         errors: earlier.errors + stats.errors,
         billedMs: earlier.billedMs + stats.billedMs,
         coldStarts: earlier.coldStarts + stats.coldStarts,
         timerWaitMs: earlier.timerWaitMs + stats.timerWaitMs,
         cpuMs: earlier.cpuMs + stats.cpuMs,
-        memoryMb: stats.memoryMb,
+        memoryMb,
         gbSeconds: earlier.gbSeconds + gbSeconds,
       };
     }
@@ -154,7 +158,6 @@ export class LambdaService {
   public async stop(): Promise<void> {
     this.stopped = true;
     const hosts = [...this.hosts.values(), ...this.retired];
-    this.retired.clear();
     await Promise.all([...hosts.map((h) => h.stop()), this.spares.stop(), this.pythonSpares.stop()]);
   }
 
