@@ -226,6 +226,14 @@ const load = project.addTask('load', {
 load.spawn(bundle);
 load.exec(`${LOCAL_TS_NODE} scripts/load.ts`);
 
+// What one AWS SDK call from a sandbox costs each thread: the SDK's own work, through the engine, and
+// a bare HTTP client straight to DynamoDB Local, side by side.
+const benchCall = project.addTask('bench:call', {
+  description: 'What one AWS SDK call from a Node.js sandbox costs, by thread: the SDK alone, through the engine, and a bare HTTP client to DynamoDB Local',
+  env: { NODE_NO_WARNINGS: '1' },
+});
+benchCall.exec(`${LOCAL_TS_NODE} scripts/sdk-call.ts`);
+
 // What jsii does not compile (handlers, local engine, scripts, examples) is type-checked by the build:
 // test/tsconfig.json includes them.
 const typecheck = project.addTask('typecheck', {
@@ -236,11 +244,12 @@ project.testTask.spawn(typecheck);
 
 // The bench and the load script, small: a change that breaks them fails the build (they rotted before).
 const smoke = project.addTask('smoke', {
-  description: 'Run the cost bench and the load script in a reduced size (both exit non-zero when they break)',
+  description: 'Run the cost bench, the load script and the SDK-call bench in a reduced size (each exits non-zero when it breaks)',
   env: { NODE_NO_WARNINGS: '1' },
 });
 smoke.exec(`${LOCAL_TS_NODE} scripts/bench.ts --small`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/load.ts --small`);
+smoke.exec(`${LOCAL_TS_NODE} scripts/sdk-call.ts --small`);
 project.testTask.spawn(smoke);
 
 // Python: jsii-pacmak's own Python build needs PyPI, which is out of reach here. Generate the
