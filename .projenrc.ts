@@ -242,7 +242,7 @@ const typecheck = project.addTask('typecheck', {
 });
 project.testTask.spawn(typecheck);
 
-// The bench and the load script, small: a change that breaks them fails the build (they rotted before).
+// The bench, the load script and the SDK-call bench, small: a change that breaks them fails the build (they rotted before).
 const smoke = project.addTask('smoke', {
   description: 'Run the cost bench, the load script and the SDK-call bench in a reduced size (each exits non-zero when it breaks)',
   env: { NODE_NO_WARNINGS: '1' },

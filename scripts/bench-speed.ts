@@ -201,17 +201,15 @@ export interface DynamoDbBound {
 }
 
 /**
- * Replays `recorded` (with its uid replaced) as `concurrency` runs at once, `rounds` times each,
- * straight to DynamoDB Local over keep-alive HTTP.
+ * A bare HTTP client for DynamoDB Local (keep-alive, at most `maxSockets` connections): `send` posts
+ * one request of the DynamoDB JSON protocol and resolves with the HTTP status. DynamoDB Local
+ * (-sharedDb) reads but does not verify the signature: a well-formed one will do.
  */
-export async function dynamoDbBound(endpoint: string, recorded: { requests: RecordedRequest[]; activityFrom: number }, uid: string,
-  opts: { concurrency: number; rounds: number; prefix: string; pid?: number }): Promise<DynamoDbBound> {
+export function bareDynamoDbClient(endpoint: string, maxSockets?: number): { send(operation: string, body: string): Promise<number>; close(): void } {
   const url = new URL(endpoint);
-  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
-  // DynamoDB Local (-sharedDb) reads but does not verify the signature: a well-formed one will do.
+  const agent = new Agent({ keepAlive: true, maxSockets });
   const authorization = 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0000';
-  let errors = 0;
-  const send = (operation: string, body: string) => new Promise<void>((resolve, reject) => {
+  const send = (operation: string, body: string) => new Promise<number>((resolve, reject) => {
     const req = request({
       host: url.hostname,
       port: url.port,
@@ -226,13 +224,33 @@ export async function dynamoDbBound(endpoint: string, recorded: { requests: Reco
         'content-length': Buffer.byteLength(body),
       },
     }, (res) => {
-      if (res.statusCode !== 200) errors++;
       res.resume();
-      res.on('end', resolve);
+      res.on('end', () => resolve(res.statusCode ?? 0));
     });
     req.on('error', reject);
     req.end(body);
   });
+  return { send, close: () => agent.destroy() };
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * Replays `recorded` (with its uid replaced) as `concurrency` runs at once, `rounds` times each,
+ * straight to DynamoDB Local over keep-alive HTTP.
+ */
+export async function dynamoDbBound(endpoint: string, recorded: { requests: RecordedRequest[]; activityFrom: number }, uid: string,
+  opts: { concurrency: number; rounds: number; prefix: string; pid?: number }): Promise<DynamoDbBound> {
+  const client = bareDynamoDbClient(endpoint, opts.concurrency);
+  let errors = 0;
+  const send = async (operation: string, body: string) => {
+    if (await client.send(operation, body) !== 200) errors++;
+  };
   const uidJson = JSON.stringify(uid).slice(1, -1);
   const runOf = (newUid: string) => recorded.requests.map((r) => ({ operation: r.operation, body: r.body.split(uidJson).join(newUid) }));
   let sent = 0;
@@ -248,7 +266,7 @@ export async function dynamoDbBound(endpoint: string, recorded: { requests: Reco
   }));
   const seconds = (performance.now() - t0) / 1000;
   const cpuMsPerRequest = (processCpuMs(opts.pid) - cpuBefore) / sent;
-  agent.destroy();
+  client.close();
   const requestsPerActivityRun = recorded.requests.length - recorded.activityFrom;
   const requestsPerSecond = sent / seconds;
   return {
@@ -316,6 +334,6 @@ export function measureEngineStart(root: string, cdkOut: string, dynamodbEndpoin
     if (child.status !== 0) throw new Error(`engine start failed:\n${child.stderr}`);
     samples.push(JSON.parse(child.stdout.trim().split('\n').pop()!));
   }
-  const median = (key: keyof EngineStart) => samples.map((s) => s[key]).sort((a, b) => a - b)[Math.floor(samples.length / 2)];
-  return { firstMs: median('firstMs'), requireMs: median('requireMs'), laterMs: median('laterMs') };
+  const middle = (key: keyof EngineStart) => median(samples.map((s) => s[key]));
+  return { firstMs: middle('firstMs'), requireMs: middle('requireMs'), laterMs: middle('laterMs') };
 }

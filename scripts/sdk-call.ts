@@ -3,37 +3,39 @@
  * not a test): the per-hop figures issue 16 asks for, measured the same way each time.
  *
  * One function (the runtime's AWS SDK v3, a document client, as the orchestrator's handlers use it)
- * sends DynamoDB `UpdateItem` calls one at a time, in three ways, each in rounds:
- * - with a stub request handler inside the sandbox (the answer comes back at once): the SDK's own work;
- * - through the engine, as every handler's call goes: the sandbox, the engine's main thread, its
- *   other threads and DynamoDB Local each pay a share;
- * - the same request from a bare Node.js HTTP client straight to DynamoDB Local: what the database
- *   and an HTTP client cost without the engine.
- * Printed per call, the median of the rounds: CPU by thread (Linux /proc figures), and the engine's
- * hops (the sandbox's CPU beyond the SDK's own work, plus the engine's main and other threads).
+ * sends DynamoDB `UpdateItem` calls one at a time; the same request is also sent without the engine.
+ * Three ways, in rounds (their order turns each round; a first round warms every path, unmeasured):
+ * - stub: a request handler inside the sandbox answers at once, as DynamoDB would (`{}`): the SDK's
+ *   own work, in the sandbox and in the process's shared V8 threads (GC, compilers);
+ * - engine: through the engine, as every handler's call goes;
+ * - bare: a bare Node.js HTTP client in this process straight to DynamoDB Local: what the database
+ *   and an HTTP client cost without the engine (this process's main thread is then the client).
+ * Printed per call, the median over the rounds: CPU by thread (Linux /proc figures), and what the
+ * engine adds to the process beyond the SDK's own work ("the engine's hops"), in all and beyond what
+ * a bare HTTP client costs. Each round checks that its calls took their route (engine counters).
  *
  *   npx ts-node --transpile-only -O '{"module":"commonjs","moduleResolution":"node","ignoreDeprecations":"6.0"}' scripts/sdk-call.ts
- *   options: --calls N (per round, default 2000), --rounds N (default 3), --small (the build's smoke run: 100 calls, 2 rounds)
+ *   options: --calls N (per round, default 2000), --rounds N (default 3), --small (the build's smoke run: 100 calls, 3 rounds)
  */
-import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { cpuPerRun, cpuSample, RunCpu } from './bench-speed';
+import { bareDynamoDbClient, cpuPerRun, cpuSample, median, RunCpu } from './bench-speed';
 import { LocalEngine } from '../local/src';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 
-/** The probe: `{ mode: 'table' }` answers its table's name; `{ mode: 'stub' | 'engine', calls }` sends the calls. */
+/** The probe: `{ mode: 'table' }` writes its item and answers its table's name; `{ mode: 'stub' | 'engine', calls }` sends the calls. */
 const PROBE = `
 const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
 const { DynamoDBDocumentClient, PutCommand, UpdateCommand } = require('@aws-sdk/lib-dynamodb');
-const { marshall } = require('@aws-sdk/util-dynamodb');
 const options = { marshallOptions: { removeUndefinedValues: true } };
 const throughEngine = DynamoDBDocumentClient.from(new DynamoDBClient({}), options);
-const answer = JSON.stringify({ Attributes: marshall({ uid: 'probe', n: 1 }) });
+// Answers as DynamoDB answers an UpdateItem without ReturnValues, with the headers the engine sends.
 const stubHandler = {
-  handle: async () => ({ response: { statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Buffer.from(answer) } }),
+  handle: async () => ({ response: { statusCode: 200, body: Buffer.from('{}'), headers: {
+    'content-type': 'application/x-amz-json-1.0', 'content-length': '2', 'date': new Date().toUTCString(), 'x-amzn-requestid': 'stub',
+  } } }),
   updateHttpClientConfig() {},
   httpHandlerConfigs() { return {}; },
 };
@@ -69,65 +71,91 @@ function buildApp(): Stack {
   return stack;
 }
 
-type Mode = 'stub' | 'engine';
+type Way = 'stub' | 'engine' | 'bare';
 
-async function probeCalls(engine: LocalEngine, probe: string, mode: Mode, calls: number, dynamodbPid?: number): Promise<RunCpu> {
-  const before = cpuSample(engine, dynamodbPid);
-  const result = await engine.invoke(probe, { mode, calls });
-  if (!result.ok) throw new Error(`the probe failed (${mode}): ${JSON.stringify(result.error)}`);
-  return cpuPerRun(engine, before, calls);
+interface Context {
+  readonly engine: LocalEngine;
+  readonly probe: string;
+  readonly table: string;
+  readonly endpoint: string;
+  readonly dynamodbPid?: number;
 }
 
-/** The same UpdateItem, one at a time, from this process straight to DynamoDB Local over HTTP. */
-async function bareCalls(engine: LocalEngine, endpoint: string, table: string, calls: number, dynamodbPid?: number): Promise<RunCpu> {
-  const url = new URL(endpoint);
-  const agent = new Agent({ keepAlive: true });
-  const body = JSON.stringify({
-    TableName: table,
-    Key: { uid: { S: 'probe' } },
-    UpdateExpression: 'SET n = n + :one',
-    ConditionExpression: 'attribute_exists(uid)',
-    ExpressionAttributeValues: { ':one': { N: '1' } },
-  });
-  const headers = {
-    'content-type': 'application/x-amz-json-1.0',
-    'content-length': Buffer.byteLength(body),
-    'x-amz-target': 'DynamoDB_20120810.UpdateItem',
-    // DynamoDB Local reads the key's id from it and checks no signature.
-    'authorization': 'AWS4-HMAC-SHA256 Credential=AKIDLOCAL/20200101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
-    'x-amz-date': '20200101T000000Z',
+/** `calls` calls one way, per call; throws when a call did not take its way. */
+async function round(ctx: Context, way: Way, calls: number): Promise<RunCpu> {
+  const { engine } = ctx;
+  const counted = () => {
+    const c = engine.counters();
+    return { messagePort: c.endpointCalls.messagePort, http: c.endpointCalls.http, writes: c.dynamodb.writes };
   };
-  const send = () => new Promise<void>((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: 'POST', path: '/', agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`DynamoDB Local answered ${res.statusCode}`))));
+  const before = counted();
+  const cpuBefore = cpuSample(engine, ctx.dynamodbPid);
+  if (way === 'bare') {
+    const client = bareDynamoDbClient(ctx.endpoint, 1);
+    const body = JSON.stringify({
+      TableName: ctx.table,
+      Key: { uid: { S: 'probe' } },
+      UpdateExpression: 'SET n = n + :one',
+      ConditionExpression: 'attribute_exists(uid)',
+      ExpressionAttributeValues: { ':one': { N: '1' } },
     });
-    req.on('error', reject);
-    req.end(body);
-  });
-  try {
-    const before = cpuSample(engine, dynamodbPid);
-    for (let i = 0; i < calls; i++) await send();
-    return cpuPerRun(engine, before, calls);
-  } finally {
-    agent.destroy();
+    try {
+      for (let i = 0; i < calls; i++) {
+        const status = await client.send('UpdateItem', body);
+        if (status !== 200) throw new Error(`DynamoDB Local answered the bare UpdateItem with ${status}`);
+      }
+    } finally {
+      client.close();
+    }
+  } else {
+    const result = await engine.invoke(ctx.probe, { mode: way, calls });
+    if (!result.ok) throw new Error(`the probe failed (${way}): ${JSON.stringify(result.error)}`);
   }
+  const cpu = cpuPerRun(engine, cpuBefore, calls);
+  const after = counted();
+  const expected = way === 'engine' ? { messagePort: calls, http: 0, writes: calls } : { messagePort: 0, http: 0, writes: 0 };
+  const seen = { messagePort: after.messagePort - before.messagePort, http: after.http - before.http, writes: after.writes - before.writes };
+  if (JSON.stringify(seen) !== JSON.stringify(expected) || (way === 'bare' && cpu.functionCode !== 0)) {
+    throw new Error(`the ${way} calls did not take their way: engine counters ${JSON.stringify(seen)}, expected ${JSON.stringify(expected)}`);
+  }
+  return cpu;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+/** What one round's three ways give, µs per call. */
+interface RoundFigures {
+  readonly sdk: number;
+  readonly sdkShared: number;
+  readonly sandbox: number;
+  readonly main: number;
+  readonly other: number;
+  readonly dynamodb: number;
+  readonly bareClient: number;
+  readonly bareDynamodb: number;
+  /** What the engine adds to the process beyond the SDK's own work. */
+  readonly hops: number;
 }
 
-/** The median of each figure over the rounds, in µs per call. */
-function perCallMicros(rounds: RunCpu[]): { sandbox: number; main: number; other: number; dynamodb: number } {
-  const us = (pick: (r: RunCpu) => number) => median(rounds.map(pick)) * 1000;
+function figuresOf(stub: RunCpu, through: RunCpu, bare: RunCpu): RoundFigures {
+  const us = (ms: number) => ms * 1000;
+  const sdkProcess = stub.functionCode + stub.mainThread + stub.otherThreads;
+  const engineProcess = through.functionCode + through.mainThread + through.otherThreads;
   return {
-    sandbox: us((r) => r.functionCode),
-    main: us((r) => r.mainThread),
-    other: us((r) => r.otherThreads),
-    dynamodb: us((r) => r.dynamodbLocal),
+    sdk: us(stub.functionCode),
+    sdkShared: us(stub.mainThread + stub.otherThreads),
+    sandbox: us(through.functionCode),
+    main: us(through.mainThread),
+    other: us(through.otherThreads),
+    dynamodb: us(through.dynamodbLocal),
+    bareClient: us(bare.mainThread + bare.otherThreads),
+    bareDynamodb: us(bare.dynamodbLocal),
+    hops: us(engineProcess - sdkProcess),
   };
+}
+
+function positiveInteger(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${JSON.stringify(value)}`);
+  return n;
 }
 
 async function main() {
@@ -138,45 +166,51 @@ async function main() {
       small: { type: 'boolean', default: false },
     },
   });
-  const calls = values.small ? 100 : Number(values.calls);
-  const rounds = values.small ? 2 : Number(values.rounds);
+  if (process.platform !== 'linux') throw new Error('bench:call reads each thread\'s CPU from /proc: it runs on Linux only');
+  const calls = values.small ? 100 : positiveInteger('calls', values.calls!);
+  const rounds = values.small ? 3 : positiveInteger('rounds', values.rounds!);
+  const app = buildApp();
   const dynamoDb = await startDynamoDbLocal();
-  const engine = new LocalEngine({ app: buildApp(), dynamodbEndpoint: dynamoDb.endpoint, logs: 'silent' });
+  let engine: LocalEngine | undefined;
   try {
+    engine = new LocalEngine({ app, dynamodbEndpoint: dynamoDb.endpoint, logs: 'silent' });
     await engine.start();
     const probe = engine.assembly.functions.find((f) => f.path?.endsWith('/Probe'))!.name;
     const prepared = await engine.invoke(probe, { mode: 'table' });
-    if (!prepared.ok) throw new Error(`the probe could not prepare its item: ${JSON.stringify(prepared.error)}`);
+    if (!prepared.ok) throw new Error(`the probe could not write its item: ${JSON.stringify(prepared.error)}`);
     const table = (JSON.parse(prepared.payload) as { table: string }).table;
+    const ctx: Context = { engine, probe, table, endpoint: dynamoDb.endpoint, dynamodbPid: dynamoDb.pid };
 
-    const measured: Record<Mode | 'bare', RunCpu[]> = { stub: [], engine: [], bare: [] };
-    // A round of each, interleaved, so that the machine's drift touches all three alike.
-    for (let round = 0; round <= rounds; round++) {
-      const stub = await probeCalls(engine, probe, 'stub', calls, dynamoDb.pid);
-      const through = await probeCalls(engine, probe, 'engine', calls, dynamoDb.pid);
-      const bare = await bareCalls(engine, dynamoDb.endpoint, table, calls, dynamoDb.pid);
-      if (round === 0) continue; // the first round warms every path's code
-      measured.stub.push(stub);
-      measured.engine.push(through);
-      measured.bare.push(bare);
+    const measured: RoundFigures[] = [];
+    const ways: Way[] = ['stub', 'engine', 'bare'];
+    for (let r = 0; r <= rounds; r++) {
+      const cpu: Partial<Record<Way, RunCpu>> = {};
+      // The order turns each round, so that no way always follows the same one.
+      for (let i = 0; i < ways.length; i++) {
+        const way = ways[(r + i) % ways.length];
+        cpu[way] = await round(ctx, way, calls);
+      }
+      if (r > 0) measured.push(figuresOf(cpu.stub!, cpu.engine!, cpu.bare!)); // round 0 warms every path
     }
 
-    const stub = perCallMicros(measured.stub);
-    const through = perCallMicros(measured.engine);
-    const bare = perCallMicros(measured.bare);
-    const us = (value: number) => `${value.toFixed(0)} µs`;
-    const throughTotal = through.sandbox + through.main + through.other + through.dynamodb;
-    const hops = through.sandbox - stub.sandbox + through.main + through.other;
-    console.log(`One DynamoDB UpdateItem at a time from a Node.js sandbox (document client); ${calls} calls per round, median of ${rounds} rounds, CPU per call:`);
-    console.log(`  the SDK's own work (a stub transport in the sandbox answers at once): sandbox ${us(stub.sandbox)}`);
-    console.log(`  through the engine: sandbox ${us(through.sandbox)}, engine main thread ${us(through.main)}, other engine threads ${us(through.other)}, `
-      + `DynamoDB Local ${us(through.dynamodb)} = ${us(throughTotal)}`);
-    console.log(`  a bare Node.js HTTP client straight to DynamoDB Local: client ${us(bare.main)}, DynamoDB Local ${us(bare.dynamodb)} = ${us(bare.main + bare.dynamodb)}`);
-    console.log(`  the engine's hops (the sandbox beyond the SDK's own work, the engine's main and other threads): ${us(hops)}, `
-      + `${((100 * hops) / throughTotal).toFixed(0)}% of the call's CPU through the engine`);
+    const at = (key: keyof RoundFigures) => median(measured.map((f) => f[key]));
+    const us = (key: keyof RoundFigures) => `${at(key).toFixed(0)} µs`;
+    const engineTotal = at('sandbox') + at('main') + at('other') + at('dynamodb');
+    console.log(`One DynamoDB UpdateItem at a time from a Node.js sandbox (document client), ${calls} calls per round, median of ${rounds} rounds`
+      + `${values.small ? ' (smoke size: /proc counts in 10 ms ticks, not representative)' : ''}; authorization `
+      + `${engine.authorizationEnforced ? 'enforced' : 'off'}; CPU per call:`);
+    console.log(`  the SDK's own work (a stub transport in the sandbox answers at once): sandbox ${us('sdk')}, `
+      + `the process's other threads (V8's GC and compilers) ${us('sdkShared')}`);
+    console.log(`  through the engine: sandbox ${us('sandbox')}, engine main thread ${us('main')}, other threads ${us('other')}, `
+      + `DynamoDB Local ${us('dynamodb')} = ${engineTotal.toFixed(0)} µs`);
+    console.log(`  a bare Node.js HTTP client straight to DynamoDB Local: client ${us('bareClient')} (all its threads), DynamoDB Local ${us('bareDynamodb')}`);
+    console.log(`  the engine's hops (the process's CPU through the engine minus the SDK's own work): ${us('hops')}, `
+      + `${((100 * at('hops')) / engineTotal).toFixed(0)}% of the call's CPU; beyond a bare HTTP client's ${us('bareClient')}: `
+      + `${(at('hops') - at('bareClient')).toFixed(0)} µs; DynamoDB Local through the engine minus from the bare client: `
+      + `${(at('dynamodb') - at('bareDynamodb')).toFixed(0)} µs`);
   } finally {
     try {
-      await engine.stop();
+      await engine?.stop();
     } finally {
       await dynamoDb.stop();
     }
