@@ -73,19 +73,19 @@ export interface CpuSample {
   readonly dynamodbPid?: number;
 }
 
-function getRecordsOf(engine: LocalEngine): number {
-  return Object.values(engine.counters().streamReads).reduce((t, s) => t + s.getRecords, 0);
+/** The function code's CPU and the stream reads, from one reading of the engine's counters. */
+function engineFigures(engine: LocalEngine): { functionCodeMs: number; getRecords: number } {
+  const counters = engine.counters();
+  return {
+    functionCodeMs: counters.totals.cpuMs,
+    getRecords: Object.values(counters.streamReads).reduce((t, s) => t + s.getRecords, 0),
+  };
 }
 
 /** Reads the CPU counters of the engine's process, its function code and DynamoDB Local (by `dynamodbPid`). */
 export function cpuSample(engine: LocalEngine, dynamodbPid?: number): CpuSample {
   return {
-    mainThreadMs: mainThreadCpuMs(),
-    process: process.cpuUsage(),
-    functionCodeMs: engine.counters().totals.cpuMs,
-    dynamodbMs: processCpuMs(dynamodbPid),
-    getRecords: getRecordsOf(engine),
-    dynamodbPid,
+    mainThreadMs: mainThreadCpuMs(), process: process.cpuUsage(), ...engineFigures(engine), dynamodbMs: processCpuMs(dynamodbPid), dynamodbPid,
   };
 }
 
@@ -93,14 +93,25 @@ export function cpuSample(engine: LocalEngine, dynamodbPid?: number): CpuSample 
 export function cpuPerRun(engine: LocalEngine, since: CpuSample, runs: number): RunCpu {
   const mainThread = mainThreadCpuMs() - since.mainThreadMs;
   const { user, system } = process.cpuUsage(since.process);
-  const functionCode = engine.counters().totals.cpuMs - since.functionCodeMs;
+  const now = engineFigures(engine);
+  const functionCode = now.functionCodeMs - since.functionCodeMs;
   return {
     mainThread: mainThread / runs,
     functionCode: functionCode / runs,
     otherThreads: ((user + system) / 1000 - mainThread - functionCode) / runs,
     dynamodbLocal: (processCpuMs(since.dynamodbPid) - since.dynamodbMs) / runs,
-    getRecords: (getRecordsOf(engine) - since.getRecords) / runs,
+    getRecords: (now.getRecords - since.getRecords) / runs,
   };
+}
+
+/** The engine process's CPU (main thread, function code, other threads) of a split, ms. */
+export function engineProcessMs(cpu: RunCpu): number {
+  return cpu.mainThread + cpu.functionCode + cpu.otherThreads;
+}
+
+/** A goal's line in a report: `[met]` or `[MISSED]`, the goal, and what was measured. */
+export function goalLine(met: boolean, goal: string): string {
+  return `  [${met ? 'met' : 'MISSED'}] ${goal}`;
 }
 
 export interface Throughput {

@@ -39,8 +39,8 @@ import { parseArgs } from 'node:util';
 import { App, Duration, NestedStack, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import {
-  DynamoDbBound, dynamoDbBound, EngineStart, mainThreadCpuMs, measureEngineStart, measureThroughput, measureWarmSequential,
-  OTHER_THREADS, RecordedRequest, recordRun, Throughput,
+  DynamoDbBound, dynamoDbBound, EngineStart, engineProcessMs, goalLine, mainThreadCpuMs, measureEngineStart, measureThroughput,
+  measureWarmSequential, median, OTHER_THREADS, RecordedRequest, recordRun, Throughput,
 } from './bench-speed';
 import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
@@ -524,7 +524,7 @@ function goals(measured: Measured[]) {
   const a = measured.find((m) => m.config.key === 'A');
   const c = measured.find((m) => m.config.key === 'C');
   const lines: string[] = ['', 'Goals:'];
-  const check = (ok: boolean, text: string) => lines.push(`  [${ok ? 'met' : 'MISSED'}] ${text}`);
+  const check = (ok: boolean, text: string) => lines.push(goalLine(ok, text));
   if (a) {
     const ratio = price(a.perRun, PRICES.lambdaGbSecondArm).total / price(ORIGINAL.A, PRICES.lambdaGbSecondX86).total;
     check(a.perRun.invocations <= 12, `A: orchestrator Lambda invocations <= 12 (${fmt(a.perRun.invocations, 1)})`);
@@ -560,7 +560,7 @@ function speedReport({ throughput: t, bound: b, start, cpuMs, warmCpuMs }: Speed
   // the function code and DynamoDB Local answering the run's requests (no engine thread, no stream read).
   const cores = availableParallelism();
   const ceiling = (cores * 1000) / (t.cpu.functionCode + b.cpuMsPerActivityRun) / b.activityRunsPerSecond;
-  const engineProcess = t.cpu.mainThread + t.cpu.functionCode + t.cpu.otherThreads;
+  const engineProcess = engineProcessMs(t.cpu);
   const lines = ['', `Engine speed (configuration A, ${t.runs} activity runs at once, each after its start-run; same DynamoDB Local):`,
     `  engine: ${fmt(t.runsPerSecond, 2)} activity runs/s (${fmt(t.seconds, 2)} s until every effect settled), CPU per run: main thread ${fmt(t.cpu.mainThread, 1)} ms,`
       + ` whole engine process (with function workers) ${fmt(engineProcess)} ms, DynamoDB Local ${fmt(t.cpu.dynamodbLocal)} ms;`
@@ -573,10 +573,10 @@ function speedReport({ throughput: t, bound: b, start, cpuMs, warmCpuMs }: Speed
       + `${t.runs} runs at once over bare HTTP${b.errors ? ` (${b.errors} answered with an error)` : ''} = ${fmt(b.activityRunsPerSecond, 2)} activity runs/s`,
     `  engine start from cdk.out with DynamoDB Local running, fresh process (median): first ${fmt(start.firstMs)} ms (of which loading the package ${fmt(start.requireMs)} ms), later ${fmt(start.laterMs)} ms`,
     '', 'Speed goals:',
-    `  [${r >= 0.5 ? 'met' : 'MISSED'}] engine throughput vs DynamoDB Local bound >= 0.5 (${fmt(r, 2)})`,
-    `  [${cpuMs <= 20 ? 'met' : 'MISSED'}] A: engine main-thread CPU per activity run <= 20 ms (${fmt(cpuMs, 1)} ms sequential, first runs;`
+    goalLine(r >= 0.5, `engine throughput vs DynamoDB Local bound >= 0.5 (${fmt(r, 2)})`),
+    goalLine(cpuMs <= 20, `A: engine main-thread CPU per activity run <= 20 ms (${fmt(cpuMs, 1)} ms sequential, first runs;`)
       + ` ${fmt(warmCpuMs, 1)} ms sequential once warm; ${fmt(t.cpu.mainThread, 1)} ms concurrent)`,
-    `  [${start.firstMs <= 1000 ? 'met' : 'MISSED'}] engine start (first in process) <= 1 s (${fmt(start.firstMs)} ms)`,
+    goalLine(start.firstMs <= 1000, `engine start (first in process) <= 1 s (${fmt(start.firstMs)} ms)`),
     `engine start (first in process): ${fmt(start.firstMs)} ms`,
     `engine start (later): ${fmt(start.laterMs)} ms`,
     `engine main-thread CPU per activity run (A): ${fmt(cpuMs, 1)} ms`,
@@ -681,7 +681,6 @@ async function compareAuthorization(configs: Config[], runs: number) {
         }
       }
       // Medians: a shared machine's load comes in bursts that a mean would carry into one mode only.
-      const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
       const ratio = median(cpu.enforce) / median(cpu.off);
       rows.push([
         config.key, fmt(median(cpu.off), 1), fmt(median(cpu.enforce), 1), ratio.toFixed(3), fmt(median(deciding), 2),

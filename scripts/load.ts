@@ -35,7 +35,7 @@ import { LocalEngine } from '../local/src';
 import type { EngineCounters, ExecutionResult } from '../local/src';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 import { ActivityStage, Orchestrator, Workflow } from '../src';
-import { cpuPerRun, cpuSample, OTHER_THREADS, RunCpu } from './bench-speed';
+import { cpuPerRun, cpuSample, engineProcessMs, goalLine, OTHER_THREADS, RunCpu } from './bench-speed';
 
 const WORKFLOW = 'load';
 const ACTIVITIES = ['Intake', 'Settle'];
@@ -280,7 +280,7 @@ function cpuReport(cpu: RunCpu, runs: number, seconds: number): string {
     + `other engine threads ${ms(cpu.otherThreads)} (${OTHER_THREADS})`;
   // Where /proc cannot be read (not Linux), there is no DynamoDB Local figure to divide by.
   if (Number.isNaN(cpu.dynamodbLocal)) return `${parts}; DynamoDB Local: not measured here`;
-  const total = cpu.mainThread + cpu.functionCode + cpu.otherThreads + cpu.dynamodbLocal;
+  const total = engineProcessMs(cpu) + cpu.dynamodbLocal;
   const work = cpu.functionCode + cpu.dynamodbLocal;
   return [
     `${parts}, DynamoDB Local ${ms(cpu.dynamodbLocal)} (with the engine's ${cpu.getRecords.toFixed(1)} stream reads): `
@@ -293,7 +293,7 @@ function cpuReport(cpu: RunCpu, runs: number, seconds: number): string {
 
 /** The issue's load goals, for the sizes they are set at (10 and 1,000 runs at once). */
 function goalsReport(load: Figures, wrongOrLost: number): string {
-  const line = (met: boolean, goal: string, now: string) => `  [${met ? 'met' : 'MISSED'}] ${goal} (${now})`;
+  const line = (met: boolean, goal: string, now: string) => goalLine(met, `${goal} (${now})`);
   const lines = ['Load goals:', line(wrongOrLost === 0, '0 statuses lost or wrong', `${wrongOrLost}`)];
   if (load.runs === 10) lines.push(line(load.p50Ms <= 500, 'p50 of one workflow run at 10 at once <= 0.5 s', `${(load.p50Ms / 1000).toFixed(2)} s`));
   if (load.runs === 1000) lines.push(line(load.p95Ms <= 30_000, 'p95 at 1,000 at once <= 30 s', `${(load.p95Ms / 1000).toFixed(1)} s`));

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { bareDynamoDbClient, cpuPerRun, cpuSample, median, RunCpu } from './bench-speed';
+import { bareDynamoDbClient, cpuPerRun, cpuSample, engineProcessMs, median, RunCpu } from './bench-speed';
 import { LocalEngine } from '../local/src';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 
@@ -137,8 +137,8 @@ interface RoundFigures {
 
 function figuresOf(stub: RunCpu, through: RunCpu, bare: RunCpu): RoundFigures {
   const us = (ms: number) => ms * 1000;
-  const sdkProcess = stub.functionCode + stub.mainThread + stub.otherThreads;
-  const engineProcess = through.functionCode + through.mainThread + through.otherThreads;
+  const sdkProcess = engineProcessMs(stub);
+  const engineProcess = engineProcessMs(through);
   return {
     sdk: us(stub.functionCode),
     sdkShared: us(stub.mainThread + stub.otherThreads),
@@ -197,7 +197,7 @@ async function main() {
     const us = (key: keyof RoundFigures) => `${at(key).toFixed(0)} µs`;
     const engineTotal = at('sandbox') + at('main') + at('other') + at('dynamodb');
     console.log(`One DynamoDB UpdateItem at a time from a Node.js sandbox (document client), ${calls} calls per round, median of ${rounds} rounds`
-      + `${values.small ? ' (smoke size: /proc counts in 10 ms ticks, not representative)' : ''}; authorization `
+      + `${values.small ? ' (smoke size, not representative: DynamoDB Local\'s CPU counts in 10 ms ticks)' : ''}; authorization `
       + `${engine.authorizationEnforced ? 'enforced' : 'off'}; CPU per call:`);
     console.log(`  the SDK's own work (a stub transport in the sandbox answers at once): sandbox ${us('sdk')}, `
       + `the process's other threads (V8's GC and compilers) ${us('sdkShared')}`);

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { invokeForAnswer } from './support';
 import { LocalEngine } from '../../local/src';
 import { chosenDirectory, CODE_CACHE_ENV } from '../../local/src/engine/code-cache';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
@@ -79,10 +80,9 @@ async function coldInvoke(outdir: string, name: string, dir: string): Promise<Re
   const engine = new LocalEngine({ app: outdir, dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT] });
   await engine.start();
   try {
-    const result = await engine.invoke(`${name}/Fn`, {});
-    if (!result.ok) throw new Error(JSON.stringify(result.error));
+    const answer = await invokeForAnswer<Record<string, unknown>>(engine, `${name}/Fn`);
     await engine.idle();
-    return JSON.parse(result.payload);
+    return answer;
   } finally {
     await engine.stop();
   }

@@ -1,8 +1,7 @@
 /**
  * Where Node.js sandboxes keep V8 code caches of the CommonJS modules they load, one file per module
- * file and source. Every sandbox, of
- * every function, engine and process, loads the AWS SDK and the handlers' other modules into an
- * isolate of its own, and used to compile each of them again: a sandbox that finds a module's cache
+ * file and source. Every sandbox, of every function, engine and process, loads the AWS SDK and the
+ * handlers' other modules into an isolate of its own, and used to compile each of them again: a sandbox that finds a module's cache
  * skips most of that (function-worker.ts, compileWithCodeCache). The first sandbox that runs a module
  * without one writes it after its first invocation, so it holds the functions that ran, not only the
  * module's top level.
@@ -41,16 +40,21 @@ export function codeCacheDirectory(): string | undefined {
 
 /** Empties the directory when it holds more than MAX_FILES; removes what a stopped sandbox left half-written. */
 function emptyIfFull(dir: string) {
+  let files: string[];
   try {
-    const files = readdirSync(dir);
-    const full = files.length > MAX_FILES;
-    const staleBefore = Date.now() - 60_000;
-    for (const file of files) {
-      const path = join(dir, file);
-      if (full || (file.endsWith('.tmp') && statSync(path).mtimeMs < staleBefore)) rmSync(path, { recursive: true, force: true });
-    }
+    files = readdirSync(dir);
   } catch {
-    // gone meanwhile: nothing to empty
+    return; // gone meanwhile: nothing to empty
+  }
+  const full = files.length > MAX_FILES;
+  const staleBefore = Date.now() - 60_000;
+  for (const file of files) {
+    const path = join(dir, file);
+    try {
+      if (full || (file.endsWith('.tmp') && statSync(path).mtimeMs < staleBefore)) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // renamed or removed meanwhile by another process's sandbox: the others are still checked
+    }
   }
 }
 

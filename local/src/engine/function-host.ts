@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LocalFunction } from './assembly';
-import { codeCacheDirectory, realTemporaryDirectory } from './code-cache';
 import type {
   AssignMessage, EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ResultMessage, StartData, WorkerData,
 } from './function-worker';
 import { FunctionHostOptions, forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
-import { Spares } from './spares';
+import { differsAtStart, Spares } from './spares';
 
 export type { FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './sandbox-host';
 
@@ -114,22 +113,33 @@ export function spareWorkers(): SpareWorkers {
     // Its error has no one else to go to.
     onGone: (worker, gone) => worker.once('exit', gone).on('error', () => undefined),
     end: (worker) => worker.terminate(),
+    // A worker that has exited has no thread any more.
+    alive: (worker) => worker.threadId >= 0,
   });
 }
 
 export interface NodeFunctionHostOptions extends FunctionHostOptions {
   /** Workers started ahead of need: a cold start takes one when one is ready. */
   readonly spares?: SpareWorkers;
+  /** Where sandboxes keep code caches (code-cache.ts), and what they do not cache: without both, no cache. */
+  readonly codeCacheDir?: string;
+  readonly temporaryDir?: string;
 }
+
+/**
+ * Node.js reads some NODE_* variables (NODE_OPTIONS, NODE_DEBUG) when a worker starts, not later: a
+ * function that sets any gets a worker started with its environment, not a spare (which has none).
+ */
+const NODE_READ_AT_START = ['NODE_'];
 
 /** Node.js functions: each warm sandbox is a worker thread with the function's environment and module state. */
 export class FunctionHost extends SandboxHost<PoolWorker> {
-  /** Where this function's sandboxes keep code caches, and what they do not cache (looked up once per host). */
-  private readonly codeCacheDir = codeCacheDirectory();
-  private readonly temporaryDir = realTemporaryDirectory();
+  /** Whether a cold start may take a spare (decided once: the environment is the host's). */
+  private readonly takesSpare: boolean;
 
   constructor(protected readonly options: NodeFunctionHostOptions) {
     super(options);
+    this.takesSpare = !differsAtStart(options.environment, {}, NODE_READ_AT_START);
   }
 
   protected start(): PoolWorker {
@@ -139,15 +149,13 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       fallbackModulePaths: runtimeModulePaths(),
       clockOffset: this.options.clockOffset,
       endpoint: endpoint?.url,
-      codeCacheDir: this.codeCacheDir,
-      temporaryDir: this.temporaryDir,
+      codeCacheDir: this.options.codeCacheDir,
+      temporaryDir: this.options.temporaryDir,
     };
     const { environment } = this.options;
     // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).
     const heapMb = Math.max(256, this.options.fn.memoryMb);
-    // Node.js reads some NODE_* variables (NODE_OPTIONS, NODE_DEBUG) when a worker starts, not later:
-    // a function that sets any gets a worker started with its environment.
-    const spare = Object.keys(environment).some((name) => name.startsWith('NODE_')) ? undefined : spares?.take(heapMb);
+    const spare = this.takesSpare ? spares?.take(heapMb) : undefined;
     const worker = spare ?? startWorker(heapMb, environment);
     worker.postMessage({ assign: { data, environment } } satisfies AssignMessage);
     spares?.refill(heapMb);

@@ -31,7 +31,7 @@ export interface WorkerData {
   /** The directory of V8 code caches of CommonJS modules (code-cache.ts); none: no cache. */
   readonly codeCacheDir?: string;
   /** The system's temporary directory: modules there are not cached (code-cache.ts). */
-  readonly temporaryDir: string;
+  readonly temporaryDir?: string;
 }
 
 /**
@@ -460,12 +460,15 @@ const DYNAMIC_IMPORT = /\bimport\s*(\(|\/[*/])/;
  * modules it compiled itself).
  */
 function compileWithCodeCache(dir: string, temporaryDir: string) {
+  // Node.js turns coverage on when a worker starts (from its environment then), not later.
+  if (process.env.NODE_V8_COVERAGE) return;
   const prototype = Module.prototype as unknown as { _compile: (content: unknown, filename: string, format?: string) => unknown };
   const compileByNode = prototype._compile;
   prototype._compile = function _compile(this: NodeModule, content: unknown, filename: string, format?: string) {
     const byNode = () => compileByNode.call(this, content, filename, format);
+    // Source maps can be turned on at run time (process.setSourceMapsEnabled): checked per module.
     if (typeof content !== 'string' || format === 'module' || content.startsWith('#!') || DYNAMIC_IMPORT.test(content)
-      || filename.startsWith(temporaryDir) || (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled || process.env.NODE_V8_COVERAGE) {
+      || filename.startsWith(temporaryDir) || (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) {
       return byNode();
     }
     // By file and source: V8 itself only checks that the source has the same length, and a script
@@ -540,7 +543,7 @@ function becomeSandbox(given: WorkerData) {
   if (data.clockOffset) shiftDate(data.clockOffset);
   if (data.endpoint) routeSdkCallsToEndpoint(data.endpoint);
   addFallbackModulePaths(data.fallbackModulePaths);
-  if (data.codeCacheDir) compileWithCodeCache(data.codeCacheDir, data.temporaryDir);
+  if (data.codeCacheDir && data.temporaryDir) compileWithCodeCache(data.codeCacheDir, data.temporaryDir);
   captureOutput();
   instrumentTimers();
   handlerPromise = loadHandler();

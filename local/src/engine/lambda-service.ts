@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LocalEventInvokeConfig, LocalFunction } from './assembly';
 import { AwsError, LambdaInvokeRequest, LambdaInvokeResponse } from './aws-endpoint';
+import { codeCacheDirectory, realTemporaryDirectory } from './code-cache';
 import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult, spareWorkers } from './function-host';
 import { functionNameOf } from './intrinsics';
 import { isPythonEntry, PythonFunctionHost, SparePythonProcesses, sparePythonProcesses } from './python-host';
@@ -59,6 +60,9 @@ export class LambdaService {
   /** Sandboxes started ahead of cold starts, for every function of the engine (spares.ts). */
   private readonly spares = spareWorkers();
   private readonly pythonSpares: SparePythonProcesses;
+  /** Where Node.js sandboxes keep code caches, and what they do not cache (looked up once per engine). */
+  private readonly codeCacheDir = codeCacheDirectory();
+  private readonly temporaryDir = realTemporaryDirectory();
 
   constructor(private readonly options: LambdaServiceOptions) {
     this.pythonSpares = sparePythonProcesses(options.tempRoot);
@@ -141,16 +145,8 @@ export class LambdaService {
       const gbSeconds = (stats.billedMs / 1000) * (stats.memoryMb / 1024);
       const memoryMb = this.byName.get(host.name)?.memoryMb ?? stats.memoryMb;
       const earlier = out[host.name];
-      out[host.name] = !earlier ? { ...stats, memoryMb, gbSeconds } : {
-        invocations: earlier.invocations + stats.invocations,
-        errors: earlier.errors + stats.errors,
-        billedMs: earlier.billedMs + stats.billedMs,
-        coldStarts: earlier.coldStarts + stats.coldStarts,
-        timerWaitMs: earlier.timerWaitMs + stats.timerWaitMs,
-        cpuMs: earlier.cpuMs + stats.cpuMs,
-        memoryMb,
-        gbSeconds: earlier.gbSeconds + gbSeconds,
-      };
+      const counted = { ...stats, gbSeconds };
+      out[host.name] = { ...(earlier ? sumCounts(earlier, counted) : counted), memoryMb };
     }
     return out;
   }
@@ -182,7 +178,7 @@ export class LambdaService {
     };
     const host = isPythonEntry(entry)
       ? new PythonFunctionHost({ ...hostOptions, tempRoot: this.options.tempRoot, spares: this.pythonSpares })
-      : new FunctionHost({ ...hostOptions, spares: this.spares });
+      : new FunctionHost({ ...hostOptions, spares: this.spares, codeCacheDir: this.codeCacheDir, temporaryDir: this.temporaryDir });
     this.hosts.set(fn.name, host);
     return host;
   }
@@ -220,4 +216,10 @@ export class LambdaService {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Adds two hosts' figures field by field (memoryMb, not a count, is set by the caller). */
+function sumCounts<T extends object>(a: T, b: T): T {
+  const other = b as Record<string, number>;
+  return Object.fromEntries(Object.entries(a as Record<string, number>).map(([key, value]) => [key, value + other[key]])) as T;
 }

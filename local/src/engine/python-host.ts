@@ -20,7 +20,7 @@ import type { LocalFunction } from './assembly';
 import {
   FunctionHostOptions, forEachLine, HandlerEntry, runtimeBaseEnvironment, Sandbox, SandboxAnswer, SandboxHost, SandboxRequest,
 } from './sandbox-host';
-import { Spares } from './spares';
+import { differsAtStart, Spares } from './spares';
 
 /** The bootstrap every Python "container" runs: `python3 bootstrap.py <module file> <handler name>`. */
 const BOOTSTRAP = String.raw`
@@ -67,7 +67,7 @@ def answer(message):
     results.flush()
 
 point_old_botocore_at_local_endpoint()
-started_as_spare = sys.argv[1] == '--spare'  # for the engine's tests; the function sees the same argv either way
+started_as_spare = sys.argv[1] == '--spare'  # the bootstrap's mode (the engine's tests read it too); the function sees the same argv either way
 if started_as_spare:
     # Started ahead of need (botocore imported above): the first line names the function and its environment.
     assign = json.loads(sys.stdin.readline())['assign']
@@ -193,17 +193,6 @@ const PYTHON_START_ENVIRONMENT = { PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECOD
  */
 const READ_AT_START = ['PYTHON', 'LANG', 'LC_', 'LD_', 'GLIBC_', 'MALLOC_', 'OPENSSL_', 'SSL_CERT_', 'HOME', 'PATH', 'BOTO_', 'AWS_NEW_'];
 
-/**
- * Whether a spare can become the process of a function with this environment: one whose environment
- * differs from a spare's in anything READ_AT_START gets a process started with its own.
- */
-function startsLikeSpare(environment: Record<string, string>): boolean {
-  const spare = spareEnvironment();
-  const readAtStart = (name: string) => READ_AT_START.some((prefix) => name.startsWith(prefix));
-  const names = new Set([...Object.keys(environment), ...Object.keys(spare)].filter(readAtStart));
-  return [...names].every((name) => environment[name] === spare[name]);
-}
-
 /** `python3` processes started ahead of need, by interpreter: the bootstrap in spare mode has imported botocore. */
 export type SparePythonProcesses = Spares<ChildProcess>;
 
@@ -216,9 +205,22 @@ export function sparePythonProcesses(tempRoot: string): SparePythonProcesses {
     perKind: 1,
     start: (python) => spawnBootstrap(python, ['--spare'], tempRoot, spareEnvironment()),
     onGone: (child, gone) => child.once('exit', gone).on('error', gone),
-    end: (child) => {
-      child.kill('SIGKILL');
-    },
+    end: killAndWait,
+    // Not one that has died (its exit event may still be on its way).
+    alive: (child) => !hasExited(child),
+  });
+}
+
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Kills a process and resolves once it has exited (the engine's stop then removes its files). */
+function killAndWait(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (hasExited(child)) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
   });
 }
 
@@ -238,25 +240,28 @@ function spawnBootstrap(python: string, args: string[], tempRoot: string, env: R
 
 /** Python functions: each warm sandbox is one `python3` process running the bootstrap above. */
 export class PythonFunctionHost extends SandboxHost<PythonProcess> {
+  /** Every sandbox's environment, and whether a cold start may take a spare (both fixed for the host). */
+  private readonly environment: Record<string, string>;
+  private readonly takesSpare: boolean;
+
   constructor(protected readonly options: PythonHostOptions) {
     super(options);
+    this.environment = {
+      ...options.environment,
+      LAMBDA_TASK_ROOT: options.environment.LAMBDA_TASK_ROOT || dirname(options.entry.file),
+      // Unbuffered output; and the code directory may be the user's source directory: leave no __pycache__ there.
+      ...PYTHON_START_ENVIRONMENT,
+    };
+    this.takesSpare = !differsAtStart(this.environment, spareEnvironment(), READ_AT_START);
   }
 
   protected start(): PythonProcess {
     const { entry, spares } = this.options;
-    const environment: Record<string, string> = {
-      ...this.options.environment,
-      LAMBDA_TASK_ROOT: this.options.environment.LAMBDA_TASK_ROOT || dirname(entry.file),
-      // Unbuffered output; and the code directory may be the user's source directory: leave no __pycache__ there.
-      ...PYTHON_START_ENVIRONMENT,
-    };
+    const environment = this.environment;
     const python = pythonExecutable();
-    // Not one that has died (its exit event may still be on its way).
-    const spare = startsLikeSpare(environment) ? spares?.take(python) : undefined;
-    const child = spare?.exitCode === null && spare.signalCode === null
-      ? spare
-      : spawnBootstrap(python, [entry.file, entry.exportName], this.options.tempRoot, environment, dirname(entry.file));
-    if (child === spare) child.stdin!.write(`${JSON.stringify({ assign: { environment, file: entry.file, exportName: entry.exportName } })}\n`);
+    const spare = this.takesSpare ? spares?.take(python) : undefined;
+    const child = spare ?? spawnBootstrap(python, [entry.file, entry.exportName], this.options.tempRoot, environment, dirname(entry.file));
+    if (spare) child.stdin!.write(`${JSON.stringify({ assign: { environment, file: entry.file, exportName: entry.exportName } })}\n`);
     spares?.refill(python);
     const slot: PythonProcess = { child, busy: false };
     forEachLine(child.stdio[3] as Readable, (line) => {
@@ -281,11 +286,7 @@ export class PythonFunctionHost extends SandboxHost<PythonProcess> {
   }
 
   protected terminate(slot: PythonProcess): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (slot.child.exitCode !== null || slot.child.signalCode !== null) return resolve();
-      slot.child.once('exit', () => resolve());
-      slot.child.kill('SIGKILL');
-    });
+    return killAndWait(slot.child);
   }
 
   protected logStreamOf(slot: PythonProcess): string {

@@ -75,7 +75,8 @@ export function runtimeBaseEnvironment(): Record<string, string> {
 
 /**
  * A host that was stopped (the engine stopped, or the function was replaced: LambdaService.putFunction)
- * takes no invocation, also none that was waiting for one of its sandboxes.
+ * takes no invocation, also none that was waiting for one of its sandboxes. Only the engine's stop
+ * lets it reach a caller: LambdaService sends those of a replaced function to the new host.
  */
 export class HostStoppedError extends Error {
   constructor(functionName: string) {

@@ -19,6 +19,20 @@ export interface SparesOptions<T, K> {
   readonly onGone: (spare: T, gone: () => void) => void;
   /** Ends a spare that was not taken. */
   readonly end: (spare: T) => Promise<unknown> | void;
+  /** Whether the spare still runs (its exit event may not have come yet): a dead one is not handed out. */
+  readonly alive: (spare: T) => boolean;
+}
+
+/**
+ * Whether an environment differs from a spare's in a variable read when a sandbox starts (named by
+ * prefix): a function with such an environment gets a sandbox started with it, not a spare.
+ */
+export function differsAtStart(
+  environment: Record<string, string>, spareEnvironment: Record<string, string>, readAtStart: readonly string[],
+): boolean {
+  const read = (name: string) => readAtStart.some((prefix) => name.startsWith(prefix));
+  const names = new Set([...Object.keys(environment), ...Object.keys(spareEnvironment)].filter(read));
+  return [...names].some((name) => environment[name] !== spareEnvironment[name]);
 }
 
 export class Spares<T, K = string> {
@@ -27,9 +41,13 @@ export class Spares<T, K = string> {
 
   constructor(private readonly options: SparesOptions<T, K>) {}
 
-  /** A spare of this kind, if one is ready; it is the caller's from now on. */
+  /** A live spare of this kind, if one is ready; it is the caller's from now on. */
   public take(kind: K): T | undefined {
-    return this.idle.get(kind)?.shift();
+    const spares = this.idle.get(kind) ?? [];
+    for (let spare = spares.shift(); spare !== undefined; spare = spares.shift()) {
+      if (this.options.alive(spare)) return spare;
+    }
+    return undefined;
   }
 
   /** Starts spares of this kind until there are enough (not after stop). */
