@@ -6,7 +6,9 @@
  * succeeded, or failed for good (after its retries, or when the event grew older than its maximum
  * event age). The record carries the SNS event the plugin received, so the run (uid, workflow,
  * activity, stage, `now`) comes from the plugin message and the plugin from the registry item keyed
- * by the subscription the message came through: one GetItem, one conditional UpdateItem.
+ * by the subscription the message came through: one GetItem, one conditional UpdateItem. A warm
+ * container remembers the plugins it read (`knownPlugins`), so a subscription's later outcomes cost
+ * the UpdateItem alone.
  *
  * The write is the plugin-state transition every plugin uses (`pluginStateUpdate`): never backwards.
  * A plugin that already reported a final state itself (the plugin SDK) keeps it, and a record that
@@ -72,13 +74,19 @@ async function recordPluginOutcome(rawEvent: unknown): Promise<PluginOutcomeResu
   const outcome = invocationOutcome(record);
   if (!outcome.state) return ignored('the plugin returned In Progress: it reports its own outcome', record);
 
-  const plugin = await registeredPlugin(delivery);
-  if (!plugin) return ignored(`no plugin of ${registryId(delivery.activity, delivery.stage)} is registered for subscription ${delivery.subscriptionArn}`, record);
-
-  const guarded = deliveryStateUpdate(statusTableName(), delivery, { pluginName: plugin.pluginName, kind: pluginKind(plugin) },
-    { state: outcome.state, message: outcome.message });
-  // On a refused write, the item as it was tells the log why (no extra read).
-  const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+  const remembered = knownPlugins.get(delivery);
+  let plugin = remembered ?? await registeredPlugin(delivery);
+  if (!plugin) return ignored(notRegistered(delivery), record);
+  const change = { state: outcome.state, message: outcome.message };
+  let written = await recordState(delivery, plugin, change);
+  if (!written.applied && remembered && written.current && !entryOf(written.current, delivery, plugin)) {
+    // The run has no entry under the remembered name and kind: the registration may have changed
+    // since it was read (a refresh renamed the plugin or made it optional). Read it again.
+    plugin = await registeredPlugin(delivery);
+    if (!plugin) return ignored(notRegistered(delivery), record);
+    const changed = plugin.pluginName !== remembered.pluginName || plugin.mandatory !== remembered.mandatory;
+    if (changed) written = await recordState(delivery, plugin, change);
+  }
   if (!written.applied) {
     const reason = refusal(written.current, delivery, plugin);
     logger.info('Plugin outcome not recorded', { plugin: plugin.pluginName, state: outcome.state, reason });
@@ -87,6 +95,16 @@ async function recordPluginOutcome(rawEvent: unknown): Promise<PluginOutcomeResu
   logger.info('Plugin outcome recorded', { plugin: plugin.pluginName, state: outcome.state, condition: record.requestContext.condition });
   if (outcome.state === State.ERROR) addMetric(Metric.PLUGIN_ERRORS);
   return { recorded: true, plugin: plugin.pluginName, state: outcome.state };
+}
+
+/** The conditional write of the plugin's new state; on a refused write, the item as it was tells why (no extra read). */
+function recordState(delivery: PluginDelivery, plugin: RegisteredPlugin, change: { readonly state: PluginState; readonly message?: string }) {
+  const guarded = deliveryStateUpdate(statusTableName(), delivery, { pluginName: plugin.pluginName, kind: pluginKind(plugin) }, change);
+  return updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+}
+
+function notRegistered(delivery: PluginDelivery): string {
+  return `no plugin of ${registryId(delivery.activity, delivery.stage)} is registered for subscription ${delivery.subscriptionArn}`;
 }
 
 function ignored(reason: string, record: DestinationRecord): PluginOutcomeResult {
@@ -142,23 +160,62 @@ function errorText(payload: unknown): string {
   return typeof payload === 'string' && payload !== '' ? payload : 'the plugin failed';
 }
 
-/** The registry item of the subscription the message came through (exact key: no index, no scan). */
+/**
+ * The plugins this container read from the registry, by subscription, for `REMEMBER_MS`. A remembered
+ * plugin cannot record an outcome under a stale name or kind: the write is conditional on the run's
+ * entry for that name and kind, and a write refused for want of the entry reads the registry again.
+ * The time bound only limits how long a renamed plugin's old name is used for runs that have it.
+ */
+class RememberedPlugins {
+  private static key(delivery: PluginDelivery): string {
+    return `${registryId(delivery.activity, delivery.stage)}\n${delivery.subscriptionArn}`;
+  }
+
+  private readonly entries = new Map<string, { readonly plugin: RegisteredPlugin; readonly until: number }>();
+
+  public get(delivery: PluginDelivery): RegisteredPlugin | undefined {
+    const key = RememberedPlugins.key(delivery);
+    const known = this.entries.get(key);
+    if (known && known.until > Date.now()) return known.plugin;
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  /** Remembers what the registry said; `undefined` (not registered) forgets the subscription. */
+  public set(delivery: PluginDelivery, plugin: RegisteredPlugin | undefined): void {
+    const key = RememberedPlugins.key(delivery);
+    this.entries.delete(key);
+    if (!plugin) return;
+    // The oldest is forgotten first: a container that serves many subscriptions stays small.
+    if (this.entries.size >= REMEMBER_AT_MOST) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, { plugin, until: Date.now() + REMEMBER_MS });
+  }
+}
+const REMEMBER_MS = 60_000;
+const REMEMBER_AT_MOST = 1000;
+const knownPlugins = new RememberedPlugins();
+
+/** The registry item of the subscription the message came through (exact key: no index, no scan), remembered. */
 async function registeredPlugin(delivery: PluginDelivery): Promise<RegisteredPlugin | undefined> {
   const answer = await dynamoDb().send(new GetCommand({
     TableName: pluginTableName(),
     Key: { orchestratorId: registryId(delivery.activity, delivery.stage), subscriptionArn: delivery.subscriptionArn },
   }));
-  if (!answer.Item) return undefined;
-  const plugin = parseRegistryItem(answer.Item);
-  if (!plugin) logger.warn('Ignoring malformed plugin registry item', { item: answer.Item });
+  const plugin = answer.Item ? parseRegistryItem(answer.Item) : undefined;
+  if (answer.Item && !plugin) logger.warn('Ignoring malformed plugin registry item', { item: answer.Item });
+  knownPlugins.set(delivery, plugin);
   return plugin;
+}
+
+/** The run's entry for this plugin under its name and kind, if the run has one. */
+function entryOf(current: StatusDocument, delivery: PluginDelivery, plugin: RegisteredPlugin) {
+  return ownField(activityOf(current, delivery.activity)?.[delivery.stage]?.[pluginKind(plugin)], plugin.pluginName);
 }
 
 /** Why a refused write was refused, from the item as it was (ALL_OLD). */
 function refusal(current: StatusDocument | undefined, delivery: PluginDelivery, plugin: RegisteredPlugin): string {
   if (!current) return 'no status item for this run';
-  const stage = activityOf(current, delivery.activity)?.[delivery.stage];
-  const entry = ownField(stage?.[pluginKind(plugin)], plugin.pluginName);
+  const entry = entryOf(current, delivery, plugin);
   if (!entry) return 'the run has no entry for this plugin';
   if (isPluginFinal(entry.state)) return `the plugin is already ${entry.state}`;
   return 'the stage was started again after this message was sent';

@@ -495,7 +495,7 @@ function report(measured: Measured[]): number | undefined {
       'SNS             Publish (one message, 3 deliveries in parallel)',
       'Lambda          A1..A3 (async; the last to finish)',
       'Lambda          plugin-outcome (Lambda destination)',
-      'DynamoDB        GetItem (registry item of the subscription)',
+      'DynamoDB        GetItem (registry item of the subscription; none when a warm container read it in the last minute)',
       'DynamoDB        UpdateItem (plugin Complete)',
       'DynamoDB Stream record -> Lambda status-summary (event filter: awaiting)',
       'DynamoDB        UpdateItem (stage Complete, token removed, awaiting deleted)',

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { snsEnvelope } from '../../lambda/shared/status';
 import { Harness, rejectionOf } from '../support/harness';
 
@@ -32,8 +32,7 @@ let counter = 0;
 interface Plugin { readonly name: string; readonly mandatory?: boolean }
 
 /** Registry items as `addPlugin` writes them for PARALLEL plugins: keyed by the SNS subscription ARN. */
-async function register(activity: string, plugin: Plugin): Promise<string> {
-  const subscriptionArn = `${h.topicArn(`${activity}-parallel`)}:${randomUUID()}`;
+async function register(activity: string, plugin: Plugin, subscriptionArn = `${h.topicArn(`${activity}-parallel`)}:${randomUUID()}`): Promise<string> {
   await h.db.send(new PutCommand({
     TableName: h.pluginTable,
     Item: {
@@ -62,6 +61,11 @@ interface ParallelRun {
 async function parallelRun(plugins: Plugin[], uid = `claim-${++counter}-${Date.now()}`, activity = `Out${counter}`): Promise<ParallelRun> {
   const subscriptions: Record<string, string> = {};
   for (const plugin of plugins) subscriptions[plugin.name] = await register(activity, plugin);
+  return runOf(subscriptions, uid, activity);
+}
+
+/** A run of `activity` whose plugins are already registered (subscription ARN by plugin name). */
+async function runOf(subscriptions: Record<string, string>, uid: string, activity: string): Promise<ParallelRun> {
   await h.handlers.startRun({ input: { uid, metadata: { region: 'EU' } }, workflow: WORKFLOW, activities: [activity] });
   const token = `token-${uid}`;
   await h.handlers.parallelStage({ uid, workflow: WORKFLOW, activity, stage: 'async', topicArn: h.topicArn(`${activity}-parallel`), token });
@@ -104,6 +108,7 @@ function destinationRecord(requestPayload: unknown, outcome: Outcome, attempts =
 
 const succeeded = (event: unknown, result?: unknown) => destinationRecord(event, { success: true, result });
 const failed = (event: unknown, error: unknown, attempts = 3) => destinationRecord(event, { success: false, error }, attempts);
+const subscriptionOf = (event: unknown): string => (event as { Records: [{ EventSubscriptionArn: string }] }).Records[0].EventSubscriptionArn;
 const stageOf = async (run: ParallelRun) => (await h.item(run.uid, WORKFLOW))!.activities[run.activity].async;
 
 test('success of a zero-SDK plugin: its entry becomes Complete with one GetItem and one UpdateItem, and the stage settles', async () => {
@@ -223,6 +228,57 @@ test('a late record from an earlier run of the same uid does not settle the re-r
   await expect(pluginOutcome(succeeded(first.events.Rate)))
     .resolves.toMatchObject({ recorded: false, reason: 'the stage was started again after this message was sent' });
   expect((await stageOf(first)).mandatory.Rate.state).toBe('Not Started');
+});
+
+describe('a warm container remembers the plugin of a subscription', () => {
+  test('the next run\'s outcome costs one UpdateItem', async () => {
+    const first = await parallelRun([{ name: 'Rate' }]);
+    await expect(pluginOutcome(succeeded(first.events.Rate))).resolves.toMatchObject({ recorded: true, plugin: 'Rate' });
+    const second = await runOf({ Rate: subscriptionOf(first.events.Rate) }, `claim-${++counter}-${Date.now()}`, first.activity);
+
+    await expect(pluginOutcome(succeeded(second.events.Rate))).resolves.toEqual({ recorded: true, plugin: 'Rate', state: 'Complete' });
+    expect(h.fake.dynamoDbRequests()).toEqual(['UpdateItem']);
+    expect((await stageOf(second)).mandatory.Rate.state).toBe('Complete');
+  });
+
+  test.each<[string, Plugin]>([
+    ['made optional', { name: 'Rate', mandatory: false }],
+    ['renamed', { name: 'Rating' }],
+  ])('a registration %s since it was remembered: the refused write reads the registry again and records under the new entry', async (_, changed) => {
+    const first = await parallelRun([{ name: 'Rate' }]);
+    await pluginOutcome(succeeded(first.events.Rate));
+    const subscription = subscriptionOf(first.events.Rate);
+    await register(first.activity, changed, subscription); // a refresh rewrote the item
+    const second = await runOf({ [changed.name]: subscription }, `claim-${++counter}-${Date.now()}`, first.activity);
+
+    await expect(pluginOutcome(succeeded(second.events[changed.name]))).resolves.toEqual({ recorded: true, plugin: changed.name, state: 'Complete' });
+    expect(h.fake.dynamoDbRequests()).toEqual(['UpdateItem', 'GetItem', 'UpdateItem']);
+    await h.pump();
+    const stage = await stageOf(second);
+    expect(stage[changed.mandatory === false ? 'optional' : 'mandatory'][changed.name].state).toBe('Complete');
+    expect(stage.status.state).toBe('Complete');
+    // What was read is remembered: the next outcome of this subscription is one write again.
+    const third = await runOf({ [changed.name]: subscription }, `claim-${++counter}-${Date.now()}`, first.activity);
+    await pluginOutcome(succeeded(third.events[changed.name]));
+    expect(h.fake.dynamoDbRequests()).toEqual(['UpdateItem']);
+  });
+
+  test('a plugin unregistered since it was remembered is ignored once the run has no entry for it, and forgotten', async () => {
+    const first = await parallelRun([{ name: 'Rate' }, { name: 'Fraud' }]);
+    await pluginOutcome(succeeded(first.events.Rate));
+    const subscription = subscriptionOf(first.events.Rate);
+    await h.db.send(new DeleteCommand({ TableName: h.pluginTable, Key: { orchestratorId: `${first.activity}|async`, subscriptionArn: subscription } }));
+    const second = await runOf({ Fraud: subscriptionOf(first.events.Fraud) }, `claim-${++counter}-${Date.now()}`, first.activity);
+    const stray = JSON.parse(JSON.stringify(second.events.Fraud));
+    stray.Records[0].EventSubscriptionArn = subscription;
+
+    await expect(pluginOutcome(succeeded(stray))).resolves.toMatchObject({ recorded: false, reason: expect.stringContaining('no plugin of') });
+    expect(h.fake.dynamoDbRequests()).toEqual(['UpdateItem', 'GetItem']);
+    expect((await stageOf(second)).mandatory).not.toHaveProperty('Rate');
+    h.fake.clearCalls();
+    await pluginOutcome(succeeded(stray));
+    expect(h.fake.dynamoDbRequests()).toEqual(['GetItem']);
+  });
 });
 
 test('a subscription that is not in the registry is ignored: nothing written', async () => {
