@@ -14,7 +14,7 @@
  * Printed: runs/s, p50/p95/max run latency (execution start to stop), cold starts, where each run's
  * CPU went (the engine's main thread, the function code in its sandboxes, the engine's other threads,
  * DynamoDB Local with the engine's stream reads) and the most runs/s that allows on this machine's
- * cores, the issue's load goals at the sizes they are set at (10 and 1,000 at once; printed, not
+ * cores, the function code's share by orchestrator handler (invocations per run x CPU each), the issue's load goals at the sizes they are set at (10 and 1,000 at once; printed, not
  * enforced: the smoke run's p50 goal line says MISSED on 2 cores), orchestrator invocations and
  * DynamoDB requests per run (the handlers' requests through the engine's endpoint; the engine's own
  * stream reads are not counted), SNS publishes per run — for the load and for a baseline measured in
@@ -142,14 +142,39 @@ interface Figures {
   readonly coldStarts: number;
   /** CPU per run, ms, from the first start until every effect settled (the status read-back excluded). */
   readonly cpu: RunCpu;
+  /** The function code's CPU per run by orchestrator handler (the plugins together), biggest first. */
+  readonly codeByHandler: readonly HandlerCpu[];
   readonly problems: string[];
+}
+
+interface HandlerCpu { readonly handler: string; readonly invocationsPerRun: number; readonly msPerRun: number }
+
+/**
+ * Function code CPU per run by orchestrator handler, from the engine's counters: which handler's
+ * invocations the function code's share goes to. `handlers`: function name -> handler name; every
+ * other function counts as a plugin.
+ */
+function codeByHandler(before: EngineCounters, after: EngineCounters, handlers: ReadonlyMap<string, string>, runs: number): HandlerCpu[] {
+  const sums = new Map<string, { invocations: number; cpuMs: number }>();
+  for (const [name, now] of Object.entries(after.functions)) {
+    const handler = handlers.get(name) ?? 'plugins';
+    const sum = sums.get(handler) ?? { invocations: 0, cpuMs: 0 };
+    sum.invocations += now.invocations - (before.functions[name]?.invocations ?? 0);
+    sum.cpuMs += now.cpuMs - (before.functions[name]?.cpuMs ?? 0);
+    sums.set(handler, sum);
+  }
+  return [...sums].filter(([, sum]) => sum.invocations > 0)
+    .map(([handler, sum]) => ({ handler, invocationsPerRun: sum.invocations / runs, msPerRun: sum.cpuMs / runs }))
+    .sort((a, b) => b.msPerRun - a.msPerRun);
 }
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label: string, count: number, dynamodbPid?: number): Promise<Figures> {
+async function measure(
+  engine: LocalEngine, orchestratorFns: ReadonlyMap<string, string>, label: string, count: number, dynamodbPid?: number,
+): Promise<Figures> {
   const invocations = (c: EngineCounters) => Object.entries(c.functions)
     .reduce((t, [name, f]) => t + (orchestratorFns.has(name) ? f.invocations : 0), 0);
   const dynamodb = (c: EngineCounters) => c.dynamodb.reads + c.dynamodb.writes + c.dynamodb.other;
@@ -195,6 +220,7 @@ async function measure(engine: LocalEngine, orchestratorFns: Set<string>, label:
     publishesPerRun: (after.sns.publishes - before.sns.publishes) / count,
     coldStarts: coldStarts(after) - coldStarts(before),
     cpu,
+    codeByHandler: codeByHandler(before, after, orchestratorFns, count),
     problems,
   };
 }
@@ -229,7 +255,9 @@ async function main() {
   try {
     await engine.start();
     const prefix = `${orchestrator.node.path}/Handlers/`;
-    const orchestratorFns = new Set(engine.assembly.functions.filter((f) => f.path?.startsWith(prefix)).map((f) => f.name));
+    // Orchestrator function name -> its handler's name (`SequentialStage`): the rest are plugins.
+    const orchestratorFns = new Map(engine.assembly.functions
+      .filter((f) => f.path?.startsWith(prefix)).map((f) => [f.name, f.path!.slice(prefix.length)]));
     console.log(`DynamoDB Local answered after ${dynamoDbBootS.toFixed(1)} s; the engine started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s more; workflow ${WORKFLOW}: ${ACTIVITIES.join(' -> ')}, `
       + `each with pre ${PLUGINS.pre.length} + parallel ${PLUGINS.async.length} + post ${PLUGINS.post.length} plugins; every 10th run fails on purpose`);
 
@@ -251,6 +279,8 @@ async function main() {
       + `p50 latency ${(load.p50Ms / baseline.p50Ms).toFixed(1)}x, p95 latency ${(load.p95Ms / baseline.p95Ms).toFixed(1)}x, `
       + `invocations/run ${(load.invocationsPerRun / baseline.invocationsPerRun).toFixed(2)}x, DynamoDB/run ${(load.dynamodbPerRun / baseline.dynamodbPerRun).toFixed(2)}x`);
     console.log(cpuReport(load.cpu, runs, load.seconds));
+    console.log(`function code per run by handler: ${load.codeByHandler
+      .map((h) => `${h.handler} ${h.msPerRun.toFixed(1)} ms (${h.invocationsPerRun.toFixed(2)} x ${(h.msPerRun / h.invocationsPerRun).toFixed(2)} ms)`).join(', ')}`);
     console.log(`engine process RSS: ${(rssBefore / 2 ** 20).toFixed(0)} MB before the load, ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB after`);
     const phases = [firstWarmup, baseline, loadWarmup, load];
     const problems = phases.flatMap((phase) => phase.problems);
