@@ -7,8 +7,8 @@
  * event age). The record carries the SNS event the plugin received, so the run (uid, workflow,
  * activity, stage, `now`) comes from the plugin message and the plugin from the registry item keyed
  * by the subscription the message came through: one GetItem, one conditional UpdateItem. A warm
- * container remembers the plugins it read (`knownPlugins`), so a subscription's later outcomes cost
- * the UpdateItem alone.
+ * container remembers the plugins it read (`RememberedPlugins`), so a subscription's later outcomes
+ * cost the UpdateItem alone.
  *
  * The write is the plugin-state transition every plugin uses (`pluginStateUpdate`): never backwards.
  * A plugin that already reported a final state itself (the plugin SDK) keeps it, and a record that
@@ -74,18 +74,22 @@ async function recordPluginOutcome(rawEvent: unknown): Promise<PluginOutcomeResu
   const outcome = invocationOutcome(record);
   if (!outcome.state) return ignored('the plugin returned In Progress: it reports its own outcome', record);
 
-  const remembered = knownPlugins.get(delivery);
-  let plugin = remembered ?? await registeredPlugin(delivery);
+  const remembered = rememberedPlugins.get(delivery);
+  let plugin = remembered ?? await readRegisteredPlugin(delivery);
   if (!plugin) return ignored(notRegistered(delivery), record);
   const change = { state: outcome.state, message: outcome.message };
   let written = await recordState(delivery, plugin, change);
-  if (!written.applied && remembered && written.current && !entryOf(written.current, delivery, plugin)) {
-    // The run has no entry under the remembered name and kind: the registration may have changed
-    // since it was read (a refresh renamed the plugin or made it optional). Read it again.
-    plugin = await registeredPlugin(delivery);
+  if (!written.applied && remembered && written.current) {
+    // Refused: the registration may have changed since it was remembered (a refresh renamed the
+    // plugin or made it optional), and a re-run may still hold a final entry under the old name.
+    plugin = await readRegisteredPlugin(delivery);
     if (!plugin) return ignored(notRegistered(delivery), record);
-    const changed = plugin.pluginName !== remembered.pluginName || plugin.mandatory !== remembered.mandatory;
-    if (changed) written = await recordState(delivery, plugin, change);
+    if (plugin.pluginName !== remembered.pluginName || plugin.mandatory !== remembered.mandatory) {
+      logger.info('Plugin registration changed since it was remembered', {
+        before: { plugin: remembered.pluginName, kind: pluginKind(remembered) }, after: { plugin: plugin.pluginName, kind: pluginKind(plugin) },
+      });
+      written = await recordState(delivery, plugin, change);
+    }
   }
   if (!written.applied) {
     const reason = refusal(written.current, delivery, plugin);
@@ -98,7 +102,7 @@ async function recordPluginOutcome(rawEvent: unknown): Promise<PluginOutcomeResu
 }
 
 /** The conditional write of the plugin's new state; on a refused write, the item as it was tells why (no extra read). */
-function recordState(delivery: PluginDelivery, plugin: RegisteredPlugin, change: { readonly state: PluginState; readonly message?: string }) {
+function recordState(delivery: PluginDelivery, plugin: PluginIdentity, change: { readonly state: PluginState; readonly message?: string }) {
   const guarded = deliveryStateUpdate(statusTableName(), delivery, { pluginName: plugin.pluginName, kind: pluginKind(plugin) }, change);
   return updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
 }
@@ -160,20 +164,25 @@ function errorText(payload: unknown): string {
   return typeof payload === 'string' && payload !== '' ? payload : 'the plugin failed';
 }
 
+/** What plugin-outcome needs of a registry item: the name and kind of the run's entry. */
+type PluginIdentity = Pick<RegisteredPlugin, 'pluginName' | 'mandatory'>;
+
 /**
- * The plugins this container read from the registry, by subscription, for `REMEMBER_MS`. A remembered
- * plugin cannot record an outcome under a stale name or kind: the write is conditional on the run's
- * entry for that name and kind, and a write refused for want of the entry reads the registry again.
- * The time bound only limits how long a renamed plugin's old name is used for runs that have it.
+ * The plugins this container read from the registry, by subscription, for `REMEMBER_MS`: a warm
+ * container records a subscription's later outcomes without reading the registry. A remembered name
+ * or kind the run has no pending entry for (renamed, made optional or mandatory, unregistered) makes
+ * the write refused, and a refused write reads the registry again. The registry is read after the
+ * run's stage started with or without this memory, so a registration changed mid-run could always be
+ * told apart only by name; remembering widens that to changes made up to `REMEMBER_MS` before.
  */
 class RememberedPlugins {
   private static key(delivery: PluginDelivery): string {
     return `${registryId(delivery.activity, delivery.stage)}\n${delivery.subscriptionArn}`;
   }
 
-  private readonly entries = new Map<string, { readonly plugin: RegisteredPlugin; readonly until: number }>();
+  private readonly entries = new Map<string, { readonly plugin: PluginIdentity; readonly until: number }>();
 
-  public get(delivery: PluginDelivery): RegisteredPlugin | undefined {
+  public get(delivery: PluginDelivery): PluginIdentity | undefined {
     const key = RememberedPlugins.key(delivery);
     const known = this.entries.get(key);
     if (known && known.until > Date.now()) return known.plugin;
@@ -188,32 +197,32 @@ class RememberedPlugins {
     if (!plugin) return;
     // The oldest is forgotten first: a container that serves many subscriptions stays small.
     if (this.entries.size >= REMEMBER_AT_MOST) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(key, { plugin, until: Date.now() + REMEMBER_MS });
+    this.entries.set(key, { plugin: { pluginName: plugin.pluginName, mandatory: plugin.mandatory }, until: Date.now() + REMEMBER_MS });
   }
 }
 const REMEMBER_MS = 60_000;
 const REMEMBER_AT_MOST = 1000;
-const knownPlugins = new RememberedPlugins();
+const rememberedPlugins = new RememberedPlugins();
 
-/** The registry item of the subscription the message came through (exact key: no index, no scan), remembered. */
-async function registeredPlugin(delivery: PluginDelivery): Promise<RegisteredPlugin | undefined> {
+/** Reads the registry item of the subscription the message came through (exact key: no index, no scan) and remembers it. */
+async function readRegisteredPlugin(delivery: PluginDelivery): Promise<RegisteredPlugin | undefined> {
   const answer = await dynamoDb().send(new GetCommand({
     TableName: pluginTableName(),
     Key: { orchestratorId: registryId(delivery.activity, delivery.stage), subscriptionArn: delivery.subscriptionArn },
   }));
   const plugin = answer.Item ? parseRegistryItem(answer.Item) : undefined;
   if (answer.Item && !plugin) logger.warn('Ignoring malformed plugin registry item', { item: answer.Item });
-  knownPlugins.set(delivery, plugin);
+  rememberedPlugins.set(delivery, plugin);
   return plugin;
 }
 
 /** The run's entry for this plugin under its name and kind, if the run has one. */
-function entryOf(current: StatusDocument, delivery: PluginDelivery, plugin: RegisteredPlugin) {
+function entryOf(current: StatusDocument, delivery: PluginDelivery, plugin: PluginIdentity) {
   return ownField(activityOf(current, delivery.activity)?.[delivery.stage]?.[pluginKind(plugin)], plugin.pluginName);
 }
 
 /** Why a refused write was refused, from the item as it was (ALL_OLD). */
-function refusal(current: StatusDocument | undefined, delivery: PluginDelivery, plugin: RegisteredPlugin): string {
+function refusal(current: StatusDocument | undefined, delivery: PluginDelivery, plugin: PluginIdentity): string {
   if (!current) return 'no status item for this run';
   const entry = entryOf(current, delivery, plugin);
   if (!entry) return 'the run has no entry for this plugin';

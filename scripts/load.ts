@@ -14,8 +14,9 @@
  * Printed: runs/s, p50/p95/max run latency (execution start to stop), cold starts, where each run's
  * CPU went (the engine's main thread, the function code in its sandboxes, the engine's other threads,
  * DynamoDB Local with the engine's stream reads) and the most runs/s that allows on this machine's
- * cores, the function code's share by orchestrator handler (invocations per run x CPU each), the issue's load goals at the sizes they are set at (10 and 1,000 at once; printed, not
- * enforced: the smoke run's p50 goal line says MISSED on 2 cores), orchestrator invocations and
+ * cores, the function code's share by orchestrator handler (invocations per run x CPU each, the
+ * plugins together), the issue's load goals at the sizes they are set at (10 and 1,000 at once;
+ * printed, not enforced: the smoke run's p50 goal line says MISSED on 2 cores), orchestrator invocations and
  * DynamoDB requests per run (the handlers' requests through the engine's endpoint; the engine's own
  * stream reads are not counted), SNS publishes per run — for the load and for a baseline measured in
  * the same process first (a few runs at a time), and the ratio load/baseline.
@@ -157,7 +158,7 @@ interface HandlerCpu { readonly handler: string; readonly invocationsPerRun: num
 function codeByHandler(before: EngineCounters, after: EngineCounters, handlers: ReadonlyMap<string, string>, runs: number): HandlerCpu[] {
   const sums = new Map<string, { invocations: number; cpuMs: number }>();
   for (const [name, now] of Object.entries(after.functions)) {
-    const handler = handlers.get(name) ?? 'plugins';
+    const handler = handlers.get(name) ?? 'plugins'; // the load's app has no other functions
     const sum = sums.get(handler) ?? { invocations: 0, cpuMs: 0 };
     sum.invocations += now.invocations - (before.functions[name]?.invocations ?? 0);
     sum.cpuMs += now.cpuMs - (before.functions[name]?.cpuMs ?? 0);

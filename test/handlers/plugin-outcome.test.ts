@@ -230,6 +230,8 @@ test('a late record from an earlier run of the same uid does not settle the re-r
   expect((await stageOf(first)).mandatory.Rate.state).toBe('Not Started');
 });
 
+// The handler module (and what it remembers) lives for the whole file: every run registers its plugins
+// under new subscription ARNs, so only the tests below meet a remembered plugin.
 describe('a warm container remembers the plugin of a subscription', () => {
   test('the next run\'s outcome costs one UpdateItem', async () => {
     const first = await parallelRun([{ name: 'Rate' }]);
@@ -261,6 +263,35 @@ describe('a warm container remembers the plugin of a subscription', () => {
     const third = await runOf({ [changed.name]: subscription }, `claim-${++counter}-${Date.now()}`, first.activity);
     await pluginOutcome(succeeded(third.events[changed.name]));
     expect(h.fake.dynamoDbRequests()).toEqual(['UpdateItem']);
+  });
+
+  test('a re-run of the uid after a rename: the old name\'s entry is final, so the refused write reads the registry again', async () => {
+    const first = await parallelRun([{ name: 'Rate' }, { name: 'Other' }]);
+    await pluginOutcome(succeeded(first.events.Rate));
+    await pluginOutcome(failed(first.events.Other, { errorType: 'Error', errorMessage: 'down' }));
+    await h.handlers.stageFailure({ uid: first.uid, workflow: WORKFLOW, activity: first.activity, error: { Error: 'PluginFailed', Cause: 'Other' } })
+      .catch(() => undefined);
+    const subscription = subscriptionOf(first.events.Rate);
+    await register(first.activity, { name: 'Rating' }, subscription);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the re-run's stage starts strictly later
+    const rerun = await runOf({ Rating: subscription, Other: subscriptionOf(first.events.Other) }, first.uid, first.activity);
+    expect((await stageOf(rerun)).mandatory.Rate.state).toBe('Complete'); // finished work is kept by the re-run
+
+    await expect(pluginOutcome(succeeded(rerun.events.Rating))).resolves.toEqual({ recorded: true, plugin: 'Rating', state: 'Complete' });
+    expect(h.fake.dynamoDbRequests()).toEqual(['UpdateItem', 'GetItem', 'UpdateItem']);
+    expect((await stageOf(rerun)).mandatory.Rating.state).toBe('Complete');
+  });
+
+  test('a refused write whose registration did not change reads it once and writes nothing more (a plugin that reported itself)', async () => {
+    const first = await parallelRun([{ name: 'Sdk' }]);
+    await pluginOutcome(succeeded(first.events.Sdk));
+    const second = await runOf({ Sdk: subscriptionOf(first.events.Sdk) }, `claim-${++counter}-${Date.now()}`, first.activity);
+    await h.report({ uid: second.uid, workflow: WORKFLOW, activity: second.activity, stage: 'async', plugin: 'Sdk', state: 'Error', message: 'said by the plugin' });
+    h.fake.clearCalls();
+
+    await expect(pluginOutcome(succeeded(second.events.Sdk))).resolves.toEqual({ recorded: false, reason: 'the plugin is already Error', plugin: 'Sdk', state: 'Complete' });
+    expect(h.fake.dynamoDbRequests()).toEqual(['UpdateItem', 'GetItem']);
+    expect((await stageOf(second)).mandatory.Sdk).toMatchObject({ state: 'Error', message: 'said by the plugin' });
   });
 
   test('a plugin unregistered since it was remembered is ignored once the run has no entry for it, and forgotten', async () => {
