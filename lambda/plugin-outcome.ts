@@ -14,15 +14,13 @@
  * A plugin that already reported a final state itself (the plugin SDK) keeps it, and a record that
  * arrives after the stage was started again (a re-run) changes nothing.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { dynamoDb } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { InvalidOutcomeEvent } from './shared/errors';
 import { isObject } from './shared/json';
 import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { deliveryStateUpdate, PluginDelivery, pluginDelivery } from './shared/plugin-delivery';
-import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
-import { activityOf, isPluginFinal, ownField, PluginState, State, StatusDocument } from './shared/status';
+import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin, registryItem } from './shared/registry';
+import { isPluginFinal, pluginEntryOf, PluginState, State, StatusDocument } from './shared/status';
 import { updateStatus } from './shared/status-table';
 
 /** The conditions Lambda sends to a destination; any other record is logged and ignored. */
@@ -79,9 +77,7 @@ async function recordPluginOutcome(rawEvent: unknown): Promise<PluginOutcomeResu
   if (!plugin) return ignored(notRegistered(delivery), record);
   const change = { state: outcome.state, message: outcome.message };
   let written = await recordState(delivery, plugin, change);
-  if (!written.applied && remembered && written.current) {
-    // Refused: the registration may have changed since it was remembered (a refresh renamed the
-    // plugin or made it optional), and a re-run may still hold a final entry under the old name.
+  if (!written.applied && remembered && mayBeStale(written.current, delivery, plugin)) {
     plugin = await readRegisteredPlugin(delivery);
     if (!plugin) return ignored(notRegistered(delivery), record);
     if (plugin.pluginName !== remembered.pluginName || plugin.mandatory !== remembered.mandatory) {
@@ -171,7 +167,7 @@ type PluginIdentity = Pick<RegisteredPlugin, 'pluginName' | 'mandatory'>;
  * The plugins this container read from the registry, by subscription, for `REMEMBER_MS`: a warm
  * container records a subscription's later outcomes without reading the registry. A remembered name
  * or kind the run has no pending entry for (renamed, made optional or mandatory, unregistered) makes
- * the write refused, and a refused write reads the registry again. The registry is read after the
+ * the write refused, and such a refusal reads the registry again (`mayBeStale`). The registry is read after the
  * run's stage started with or without this memory, so a registration changed mid-run could always be
  * told apart only by name; remembering widens that to changes made up to `REMEMBER_MS` before.
  */
@@ -204,21 +200,30 @@ const REMEMBER_MS = 60_000;
 const REMEMBER_AT_MOST = 1000;
 const rememberedPlugins = new RememberedPlugins();
 
-/** Reads the registry item of the subscription the message came through (exact key: no index, no scan) and remembers it. */
+/** Reads the registry item of the subscription the message came through, and remembers it. */
 async function readRegisteredPlugin(delivery: PluginDelivery): Promise<RegisteredPlugin | undefined> {
-  const answer = await dynamoDb().send(new GetCommand({
-    TableName: pluginTableName(),
-    Key: { orchestratorId: registryId(delivery.activity, delivery.stage), subscriptionArn: delivery.subscriptionArn },
-  }));
-  const plugin = answer.Item ? parseRegistryItem(answer.Item) : undefined;
-  if (answer.Item && !plugin) logger.warn('Ignoring malformed plugin registry item', { item: answer.Item });
+  const item = await registryItem(pluginTableName(), delivery.activity, delivery.stage, delivery.subscriptionArn);
+  const plugin = item ? parseRegistryItem(item) : undefined;
+  if (item && !plugin) logger.warn('Ignoring malformed plugin registry item', { item });
   rememberedPlugins.set(delivery, plugin);
   return plugin;
 }
 
 /** The run's entry for this plugin under its name and kind, if the run has one. */
 function entryOf(current: StatusDocument, delivery: PluginDelivery, plugin: PluginIdentity) {
-  return ownField(activityOf(current, delivery.activity)?.[delivery.stage]?.[pluginKind(plugin)], plugin.pluginName);
+  return pluginEntryOf(current, delivery.activity, delivery.stage, pluginKind(plugin), plugin.pluginName);
+}
+
+/**
+ * Whether a refused write may be the remembered plugin's fault, so the registry is read again: the
+ * registration may have changed since (renamed, made optional or mandatory), and the run then has no
+ * entry under the remembered name and kind, or (a re-run keeps finished work) a final one. A pending
+ * entry was refused for the stage's later start, which no name changes.
+ */
+function mayBeStale(current: StatusDocument | undefined, delivery: PluginDelivery, plugin: PluginIdentity): boolean {
+  if (!current) return false;
+  const entry = entryOf(current, delivery, plugin);
+  return !entry || isPluginFinal(entry.state);
 }
 
 /** Why a refused write was refused, from the item as it was (ALL_OLD). */

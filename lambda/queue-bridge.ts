@@ -24,15 +24,15 @@
  */
 import { createHash } from 'node:crypto';
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { GetCommand, QueryCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { containerClient, dynamoDb } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { OrchestratorError } from './shared/errors';
 import { isObject } from './shared/json';
 import { addActivityMetric, appendRunKeys, instrumented, logger, Metric } from './shared/observability';
 import { deliveryStateUpdate, pluginDelivery, PluginDelivery } from './shared/plugin-delivery';
-import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin } from './shared/registry';
-import { isPluginFinal, PluginEntry, PluginKind, State, StatusDocument } from './shared/status';
+import { parseRegistryItem, pluginKind, registryId, RegisteredPlugin, registryItem } from './shared/registry';
+import { isPluginFinal, PluginEntry, pluginEntryOf, PluginKind, State, StatusDocument } from './shared/status';
 import { paths, StatusTarget, UpdateExpressionBuilder } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
 
@@ -132,7 +132,7 @@ async function enqueue(record: Record<string, unknown>): Promise<EnqueueResult> 
     return { enqueued: true, plugin: plugin.pluginName, messageId: sent.MessageId };
   } catch (error) {
     // Put the entry back so Lambda's retry of this delivery sends it; then fail the invocation.
-    const before = written.item?.activities[delivery.activity]?.[delivery.stage]?.[kind]?.[plugin.pluginName];
+    const before = written.item && pluginEntryOf(written.item, delivery.activity, delivery.stage, kind, plugin.pluginName);
     await updateStatus(putBack(target, entry, now, before))
       .catch((putBackError: unknown) => logger.error('Could not put the plugin\'s entry back', { plugin: plugin.pluginName, error: putBackError }));
     throw error;
@@ -180,7 +180,7 @@ function putBack(target: StatusTarget, entry: string[], writtenAt: string, befor
 /** Why the In Progress write was refused, from the item as it was (ALL_OLD). */
 function refusal(current: StatusDocument | undefined, delivery: PluginDelivery, kind: PluginKind, plugin: string): string {
   if (!current) return 'no status item for this run';
-  const entry = current.activities[delivery.activity]?.[delivery.stage]?.[kind]?.[plugin];
+  const entry = pluginEntryOf(current, delivery.activity, delivery.stage, kind, plugin);
   if (!entry) return 'the run has no entry for this plugin';
   if (isPluginFinal(entry.state)) return `the plugin is already ${entry.state}`;
   const startTime = current.activities[delivery.activity]?.[delivery.stage]?.status?.startTime;
@@ -217,11 +217,8 @@ function sqsAttributes(attributes: Record<string, { Type: string; Value: string 
 }
 
 async function pluginBySubscription(delivery: PluginDelivery): Promise<QueuedPlugin | undefined> {
-  const answer = await dynamoDb().send(new GetCommand({
-    TableName: pluginTableName(),
-    Key: { orchestratorId: registryId(delivery.activity, delivery.stage), subscriptionArn: delivery.subscriptionArn },
-  }));
-  return answer.Item ? queuedPlugin(answer.Item) : undefined;
+  const item = await registryItem(pluginTableName(), delivery.activity, delivery.stage, delivery.subscriptionArn);
+  return item ? queuedPlugin(item) : undefined;
 }
 
 /** A registry item of a queue plugin, or undefined (logged) when it is not one. */
@@ -282,7 +279,7 @@ async function recordDeadLetter(record: SqsRecord): Promise<void> {
     { state: State.ERROR, messageUnlessSet: deadLetterMessage(plugin.maxReceiveCount) });
   const written = await updateStatus({ ...guarded, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
   if (!written.applied) {
-    const entry = written.current?.activities[delivery.activity]?.[delivery.stage]?.[pluginKind(plugin)]?.[plugin.pluginName];
+    const entry = written.current && pluginEntryOf(written.current, delivery.activity, delivery.stage, pluginKind(plugin), plugin.pluginName);
     const reason = !written.current ? 'no status item for this run' : !entry ? 'the run has no entry for this plugin'
       : isPluginFinal(entry.state) ? `the plugin is already ${entry.state}` : 'the stage was started again after this message was sent';
     logger.info('Dead letter not recorded', { ...keys, plugin: plugin.pluginName, reason, body });

@@ -20,7 +20,7 @@ import { preparePluginMessage, startStage } from './shared/stage';
 import {
   activityOf, describeFailure, isPluginFinal, isPluginInvocable, PluginEntry, PluginState, registeredView, RegisteredRef,
   SequentialStageKey, snsEnvelope, stageFailure, State, StatusDocument, rollUp,
-  ownField, summarizeStage, trimMessage, unregisteredPendingEntries,
+  pluginEntryOf, summarizeStage, trimMessage, unregisteredPendingEntries,
 } from './shared/status';
 import { EntryChange, stageFailedChange, StatusChange, statusChangeUpdate, StatusTarget } from './shared/status-store';
 import { updateStatus } from './shared/status-table';
@@ -110,7 +110,7 @@ async function runSequentialStage(rawEvent: unknown): Promise<SequentialStageRes
 }
 
 function entryOf(doc: StatusDocument, event: SequentialStageEvent, plugin: RegisteredPlugin): PluginEntry | undefined {
-  return ownField(activityOf(doc, event.activity)?.[event.stage]?.[pluginKind(plugin)], plugin.pluginName);
+  return pluginEntryOf(doc, event.activity, event.stage, pluginKind(plugin), plugin.pluginName);
 }
 
 async function invokePlugin(plugin: RegisteredPlugin, run: StageRun): Promise<PluginOutcome> {

@@ -3,7 +3,7 @@
  * order they run. Items are written by the constructs at deploy time and by the dynamic
  * registration path; a malformed item is logged and left out rather than failing every run.
  */
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoDb } from './clients';
 import type { FilterPolicyScope } from './filter-policy';
 import { logger } from './observability';
@@ -79,6 +79,15 @@ export function orderPlugins(plugins: readonly RegisteredPlugin[]): RegisteredPl
   const sorted = [...plugins].sort((a, b) => a.order - b.order || (a.pluginName < b.pluginName ? -1 : a.pluginName > b.pluginName ? 1 : 0));
   const seen = new Set<string>();
   return sorted.filter((plugin) => !seen.has(plugin.pluginName) && seen.add(plugin.pluginName));
+}
+
+/** The registry item of one subscription to one stage (its exact key: no index, no scan), if there is one. */
+export async function registryItem(
+  tableName: string, activity: string, stage: StageKey, subscriptionArn: string,
+): Promise<Record<string, unknown> | undefined> {
+  const key = { orchestratorId: registryId(activity, stage), subscriptionArn };
+  const answer = await dynamoDb().send(new GetCommand({ TableName: tableName, Key: key }));
+  return answer.Item;
 }
 
 export async function loadPlugins(tableName: string, activity: string, stage: StageKey): Promise<RegisteredPlugin[]> {

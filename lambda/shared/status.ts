@@ -194,6 +194,13 @@ export function activityOf(doc: Pick<StatusDocument, 'activities'>, name: string
   return ownField(doc.activities, name);
 }
 
+/** A plugin's entry in one stage of a run, under its kind (own fields only, as `ownField`). */
+export function pluginEntryOf(
+  doc: Pick<StatusDocument, 'activities'>, activity: string, stage: StageKey, kind: PluginKind, plugin: string,
+): PluginEntry | undefined {
+  return ownField(activityOf(doc, activity)?.[stage]?.[kind], plugin);
+}
+
 /**
  * Plugin entries as stored, each one an entry: a value that is not an object with a plugin state
  * (`null`, a string, an entry written by hand) reads as `Not Started`, so it waits like a new entry.

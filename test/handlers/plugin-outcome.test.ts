@@ -294,6 +294,20 @@ describe('a warm container remembers the plugin of a subscription', () => {
     expect((await stageOf(second)).mandatory.Sdk).toMatchObject({ state: 'Error', message: 'said by the plugin' });
   });
 
+  test('a late record from an earlier run of the uid: refused for the stage\'s later start, with no registry read', async () => {
+    const warm = await parallelRun([{ name: 'Rate' }]);
+    await pluginOutcome(succeeded(warm.events.Rate));
+    const first = await runOf({ Rate: subscriptionOf(warm.events.Rate) }, `claim-${++counter}-${Date.now()}`, warm.activity);
+    await h.handlers.stageFailure({ uid: first.uid, workflow: WORKFLOW, activity: first.activity, error: { Error: 'States.Timeout', Cause: 'timed out' } })
+      .catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the re-run's stage starts strictly later
+    await runOf({ Rate: subscriptionOf(warm.events.Rate) }, first.uid, first.activity);
+
+    await expect(pluginOutcome(succeeded(first.events.Rate)))
+      .resolves.toMatchObject({ recorded: false, reason: 'the stage was started again after this message was sent' });
+    expect(h.fake.dynamoDbRequests()).toEqual(['UpdateItem']);
+  });
+
   test('a plugin unregistered since it was remembered is ignored once the run has no entry for it, and forgotten', async () => {
     const first = await parallelRun([{ name: 'Rate' }, { name: 'Fraud' }]);
     await pluginOutcome(succeeded(first.events.Rate));
