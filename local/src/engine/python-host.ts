@@ -16,6 +16,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
+import { hasExited, killAndWait } from '../child-processes';
 import type { LocalFunction } from './assembly';
 import {
   FunctionHostOptions, forEachLine, HandlerEntry, runtimeBaseEnvironment, Sandbox, SandboxAnswer, SandboxHost, SandboxRequest,
@@ -208,19 +209,6 @@ export function sparePythonProcesses(tempRoot: string): SparePythonProcesses {
     end: killAndWait,
     // Not one that has died (its exit event may still be on its way).
     alive: (child) => !hasExited(child),
-  });
-}
-
-function hasExited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-/** Kills a process and resolves once it has exited (the engine's stop then removes its files). */
-function killAndWait(child: ChildProcess): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (hasExited(child)) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
   });
 }
 
