@@ -15,7 +15,7 @@ import { existsSync, readFileSync, statSync, readdirSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { LocalEngine } from '../local/src';
+import type { EngineCounters, LocalEngine } from '../local/src';
 
 /**
  * CPU time of this process's main thread in ms: the kernel's per-thread figure on Linux (time on a
@@ -73,27 +73,29 @@ export interface CpuSample {
   readonly dynamodbPid?: number;
 }
 
-/** The function code's CPU and the stream reads, from one reading of the engine's counters. */
-function engineFigures(engine: LocalEngine): { functionCodeMs: number; getRecords: number } {
-  const counters = engine.counters();
+/** The function code's CPU and the stream reads, from a reading of the engine's counters. */
+function engineFigures(counters: EngineCounters): { functionCodeMs: number; getRecords: number } {
   return {
     functionCodeMs: counters.totals.cpuMs,
     getRecords: Object.values(counters.streamReads).reduce((t, s) => t + s.getRecords, 0),
   };
 }
 
-/** Reads the CPU counters of the engine's process, its function code and DynamoDB Local (by `dynamodbPid`). */
-export function cpuSample(engine: LocalEngine, dynamodbPid?: number): CpuSample {
+/**
+ * Reads the CPU counters of the engine's process and DynamoDB Local (by `dynamodbPid`), with the
+ * function code's from `counters` (the caller's reading of `engine.counters()`, taken just before).
+ */
+export function cpuSample(counters: EngineCounters, dynamodbPid?: number): CpuSample {
   return {
-    mainThreadMs: mainThreadCpuMs(), process: process.cpuUsage(), ...engineFigures(engine), dynamodbMs: processCpuMs(dynamodbPid), dynamodbPid,
+    mainThreadMs: mainThreadCpuMs(), process: process.cpuUsage(), ...engineFigures(counters), dynamodbMs: processCpuMs(dynamodbPid), dynamodbPid,
   };
 }
 
-/** The CPU used since `since`, per run, split by where it went. */
-export function cpuPerRun(engine: LocalEngine, since: CpuSample, runs: number): RunCpu {
+/** The CPU used since `since`, per run, split by where it went (`counters`: the engine's counters now). */
+export function cpuPerRun(counters: EngineCounters, since: CpuSample, runs: number): RunCpu {
   const mainThread = mainThreadCpuMs() - since.mainThreadMs;
   const { user, system } = process.cpuUsage(since.process);
-  const now = engineFigures(engine);
+  const now = engineFigures(counters);
   const functionCode = now.functionCodeMs - since.functionCodeMs;
   return {
     mainThread: mainThread / runs,
@@ -109,7 +111,7 @@ export function engineProcessMs(cpu: RunCpu): number {
   return cpu.mainThread + cpu.functionCode + cpu.otherThreads;
 }
 
-/** A goal's line in a report: `[met]` or `[MISSED]`, the goal, and what was measured. */
+/** A goal's line in a report: `[met]` or `[MISSED]`, then `goal` (the goal and what was measured). */
 export function goalLine(met: boolean, goal: string): string {
   return `  [${met ? 'met' : 'MISSED'}] ${goal}`;
 }
@@ -145,12 +147,12 @@ async function concurrentRuns(engine: LocalEngine, opts: {
   const uids = Array.from({ length: opts.runs }, (_, i) => `${opts.prefix}-${i}`);
   await Promise.all(uids.map((uid) => startRunFor(engine, opts, uid)));
   await engine.idle(120_000);
-  const before = cpuSample(engine, opts.dynamodbPid);
+  const before = cpuSample(engine.counters(), opts.dynamodbPid);
   const t0 = performance.now();
   const results = await Promise.all(uids.map((uid) => engine.startExecution(opts.activityMachine, { uid, workflow: opts.workflow }).result()));
   await engine.idle(300_000);
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = cpuPerRun(engine, before, opts.runs);
+  const cpu = cpuPerRun(engine.counters(), before, opts.runs);
   const failed = results.filter((r) => r.status !== 'SUCCEEDED');
   if (failed.length) throw new Error(`throughput: ${failed.length} of ${opts.runs} activity runs ${failed[0].status}: ${failed[0].error} ${failed[0].cause ?? ''}`);
   return { runs: opts.runs, seconds, runsPerSecond: opts.runs / seconds, cpu };

@@ -183,7 +183,7 @@ async function measure(
   const before = engine.counters();
   const uids = Array.from({ length: count }, (_, i) => `${label}-${i}`);
   const fails = (i: number) => i % 10 === 9;
-  const cpuBefore = cpuSample(engine, dynamodbPid);
+  const cpuBefore = cpuSample(before, dynamodbPid);
   const started = performance.now();
   const results = await Promise.all(uids.map((uid, i) => engine
     .runWorkflow(WORKFLOW, { uid, metadata: { workflow: WORKFLOW, fail: fails(i) } })
@@ -192,7 +192,7 @@ async function measure(
   await engine.idle(300_000);
   const seconds = (performance.now() - started) / 1000;
   const after = engine.counters();
-  const cpu = cpuPerRun(engine, cpuBefore, count);
+  const cpu = cpuPerRun(after, cpuBefore, count);
 
   const problems: string[] = [];
   const latencies: number[] = [];
