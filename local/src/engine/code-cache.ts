@@ -1,10 +1,10 @@
 /**
  * Where Node.js sandboxes keep V8 code caches of the CommonJS modules they load, one file per module
  * file and source. Every sandbox, of every function, engine and process, loads the AWS SDK and the
- * handlers' other modules into an isolate of its own, and used to compile each of them again: a sandbox that finds a module's cache
- * skips most of that (function-worker.ts, compileWithCodeCache). The first sandbox that runs a module
- * without one writes it after its first invocation, so it holds the functions that ran, not only the
- * module's top level.
+ * handlers' other modules into an isolate of its own, and used to compile each of them again: a
+ * sandbox that finds a module's cache skips most of that (function-worker.ts, compileWithCodeCache).
+ * The first sandbox that runs a module without one writes it after its first invocation, so it holds
+ * the functions that ran, not only the module's top level.
  *
  * The directory is the project's own cache directory, as build tools keep theirs:
  * `node_modules/.cache/cdk-orchestrator-local/code-cache/<arch>-<V8 tag>`, in the node_modules this

@@ -46,6 +46,12 @@ function workerScript(): string {
  * use, of the version they were bundled with). The engine does not fetch layers.
  */
 function runtimeModulePaths(): string[] {
+  // Where this package's dependencies are installed does not change while it runs: found once.
+  return foundRuntimeModulePaths ??= findRuntimeModulePaths();
+}
+let foundRuntimeModulePaths: string[] | undefined;
+
+function findRuntimeModulePaths(): string[] {
   const paths: string[] = [];
   try {
     const sdk = require.resolve('@aws-sdk/client-dynamodb/package.json');
