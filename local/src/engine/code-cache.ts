@@ -6,16 +6,16 @@
  * The first sandbox that runs a module without one writes it after its first invocation, so it holds
  * the functions that ran, not only the module's top level.
  *
- * The directory is the project's own cache directory, as build tools keep theirs:
- * `node_modules/.cache/cdk-orchestrator-local/code-cache/<arch>-<V8 tag>`, in the node_modules this
- * package is installed in. `CDK_ORCHESTRATOR_LOCAL_CODE_CACHE` names another directory, or turns the
- * cache off with `off`. A cache is only used from a directory this user owns and nobody else may
- * write to (a code cache is code), so not on Windows, which has no such bits to check.
+ * The directory is the project's own cache directory (cache-directory.ts):
+ * `node_modules/.cache/cdk-orchestrator-local/code-cache/<arch>-<V8 tag>`. `CDK_ORCHESTRATOR_LOCAL_CODE_CACHE`
+ * names another directory, or turns the cache off with `off`. A cache is code: not on Windows, and only
+ * from a directory this user owns and nobody else may write to.
  */
-import { mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
+import { projectCacheDirectory, usableDirectory } from '../cache-directory';
 
 /** Names the cache's directory, or `off`. */
 export const CODE_CACHE_ENV = 'CDK_ORCHESTRATOR_LOCAL_CODE_CACHE';
@@ -84,35 +84,6 @@ export function chosenDirectory(
   // V8's tag of its version, its flags and the CPU's features: a cache made under another is refused.
   const version = `${process.arch}-${cachedDataVersionTag()}`;
   if (named) return join(named, version);
-  // The project's node_modules, which this package is installed in (the first one on its path, also
-  // with pnpm's node_modules/.pnpm/...); run from source, the repository's.
-  const marker = `${sep}node_modules${sep}`;
-  const at = packageDir.indexOf(marker);
-  const nodeModules = at >= 0 ? packageDir.slice(0, at + marker.length - 1) : nearestNodeModules(packageDir);
-  return nodeModules && join(nodeModules, '.cache', 'cdk-orchestrator-local', 'code-cache', version);
-}
-
-function nearestNodeModules(from: string): string | undefined {
-  for (let dir = from; ; dir = join(dir, '..')) {
-    const candidate = join(dir, 'node_modules');
-    try {
-      if (statSync(candidate).isDirectory()) return candidate;
-    } catch {
-      // not here
-    }
-    if (join(dir, '..') === dir) return undefined;
-  }
-}
-
-/** The directory, created if need be, when this user owns it and nobody else may write to it. */
-function usableDirectory(dir: string | undefined): string | undefined {
-  if (!dir) return undefined;
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const stat = statSync(dir);
-    // eslint-disable-next-line no-bitwise -- permission bits: group and others may not write
-    return stat.uid === process.getuid?.() && (stat.mode & 0o022) === 0 ? dir : undefined;
-  } catch {
-    return undefined; // read-only installation: sandboxes compile, as without a cache
-  }
+  const projectDir = projectCacheDirectory('code-cache', packageDir);
+  return projectDir && join(projectDir, version);
 }
