@@ -234,6 +234,13 @@ const benchCall = project.addTask('bench:call', {
 });
 benchCall.exec(`${LOCAL_TS_NODE} scripts/sdk-call.ts`);
 
+// What a DynamoDB Local start costs with and without its class archive, alternating.
+const benchDynamoDb = project.addTask('bench:dynamodb', {
+  description: 'What a DynamoDB Local start costs (until it answers, its first requests, the JVM\'s CPU) with and without its class archive',
+  env: { NODE_NO_WARNINGS: '1' },
+});
+benchDynamoDb.exec(`${LOCAL_TS_NODE} scripts/dynamodb-start.ts`);
+
 // What jsii does not compile (handlers, local engine, scripts, examples) is type-checked by the build:
 // test/tsconfig.json includes them.
 const typecheck = project.addTask('typecheck', {
@@ -242,14 +249,15 @@ const typecheck = project.addTask('typecheck', {
 });
 project.testTask.spawn(typecheck);
 
-// The bench, the load script and the SDK-call bench, small: a change that breaks them fails the build (they rotted before).
+// The bench, the load script, the SDK-call bench and the DynamoDB Local start bench, small: a change that breaks them fails the build (they rotted before).
 const smoke = project.addTask('smoke', {
-  description: 'Run the cost bench, the load script and the SDK-call bench in a reduced size (each exits non-zero when it breaks)',
+  description: 'Run the cost bench, the load script, the SDK-call bench and the DynamoDB Local start bench in a reduced size (each exits non-zero when it breaks)',
   env: { NODE_NO_WARNINGS: '1' },
 });
 smoke.exec(`${LOCAL_TS_NODE} scripts/bench.ts --small`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/load.ts --small`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/sdk-call.ts --small`);
+smoke.exec(`${LOCAL_TS_NODE} scripts/dynamodb-start.ts --small`);
 project.testTask.spawn(smoke);
 
 // Python: jsii-pacmak's own Python build needs PyPI, which is out of reach here. Generate the
