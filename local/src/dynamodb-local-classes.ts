@@ -62,7 +62,7 @@ const [java, archive, written, list, lock, unavailable, ...args] = process.argv.
 try {
   const result = spawnSync(java, args, { stdio: 'ignore' });
   if (result.status === 0 && fs.existsSync(written)) fs.renameSync(written, archive);
-  else fs.writeFileSync(unavailable, 'Java could not write a class archive from ' + list + ' (exit ' + result.status + ').\\n');
+  else fs.writeFileSync(unavailable, 'Java wrote no class archive (its list: ' + list + '; exit ' + result.status + ').\\n');
 } finally {
   for (const file of [written, list, lock]) fs.rmSync(file, { force: true });
 }`;
