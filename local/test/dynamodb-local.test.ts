@@ -4,8 +4,7 @@
  * an engine that launches its own stops it, when it stops and when its start fails.
  * The command line is read from /proc (Linux, where CI runs).
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,45 +14,26 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { LocalEngine, SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
 import { DYNAMODB_LOCAL_JVM_OPTIONS, JVM_OPTIONS_ENV, startDynamoDbLocal } from '../src/dynamodb-local';
+import { CLASS_ARCHIVE_ENV } from '../src/dynamodb-local-classes';
+import { commandLine, listTables, withEnvironment } from './support/dynamodb-local';
 import { javaChildren } from './support/processes';
-
-const commandLine = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-
-/** ListTables, unsigned in substance (DynamoDB Local reads but does not check signatures). */
-function listTables(endpoint: string): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = request(endpoint, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amz-target': 'DynamoDB_20120810.ListTables',
-        'authorization': 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0',
-        'x-amz-date': '20260101T000000Z',
-      },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') }));
-    });
-    req.on('error', reject);
-    req.end('{}');
-  });
-}
 
 const onLinux = existsSync('/proc/self/cmdline') ? describe : describe.skip;
 
 /** Runs `work` with the JVM options variable set to `value` (unset when undefined), then restores it. */
-async function withJvmOptionsEnv(value: string | undefined, work: () => Promise<void>) {
-  const previous = process.env[JVM_OPTIONS_ENV];
-  if (value === undefined) delete process.env[JVM_OPTIONS_ENV];
-  else process.env[JVM_OPTIONS_ENV] = value;
-  try {
-    await work();
-  } finally {
-    if (previous === undefined) delete process.env[JVM_OPTIONS_ENV];
-    else process.env[JVM_OPTIONS_ENV] = previous;
-  }
-}
+const withJvmOptionsEnv = (value: string | undefined, work: () => Promise<void>) => withEnvironment({ [JVM_OPTIONS_ENV]: value }, work);
+
+// These tests are about the launch itself: no class archive (dynamodb-local-classes.test.ts has its
+// own), and none of the project's cache touched.
+let classArchive: string | undefined;
+beforeAll(() => {
+  classArchive = process.env[CLASS_ARCHIVE_ENV];
+  process.env[CLASS_ARCHIVE_ENV] = 'off';
+});
+afterAll(() => {
+  if (classArchive === undefined) delete process.env[CLASS_ARCHIVE_ENV];
+  else process.env[CLASS_ARCHIVE_ENV] = classArchive;
+});
 
 onLinux('startDynamoDbLocal', () => {
   // The defaults, whatever the developer's own environment sets.
