@@ -6,8 +6,9 @@
  *
  * The first DynamoDB Local without an archive records the classes it loads (`-XX:DumpLoadedClassList`,
  * which costs it nothing measurable). When it is stopped, a Java process in the background writes the
- * archive from that list (about 3 s of CPU, once, after the session, so no run waits for it); later
- * starts map it. One start at a time records (a lock file); the others run as without an archive.
+ * archive from that list (3–4 s of CPU, once, after the session, so no run waits for it); later
+ * starts map it. The archive never fails a start (dynamodb-local.ts tries a failed start once more
+ * without it). One start at a time records (a lock file); the others run as without an archive.
  *
  * Java refuses to archive a class path with a non-empty directory on it, and DynamoDB Local's jar
  * names its own directory (`.`) in its manifest's `Class-Path`. So the cache holds a copy of the jar
