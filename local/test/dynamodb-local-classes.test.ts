@@ -77,6 +77,22 @@ async function session(check: (args: string[], pid: number | undefined) => void 
 /** The package's jar as its command line names it (relative to its working directory), not the cache's copy. */
 const PACKAGE_JAR = /^\.\.\/\.\.\/lib\/dynamodb_local_[^/]+\/DynamoDBLocal\.jar$/;
 
+/** A start that ran the package's jar as before: none of the archive's options, not the cache's copy. */
+function onlyThePackagesJar(args: string[]) {
+  expect(args.filter((arg) => /SharedArchiveFile|DumpLoadedClassList|ErrorFile/.test(arg))).toEqual([]);
+  expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
+}
+
+/** A cache of the test's own with an archive written (one recording session, then the writer). */
+async function withArchivedCache(work: (keyDir: string, archive: string) => Promise<void>) {
+  const cache = cacheDirectory();
+  await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
+    await session();
+    const keyDir = cache.keyDir();
+    await work(keyDir, await archiveWritten(keyDir));
+  });
+}
+
 const onLinux = existsSync('/proc/self/maps') ? describe : describe.skip;
 
 onLinux('DynamoDB Local\'s class archive', () => {
@@ -131,18 +147,11 @@ onLinux('DynamoDB Local\'s class archive', () => {
   }, 180_000);
 
   test('an archive cut short (Java crashes on it): taken away, the start answers without it, also on a port it was given; the next start records again', async () => {
-    const cache = cacheDirectory();
-    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
-      await session();
-      const keyDir = cache.keyDir();
-      const archive = await archiveWritten(keyDir);
+    await withArchivedCache(async (keyDir, archive) => {
       chmodSync(archive, 0o600);
       writeFileSync(archive, readFileSync(archive).subarray(0, 1_000_000));
       // One attempt only on a given port: the archive's failure must not use it up.
-      await session((args) => {
-        expect(args.filter((arg) => /SharedArchiveFile|DumpLoadedClassList/.test(arg))).toEqual([]);
-        expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
-      }, await freePort());
+      await session(onlyThePackagesJar, await freePort());
       expect(existsSync(archive)).toBe(false);
       // The crash's report is in the cache, not in the package's directory.
       expect(readdirSync(keyDir).filter((name) => name.startsWith('hs_err_pid'))).toHaveLength(1);
@@ -153,42 +162,29 @@ onLinux('DynamoDB Local\'s class archive', () => {
   }, 300_000);
 
   test('a copy of the jar Java cannot run: the start answers from the package\'s jar; the archive and then the copy are given up, and later starts run as before', async () => {
-    const cache = cacheDirectory();
-    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
-      await session();
-      const keyDir = cache.keyDir();
-      const archive = await archiveWritten(keyDir);
-      const copy = join(keyDir, 'DynamoDBLocal.jar');
-      writeFileSync(copy, 'not a jar');
-      const onlyThePackage = (args: string[]) => {
-        expect(args.filter((arg) => /SharedArchiveFile|DumpLoadedClassList/.test(arg))).toEqual([]);
-        expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
-      };
+    await withArchivedCache(async (keyDir, archive) => {
+      writeFileSync(join(keyDir, 'DynamoDBLocal.jar'), 'not a jar');
       // Mapping the archive with the copy: the copy fails, the archive goes, the retry runs the package's jar.
-      await session(onlyThePackage);
+      await session(onlyThePackagesJar);
       expect(existsSync(archive)).toBe(false);
       // Recording with the copy: it fails again; the cache gives up.
-      await session(onlyThePackage);
+      await session(onlyThePackagesJar);
       expect(readFileSync(join(keyDir, 'unavailable'), 'utf8')).toMatch(/failed on the copy of the jar before it answered/);
       expect(readdirSync(keyDir).filter((name) => /lock|\.lst$/.test(name))).toEqual([]);
       // From now on, no attempt with the copy: one JVM, the package's jar.
-      await session(onlyThePackage);
+      await session(onlyThePackagesJar);
     });
   }, 300_000);
 
   test('turned off, or with the user\'s own sharing options, DynamoDB Local runs the package\'s jar with no options of ours', async () => {
     const cache = cacheDirectory();
-    const noneOfOurs = (args: string[]) => {
-      expect(args.filter((arg) => /SharedArchiveFile|DumpLoadedClassList|ErrorFile/.test(arg))).toEqual([]);
-      expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
-    };
-    await withEnvironment({ [CLASS_ARCHIVE_ENV]: 'off', [JVM_OPTIONS_ENV]: undefined }, () => session(noneOfOurs));
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: 'off', [JVM_OPTIONS_ENV]: undefined }, () => session(onlyThePackagesJar));
     await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: '-XX:+UseSerialGC -Xshare:off' }, () => session((args) => {
-      noneOfOurs(args);
+      onlyThePackagesJar(args);
       expect(args).toContain('-Xshare:off');
     }));
     // Also when Java reads them from its own environment variable.
-    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined, JAVA_TOOL_OPTIONS: '-XX:SharedArchiveFile=/nowhere.jsa' }, () => session(noneOfOurs));
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined, JAVA_TOOL_OPTIONS: '-XX:SharedArchiveFile=/nowhere.jsa' }, () => session(onlyThePackagesJar));
     expect(readdirSync(cache.root)).toEqual([]);
   }, 180_000);
 });
