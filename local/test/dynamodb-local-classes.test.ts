@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startDynamoDbLocal, JVM_OPTIONS_ENV } from '../src/dynamodb-local';
 import { CLASS_ARCHIVE_ENV, withJarsOnlyOnClassPath } from '../src/dynamodb-local-classes';
-import { commandLine, listTables, withEnvironment } from './support/dynamodb-local';
+import { commandLine, listTables, setEnvironment, withEnvironment } from './support/dynamodb-local';
 import { readZipEntry, replaceZipEntry, zipEntryNames } from '../src/engine/zip';
 
 /** Whether the process has this file mapped into its memory (Java maps an archive it uses). */
@@ -83,99 +83,87 @@ function onlyThePackagesJar(args: string[]) {
   expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
 }
 
-/** A cache of the test's own with an archive written (one recording session, then the writer). */
-async function withArchivedCache(work: (keyDir: string, archive: string) => Promise<void>) {
-  const cache = cacheDirectory();
-  await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
-    await session();
-    const keyDir = cache.keyDir();
-    await work(keyDir, await archiveWritten(keyDir));
-  });
-}
-
 const onLinux = existsSync('/proc/self/maps') ? describe : describe.skip;
 
+/**
+ * One cache for these tests, in order: the first archives it; each later one starts from an archive
+ * in place and leaves one in place (the last gives the cache up). A background writer costs a few
+ * seconds of CPU, so they are written no more often than the behaviour needs.
+ */
 onLinux('DynamoDB Local\'s class archive', () => {
-  test('the first start records its classes from a copy of the jar; after its stop a background writer makes the archive; the next start maps it', async () => {
-    const cache = cacheDirectory();
-    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
-      await session((args) => {
-        const keyDir = cache.keyDir();
-        // A list of its own (another recorder, after a stale lock, never shares it).
-        expect(option(args, '-XX:DumpLoadedClassList=')).toMatch(new RegExp(`^-XX:DumpLoadedClassList=${keyDir}/classes\\.[0-9a-f-]{36}\\.lst$`));
-        expect(args[args.indexOf('-jar') + 1]).toBe(join(keyDir, 'DynamoDBLocal.jar'));
-        expect(option(args, '-XX:SharedArchiveFile=')).toBeUndefined();
-        expect(existsSync(join(keyDir, 'writing.lock'))).toBe(true);
-      });
-      const keyDir = cache.keyDir();
-      const archive = await archiveWritten(keyDir);
-      expect(statSync(archive).size).toBeGreaterThan(1_000_000);
-      // The list and the lock are gone with the writer.
-      expect(readdirSync(keyDir).sort()).toEqual(['DynamoDBLocal.jar', 'DynamoDBLocal_lib', 'classes.jsa', 'writer.log']);
+  const cache = cacheDirectory();
+  let restore: () => void;
+  beforeAll(() => { restore = setEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }); });
+  afterAll(() => restore());
 
-      await session((args, pid) => {
-        expect(option(args, '-XX:SharedArchiveFile=')).toBe(`-XX:SharedArchiveFile=${archive}`);
-        expect(option(args, '-XX:DumpLoadedClassList=')).toBeUndefined();
-        expect(maps(pid, archive)).toBe(true);
-      });
+  test('the first start records its classes from a copy of the jar; after its stop a background writer makes the archive; the next start maps it', async () => {
+    await session((args) => {
+      const keyDir = cache.keyDir();
+      // A list of its own (another recorder, after a stale lock, never shares it).
+      expect(option(args, '-XX:DumpLoadedClassList=')).toMatch(new RegExp(`^-XX:DumpLoadedClassList=${keyDir}/classes\\.[0-9a-f-]{36}\\.lst$`));
+      expect(args[args.indexOf('-jar') + 1]).toBe(join(keyDir, 'DynamoDBLocal.jar'));
+      expect(option(args, '-XX:SharedArchiveFile=')).toBeUndefined();
+      expect(existsSync(join(keyDir, 'writing.lock'))).toBe(true);
+    });
+    const keyDir = cache.keyDir();
+    const archive = await archiveWritten(keyDir);
+    expect(statSync(archive).size).toBeGreaterThan(1_000_000);
+    // The list and the lock are gone with the writer.
+    expect(readdirSync(keyDir).sort()).toEqual(['DynamoDBLocal.jar', 'DynamoDBLocal_lib', 'classes.jsa', 'writer.log']);
+
+    await session((args, pid) => {
+      expect(option(args, '-XX:SharedArchiveFile=')).toBe(`-XX:SharedArchiveFile=${archive}`);
+      expect(option(args, '-XX:DumpLoadedClassList=')).toBeUndefined();
+      expect(maps(pid, archive)).toBe(true);
     });
   }, 180_000);
 
-  test('while one start records, another runs the package\'s own jar; a lock left by a process that no longer runs is taken over', async () => {
-    const cache = cacheDirectory();
-    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
-      const recording = await startDynamoDbLocal();
-      try {
-        await session((args) => {
-          expect(option(args, '-XX:DumpLoadedClassList=')).toBeUndefined();
-          expect(option(args, '-XX:SharedArchiveFile=')).toBeUndefined();
-          expect(args[args.indexOf('-jar') + 1]).toMatch(PACKAGE_JAR);
-        });
-        expect(option(commandLine(recording.pid), '-XX:DumpLoadedClassList=')).toBeDefined();
-      } finally {
-        await recording.stop();
-      }
-      const keyDir = cache.keyDir();
-      await archiveWritten(keyDir);
-      // As a session killed with its process leaves it: no archive, a lock naming a process that ended.
-      rmSync(join(keyDir, 'classes.jsa'));
-      const ended = spawnSync(process.execPath, ['-e', '']).pid;
-      writeFileSync(join(keyDir, 'writing.lock'), String(ended));
-      await session((args) => expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined());
-      await archiveWritten(keyDir);
-    });
+  test('while another process holds the lock (recording, or writing), a start runs the package\'s jar; a lock left by a process that no longer runs is taken over', async () => {
+    const keyDir = cache.keyDir();
+    const archive = join(keyDir, 'classes.jsa');
+    rmSync(archive);
+    writeFileSync(join(keyDir, 'writing.lock'), String(process.pid));
+    await session(onlyThePackagesJar);
+    // As a session killed with its process leaves it: no archive, a lock naming a process that ended.
+    const ended = spawnSync(process.execPath, ['-e', '']).pid;
+    writeFileSync(join(keyDir, 'writing.lock'), String(ended));
+    await session((args) => expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined());
+    await archiveWritten(keyDir);
   }, 180_000);
 
   test('an archive cut short (Java crashes on it): taken away, the start answers without it, also on a port it was given; the next start records again', async () => {
-    await withArchivedCache(async (keyDir, archive) => {
-      chmodSync(archive, 0o600);
-      writeFileSync(archive, readFileSync(archive).subarray(0, 1_000_000));
-      // One attempt only on a given port: the archive's failure must not use it up.
-      await session(onlyThePackagesJar, await freePort());
-      expect(existsSync(archive)).toBe(false);
-      // The crash's report is in the cache, not in the package's directory.
-      expect(readdirSync(keyDir).filter((name) => name.startsWith('hs_err_pid'))).toHaveLength(1);
-      await session((args) => expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined());
-      await archiveWritten(keyDir);
-      await session((_args, pid) => expect(maps(pid, archive)).toBe(true));
-    });
+    const keyDir = cache.keyDir();
+    const archive = join(keyDir, 'classes.jsa');
+    chmodSync(archive, 0o600);
+    writeFileSync(archive, readFileSync(archive).subarray(0, 1_000_000));
+    // One attempt only on a given port: the archive's failure must not use it up.
+    await session(onlyThePackagesJar, await freePort());
+    expect(existsSync(archive)).toBe(false);
+    // The crash's report is in the cache, not in the package's directory.
+    expect(readdirSync(keyDir).filter((name) => name.startsWith('hs_err_pid'))).toHaveLength(1);
+    await session((args) => expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined());
+    await archiveWritten(keyDir);
+    await session((_args, pid) => expect(maps(pid, archive)).toBe(true));
   }, 300_000);
 
   test('a copy of the jar Java cannot run: the start answers from the package\'s jar; the archive and then the copy are given up, and later starts run as before', async () => {
-    await withArchivedCache(async (keyDir, archive) => {
-      writeFileSync(join(keyDir, 'DynamoDBLocal.jar'), 'not a jar');
-      // Mapping the archive with the copy: the copy fails, the archive goes, the retry runs the package's jar.
-      await session(onlyThePackagesJar);
-      expect(existsSync(archive)).toBe(false);
-      // Recording with the copy: it fails again; the cache gives up.
-      await session(onlyThePackagesJar);
-      expect(readFileSync(join(keyDir, 'unavailable'), 'utf8')).toMatch(/failed on the copy of the jar before it answered/);
-      expect(readdirSync(keyDir).filter((name) => /lock|\.lst$/.test(name))).toEqual([]);
-      // From now on, no attempt with the copy: one JVM, the package's jar.
-      await session(onlyThePackagesJar);
-    });
+    const keyDir = cache.keyDir();
+    const archive = join(keyDir, 'classes.jsa');
+    expect(existsSync(archive)).toBe(true);
+    writeFileSync(join(keyDir, 'DynamoDBLocal.jar'), 'not a jar');
+    // Mapping the archive with the copy: the copy fails, the archive goes, the retry runs the package's jar.
+    await session(onlyThePackagesJar);
+    expect(existsSync(archive)).toBe(false);
+    // Recording with the copy: it fails again; the cache gives up.
+    await session(onlyThePackagesJar);
+    expect(readFileSync(join(keyDir, 'unavailable'), 'utf8')).toMatch(/failed on the copy of the jar before it answered/);
+    expect(readdirSync(keyDir).filter((name) => /lock|\.lst$/.test(name))).toEqual([]);
+    // From now on, no attempt with the copy: one JVM, the package's jar.
+    await session(onlyThePackagesJar);
   }, 300_000);
+});
 
+onLinux('the user\'s choice', () => {
   test('turned off, or with the user\'s own sharing options, DynamoDB Local runs the package\'s jar with no options of ours', async () => {
     const cache = cacheDirectory();
     await withEnvironment({ [CLASS_ARCHIVE_ENV]: 'off', [JVM_OPTIONS_ENV]: undefined }, () => session(onlyThePackagesJar));

@@ -15,7 +15,7 @@ import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from '
 import { LocalEngine, SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
 import { DYNAMODB_LOCAL_JVM_OPTIONS, JVM_OPTIONS_ENV, startDynamoDbLocal } from '../src/dynamodb-local';
 import { CLASS_ARCHIVE_ENV } from '../src/dynamodb-local-classes';
-import { commandLine, listTables, withEnvironment } from './support/dynamodb-local';
+import { commandLine, listTables, setEnvironment, withEnvironment } from './support/dynamodb-local';
 import { javaChildren } from './support/processes';
 
 const onLinux = existsSync('/proc/self/cmdline') ? describe : describe.skip;
@@ -25,15 +25,9 @@ const withJvmOptionsEnv = (value: string | undefined, work: () => Promise<void>)
 
 // These tests are about the launch itself: no class archive (dynamodb-local-classes.test.ts has its
 // own), and none of the project's cache touched.
-let classArchive: string | undefined;
-beforeAll(() => {
-  classArchive = process.env[CLASS_ARCHIVE_ENV];
-  process.env[CLASS_ARCHIVE_ENV] = 'off';
-});
-afterAll(() => {
-  if (classArchive === undefined) delete process.env[CLASS_ARCHIVE_ENV];
-  else process.env[CLASS_ARCHIVE_ENV] = classArchive;
-});
+let restore: () => void;
+beforeAll(() => { restore = setEnvironment({ [CLASS_ARCHIVE_ENV]: 'off' }); });
+afterAll(() => restore());
 
 onLinux('startDynamoDbLocal', () => {
   // The defaults, whatever the developer's own environment sets.

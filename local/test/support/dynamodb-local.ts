@@ -29,8 +29,8 @@ export function listTables(endpoint: string): Promise<{ status: number; body: an
   });
 }
 
-/** Runs `work` with these environment variables (undefined: unset), then restores them. */
-export async function withEnvironment<T>(variables: Record<string, string | undefined>, work: () => Promise<T>): Promise<T> {
+/** Sets these environment variables (undefined: unset); the function returned restores them. */
+export function setEnvironment(variables: Record<string, string | undefined>): () => void {
   const previous = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
   const set = (values: Record<string, string | undefined>) => {
     for (const [name, value] of Object.entries(values)) {
@@ -39,9 +39,15 @@ export async function withEnvironment<T>(variables: Record<string, string | unde
     }
   };
   set(variables);
+  return () => set(previous);
+}
+
+/** Runs `work` with these environment variables (undefined: unset), then restores them. */
+export async function withEnvironment<T>(variables: Record<string, string | undefined>, work: () => Promise<T>): Promise<T> {
+  const restore = setEnvironment(variables);
   try {
     return await work();
   } finally {
-    set(previous);
+    restore();
   }
 }
