@@ -69,13 +69,15 @@ const ARCHIVE_COMPATIBILITY = /^-(XX:[+-]Use\w*GC|XX:[+-]UseCompressed(Class)?(O
 const JAR_ENTRY = /^[\w-][\w.-]*(\/[\w-][\w.-]*)*\.jar$/;
 
 /**
- * Writes the archive from the class list, detached from the engine's process (argv: java, the
- * archive, the file it is written to first, the list, the lock, the marker of failure, Java's log,
- * the timeout, then Java's arguments), moves it into place only when Java succeeded, and releases
- * the lock if it still holds it. A failed write keeps the list and Java's log.
+ * Writes the archive from the class list, detached from the engine's process and at the lowest
+ * priority (argv: java, the archive, the file it is written to first, the list, the lock, the marker
+ * of failure, Java's log, the timeout, then Java's arguments), moves it into place only when Java
+ * succeeded, and releases the lock if it still holds it. A failed write keeps the list and Java's log.
  */
 const WRITER_SOURCE = `const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+// The lowest priority, Java included: a run or test started meanwhile keeps nearly all of the CPU.
+try { require('node:os').setPriority(19); } catch {}
 const [java, archive, written, list, lock, unavailable, log, timeout, ...args] = process.argv.slice(1);
 let failed = false;
 try {
@@ -217,7 +219,8 @@ function writeArchiveInBackground({ java, jar, jvmOptions, dir, list, lock }: Re
   const archive = join(dir, ARCHIVE);
   const written = `${archive}.${randomUUID()}.tmp`;
   const compatible = jvmOptions.filter((o) => ARCHIVE_COMPATIBILITY.test(o));
-  const javaArgs = ['-Xshare:dump', `-XX:SharedClassListFile=${list}`, `-XX:SharedArchiveFile=${written}`, ...compatible, '-cp', jar];
+  // The dump runs little Java code of its own: the interpreter alone (-Xint) spares the compilers' work, about a fifth of its CPU.
+  const javaArgs = ['-Xshare:dump', '-Xint', `-XX:SharedClassListFile=${list}`, `-XX:SharedArchiveFile=${written}`, ...compatible, '-cp', jar];
   const writer = spawn(process.execPath, [
     '-e', WRITER_SOURCE, java, archive, written, list, lock, join(dir, UNAVAILABLE), join(dir, WRITER_LOG), String(WRITER_TIMEOUT_MS), ...javaArgs,
   ], { detached: true, stdio: 'ignore' });
