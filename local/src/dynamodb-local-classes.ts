@@ -135,6 +135,9 @@ export function classArchiveFor(
     }
     const lock = join(dir, LOCK);
     if (!takeLock(lock)) return undefined;
+    // Holding the lock, this start is the only recorder and no writer runs: any other list was left
+    // by a recorder killed with its process.
+    for (const name of readdirSync(dir).filter((n) => /^classes\..+\.lst$/.test(n))) forget(join(dir, name));
     const list = join(dir, `classes.${randomUUID()}.lst`);
     let recordingJava = java;
     return {

@@ -124,10 +124,15 @@ onLinux('DynamoDB Local\'s class archive', () => {
     rmSync(archive);
     writeFileSync(join(keyDir, 'writing.lock'), String(process.pid));
     await session(onlyThePackagesJar);
-    // As a session killed with its process leaves it: no archive, a lock naming a process that ended.
+    // As a session killed with its process leaves it: no archive, its list, a lock naming a process that ended.
     const ended = spawnSync(process.execPath, ['-e', '']).pid;
     writeFileSync(join(keyDir, 'writing.lock'), String(ended));
-    await session((args) => expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined());
+    const leftList = join(keyDir, 'classes.00000000-0000-0000-0000-000000000000.lst');
+    writeFileSync(leftList, 'java/lang/Object\n');
+    await session((args) => {
+      expect(option(args, '-XX:DumpLoadedClassList=')).toBeDefined();
+      expect(existsSync(leftList)).toBe(false);
+    });
     await archiveWritten(keyDir);
   }, 180_000);
 
