@@ -23,7 +23,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import {
-  existsSync, linkSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync,
+  existsSync, linkSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { projectCacheDirectory, usableDirectory } from './cache-directory';
@@ -59,6 +59,8 @@ const ARCHIVE = 'classes.jsa';
 const UNAVAILABLE = 'unavailable';
 const LOCK = 'writing.lock';
 const WRITER_LOG = 'writer.log';
+/** A key's directory no start has used for this long is removed when a new key appears. */
+const UNUSED_KEY_DAYS = 14;
 /** How long the writer's Java may take (it takes 3–4 s on 2 cores); a hung one would hold the lock for good. */
 const WRITER_TIMEOUT_MS = 300_000;
 /** JVM options by which the user chose class-data sharing themselves: theirs is kept. */
@@ -110,9 +112,14 @@ export function classArchiveFor(
     const java = javaOnPath(environment.PATH);
     if (!java) return undefined;
     const base = named || projectCacheDirectory('dynamodb-local');
-    const dir = usableDirectory(base && join(base, keyOf(java, packageJar, jvmOptions)));
+    const keyDir = base && join(base, keyOf(java, packageJar, jvmOptions));
+    const isNew = keyDir !== undefined && !existsSync(keyDir);
+    const dir = usableDirectory(keyDir);
     // `:` separates a class path's entries and SharedArchiveFile's two archives.
-    if (!dir || dir.includes(delimiter) || existsSync(join(dir, UNAVAILABLE))) return undefined;
+    if (!dir || dir.includes(delimiter)) return undefined;
+    markUsed(dir);
+    if (isNew) removeUnusedKeys(dirname(dir));
+    if (existsSync(join(dir, UNAVAILABLE))) return undefined;
     removeLeftovers(dir);
     const jar = archivableJar(packageJar, dir);
     if (!jar) return undefined;
@@ -188,6 +195,28 @@ function javaOf(pid: number | undefined): string | undefined {
     return realpathSync(`/proc/${pid}/exe`);
   } catch {
     return undefined;
+  }
+}
+
+/** When a key's directory was last used: its modification time, set at every start that uses it. */
+function markUsed(dir: string) {
+  const now = new Date();
+  utimesSync(dir, now, now);
+}
+
+/**
+ * Removes the directories of keys no start has used for UNUSED_KEY_DAYS: another Java, another
+ * DynamoDB Local, other JVM options made them (about 45 MB each). Looked for when a new key appears.
+ */
+function removeUnusedKeys(base: string) {
+  const before = Date.now() - UNUSED_KEY_DAYS * 86_400_000;
+  for (const name of readdirSync(base)) {
+    const dir = join(base, name);
+    try {
+      if (statSync(dir).mtimeMs < before && !existsSync(join(dir, LOCK))) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // removed meanwhile
+    }
   }
 }
 

@@ -6,12 +6,12 @@
  * own choice (off, their own sharing options) is kept. Each test has a cache directory of its own.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { startDynamoDbLocal, JVM_OPTIONS_ENV } from '../src/dynamodb-local';
-import { CLASS_ARCHIVE_ENV, withJarsOnlyOnClassPath } from '../src/dynamodb-local-classes';
+import { DYNAMODB_LOCAL_JVM_OPTIONS, startDynamoDbLocal, JVM_OPTIONS_ENV } from '../src/dynamodb-local';
+import { CLASS_ARCHIVE_ENV, classArchiveFor, withJarsOnlyOnClassPath } from '../src/dynamodb-local-classes';
 import { commandLine, listTables, setEnvironment, withEnvironment } from './support/dynamodb-local';
 import { readZipEntry, replaceZipEntry, zipEntryNames } from '../src/engine/zip';
 
@@ -180,6 +180,28 @@ onLinux('the user\'s choice', () => {
     await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined, JAVA_TOOL_OPTIONS: '-XX:SharedArchiveFile=/nowhere.jsa' }, () => session(onlyThePackagesJar));
     expect(readdirSync(cache.root)).toEqual([]);
   }, 180_000);
+});
+
+onLinux('old keys', () => {
+  test('a new key removes the directories of keys no start has used for 14 days; recent ones, and one being written, stay', () => {
+    const cache = cacheDirectory();
+    const [unused, recent, writing] = ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'].map((key) => join(cache.root, key));
+    for (const dir of [unused, recent, writing]) {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'classes.jsa'), 'an archive');
+    }
+    writeFileSync(join(writing, 'writing.lock'), String(process.pid));
+    const fifteenDaysAgo = new Date(Date.now() - 15 * 86_400_000);
+    for (const dir of [unused, writing]) utimesSync(dir, fifteenDaysAgo, fifteenDaysAgo);
+    const use = classArchiveFor(packageJar(), DYNAMODB_LOCAL_JVM_OPTIONS, { ...process.env, [CLASS_ARCHIVE_ENV]: cache.root });
+    // A new key: it records (no JVM is started here; the lock is released as after a start that never answered).
+    expect(use?.jvmOptions.some((o) => o.startsWith('-XX:DumpLoadedClassList='))).toBe(true);
+    use!.settle(false, undefined);
+    expect(existsSync(unused)).toBe(false);
+    expect(existsSync(recent)).toBe(true);
+    expect(existsSync(writing)).toBe(true);
+    expect(readdirSync(cache.root)).toHaveLength(3);
+  });
 });
 
 describe('the jar\'s copy', () => {
