@@ -23,7 +23,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import {
-  existsSync, linkSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
+  existsSync, linkSync, lstatSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { projectCacheDirectory, usableDirectory } from './cache-directory';
@@ -40,18 +40,21 @@ export interface ClassArchiveUse {
   readonly jar: string;
   /**
    * Once the JVM answers. An archive it was given and did not map (Java rejected it: another JDK
-   * behind the same `java`) is removed, to be recorded again; a recording JVM's own Java is noted,
-   * for the writer. Read from /proc: elsewhere nothing is checked.
+   * behind the same `java`, an option it must share) makes the cache give up (`unavailable`), so that
+   * no start records and writes it again and again; a recording JVM's own Java is noted, for the
+   * writer. Read from /proc: elsewhere nothing is checked.
    */
   answered(pid: number | undefined): void;
   /**
    * Once the JVM has exited: `answered` when it ran a session. A recording JVM's list then goes to the
    * background writer. One that never answered is blamed on the archive when it crashed (its report
-   * is in the cache) or `failedOnItsOwn` (it exited, not for a port already taken): the archive it
-   * mapped is removed (to be recorded again), or, when it was recording, the copy of the jar is given
-   * up for good (`unavailable`). An abort or a timeout holds nothing against the cache.
+   * is in the cache) or `failedOnItsOwn` (it exited with an error of its own: not for a port already
+   * taken, not on a signal): the archive it mapped is removed (to be recorded again), or, when it was
+   * recording, the copy of the jar is given up for good (`unavailable`). An abort or a timeout holds
+   * nothing against the cache. True when the archive was blamed: the start is then tried without it.
+   * Once only: later calls do nothing.
    */
-  settle(answered: boolean, pid: number | undefined, failedOnItsOwn?: boolean): void;
+  settle(answered: boolean, pid: number | undefined, failedOnItsOwn?: boolean): boolean;
 }
 
 const ARCHIVE = 'classes.jsa';
@@ -79,12 +82,15 @@ const JAR_ENTRY = /^[\w-][\w.-]*(\/[\w-][\w.-]*)*\.jar$/;
 const WRITER_SOURCE = `const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 // The lowest priority, Java included: a run or test started meanwhile keeps nearly all of the CPU.
+// Detached, the writer is in a scheduling group of its own (Linux autogroups), where its nice value
+// counts only within the group: the group's own is lowered too.
 try { require('node:os').setPriority(19); } catch {}
+try { fs.writeFileSync('/proc/self/autogroup', '19'); } catch {}
 const [java, archive, written, list, lock, unavailable, log, timeout, ...args] = process.argv.slice(1);
 let failed = false;
 try {
   const out = fs.openSync(log, 'w');
-  const result = spawnSync(java, args, { stdio: ['ignore', out, out], timeout: Number(timeout) });
+  const result = spawnSync(java, args, { stdio: ['ignore', out, out], timeout: Number(timeout), killSignal: 'SIGKILL' });
   fs.closeSync(out);
   if (result.status === 0 && fs.existsSync(written)) fs.renameSync(written, archive);
   else if (result.status !== null) {
@@ -114,7 +120,9 @@ export function classArchiveFor(
     const base = named || projectCacheDirectory('dynamodb-local');
     const keyDir = base && join(base, keyOf(java, packageJar, jvmOptions));
     const isNew = keyDir !== undefined && !existsSync(keyDir);
-    const dir = usableDirectory(keyDir);
+    const usable = usableDirectory(keyDir);
+    // As /proc shows the files a JVM maps: its links resolved.
+    const dir = usable && realpathSync(usable);
     // `:` separates a class path's entries and SharedArchiveFile's two archives.
     if (!dir || dir.includes(delimiter)) return undefined;
     markUsed(dir);
@@ -127,16 +135,27 @@ export function classArchiveFor(
     // A fatal error of the JVM is reported in the cache, not in the package's directory (its working directory).
     const errorFile = `-XX:ErrorFile=${join(dir, 'hs_err_pid%p.log')}`;
     const archive = join(dir, ARCHIVE);
+    const giveUp = (why: string) => {
+      try {
+        writeFileSync(join(dir, UNAVAILABLE), `${why}\n`);
+      } catch {
+        // the cache's files are the cache's concern
+      }
+    };
+    let settled = false;
     if (existsSync(archive)) {
       return {
         jvmOptions: [`-XX:SharedArchiveFile=${archive}`, errorFile],
         jar,
         answered: (pid) => {
-          if (mappedFiles(pid)?.includes(archive) === false) forget(archive);
+          if (mappedFiles(pid)?.includes(archive) === false) giveUp(`DynamoDB Local (pid ${pid}) did not map ${archive}.`);
         },
         // Java cannot tell an archive cut short before it maps it, and crashes.
         settle: (answered, pid, failedOnItsOwn) => {
-          if (!answered && blamed(pid, failedOnItsOwn)) forget(archive);
+          if (settled || answered || !blamed(pid, failedOnItsOwn)) return false;
+          settled = true;
+          forget(archive);
+          return true;
         },
       };
     }
@@ -154,15 +173,20 @@ export function classArchiveFor(
         recordingJava = javaOf(pid) ?? java;
       },
       settle: (answered, pid, failedOnItsOwn) => {
+        if (settled) return false;
+        settled = true;
         try {
-          if (answered && existsSync(list)) return writeArchiveInBackground({ java: recordingJava, jar, jvmOptions, dir, list, lock });
-          if (!answered && blamed(pid, failedOnItsOwn)) {
-            writeFileSync(join(dir, UNAVAILABLE), `DynamoDB Local (pid ${pid}) failed on the copy of the jar before it answered.\n`);
+          if (answered && existsSync(list)) {
+            writeArchiveInBackground({ java: recordingJava, jar, jvmOptions, dir, list, lock });
+            return false;
           }
+          const isBlamed = !answered && blamed(pid, failedOnItsOwn);
+          if (isBlamed) giveUp(`DynamoDB Local (pid ${pid}) failed on the copy of the jar before it answered.`);
           forget(list);
-          forget(lock);
+          releaseLock(lock);
+          return isBlamed;
         } catch {
-          // the cache's files are the cache's concern: the stop has succeeded
+          return false; // the cache's files are the cache's concern: the stop has succeeded
         }
       },
     };
@@ -210,10 +234,14 @@ function markUsed(dir: string) {
  */
 function removeUnusedKeys(base: string) {
   const before = Date.now() - UNUSED_KEY_DAYS * 86_400_000;
-  for (const name of readdirSync(base)) {
+  // Only directories of keys (named as keyOf names them, holding the copy of the jar): the base may
+  // be a directory the user named, with other things in it.
+  for (const name of readdirSync(base).filter((n) => /^[0-9a-f]{16}$/.test(n))) {
     const dir = join(base, name);
     try {
-      if (statSync(dir).mtimeMs < before && !existsSync(join(dir, LOCK))) rmSync(dir, { recursive: true, force: true });
+      const stat = lstatSync(dir);
+      const ours = stat.isDirectory() && existsSync(join(dir, 'DynamoDBLocal.jar'));
+      if (ours && stat.mtimeMs < before && (!existsSync(join(dir, LOCK)) || isStale(join(dir, LOCK)))) rmSync(dir, { recursive: true, force: true });
     } catch {
       // removed meanwhile
     }
@@ -252,10 +280,18 @@ function writeArchiveInBackground({ java, jar, jvmOptions, dir, list, lock }: Re
   const written = `${archive}.${randomUUID()}.tmp`;
   const compatible = jvmOptions.filter((o) => ARCHIVE_COMPATIBILITY.test(o));
   // The dump runs little Java code of its own: the interpreter alone (-Xint) spares the compilers' work, about a fifth of its CPU.
-  const javaArgs = ['-Xshare:dump', '-Xint', `-XX:SharedClassListFile=${list}`, `-XX:SharedArchiveFile=${written}`, ...compatible, '-cp', jar];
+  const javaArgs = [
+    '-Xshare:dump', '-Xint', `-XX:SharedClassListFile=${list}`, `-XX:SharedArchiveFile=${written}`,
+    `-XX:ErrorFile=${join(dir, 'hs_err_pid%p.log')}`, ...compatible, '-cp', jar,
+  ];
+  // None of the user's options reaches its Java through the environment either (an agent, a debugger that waits).
+  const environment = { ...process.env };
+  delete environment.JAVA_TOOL_OPTIONS;
+  delete environment.JDK_JAVA_OPTIONS;
+  delete environment._JAVA_OPTIONS;
   const writer = spawn(process.execPath, [
     '-e', WRITER_SOURCE, java, archive, written, list, lock, join(dir, UNAVAILABLE), join(dir, WRITER_LOG), String(WRITER_TIMEOUT_MS), ...javaArgs,
-  ], { detached: true, stdio: 'ignore' });
+  ], { detached: true, stdio: 'ignore', cwd: dir, env: environment });
   writer.on('error', () => forget(lock));
   if (writer.pid) replaceAtomically(lock, String(writer.pid));
   writer.unref();
@@ -371,17 +407,49 @@ function takeLock(lock: string): boolean {
     } finally {
       rmSync(temporary, { force: true });
     }
-    if (!isStale(lock)) return false;
-    // Renamed away, not removed: of two starts that found it stale, one moves it, the other finds none.
-    try {
-      const stale = `${lock}.${randomUUID()}.stale`;
-      renameSync(lock, stale);
-      rmSync(stale, { force: true });
-    } catch {
-      // moved by the other start
-    }
+    if (!breakStaleLock(lock)) return false;
   }
   return false;
+}
+
+/**
+ * Moves a stale lock away; false when the lock is not stale. Checked by its inode: a start that
+ * found the same lock stale may have broken it and taken a fresh one meanwhile, which is put back.
+ */
+function breakStaleLock(lock: string): boolean {
+  let inode: number;
+  try {
+    inode = statSync(lock).ino;
+  } catch {
+    return true; // gone meanwhile: take it
+  }
+  if (!isStale(lock)) return false;
+  const moved = `${lock}.${randomUUID()}.stale`;
+  try {
+    renameSync(lock, moved);
+  } catch {
+    return true; // moved by the other start: try to take it
+  }
+  if (statSync(moved).ino !== inode) {
+    try {
+      linkSync(moved, lock);
+    } catch {
+      // a third start took it meanwhile: that one holds it
+    }
+    rmSync(moved, { force: true });
+    return false;
+  }
+  rmSync(moved, { force: true });
+  return true;
+}
+
+/** Removes the lock if this process still holds it. */
+function releaseLock(lock: string) {
+  try {
+    if (readFileSync(lock, 'utf8') === String(process.pid)) rmSync(lock, { force: true });
+  } catch {
+    // gone already
+  }
 }
 
 /** A lock whose process no longer runs, or (without a readable pid) untouched for a minute; true when it is gone. */

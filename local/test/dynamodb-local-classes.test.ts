@@ -6,13 +6,14 @@
  * own choice (off, their own sharing options) is kept. Each test has a cache directory of its own.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DYNAMODB_LOCAL_JVM_OPTIONS, startDynamoDbLocal, JVM_OPTIONS_ENV } from '../src/dynamodb-local';
 import { CLASS_ARCHIVE_ENV, classArchiveFor, withJarsOnlyOnClassPath } from '../src/dynamodb-local-classes';
 import { commandLine, listTables, setEnvironment, withEnvironment } from './support/dynamodb-local';
+import { javaChildren } from './support/processes';
 import { readZipEntry, replaceZipEntry, zipEntryNames } from '../src/engine/zip';
 
 /** Whether the process has this file mapped into its memory (Java maps an archive it uses). */
@@ -31,7 +32,8 @@ afterAll(() => roots.forEach((root) => rmSync(root, { recursive: true, force: tr
 
 /** A cache directory of the test's own; its one key directory once a start has made it. */
 function cacheDirectory() {
-  const root = mkdtempSync(join(tmpdir(), 'class-archive-'));
+  // Its links resolved, as /proc shows the files a JVM maps.
+  const root = mkdtempSync(join(realpathSync(tmpdir()), 'class-archive-'));
   roots.push(root);
   return {
     root,
@@ -182,25 +184,55 @@ onLinux('the user\'s choice', () => {
   }, 180_000);
 });
 
+onLinux('what is not the archive\'s fault', () => {
+  test('a JVM ended by a signal while it boots (Ctrl-C, a kill) holds nothing against the cache: the next attempt records', async () => {
+    const cache = cacheDirectory();
+    await withEnvironment({ [CLASS_ARCHIVE_ENV]: cache.root, [JVM_OPTIONS_ENV]: undefined }, async () => {
+      const others = javaChildren(process.pid);
+      const starting = startDynamoDbLocal();
+      let first: number | undefined;
+      while (first === undefined) {
+        first = javaChildren(process.pid).find((pid) => !others.includes(pid));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      process.kill(first, 'SIGTERM');
+      const db = await starting;
+      try {
+        expect(db.pid).not.toBe(first);
+        expect(option(commandLine(db.pid), '-XX:DumpLoadedClassList=')).toBeDefined();
+        expect(existsSync(join(cache.keyDir(), 'unavailable'))).toBe(false);
+      } finally {
+        await db.stop();
+      }
+    });
+  }, 180_000);
+});
+
 onLinux('old keys', () => {
-  test('a new key removes the directories of keys no start has used for 14 days; recent ones, and one being written, stay', () => {
+  test('a new key removes the directories of keys no start has used for 14 days; recent ones, one being written, and what is not a key\'s stay', () => {
     const cache = cacheDirectory();
     const [unused, recent, writing] = ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', 'cccccccccccccccc'].map((key) => join(cache.root, key));
     for (const dir of [unused, recent, writing]) {
       mkdirSync(dir);
+      writeFileSync(join(dir, 'DynamoDBLocal.jar'), 'a copy');
       writeFileSync(join(dir, 'classes.jsa'), 'an archive');
     }
     writeFileSync(join(writing, 'writing.lock'), String(process.pid));
+    // The user's own, in a directory they named for the archive: not ours to remove, however old.
+    const [theirs, keyLike] = ['my-things', 'dddddddddddddddd'].map((name) => join(cache.root, name));
+    for (const dir of [theirs, keyLike]) {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'notes.txt'), 'kept');
+    }
     const fifteenDaysAgo = new Date(Date.now() - 15 * 86_400_000);
-    for (const dir of [unused, writing]) utimesSync(dir, fifteenDaysAgo, fifteenDaysAgo);
+    for (const dir of [unused, writing, theirs, keyLike]) utimesSync(dir, fifteenDaysAgo, fifteenDaysAgo);
     const use = classArchiveFor(packageJar(), DYNAMODB_LOCAL_JVM_OPTIONS, { ...process.env, [CLASS_ARCHIVE_ENV]: cache.root });
     // A new key: it records (no JVM is started here; the lock is released as after a start that never answered).
     expect(use?.jvmOptions.some((o) => o.startsWith('-XX:DumpLoadedClassList='))).toBe(true);
     use!.settle(false, undefined);
     expect(existsSync(unused)).toBe(false);
-    expect(existsSync(recent)).toBe(true);
-    expect(existsSync(writing)).toBe(true);
-    expect(readdirSync(cache.root)).toHaveLength(3);
+    for (const kept of [recent, writing, theirs, keyLike]) expect(existsSync(kept)).toBe(true);
+    expect(readdirSync(cache.root)).toHaveLength(5);
   });
 });
 
