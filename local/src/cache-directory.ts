@@ -5,7 +5,7 @@
  * directory is used only when this user owns it and nobody else may write to it: not on Windows,
  * which has no such bits to check.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 
 /**
@@ -29,6 +29,28 @@ function nearestNodeModules(from: string): string | undefined {
       // not here
     }
     if (join(dir, '..') === dir) return undefined;
+  }
+}
+
+/**
+ * Removes the entries of a cache directory that `pick` chooses (given each one's name and path). An
+ * entry another process renamed or removed meanwhile, or that `pick` could not look at, is left; the
+ * others are still checked. Nothing happens when the directory itself is gone.
+ */
+export function removeEntries(dir: string, pick: (name: string, path: string) => boolean): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    try {
+      if (pick(name, path)) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // renamed or removed meanwhile by another process
+    }
   }
 }
 

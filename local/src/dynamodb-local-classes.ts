@@ -23,10 +23,10 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import {
-  existsSync, linkSync, lstatSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
+  existsSync, linkSync, lstatSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-import { projectCacheDirectory, usableDirectory } from './cache-directory';
+import { projectCacheDirectory, removeEntries, usableDirectory } from './cache-directory';
 import { readZipEntry, replaceZipEntry, zipEntryNames } from './engine/zip';
 
 /** Names the archive's directory, or `off`. */
@@ -163,7 +163,7 @@ export function classArchiveFor(
     if (!takeLock(lock)) return undefined;
     // Holding the lock, this start is the only recorder and no writer runs: any other list was left
     // by a recorder killed with its process.
-    for (const name of readdirSync(dir).filter((n) => /^classes\..+\.lst$/.test(n))) forget(join(dir, name));
+    removeEntries(dir, (name) => /^classes\..+\.lst$/.test(name));
     const list = join(dir, `classes.${randomUUID()}.lst`);
     let recordingJava = java;
     return {
@@ -236,29 +236,18 @@ function removeUnusedKeys(base: string) {
   const before = Date.now() - UNUSED_KEY_DAYS * 86_400_000;
   // Only directories of keys (named as keyOf names them, holding the copy of the jar): the base may
   // be a directory the user named, with other things in it.
-  for (const name of readdirSync(base).filter((n) => /^[0-9a-f]{16}$/.test(n))) {
-    const dir = join(base, name);
-    try {
-      const stat = lstatSync(dir);
-      const ours = stat.isDirectory() && existsSync(join(dir, 'DynamoDBLocal.jar'));
-      if (ours && stat.mtimeMs < before && (!existsSync(join(dir, LOCK)) || isStale(join(dir, LOCK)))) rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // removed meanwhile
-    }
-  }
+  removeEntries(base, (name, dir) => {
+    if (!/^[0-9a-f]{16}$/.test(name)) return false;
+    const stat = lstatSync(dir);
+    const ours = stat.isDirectory() && existsSync(join(dir, 'DynamoDBLocal.jar'));
+    return ours && stat.mtimeMs < before && (!existsSync(join(dir, LOCK)) || isStale(join(dir, LOCK)));
+  });
 }
 
 /** Files a killed writer or process left half-written: older than an hour, nobody is writing them. */
 function removeLeftovers(dir: string) {
   const before = Date.now() - 3_600_000;
-  for (const name of readdirSync(dir)) {
-    if (!/\.(tmp|stale)$/.test(name)) continue;
-    try {
-      if (statSync(join(dir, name)).mtimeMs < before) rmSync(join(dir, name), { force: true });
-    } catch {
-      // removed meanwhile
-    }
-  }
+  removeEntries(dir, (name, path) => /\.(tmp|stale)$/.test(name) && statSync(path).mtimeMs < before);
 }
 
 interface Recorded {

@@ -11,11 +11,11 @@
  * names another directory, or turns the cache off with `off`. A cache is code: not on Windows, and only
  * from a directory this user owns and nobody else may write to.
  */
-import { readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
-import { projectCacheDirectory, usableDirectory } from '../cache-directory';
+import { projectCacheDirectory, removeEntries, usableDirectory } from '../cache-directory';
 
 /** Names the cache's directory, or `off`. */
 export const CODE_CACHE_ENV = 'CDK_ORCHESTRATOR_LOCAL_CODE_CACHE';
@@ -40,22 +40,14 @@ export function codeCacheDirectory(): string | undefined {
 
 /** Empties the directory when it holds more than MAX_FILES; removes what a stopped sandbox left half-written. */
 function emptyIfFull(dir: string) {
-  let files: string[];
+  let full: boolean;
   try {
-    files = readdirSync(dir);
+    full = readdirSync(dir).length > MAX_FILES;
   } catch {
     return; // gone meanwhile: nothing to empty
   }
-  const full = files.length > MAX_FILES;
   const staleBefore = Date.now() - 60_000;
-  for (const file of files) {
-    const path = join(dir, file);
-    try {
-      if (full || (file.endsWith('.tmp') && statSync(path).mtimeMs < staleBefore)) rmSync(path, { recursive: true, force: true });
-    } catch {
-      // renamed or removed meanwhile by another process's sandbox: the others are still checked
-    }
-  }
+  removeEntries(dir, (name, path) => full || (name.endsWith('.tmp') && statSync(path).mtimeMs < staleBefore));
 }
 
 /**
