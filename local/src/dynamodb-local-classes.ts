@@ -131,68 +131,89 @@ export function classArchiveFor(
     removeLeftovers(dir);
     const jar = archivableJar(packageJar, dir);
     if (!jar) return undefined;
-    const blamed = (pid: number | undefined, failedOnItsOwn = false) => failedOnItsOwn || existsSync(join(dir, `hs_err_pid${pid}.log`));
-    // A fatal error of the JVM is reported in the cache, not in the package's directory (its working directory).
-    const errorFile = `-XX:ErrorFile=${join(dir, 'hs_err_pid%p.log')}`;
-    const archive = join(dir, ARCHIVE);
-    const giveUp = (why: string) => {
-      try {
-        writeFileSync(join(dir, UNAVAILABLE), `${why}\n`);
-      } catch {
-        // the cache's files are the cache's concern
-      }
-    };
-    let settled = false;
-    if (existsSync(archive)) {
-      return {
-        jvmOptions: [`-XX:SharedArchiveFile=${archive}`, errorFile],
-        jar,
-        answered: (pid) => {
-          if (mappedFiles(pid)?.includes(archive) === false) giveUp(`DynamoDB Local (pid ${pid}) did not map ${archive}.`);
-        },
-        // Java cannot tell an archive cut short before it maps it, and crashes.
-        settle: (answered, pid, failedOnItsOwn) => {
-          if (settled || answered || !blamed(pid, failedOnItsOwn)) return false;
-          settled = true;
-          forget(archive);
-          return true;
-        },
-      };
-    }
+    const cache: KeyCache = { dir, jar, java, jvmOptions };
+    if (existsSync(join(dir, ARCHIVE))) return mapping(cache);
     const lock = join(dir, LOCK);
-    if (!takeLock(lock)) return undefined;
-    // Holding the lock, this start is the only recorder and no writer runs: any other list was left
-    // by a recorder killed with its process.
-    removeEntries(dir, (name) => /^classes\..+\.lst$/.test(name));
-    const list = join(dir, `classes.${randomUUID()}.lst`);
-    let recordingJava = java;
-    return {
-      jvmOptions: [`-XX:DumpLoadedClassList=${list}`, errorFile],
-      jar,
-      answered: (pid) => {
-        recordingJava = javaOf(pid) ?? java;
-      },
-      settle: (answered, pid, failedOnItsOwn) => {
-        if (settled) return false;
-        settled = true;
-        try {
-          if (answered && existsSync(list)) {
-            writeArchiveInBackground({ java: recordingJava, jar, jvmOptions, dir, list, lock });
-            return false;
-          }
-          const isBlamed = !answered && blamed(pid, failedOnItsOwn);
-          if (isBlamed) giveUp(`DynamoDB Local (pid ${pid}) failed on the copy of the jar before it answered.`);
-          forget(list);
-          releaseLock(lock);
-          return isBlamed;
-        } catch {
-          return false; // the cache's files are the cache's concern: the stop has succeeded
-        }
-      },
-    };
+    return takeLock(lock) ? recording(cache, lock) : undefined;
   } catch {
     return undefined; // a cache that cannot be written or read: DynamoDB Local runs as without it
   }
+}
+
+/** A key's directory, ready: the copy of the jar made. */
+interface KeyCache {
+  readonly dir: string;
+  readonly jar: string;
+  readonly java: string;
+  readonly jvmOptions: readonly string[];
+}
+
+/** A fatal error of the JVM is reported in the cache, not in the package's directory (its working directory). */
+const errorFileOption = (dir: string) => `-XX:ErrorFile=${join(dir, 'hs_err_pid%p.log')}`;
+
+/** Whether a JVM that never answered is to be blamed on the archive: it failed on its own, or crashed (its report is in the cache). */
+const blamed = (dir: string, pid: number | undefined, failedOnItsOwn = false) => failedOnItsOwn || existsSync(join(dir, `hs_err_pid${pid}.log`));
+
+/** Gives the key up: no later start uses or records an archive for it. */
+function giveUp(dir: string, why: string) {
+  try {
+    writeFileSync(join(dir, UNAVAILABLE), `${why}\n`);
+  } catch {
+    // the cache's files are the cache's concern
+  }
+}
+
+/** A JVM that maps the archive in place. Java cannot tell an archive cut short before it maps it, and crashes. */
+function mapping({ dir, jar }: KeyCache): ClassArchiveUse {
+  const archive = join(dir, ARCHIVE);
+  let settled = false;
+  return {
+    jvmOptions: [`-XX:SharedArchiveFile=${archive}`, errorFileOption(dir)],
+    jar,
+    answered: (pid) => {
+      if (mappedFiles(pid)?.includes(archive) === false) giveUp(dir, `DynamoDB Local (pid ${pid}) did not map ${archive}.`);
+    },
+    settle: (answered, pid, failedOnItsOwn) => {
+      if (settled || answered || !blamed(dir, pid, failedOnItsOwn)) return false;
+      settled = true;
+      forget(archive);
+      return true;
+    },
+  };
+}
+
+/** A JVM that records the classes it loads, holding the lock; its list goes to the writer when it stops after a session. */
+function recording({ dir, jar, java, jvmOptions }: KeyCache, lock: string): ClassArchiveUse {
+  // Holding the lock, this start is the only recorder and no writer runs: any other list was left
+  // by a recorder killed with its process.
+  removeEntries(dir, (name) => /^classes\..+\.lst$/.test(name));
+  const list = join(dir, `classes.${randomUUID()}.lst`);
+  let recordingJava = java;
+  let settled = false;
+  return {
+    jvmOptions: [`-XX:DumpLoadedClassList=${list}`, errorFileOption(dir)],
+    jar,
+    answered: (pid) => {
+      recordingJava = javaOf(pid) ?? java;
+    },
+    settle: (answered, pid, failedOnItsOwn) => {
+      if (settled) return false;
+      settled = true;
+      try {
+        if (answered && existsSync(list)) {
+          writeArchiveInBackground({ java: recordingJava, jar, jvmOptions, dir, list, lock });
+          return false;
+        }
+        const isBlamed = !answered && blamed(dir, pid, failedOnItsOwn);
+        if (isBlamed) giveUp(dir, `DynamoDB Local (pid ${pid}) failed on the copy of the jar before it answered.`);
+        forget(list);
+        releaseLock(lock);
+        return isBlamed;
+      } catch {
+        return false; // the cache's files are the cache's concern: the stop has succeeded
+      }
+    },
+  };
 }
 
 /** Removes a file of the cache; one that cannot be removed stays (the cache is not the caller's concern). */
@@ -271,7 +292,7 @@ function writeArchiveInBackground({ java, jar, jvmOptions, dir, list, lock }: Re
   // The dump runs little Java code of its own: the interpreter alone (-Xint) spares the compilers' work, about a fifth of its CPU.
   const javaArgs = [
     '-Xshare:dump', '-Xint', `-XX:SharedClassListFile=${list}`, `-XX:SharedArchiveFile=${written}`,
-    `-XX:ErrorFile=${join(dir, 'hs_err_pid%p.log')}`, ...compatible, '-cp', jar,
+    errorFileOption(dir), ...compatible, '-cp', jar,
   ];
   // None of the user's options reaches its Java through the environment either (an agent, a debugger that waits).
   const environment = { ...process.env };
