@@ -3,7 +3,7 @@
  * everything it started (DynamoDB Local's Java process included) and exits 130.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
@@ -29,9 +29,10 @@ function synthApp(pluginCode: string): string {
   return outdir;
 }
 
-/** Runs the CLI with `env` as its whole environment (default: this process's). */
-function cli(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; stdout: string[]; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [...TS_NODE, join(ROOT, 'local', 'src', 'cli.ts'), ...args], {
+/** Runs the CLI with `env` as its whole environment (default: this process's), Node.js started with `nodeOptions`. */
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env, nodeOptions: string[] = []):
+{ child: ChildProcess; stdout: string[]; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [...nodeOptions, ...TS_NODE, join(ROOT, 'local', 'src', 'cli.ts'), ...args], {
     cwd: ROOT, env: { ...env, NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];
@@ -58,6 +59,27 @@ describe('cdk-orchestrator-local as a process', () => {
     const result = JSON.parse(stdout.join('').slice(stdout.join('').indexOf('{')));
     expect(result.status).toBe('FAILED');
     expect(result.statusDocument.activities.Step1.pre.mandatory.Plugin).toMatchObject({ state: 'Error', message: 'not today' });
+  }, 120_000);
+
+  test('a sandbox does not run the code the CLI\'s Node.js preloads (node -r), as a Lambda sandbox does not; the host\'s other options stay', async () => {
+    // A preload such as `-r dotenv/config`: it says which thread it ran in, and sets a variable.
+    const dir = mkdtempSync(join(tmpdir(), 'cli-preload-'));
+    const preload = join(dir, 'preload.js');
+    const ranIn = join(dir, 'ran-in.log');
+    writeFileSync(preload, `require('node:fs').appendFileSync(${JSON.stringify(ranIn)}, require('node:worker_threads').isMainThread ? 'host\\n' : 'sandbox\\n');
+process.env.FROM_HOST_PRELOAD = 'yes';`);
+    const app = synthApp(`exports.handler = async () => {
+  if (process.env.FROM_HOST_PRELOAD) return { state: "Error", message: "the host's preload set FROM_HOST_PRELOAD in this sandbox" };
+  if (!process.sourceMapsEnabled) return { state: "Error", message: "the host's --enable-source-maps did not reach this sandbox" };
+  return {};
+};`);
+    // --max-old-space-size: an option a worker rejects when it is given to it (it applies to the whole process).
+    const { stdout, exit } = cli(['run', '--app', app, '--workflow', 'flow', '--input', '{"uid":"u-3","metadata":{}}', '--json'],
+      process.env, ['--require', preload, '--enable-source-maps', '--max-old-space-size=2048']);
+    const code = await exit;
+    const output = stdout.join('');
+    expect({ code, ranIn: readFileSync(ranIn, 'utf8') }).toEqual({ code: 0, ranIn: 'host\n' });
+    expect(JSON.parse(output.slice(output.indexOf('{'))).statusDocument.activities.Step1.pre.mandatory.Plugin.state).toBe('Complete');
   }, 120_000);
 
   test('Ctrl-C stops the engine and DynamoDB Local, and exits 130', async () => {

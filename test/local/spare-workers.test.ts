@@ -5,6 +5,7 @@
  */
 import { inlineFunction, invokeForAnswer, newStack, setForTestFile, startTestEngine } from './support';
 import { LocalEngine } from '../../local/src';
+import { withoutCodeLoadingOptions, withoutRejectedOptions } from '../../local/src/engine/function-host';
 
 // \`fromSpare\`: the worker's start data (the engine's, not Lambda's) says whether it was started as a spare.
 const REPORTER = `
@@ -66,3 +67,15 @@ test('a function that sets NODE_OPTIONS gets a worker started with it: Node.js r
   expect(report.sourceMaps).toBe(true);
   expect(report.env.NODE_OPTIONS).toBe('--enable-source-maps');
 }, 60_000);
+
+test('sandboxes leave out the host\'s code-loading options in every form Node.js takes them, and keep the others', () => {
+  expect(withoutCodeLoadingOptions(['--enable-source-maps', '--max-old-space-size=2048'])).toBeUndefined();
+  expect(withoutCodeLoadingOptions([
+    '-r', 'ts-node/register', '--require', 'dotenv/config', '--require=./a.js', '--import', 'file:///tsx/loader.mjs',
+    '--import=tsx', '--loader', 'ts-node/esm', '--experimental-loader=./l.mjs', '--enable-source-maps', '--cpu-prof-dir', '/tmp/p',
+  ])).toEqual(['--enable-source-maps', '--cpu-prof-dir', '/tmp/p']);
+  // A worker given --max-old-space-size or --title rejects them (they apply to the whole process anyway).
+  const rejected = 'Initiated Worker with invalid execArgv flags: --max-old-space-size=2048, --title=x';
+  expect(withoutRejectedOptions(['--max-old-space-size=2048', '--enable-source-maps', '--title=x'], rejected)).toEqual(['--enable-source-maps']);
+  expect(withoutRejectedOptions(['--enable-source-maps'], 'a message that names none')).toEqual([]);
+});
