@@ -180,6 +180,25 @@ describe('stream reads follow the writes', () => {
     expect(transaction[audit]).toBeGreaterThanOrEqual(1);
   });
 
+  test('writes that keep coming are read together: at most one GetRecords per 24 ms, every record read once', async () => {
+    const before = reads()[orders];
+    let writes = 0;
+    const started = Date.now();
+    // Ten writers, each writing again as soon as its last write is answered, for 1.5 s.
+    await Promise.all(Array.from({ length: 10 }, async (_, writer) => {
+      while (Date.now() < started + 1_500) {
+        await client.send(new PutItemCommand({ TableName: orders, Item: { pk: { S: `busy-${writer}-${writes++}` } } }));
+      }
+    }));
+    const writingMs = Date.now() - started;
+    await eventually(() => reads()[orders].records - before.records === writes, 5_000, 'every write read');
+    const getRecords = reads()[orders].getRecords - before.getRecords;
+    // A poll 3 ms after each wake read about 60 times a second here (86-94 reads); a busy reader's
+    // wait doubles up to 24 ms: a few polls to get there, and a few after the writes end.
+    const atMost = Math.ceil(writingMs / 24) + 6;
+    expect(getRecords).toBeLessThanOrEqual(atMost);
+  });
+
   test('the tables of a write: by name or ARN; a request that names none wakes every stream', () => {
     expect(tablesWrittenBy('UpdateItem', { TableName: 'arn:aws:dynamodb:us-east-1:123456789012:table/Orders' })).toEqual(['Orders']);
     expect(tablesWrittenBy('TransactWriteItems', { TransactItems: [{ ConditionCheck: { TableName: 'A' } }, { Delete: { TableName: 'B' } }] })).toEqual(['A', 'B']);

