@@ -25,7 +25,8 @@
  *   options: --runs N (measured runs per configuration, default 3), --only A,C,... , --no-synth, --no-engine,
  *            --concurrent N (A's concurrent runs for the throughput, default 400: a load that lasts about ten seconds, so the
  *            figure is the engine's sustained throughput; 16 runs settled in under a second, mostly ramp: code still
- *            compiling, the last runs finishing on a half-idle machine, R 0.25 against 0.40-0.44 for 400-1,000),
+ *            compiling, the last runs finishing on a half-idle machine, R 0.25 against 0.40-0.44 for 400-1,000;
+ *            the DynamoDB Local bound replays as many runs at once, 4 rounds),
  *            --no-speed (no throughput, bound, engine start),
  *            --small (the build's smoke run: configuration A, 1 run, synth of 1 activity; it proves the bench still runs),
  *            --authorization enforce|off (the engine's option; default: enforce when the evaluator is installed),

@@ -75,7 +75,13 @@ test('sandboxes leave out the host\'s code-loading options in every form Node.js
     '--import=tsx', '--loader', 'ts-node/esm', '--experimental-loader=./l.mjs', '--enable-source-maps', '--cpu-prof-dir', '/tmp/p',
   ])).toEqual(['--enable-source-maps', '--cpu-prof-dir', '/tmp/p']);
   // A worker given --max-old-space-size or --title rejects them (they apply to the whole process anyway).
-  const rejected = 'Initiated Worker with invalid execArgv flags: --max-old-space-size=2048, --title=x';
-  expect(withoutRejectedOptions(['--max-old-space-size=2048', '--enable-source-maps', '--title=x'], rejected)).toEqual(['--enable-source-maps']);
-  expect(withoutRejectedOptions(['--enable-source-maps'], 'a message that names none')).toEqual([]);
+  const rejected = Object.assign(new Error('Initiated Worker with invalid execArgv flags: --max-old-space-size=2048, --title'), { code: 'ERR_WORKER_INVALID_EXEC_ARGV' });
+  expect(withoutRejectedOptions(['--max-old-space-size=2048', '--enable-source-maps', '--title', 'x', '--no-warnings'], rejected))
+    .toEqual(['--enable-source-maps', '--no-warnings']);
+  // A function's own NODE_OPTIONS, refused with the same code, is not the host's to fix; nor is any other error.
+  const nodeOptions = Object.assign(new Error('Initiated Worker with invalid NODE_OPTIONS env variable: --bogus'), { code: 'ERR_WORKER_INVALID_EXEC_ARGV' });
+  expect(withoutRejectedOptions(['--enable-source-maps'], nodeOptions)).toBeUndefined();
+  expect(withoutRejectedOptions(['--enable-source-maps'], new Error('Initiated Worker with invalid execArgv flags: --enable-source-maps'))).toBeUndefined();
+  expect(withoutRejectedOptions(['--enable-source-maps'], Object.assign(new Error('invalid execArgv flags: --other'), { code: 'ERR_WORKER_INVALID_EXEC_ARGV' })))
+    .toBeUndefined();
 });

@@ -102,15 +102,21 @@ export function startWorker(heapMb: number, environment?: Record<string, string>
     stderr: true,
     resourceLimits: { maxOldGenerationSizeMb: heapMb },
   };
-  const execArgv = sandboxExecArgv();
+  sandboxOptions ??= { execArgv: withoutCodeLoadingOptions(process.execArgv) };
+  const start = (execArgv?: string[]) => new Worker(workerScript(), { ...options, execArgv });
   try {
-    return new Worker(workerScript(), { ...options, execArgv });
+    return start(sandboxOptions.execArgv);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || !execArgv) throw e;
-    hostExecArgvForSandboxes = withoutRejectedOptions(execArgv, (e as Error).message);
-    return new Worker(workerScript(), { ...options, execArgv: hostExecArgvForSandboxes });
+    const accepted = sandboxOptions.execArgv && withoutRejectedOptions(sandboxOptions.execArgv, e);
+    if (!accepted) throw e;
+    const worker = start(accepted);
+    sandboxOptions = { execArgv: accepted };
+    return worker;
   }
 }
+
+/** The host's Node.js options for sandboxes, decided at the first start: `execArgv` undefined inherits them all. */
+let sandboxOptions: { readonly execArgv?: string[] } | undefined;
 
 /**
  * Node.js options that load code into every thread the process starts. A Lambda sandbox runs its
@@ -137,20 +143,23 @@ export function withoutCodeLoadingOptions(execArgv: readonly string[]): string[]
 /**
  * `execArgv` without the options a worker rejects when they are given to it (V8's and the
  * process's own, such as --max-old-space-size or --title: they apply to the whole process, workers
- * included, anyway), as Node.js names them in ERR_WORKER_INVALID_EXEC_ARGV's message. When the
- * message names none of them, none of the host's options are kept.
+ * included, anyway), as `error` (ERR_WORKER_INVALID_EXEC_ARGV) names them, with a value given as
+ * the next argument. Undefined for any other error, also one about the function's own NODE_OPTIONS
+ * (same code, another message), and when it names none of them.
  */
-export function withoutRejectedOptions(execArgv: readonly string[], message: string): string[] {
-  const rejected = new Set(message.slice(message.indexOf(': ') + 2).split(', '));
-  const kept = execArgv.filter((option) => !rejected.has(option));
-  return kept.length < execArgv.length ? kept : [];
-}
-
-/** The options sandboxes start with: undefined (the host's, inherited) or the host's without code-loading ones. */
-let hostExecArgvForSandboxes: string[] | undefined | null = null;
-function sandboxExecArgv(): string[] | undefined {
-  if (hostExecArgvForSandboxes === null) hostExecArgvForSandboxes = withoutCodeLoadingOptions(process.execArgv);
-  return hostExecArgvForSandboxes;
+export function withoutRejectedOptions(execArgv: readonly string[], error: unknown): string[] | undefined {
+  if ((error as NodeJS.ErrnoException)?.code !== 'ERR_WORKER_INVALID_EXEC_ARGV') return undefined;
+  const message = String((error as Error).message);
+  const named = 'invalid execArgv flags: ';
+  const at = message.indexOf(named);
+  if (at < 0) return undefined;
+  const rejected = new Set(message.slice(at + named.length).split(', '));
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    if (!rejected.has(execArgv[i])) kept.push(execArgv[i]);
+    else if (!execArgv[i].includes('=') && execArgv[i + 1] !== undefined && !execArgv[i + 1].startsWith('-')) i++;
+  }
+  return kept.length < execArgv.length ? kept : undefined;
 }
 
 /** Worker threads started ahead of need, by heap size (`resourceLimits` is fixed when a worker starts). */

@@ -71,6 +71,11 @@ const IDLE_POLL_FACTOR = 10;
  */
 const DESCRIBE_INTERVAL_MS = 5000;
 
+/** The wait before the next poll after `busyPolls` busy polls in a row (0 or 1: WAKE_COALESCE_MS). */
+export function busyWaitMs(busyPolls: number): number {
+  return Math.min(BUSY_COALESCE_MAX_MS, WAKE_COALESCE_MS * 2 ** Math.max(0, busyPolls - 1));
+}
+
 /** A record of a GetRecords answer, as JSON. */
 interface WireRecord { eventID: string; eventName: string; eventVersion?: string; dynamodb?: Record<string, any> }
 
@@ -149,7 +154,7 @@ export class StreamReader {
       this.busyPolls = found && this.woken ? this.busyPolls + 1 : 0;
       if (this.caughtUp) await this.pause();
       // Woken meanwhile: let the writes of the moment land first, longer while they keep coming.
-      else if (!more && this.running) await sleep(Math.min(BUSY_COALESCE_MAX_MS, WAKE_COALESCE_MS * 2 ** Math.max(0, this.busyPolls - 1)));
+      else if (!more && this.running) await sleep(busyWaitMs(this.busyPolls));
     }
   }
 
