@@ -3,8 +3,9 @@
  * change once and in order per item, filter criteria, batch size, whole-batch retries with
  * bisection, and the failure destination when retries run out.
  */
+import { randomUUID } from 'node:crypto';
 import {
-  BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand,
+  BatchWriteItemCommand, CreateTableCommand, DeleteTableCommand, DynamoDBClient, PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -15,6 +16,7 @@ import { eventually, inlineFunction, newStack } from './support';
 import { LocalEngine } from '../../local/src';
 import { tablesWrittenBy } from '../../local/src/engine/aws-endpoint';
 import { DynamoDbStreamsApi } from '../../local/src/engine/dynamodb-streams-api';
+import * as lambdaService from '../../local/src/engine/lambda-service';
 import { busyWaitMs, StreamReader } from '../../local/src/engine/streams';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
@@ -194,17 +196,12 @@ describe('stream reads follow the writes', () => {
   });
 });
 
-/**
- * A reader kept busy: every poll finds records, and a write wakes the reader while it polls (the
- * client below writes to the table after each GetRecords answer, as a busy engine's handlers do).
- * DynamoDB Local and its stream are real; the reader is driven without an engine.
- */
-test('writes that keep coming are read together: while polls find records and writes wake the reader, the wait between polls doubles from 3 ms to 24 ms', async () => {
-  expect([0, 1, 2, 3, 4, 5, 9].map(busyWaitMs)).toEqual([3, 3, 6, 12, 24, 24, 24]);
-
+/** A reader on a table's real stream in DynamoDB Local, driven without an engine; `observe` sees each call's answer. */
+type Observer = (operation: string, answer: any, reader: StreamReader, put: (pk: string) => Promise<unknown>) => Promise<void>;
+async function readerOnNewTable(observe: Observer) {
   const endpoint = process.env[DYNAMODB_LOCAL_ENDPOINT]!;
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  const table = `busy-reader-${Date.now()}`;
+  const table = `stream-reader-${randomUUID()}`;
   const created = await client.send(new CreateTableCommand({
     TableName: table,
     AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
@@ -214,47 +211,80 @@ test('writes that keep coming are read together: while polls find records and wr
   }));
   const put = (pk: string) => client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: pk } } }));
   const streams = new DynamoDbStreamsApi(endpoint, 'us-east-1', 'local');
-  /** When each GetRecords was sent and answered, and how many records it read. */
-  const polls: { sent: number; answered: number; records: number }[] = [];
-  let busyPollsLeft = 6;
-  let reader: StreamReader;
   const observed = {
     call: async (operation: 'DescribeStream' | 'GetShardIterator' | 'GetRecords', input: Record<string, unknown>) => {
-      const sent = performance.now();
-      const out = await streams.call(operation, input);
-      if (operation !== 'GetRecords') return out;
-      polls.push({ sent, answered: performance.now(), records: out.Records.length });
-      // A write lands during this poll and wakes the reader, as the engine's endpoint does.
-      if (busyPollsLeft-- > 0) {
-        await put(`during-poll-${polls.length}`);
-        reader.wake();
-      }
-      return out;
+      const answer = await streams.call(operation, input);
+      await observe(operation, answer, reader, put);
+      return answer;
     },
   } as unknown as DynamoDbStreamsApi;
-  reader = new StreamReader({
+  const reader: StreamReader = new StreamReader({
     client: observed,
     localStreamArn: created.TableDescription!.LatestStreamArn!,
-    eventSourceArn: 'arn:aws:dynamodb:us-east-1:123456789012:table/busy/stream/local',
+    eventSourceArn: `arn:aws:dynamodb:us-east-1:123456789012:table/${table}/stream/local`,
     region: 'us-east-1',
     consumers: [],
+    // Only a wake polls: a pause that is not cut short lasts a minute.
     pollIntervalMs: 60_000,
     onError: (e) => { throw e; },
+  });
+  const cleanUp = async () => {
+    await reader.stop();
+    streams.destroy();
+    await client.send(new DeleteTableCommand({ TableName: table }));
+    client.destroy();
+  };
+  return { reader, put, cleanUp };
+}
+
+/**
+ * A reader kept busy: every poll finds records, and a write wakes the reader while it polls (the
+ * observer writes an item after each GetRecords answer, as a busy engine's handlers do).
+ */
+test('writes that keep coming are read together: while polls find records and writes wake the reader, the wait between polls doubles from 3 ms to 24 ms', async () => {
+  expect([0, 1, 2, 3, 4, 5, 9].map(busyWaitMs)).toEqual([3, 3, 6, 12, 24, 24, 24]);
+  const sleeps = jest.spyOn(lambdaService, 'sleep');
+  let busyPollsLeft = 6;
+  let recordsRead = 0;
+  const { reader, put, cleanUp } = await readerOnNewTable(async (operation, answer, polling, write) => {
+    if (operation !== 'GetRecords') return;
+    recordsRead += answer.Records.length;
+    // A write lands during this poll and wakes the reader, as the engine's endpoint does.
+    if (busyPollsLeft-- > 0) {
+      await write(`during-poll-${busyPollsLeft}`);
+      polling.wake();
+    }
   });
   try {
     await put('first');
     reader.start();
     reader.wake();
     await eventually(() => reader.caughtUp && busyPollsLeft < 0, 10_000, 'the writes read');
-    // The wait after each poll (from its answer to the next poll): at least what it should be (timers never fire
-    // early by more than a millisecond); polls 1-6 found records and were woken: 3, 3, 6, 12, 24, 24 ms.
-    const waits = polls.slice(1).map((p, i) => Math.round(p.sent - polls[i].answered));
-    const expected = [1, 2, 3, 4, 5, 6].map(busyWaitMs);
-    expect(waits.slice(0, 6).map((wait, i) => (wait >= expected[i] - 1 ? expected[i] : wait))).toEqual(expected);
-    // Every write was read, once.
-    expect(polls.reduce((total, p) => total + p.records, 0)).toBe(7);
+    // Polls 1-6 found records and were woken: the reader asked to wait 3, 6, 12, 24, 24, 24 ms after them.
+    // (Nothing else in this file sleeps meanwhile: its engines are idle.)
+    expect(sleeps.mock.calls.map(([ms]) => ms)).toEqual([1, 2, 3, 4, 5, 6].map(busyWaitMs));
+    expect(recordsRead).toBe(7);
   } finally {
-    await reader.stop();
-    client.destroy();
+    sleeps.mockRestore();
+    await cleanUp();
+  }
+});
+
+test('a reader stopped while it polls stops then, not after its poll interval', async () => {
+  let stopping: Promise<void> | undefined;
+  let polls = 0;
+  // The first poll was woken (it polls again at once); the second finds nothing new and ends caught up.
+  const { reader, put, cleanUp } = await readerOnNewTable(async (operation, _answer, polling) => {
+    if (operation === 'GetRecords' && ++polls === 2) stopping = polling.stop();
+  });
+  try {
+    await put('only');
+    reader.start();
+    reader.wake();
+    await eventually(() => stopping !== undefined, 10_000, 'a poll');
+    const stopped = await Promise.race([stopping!.then(() => 'stopped'), new Promise((resolve) => setTimeout(resolve, 5_000, 'still paused'))]);
+    expect(stopped).toBe('stopped');
+  } finally {
+    await cleanUp();
   }
 });

@@ -152,7 +152,8 @@ export class StreamReader {
       // none). A wake during the poll may come after DynamoDB Local answered it: poll once more.
       this.caughtUp = !more && !this.woken;
       this.busyPolls = found && this.woken ? this.busyPolls + 1 : 0;
-      if (this.caughtUp) await this.pause();
+      // Stopped during the poll: nothing would end the pause but its timer.
+      if (this.caughtUp && this.running) await this.pause();
       // Woken meanwhile: let the writes of the moment land first, longer while they keep coming.
       else if (!more && this.running) await sleep(busyWaitMs(this.busyPolls));
     }
