@@ -50,11 +50,12 @@ export interface ClassArchiveUse {
    * background writer. One that never answered is blamed on the archive when it crashed (its report
    * is in the cache) or `failedOnItsOwn` (it exited with an error of its own: not for a port already
    * taken, not on a signal): the archive it mapped is removed (to be recorded again), or, when it was
-   * recording, the copy of the jar is given up for good (`unavailable`). An abort or a timeout holds
-   * nothing against the cache. True when the archive was blamed: the start is then tried without it.
-   * Once only: later calls do nothing.
+   * recording, the copy of the jar is given up for good (`unavailable`). An abort, a timeout, or a JVM
+   * `endedBySignal` (Ctrl-C, a kill: whatever it wrote on its way out) holds nothing against the
+   * cache. True when the archive was blamed: the start is then tried without it. Once only: later
+   * calls do nothing.
    */
-  settle(answered: boolean, pid: number | undefined, failedOnItsOwn?: boolean): boolean;
+  settle(answered: boolean, pid: number | undefined, failedOnItsOwn?: boolean, endedBySignal?: boolean): boolean;
 }
 
 const ARCHIVE = 'classes.jsa';
@@ -151,8 +152,12 @@ interface KeyCache {
 /** A fatal error of the JVM is reported in the cache, not in the package's directory (its working directory). */
 const errorFileOption = (dir: string) => `-XX:ErrorFile=${join(dir, 'hs_err_pid%p.log')}`;
 
-/** Whether a JVM that never answered is to be blamed on the archive: it failed on its own, or crashed (its report is in the cache). */
-const blamed = (dir: string, pid: number | undefined, failedOnItsOwn = false) => failedOnItsOwn || existsSync(join(dir, `hs_err_pid${pid}.log`));
+/**
+ * Whether a JVM that never answered is to be blamed on the archive: it failed on its own, or crashed
+ * (its report is in the cache); never one a termination signal ended.
+ */
+const blamed = (dir: string, pid: number | undefined, failedOnItsOwn = false, endedBySignal = false) =>
+  !endedBySignal && (failedOnItsOwn || existsSync(join(dir, `hs_err_pid${pid}.log`)));
 
 /** Gives the key up: no later start uses or records an archive for it. */
 function giveUp(dir: string, why: string) {
@@ -173,8 +178,8 @@ function mapping({ dir, jar }: KeyCache): ClassArchiveUse {
     answered: (pid) => {
       if (mappedFiles(pid)?.includes(archive) === false) giveUp(dir, `DynamoDB Local (pid ${pid}) did not map ${archive}.`);
     },
-    settle: (answered, pid, failedOnItsOwn) => {
-      if (settled || answered || !blamed(dir, pid, failedOnItsOwn)) return false;
+    settle: (answered, pid, failedOnItsOwn, endedBySignal) => {
+      if (settled || answered || !blamed(dir, pid, failedOnItsOwn, endedBySignal)) return false;
       settled = true;
       forget(archive);
       return true;
@@ -196,7 +201,7 @@ function recording({ dir, jar, java, jvmOptions }: KeyCache, lock: string): Clas
     answered: (pid) => {
       recordingJava = javaOf(pid) ?? java;
     },
-    settle: (answered, pid, failedOnItsOwn) => {
+    settle: (answered, pid, failedOnItsOwn, endedBySignal) => {
       if (settled) return false;
       settled = true;
       try {
@@ -204,7 +209,7 @@ function recording({ dir, jar, java, jvmOptions }: KeyCache, lock: string): Clas
           writeArchiveInBackground({ java: recordingJava, jar, jvmOptions, dir, list, lock });
           return false;
         }
-        const isBlamed = !answered && blamed(dir, pid, failedOnItsOwn);
+        const isBlamed = !answered && blamed(dir, pid, failedOnItsOwn, endedBySignal);
         if (isBlamed) giveUp(dir, `DynamoDB Local (pid ${pid}) failed on the copy of the jar before it answered.`);
         forget(list);
         releaseLock(lock);

@@ -78,8 +78,10 @@ export interface DynamoDbLocal {
 const PORT_ATTEMPTS = 3;
 /** What DynamoDB Local (Jetty) prints when its port is taken. */
 const PORT_TAKEN = /BindException|Address already in use/;
-/** The JVM's exit codes after SIGINT, SIGKILL and SIGTERM (128 + the signal). */
-const SIGNAL_EXIT_CODES = [130, 137, 143];
+/** The JVM's exit codes after SIGHUP, SIGINT, SIGKILL and SIGTERM (128 + the signal). */
+const SIGNAL_EXIT_CODES = [129, 130, 137, 143];
+/** Signals that end a process on purpose (a crash ends Java with SIGABRT). */
+const TERMINATING_SIGNALS: string[] = ['SIGHUP', 'SIGINT', 'SIGKILL', 'SIGTERM'];
 /** How much of DynamoDB Local's output a failed start reports. */
 const OUTPUT_KEPT_CHARS = 2000;
 
@@ -183,12 +185,15 @@ async function launch(port: number, options: DynamoDbLocalOptions, classArchive:
   try {
     await waitUntilAnswering(endpoint, child, options.readyTimeoutMs ?? 120_000, options.signal);
   } catch (error) {
-    // Exited with an error of its own: not on a signal (Ctrl-C, a kill), not for a port already taken.
-    const exitCode = child.exitCode;
+    // How it ended, read before our own kill: on a signal (Ctrl-C, a kill; Java exits 128 + the
+    // signal once its handlers are in place, and is killed by it before), or with an error of its
+    // own (not for a port already taken).
+    const { exitCode, signalCode } = child;
     await killAndWait(child);
     await Promise.race([outputRead, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-    const failedOnItsOwn = exitCode !== null && !SIGNAL_EXIT_CODES.includes(exitCode) && !PORT_TAKEN.test(output);
-    const archiveBlamed = classes?.settle(false, child.pid, failedOnItsOwn) ?? false;
+    const endedBySignal = SIGNAL_EXIT_CODES.includes(exitCode ?? -1) || TERMINATING_SIGNALS.includes(signalCode ?? '');
+    const failedOnItsOwn = exitCode !== null && !endedBySignal && !PORT_TAKEN.test(output);
+    const archiveBlamed = classes?.settle(false, child.pid, failedOnItsOwn, endedBySignal) ?? false;
     release();
     throw new LaunchError(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`, archiveBlamed);
   }
