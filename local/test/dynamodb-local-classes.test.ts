@@ -233,7 +233,7 @@ onLinux('old keys', () => {
     const use = classArchiveFor(packageJar(), DYNAMODB_LOCAL_JVM_OPTIONS, { ...process.env, [CLASS_ARCHIVE_ENV]: cache.root });
     // A new key: it records (no JVM is started here; the lock is released as after a start that never answered).
     expect(use?.jvmOptions.some((o) => o.startsWith('-XX:DumpLoadedClassList='))).toBe(true);
-    use!.settle(false, undefined);
+    use!.settle(undefined, 'no-answer');
     expect(existsSync(unused)).toBe(false);
     for (const kept of [recent, writing, theirs, keyLike]) expect(existsSync(kept)).toBe(true);
     expect(readdirSync(cache.root)).toHaveLength(5);

@@ -71,9 +71,14 @@ const IDLE_POLL_FACTOR = 10;
  */
 const DESCRIBE_INTERVAL_MS = 5000;
 
+/** `baseMs` doubled after each of `times` polls in a row past the first, at most `maxMs`. */
+function doubledMs(baseMs: number, times: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, times - 1));
+}
+
 /** The wait before the next poll after `busyPolls` busy polls in a row (0 or 1: WAKE_COALESCE_MS). */
 export function busyWaitMs(busyPolls: number): number {
-  return Math.min(BUSY_COALESCE_MAX_MS, WAKE_COALESCE_MS * 2 ** Math.max(0, busyPolls - 1));
+  return doubledMs(WAKE_COALESCE_MS, busyPolls, BUSY_COALESCE_MAX_MS);
 }
 
 /** A record of a GetRecords answer, as JSON. */
@@ -161,7 +166,7 @@ export class StreamReader {
 
   /** Waits the poll interval (longer the longer nothing happened), or less when woken. */
   private pause(): Promise<void> {
-    const intervalMs = this.options.pollIntervalMs * Math.min(IDLE_POLL_FACTOR, 2 ** Math.max(0, this.emptyPolls - 1));
+    const intervalMs = doubledMs(this.options.pollIntervalMs, this.emptyPolls, this.options.pollIntervalMs * IDLE_POLL_FACTOR);
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, intervalMs);
       const self = this;
