@@ -15,7 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { eventually, inlineFunction, newStack } from './support';
 import { LocalEngine } from '../../local/src';
 import { tablesWrittenBy } from '../../local/src/engine/aws-endpoint';
-import { DynamoDbStreamsApi } from '../../local/src/engine/dynamodb-streams-api';
+import { DynamoDbJsonClient } from '../../local/src/engine/dynamodb-json-client';
 import * as lambdaService from '../../local/src/engine/lambda-service';
 import { busyWaitMs, StreamReader } from '../../local/src/engine/streams';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
@@ -210,14 +210,14 @@ async function readerOnNewTable(observe: Observer) {
     StreamSpecification: { StreamEnabled: true, StreamViewType: 'KEYS_ONLY' },
   }));
   const put = (pk: string) => client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: pk } } }));
-  const streams = new DynamoDbStreamsApi(endpoint, 'us-east-1', 'local');
+  const streams = new DynamoDbJsonClient(endpoint, 'us-east-1', 'local');
   const observed = {
     call: async (operation: 'DescribeStream' | 'GetShardIterator' | 'GetRecords', input: Record<string, unknown>) => {
       const answer = await streams.call(operation, input);
       await observe(operation, answer, reader, put);
       return answer;
     },
-  } as unknown as DynamoDbStreamsApi;
+  } as unknown as DynamoDbJsonClient;
   const reader: StreamReader = new StreamReader({
     client: observed,
     localStreamArn: created.TableDescription!.LatestStreamArn!,

@@ -10,14 +10,13 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbLocal, spawnDynamoDbLocal } from '../dynamodb-local';
 import { AppSource, LocalAssembly, LocalFunction, LocalStateMachine, loadAssembly } from './assembly';
 import { AwsEndpoint, AwsError, DynamoDbCounters, EndpointCallCounters } from './aws-endpoint';
 import { callAws, releaseClients } from './aws-sdk-call';
 import { EngineClock } from './clock';
 import { CallerIdentity, CloudTrail } from './cloudtrail';
-import { DynamoDbStreamsApi } from './dynamodb-streams-api';
+import { DynamoDbJsonClient } from './dynamodb-json-client';
 import { BusEvent, EventBridgeService, EventsCounters } from './events';
 import { DynamoDbFault, DynamoDbFaultInjector, DynamoDbFaultRule } from './fault-injection';
 import { bundleModule, FunctionStats, HandlerEntry, InvokeResult, makeTempRoot, resolveHandlerEntry, writeInlineCode } from './function-host';
@@ -213,7 +212,8 @@ export class LocalEngine extends EventEmitter {
   private tablePrefix?: string;
   /** The stream reader of each table with a stream, by table name. */
   private readonly readers = new Map<string, StreamReader>();
-  private streamsApi?: DynamoDbStreamsApi;
+  /** The engine's own calls to DynamoDB Local (tables, status documents, stream reads); made once it runs. */
+  private dynamoDbClient?: DynamoDbJsonClient;
   private consumers = new Map<string, MappingConsumer>();
   private tempRoot?: string;
   private inflight = 0;
@@ -387,7 +387,8 @@ export class LocalEngine extends EventEmitter {
     this.sfn?.stop();
     this.sqs?.stop();
     await Promise.all([...this.readers.values()].map((r) => r.stop()));
-    this.streamsApi?.destroy();
+    this.dynamoDbClient?.destroy();
+    this.dynamoDbClient = undefined;
     await this.lambda?.stop();
     if (this.endpoint) {
       releaseClients(this.endpoint.url);
@@ -443,7 +444,7 @@ export class LocalEngine extends EventEmitter {
   public async statusDocument(uid: string, workflow: string): Promise<Record<string, any> | undefined> {
     const table = this.statusTableName();
     const key = { uid: { S: uid }, workflow: { S: workflow } };
-    const out = await this.ddb().send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }));
+    const out = await this.dynamoDb().call('GetItem', { TableName: table, Key: key, ConsistentRead: true });
     return out.Item ? unmarshall(out.Item) : undefined;
   }
 
@@ -801,8 +802,9 @@ export class LocalEngine extends EventEmitter {
     return { endpoint: this.endpoint.url, region: this.region, credentials: credentials ?? this.credentials };
   }
 
-  private ddb(): DynamoDBClient {
-    return new DynamoDBClient({ endpoint: this.dynamodbUrl, region: this.region, credentials: this.credentials });
+  private dynamoDb(): DynamoDbJsonClient {
+    this.dynamoDbClient ??= new DynamoDbJsonClient(this.dynamodbUrl, this.region, this.credentials.accessKeyId);
+    return this.dynamoDbClient;
   }
 
   private statusTableName(): string {
@@ -814,29 +816,25 @@ export class LocalEngine extends EventEmitter {
 
   /** Creates every table at once (DynamoDB Local answers each in tens of ms; in turn they added up at start). */
   private async createTables() {
-    const client = this.ddb();
+    const client = this.dynamoDb();
     const streams = new Map<string, string>();
-    try {
-      await Promise.all(this.assembly.tables.map(async (table) => {
-        const indexes = (list: any[]) => list.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection ?? { ProjectionType: 'ALL' } }));
-        const created = await client.send(new CreateTableCommand({
-          TableName: table.name,
-          KeySchema: table.keySchema as any,
-          AttributeDefinitions: table.attributeDefinitions as any,
-          BillingMode: 'PAY_PER_REQUEST',
-          GlobalSecondaryIndexes: table.globalSecondaryIndexes.length ? indexes(table.globalSecondaryIndexes) : undefined,
-          LocalSecondaryIndexes: table.localSecondaryIndexes.length ? indexes(table.localSecondaryIndexes) : undefined,
-          StreamSpecification: table.streamViewType ? { StreamEnabled: true, StreamViewType: table.streamViewType as any } : undefined,
-        }));
-        if (table.streamArn) {
-          const streamArn = created.TableDescription?.LatestStreamArn
-            ?? (await client.send(new DescribeTableCommand({ TableName: table.name }))).Table!.LatestStreamArn!;
-          streams.set(table.streamArn, streamArn);
-        }
-      }));
-    } finally {
-      client.destroy();
-    }
+    await Promise.all(this.assembly.tables.map(async (table) => {
+      const indexes = (list: any[]) => list.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection ?? { ProjectionType: 'ALL' } }));
+      const created = await client.call('CreateTable', {
+        TableName: table.name,
+        KeySchema: table.keySchema,
+        AttributeDefinitions: table.attributeDefinitions,
+        BillingMode: 'PAY_PER_REQUEST',
+        GlobalSecondaryIndexes: table.globalSecondaryIndexes.length ? indexes(table.globalSecondaryIndexes) : undefined,
+        LocalSecondaryIndexes: table.localSecondaryIndexes.length ? indexes(table.localSecondaryIndexes) : undefined,
+        StreamSpecification: table.streamViewType ? { StreamEnabled: true, StreamViewType: table.streamViewType } : undefined,
+      });
+      if (table.streamArn) {
+        const streamArn = created.TableDescription?.LatestStreamArn
+          ?? (await client.call('DescribeTable', { TableName: table.name })).Table.LatestStreamArn;
+        streams.set(table.streamArn, streamArn);
+      }
+    }));
     this.localStreams = streams;
   }
 
@@ -854,8 +852,7 @@ export class LocalEngine extends EventEmitter {
   }
 
   private startStreams() {
-    const client = new DynamoDbStreamsApi(this.dynamodbUrl, this.region, this.credentials.accessKeyId);
-    this.streamsApi = client;
+    const client = this.dynamoDb();
     let statusTable: string | undefined;
     try {
       statusTable = this.statusTableName();

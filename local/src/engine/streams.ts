@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { LocalEventSourceMapping } from './assembly';
-import type { DynamoDbStreamsApi } from './dynamodb-streams-api';
+import type { DynamoDbJsonClient } from './dynamodb-json-client';
 import type { InvokeResult } from './function-host';
 import { sleep } from './lambda-service';
 import { matchesPattern } from '../../../lambda/shared/filter-policy';
@@ -31,7 +31,7 @@ export interface StreamConsumer {
 }
 
 export interface StreamReaderOptions {
-  readonly client: DynamoDbStreamsApi;
+  readonly client: DynamoDbJsonClient;
   /** DynamoDB Local's stream ARN for the table. */
   readonly localStreamArn: string;
   /** The stable ARN the templates use (`<tableArn>/stream/local`), reported as `eventSourceARN`. */
