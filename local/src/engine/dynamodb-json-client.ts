@@ -27,7 +27,8 @@ const STREAMS_OPERATIONS = new Set(['DescribeStream', 'GetRecords', 'GetShardIte
 
 export class DynamoDbJsonClient {
   private readonly url: URL;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  /** As many connections as the SDK's client allows: stream readers, Step Functions' Map states. */
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 50 });
   private readonly authorization: string;
 
   /** `endpoint`: DynamoDB Local, or the engine's endpoint (which forwards to it, as `accessKeyId`). */
@@ -40,8 +41,18 @@ export class DynamoDbJsonClient {
    * Calls `DynamoDB_20120810.<operation>`, or `DynamoDBStreams_20120810.<operation>` for a Streams
    * operation; rejects with a DynamoDbJsonError on an error answer.
    */
-  public call<T = any>(operation: string, input: Record<string, unknown>): Promise<T> {
+  public async call<T = any>(operation: string, input: Record<string, unknown>): Promise<T> {
     const body = JSON.stringify(input);
+    try {
+      return await this.send<T>(operation, body);
+    } catch (e) {
+      // A kept-alive connection the server closed meanwhile: the request never reached it (Node.js's advice: send it again).
+      if ((e as { reusedSocket?: boolean }).reusedSocket && (e as NodeJS.ErrnoException).code === 'ECONNRESET') return this.send<T>(operation, body);
+      throw e;
+    }
+  }
+
+  private send<T>(operation: string, body: string): Promise<T> {
     const api = STREAMS_OPERATIONS.has(operation) ? 'DynamoDBStreams_20120810' : 'DynamoDB_20120810';
     return new Promise<T>((resolve, reject) => {
       const req = request({
@@ -78,7 +89,7 @@ export class DynamoDbJsonClient {
           reject(new DynamoDbJsonError(name, parsed.message ?? parsed.Message ?? text, res.statusCode ?? 500));
         });
       });
-      req.on('error', reject);
+      req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
       req.end(body);
     });
   }

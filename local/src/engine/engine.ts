@@ -212,7 +212,7 @@ export class LocalEngine extends EventEmitter {
   private tablePrefix?: string;
   /** The stream reader of each table with a stream, by table name. */
   private readonly readers = new Map<string, StreamReader>();
-  /** The engine's own calls to DynamoDB Local (tables, status documents, stream reads); made once it runs. */
+  /** The engine's own calls to DynamoDB Local (tables, status documents, stream reads): made on first use, ended by stop(). */
   private dynamoDbClient?: DynamoDbJsonClient;
   private consumers = new Map<string, MappingConsumer>();
   private tempRoot?: string;
