@@ -135,7 +135,8 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
     }
   }, 120_000);
 
-  test('a deploy-time registration is retried on throttling, as the SDK\'s client in AwsCustomResource\'s handler retries it', async () => {
+  /** A table and a Custom::AWS putItem into it (binary given as text, as AwsCustomResource's handler reads it). */
+  function seededApp(): Stack {
     const stack = new Stack(new App(), 'Seeded');
     const table = new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
     new AwsCustomResource(stack, 'Seed', {
@@ -144,18 +145,52 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
         // aws-cdk-lib also takes the SDK v3 command's name.
         action: 'PutItemCommand',
         physicalResourceId: PhysicalResourceId.of('seed'),
-        parameters: { TableName: table.tableName, Item: { pk: { S: 'seeded' } } },
+        parameters: { TableName: table.tableName, Item: { pk: { S: 'seeded' }, data: { B: 'hello' } } },
+      },
+      policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: [table.tableArn] }),
+    });
+    return stack;
+  }
+
+  test('a deploy-time registration is retried on throttling, as the SDK\'s client in AwsCustomResource\'s handler retries it; its binary is text', async () => {
+    const engine = new LocalEngine({ app: seededApp() });
+    const fault = engine.injectDynamoDbFault({ error: 'ProvisionedThroughputExceededException', times: 3, operation: 'PutItem' });
+    // Three throttled attempts, then the fourth wrote the item (a failed custom resource fails the start).
+    await engine.start();
+    try {
+      // What went to DynamoDB: the text's UTF-8 bytes, base64-encoded on the wire.
+      const sent = { pk: { S: 'seeded' }, data: { B: Buffer.from('hello').toString('base64') } };
+      expect(fault.failedRequests.map((r) => r.body.Item)).toEqual([sent, sent, sent]);
+    } finally {
+      await engine.stop();
+    }
+  }, 120_000);
+
+  test('a registration throttled 4 times fails the start: the SDK\'s 4 attempts are used up', async () => {
+    const engine = new LocalEngine({ app: seededApp() });
+    const fault = engine.injectDynamoDbFault({ error: 'ProvisionedThroughputExceededException', times: 5, operation: 'PutItem' });
+    await expect(engine.start()).rejects.toThrow(/^Custom resource Seeded\/Seed\w* \(DynamoDB\.PutItemCommand\) failed: The level of configured provisioned throughput .*\(injected by the local engine\)$/);
+    expect(fault.failedRequests).toHaveLength(4);
+  }, 120_000);
+
+  test('a registration DynamoDB refuses fails the start at once: a client error is not retried', async () => {
+    const stack = new Stack(new App(), 'Refused');
+    const table = new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
+    new AwsCustomResource(stack, 'Seed', {
+      onCreate: {
+        service: 'DynamoDB',
+        action: 'putItem',
+        physicalResourceId: PhysicalResourceId.of('seed'),
+        // A key attribute cannot be an empty string.
+        parameters: { TableName: table.tableName, Item: { pk: { S: '' } } },
       },
       policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: [table.tableArn] }),
     });
     const engine = new LocalEngine({ app: stack });
-    const fault = engine.injectDynamoDbFault({ error: 'ProvisionedThroughputExceededException', times: 2, operation: 'PutItem' });
-    // Two throttled attempts, then the third wrote the item (a failed custom resource fails the start).
-    await engine.start();
-    try {
-      expect(fault.failedRequests.map((r) => r.body.Item)).toEqual([{ pk: { S: 'seeded' } }, { pk: { S: 'seeded' } }]);
-    } finally {
-      await engine.stop();
-    }
+    // Counts the PutItem requests without failing any.
+    let sent = 0;
+    engine.injectDynamoDbFault({ error: 'ThrottlingException', times: 1, operation: 'PutItem', match: () => { sent++; return false; } });
+    await expect(engine.start()).rejects.toThrow(/^Custom resource Refused\/Seed\w* \(DynamoDB\.putItem\) failed: .*empty string/);
+    expect(sent).toBe(1);
   }, 120_000);
 });

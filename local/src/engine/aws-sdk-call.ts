@@ -5,11 +5,13 @@
  * from the installed `@aws-sdk/client-*` packages, except DynamoDB's: every plugin registered at
  * deploy time is one of its calls at each engine start, and the engine's own JSON client makes it
  * without loading the SDK into the engine's process (dynamodb-json-client.ts), doing what the SDK
- * did for these calls: attribute values of the wrong type refused, and its retries. The answer is
+ * did for these calls: attribute values of the wrong shape refused (dynamodb-parameters.ts), and its
+ * retries. The answer is
  * DynamoDB's as sent on the wire (numbers as strings, binary as base64, timestamps as epoch seconds).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDbJsonClient, DynamoDbJsonError } from './dynamodb-json-client';
+import { DynamoDbJsonClient, DynamoDbJsonError, isStreamsOperation } from './dynamodb-json-client';
+import { binaryAsText, wrongAttributeValue } from './dynamodb-parameters';
 
 /** v2-style service names (as `AwsCustomResource` and Step Functions use them) -> v3 package suffix. */
 const PACKAGES: Record<string, string> = {
@@ -30,6 +32,11 @@ export interface SdkTarget {
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
 }
 
+export interface CallOptions {
+  /** A `Custom::AWS` resource's call: its parameters as aws-cdk-lib's AwsCustomResource handler reads them. */
+  readonly fromCustomResource?: boolean;
+}
+
 const clients = new Map<string, any>();
 
 const DYNAMODB_PACKAGE = '@aws-sdk/client-dynamodb';
@@ -43,7 +50,7 @@ export function sdkPackageFor(service: string): string {
 
 /** Calls `service.action(parameters)`; action may be camelCase (`putItem`) or PascalCase. */
 export async function callAws(
-  service: string, action: string, parameters: Record<string, unknown>, target: SdkTarget,
+  service: string, action: string, parameters: Record<string, unknown>, target: SdkTarget, options: CallOptions = {},
 ): Promise<Record<string, unknown>> {
   const pkg = sdkPackageFor(service);
   const operation = action.charAt(0).toUpperCase() + action.slice(1);
@@ -51,7 +58,7 @@ export async function callAws(
   if (pkg === DYNAMODB_PACKAGE) {
     let json = clients.get(key) as DynamoDbJsonClient | undefined;
     if (!json) clients.set(key, json = new DynamoDbJsonClient(target.endpoint, target.region, target.credentials.accessKeyId));
-    return callDynamoDb(json, operation.replace(/Command$/, ''), parameters);
+    return callDynamoDb(json, operation.replace(/Command$/, ''), parameters, options.fromCustomResource ?? false);
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(pkg) as Record<string, any>;
@@ -68,94 +75,38 @@ export async function callAws(
   return output;
 }
 
-/** The AWS SDK's standard retry mode: 3 attempts in all, for throttling and server errors. */
-const DYNAMODB_ATTEMPTS = 3;
-const THROTTLING = new Set(['ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'ThrottlingException', 'TooManyRequestsException']);
+/** The SDK's DynamoDB client: 4 attempts in all, for throttling, server and network errors. */
+const DYNAMODB_ATTEMPTS = 4;
+const RETRIED_ERRORS = new Set([
+  'ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'ThrottlingException', 'TooManyRequestsException',
+  'TransactionInProgressException', 'LimitExceededException',
+]);
+const RETRIED_NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 
-/** A DynamoDB call as the SDK's client made it: attribute values checked, throttling and server errors retried. */
-async function callDynamoDb(client: DynamoDbJsonClient, operation: string, parameters: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const wrong = wrongAttributeValue(parameters, '');
+/**
+ * A DynamoDB call as the SDK's client made it: attribute values checked (binary given as text in
+ * a custom resource), throttling, server and network errors retried with jittered backoff.
+ */
+async function callDynamoDb(
+  client: DynamoDbJsonClient, operation: string, parameters: Record<string, unknown>, fromCustomResource: boolean,
+): Promise<Record<string, unknown>> {
+  if (isStreamsOperation(operation)) throw new Error(`DynamoDB has no ${operation} operation (it is DynamoDB Streams')`);
+  const request = fromCustomResource ? binaryAsText(parameters) : parameters;
+  const wrong = wrongAttributeValue(request);
   if (wrong) throw new DynamoDbJsonError('ValidationException', wrong, 400);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await client.call(operation, parameters);
+      return await client.call(operation, request);
     } catch (e) {
-      const error = e as DynamoDbJsonError;
-      if (error.name === 'UnknownOperationException') throw new Error(`DynamoDB has no ${operation} operation`);
-      const retryable = error instanceof DynamoDbJsonError && (error.status >= 500 || THROTTLING.has(error.name));
-      if (!retryable || attempt >= DYNAMODB_ATTEMPTS) throw error;
-      await sleep(50 * 2 ** attempt);
+      if ((e as Error).name === 'UnknownOperationException') throw new Error(`DynamoDB has no ${operation} operation`);
+      const retried = e instanceof DynamoDbJsonError
+        ? e.status >= 500 || e.status === 429 || RETRIED_ERRORS.has(e.name)
+        : RETRIED_NETWORK_ERRORS.has((e as NodeJS.ErrnoException).code ?? '');
+      if (!retried || attempt >= DYNAMODB_ATTEMPTS) throw e;
+      // Full jitter, as the SDK waits; on a local scale (its base is 100 ms).
+      await sleep(Math.random() * 25 * 2 ** attempt);
     }
   }
-}
-
-/** Parameters that hold maps of attribute name -> attribute value (`Keys`: a list of them). */
-const ATTRIBUTE_MAPS = new Set(['ExclusiveStartKey', 'ExpressionAttributeValues', 'Item', 'Key', 'Keys']);
-
-/**
- * Where the parameters hold an attribute value of the wrong shape (`{ "N": 3 }` rather than
- * `{ "N": "3" }`), as a message; the SDK's types and AWS refuse it, DynamoDB Local takes some.
- */
-function wrongAttributeValue(value: unknown, path: string): string | undefined {
-  if (Array.isArray(value)) {
-    for (const [i, item] of value.entries()) {
-      const wrong = wrongAttributeValue(item, `${path}[${i}]`);
-      if (wrong) return wrong;
-    }
-    return undefined;
-  }
-  if (!isObject(value)) return undefined;
-  for (const [name, member] of Object.entries(value)) {
-    const at = path ? `${path}.${name}` : name;
-    const maps = !ATTRIBUTE_MAPS.has(name) ? [] : Array.isArray(member) ? member : [member];
-    for (const [i, map] of maps.entries()) {
-      if (!isObject(map)) continue;
-      for (const [attribute, attributeValue] of Object.entries(map)) {
-        const wrong = attributeValueProblem(attributeValue, `${name === 'Keys' ? `${at}[${i}]` : at}.${attribute}`);
-        if (wrong) return wrong;
-      }
-    }
-    const wrong = maps.length ? undefined : wrongAttributeValue(member, at);
-    if (wrong) return wrong;
-  }
-  return undefined;
-}
-
-const STRING_TYPES = new Set(['S', 'N', 'B']);
-const SET_TYPES = new Set(['SS', 'NS', 'BS']);
-
-function attributeValueProblem(value: unknown, path: string): string | undefined {
-  const types = isObject(value) ? Object.keys(value) : [];
-  if (types.length !== 1) return `${path} must be an attribute value with exactly one type (S, N, B, SS, NS, BS, M, L, BOOL or NULL)`;
-  const [type] = types;
-  const member = (value as Record<string, unknown>)[type];
-  const shape = Array.isArray(member) ? 'a list' : member === null ? 'null' : typeof member;
-  if (STRING_TYPES.has(type)) return typeof member === 'string' ? undefined : `${path}.${type} must be a string, not ${shape}`;
-  if (SET_TYPES.has(type)) {
-    return Array.isArray(member) && member.every((m) => typeof m === 'string') ? undefined : `${path}.${type} must be a list of strings`;
-  }
-  if (type === 'BOOL' || type === 'NULL') return typeof member === 'boolean' ? undefined : `${path}.${type} must be true or false, not ${shape}`;
-  if (type === 'M') {
-    if (!isObject(member)) return `${path}.M must be a map of attribute values, not ${shape}`;
-    for (const [name, nested] of Object.entries(member)) {
-      const wrong = attributeValueProblem(nested, `${path}.M.${name}`);
-      if (wrong) return wrong;
-    }
-    return undefined;
-  }
-  if (type === 'L') {
-    if (!Array.isArray(member)) return `${path}.L must be a list of attribute values, not ${shape}`;
-    for (const [i, nested] of member.entries()) {
-      const wrong = attributeValueProblem(nested, `${path}.L[${i}]`);
-      if (wrong) return wrong;
-    }
-    return undefined;
-  }
-  return `${path} has an unknown type ${type} (S, N, B, SS, NS, BS, M, L, BOOL or NULL)`;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Forgets the cached clients (their sockets) of one endpoint, when the engine stops. */

@@ -25,6 +25,10 @@ export class DynamoDbJsonError extends Error {
 /** The Streams API's operations; every other operation is DynamoDB's. */
 const STREAMS_OPERATIONS = new Set(['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams']);
 
+export function isStreamsOperation(operation: string): boolean {
+  return STREAMS_OPERATIONS.has(operation);
+}
+
 export class DynamoDbJsonClient {
   private readonly url: URL;
   /** As many connections as the SDK's client allows: stream readers, Step Functions' Map states. */
@@ -46,14 +50,15 @@ export class DynamoDbJsonClient {
     try {
       return await this.send<T>(operation, body);
     } catch (e) {
-      // A kept-alive connection the server closed meanwhile: the request never reached it (Node.js's advice: send it again).
+      // A kept-alive connection the server had closed (Node.js's advice: send it again). A server that
+      // applied the request and then reset the connection would see it twice; the SDK does the same.
       if ((e as { reusedSocket?: boolean }).reusedSocket && (e as NodeJS.ErrnoException).code === 'ECONNRESET') return this.send<T>(operation, body);
       throw e;
     }
   }
 
   private send<T>(operation: string, body: string): Promise<T> {
-    const api = STREAMS_OPERATIONS.has(operation) ? 'DynamoDBStreams_20120810' : 'DynamoDB_20120810';
+    const api = isStreamsOperation(operation) ? 'DynamoDBStreams_20120810' : 'DynamoDB_20120810';
     return new Promise<T>((resolve, reject) => {
       const req = request({
         host: this.url.hostname,

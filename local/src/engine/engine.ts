@@ -615,7 +615,7 @@ export class LocalEngine extends EventEmitter {
     this.eventBridge.add(added.eventBuses, added.eventRules);
     into.parameters.push(...added.parameters);
     for (const cr of added.customResources) {
-      await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget());
+      await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget(), { fromCustomResource: true });
     }
     return added;
   }
@@ -844,7 +844,7 @@ export class LocalEngine extends EventEmitter {
         // As the provider's role (AwsCustomResource's singleton function), when calls are authorized.
         const provider = cr.serviceToken ? this.lambda.functionFor(cr.serviceToken) : undefined;
         const credentials = this.enforcement && provider ? this.enforcement.functionCredentials(provider) : undefined;
-        await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget(credentials));
+        await callAws(cr.create.service, cr.create.action, cr.create.parameters ?? {}, this.sdkTarget(credentials), { fromCustomResource: true });
       } catch (e) {
         throw new Error(`Custom resource ${cr.path ?? `${cr.stackName}/${cr.logicalId}`} (${cr.create.service}.${cr.create.action}) failed: ${(e as Error).message}`);
       }

@@ -7,6 +7,8 @@
  * its own retry policy; requests after the N-th go to DynamoDB Local unchanged.
  *
  * The engine's own reads (status documents, streams) do not pass through the endpoint and are never affected.
+ * `Custom::AWS` DynamoDB calls and Step Functions' DynamoDB tasks do, and retry as the SDK's client
+ * did (4 attempts: aws-sdk-call.ts), so a rule of 3 or fewer throttled answers does not fail them.
  */
 import { AwsError } from './aws-endpoint';
 
