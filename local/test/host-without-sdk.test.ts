@@ -135,9 +135,9 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
     }
   }, 120_000);
 
-  /** A table and a Custom::AWS putItem into it (binary given as text, as AwsCustomResource's handler reads it). */
-  function seededApp(): Stack {
-    const stack = new Stack(new App(), 'Seeded');
+  /** A table and a Custom::AWS putItem of `item` into it (by default with binary given as text, as AwsCustomResource's handler reads it). */
+  function seededApp(id = 'Seeded', item: Record<string, unknown> = { pk: { S: 'seeded' }, data: { B: 'hello' } }): Stack {
+    const stack = new Stack(new App(), id);
     const table = new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
     new AwsCustomResource(stack, 'Seed', {
       onCreate: {
@@ -145,7 +145,7 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
         // aws-cdk-lib also takes the SDK v3 command's name.
         action: 'PutItemCommand',
         physicalResourceId: PhysicalResourceId.of('seed'),
-        parameters: { TableName: table.tableName, Item: { pk: { S: 'seeded' }, data: { B: 'hello' } } },
+        parameters: { TableName: table.tableName, Item: item },
       },
       policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: [table.tableArn] }),
     });
@@ -174,23 +174,13 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
   }, 120_000);
 
   test('a registration DynamoDB refuses fails the start at once: a client error is not retried', async () => {
-    const stack = new Stack(new App(), 'Refused');
-    const table = new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
-    new AwsCustomResource(stack, 'Seed', {
-      onCreate: {
-        service: 'DynamoDB',
-        action: 'putItem',
-        physicalResourceId: PhysicalResourceId.of('seed'),
-        // A key attribute cannot be an empty string.
-        parameters: { TableName: table.tableName, Item: { pk: { S: '' } } },
-      },
-      policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: [table.tableArn] }),
-    });
+    // A key attribute cannot be an empty string.
+    const stack = seededApp('Refused', { pk: { S: '' } });
     const engine = new LocalEngine({ app: stack });
     // Counts the PutItem requests without failing any.
     let sent = 0;
     engine.injectDynamoDbFault({ error: 'ThrottlingException', times: 1, operation: 'PutItem', match: () => { sent++; return false; } });
-    await expect(engine.start()).rejects.toThrow(/^Custom resource Refused\/Seed\w* \(DynamoDB\.putItem\) failed: .*empty string/);
+    await expect(engine.start()).rejects.toThrow(/^Custom resource Refused\/Seed\w* \(DynamoDB\.PutItemCommand\) failed: .*empty string/);
     expect(sent).toBe(1);
   }, 120_000);
 });
