@@ -110,7 +110,28 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
       // GetItem's answer as DynamoDB sends it (a number as a string, binary as base64), which is what Step Functions returns.
       expect(first.output).toEqual({ Item: { pk: { S: 'a' }, count: { N: '3' }, data: { B: 'aGk=' } } });
       const again = await engine.startExecution('PutThenGet', { pk: 'a' }).result();
-      expect(again).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/ConditionalCheckFailedException$/), cause: expect.stringMatching(/conditional request failed/i) });
+      // The optimized integration's prefix is DynamoDB. (the AWS SDK integration's is DynamoDb.), as Step Functions documents.
+      expect(again).toMatchObject({ status: 'FAILED', error: 'DynamoDB.ConditionalCheckFailedException', cause: expect.stringMatching(/conditional request failed/i) });
+    } finally {
+      await engine.stop();
+    }
+  }, 120_000);
+
+  test('an AWS SDK integration\'s DynamoDB error is prefixed DynamoDb., as Step Functions documents', async () => {
+    const stack = new Stack(new App(), 'SfnDynamoDbSdk');
+    const table = new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
+    const put = new tasks.CallAwsService(stack, 'Put', {
+      service: 'dynamodb',
+      action: 'putItem',
+      parameters: { TableName: table.tableName, Item: { pk: { S: 'a' } }, ConditionExpression: 'attribute_not_exists(pk)' },
+      iamResources: [table.tableArn],
+    });
+    new sfn.StateMachine(stack, 'Machine', { stateMachineName: 'SdkPut', definitionBody: sfn.DefinitionBody.fromChainable(put) });
+    const engine = new LocalEngine({ app: stack });
+    await engine.start();
+    try {
+      expect((await engine.startExecution('SdkPut', {}).result()).status).toBe('SUCCEEDED');
+      expect(await engine.startExecution('SdkPut', {}).result()).toMatchObject({ status: 'FAILED', error: 'DynamoDb.ConditionalCheckFailedException' });
     } finally {
       await engine.stop();
     }
@@ -129,7 +150,7 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
     await engine.start();
     try {
       const result = await engine.startExecution('PutNumber', { count: 3 }).result();
-      expect(result).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/ValidationException$/), cause: 'Item.count.N must be a string, not number' });
+      expect(result).toMatchObject({ status: 'FAILED', error: 'DynamoDB.ValidationException', cause: 'Item.count.N must be a string, not number' });
     } finally {
       await engine.stop();
     }

@@ -379,8 +379,7 @@ export class StepFunctionsService {
       try {
         return await this.options.callService(sdkService, sdkAction, params, execution.stateMachineArn);
       } catch (e: any) {
-        const prefix = sdkService.charAt(0).toUpperCase() + sdkService.slice(1);
-        throw new StatesError(service === 'aws-sdk' ? `${prefix}.${e.name}` : e.name, e.message);
+        throw new StatesError(serviceErrorName(service, sdkService, e.name), e.message);
       }
     }
     throw new StatesError('States.Runtime', `The local engine does not emulate Task resource ${task.resource}`);
@@ -510,4 +509,14 @@ function executionListItem(e: Execution) {
     startDate: e.startDate.getTime() / 1000,
     stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
   };
+}
+
+/**
+ * The error name a service integration's failure gets: an AWS SDK integration's is prefixed with the
+ * service; DynamoDB's, documented, is `DynamoDb.` for the SDK integration and `DynamoDB.` for the
+ * optimized one (connect-ddb.html). Other optimized integrations keep the service's own name here.
+ */
+export function serviceErrorName(service: string, sdkService: string, name: string): string {
+  if (sdkService.toLowerCase() === 'dynamodb') return `${service === 'aws-sdk' ? 'DynamoDb' : 'DynamoDB'}.${name}`;
+  return service === 'aws-sdk' ? `${sdkService.charAt(0).toUpperCase()}${sdkService.slice(1)}.${name}` : name;
 }
