@@ -5,9 +5,9 @@
  * from the installed `@aws-sdk/client-*` packages, except DynamoDB's: every plugin registered at
  * deploy time is one of its calls at each engine start, and the engine's own JSON client makes it
  * without loading the SDK into the engine's process (dynamodb-json-client.ts), doing what the SDK
- * did for these calls: attribute values of the wrong shape refused (dynamodb-parameters.ts), and its
- * retries. The answer is
- * DynamoDB's as sent on the wire (numbers as strings, binary as base64, timestamps as epoch seconds).
+ * did for these calls: attribute values of the wrong shape refused (dynamodb-parameters.ts), and
+ * its retries. The answer is DynamoDB's as sent on the wire (numbers as strings, binary as base64,
+ * timestamps as epoch seconds).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDbJsonClient, DynamoDbJsonError, isStreamsOperation } from './dynamodb-json-client';
