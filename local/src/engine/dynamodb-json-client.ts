@@ -4,8 +4,9 @@
  * DynamoDB calls of `Custom::AWS` resources and Step Functions tasks (aws-sdk-call.ts, through the
  * engine's endpoint). The SDK's DynamoDB client costs about 75 ms of CPU to load and first use in
  * the engine's process (once per process, and once per test file under Jest), and on Node.js 20 it
- * prints its end-of-support notice into the user's test output; the engine needs none of what it
- * adds (schemas, retries, signing) for these calls.
+ * prints its end-of-support notice into the user's test output. The engine's own calls need none
+ * of what it adds (schemas, signing, retries); what `Custom::AWS` and Step Functions calls need of
+ * it (checked attribute values, the SDK's retries) aws-sdk-call.ts does.
  *
  * One keep-alive connection pool, the AWS JSON 1.0 protocol as the SDK sends it, answers kept as
  * DynamoDB returns them on the wire (numbers as strings, binary as base64), which is also the shape
