@@ -6,28 +6,12 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, Duration, Stack } from 'aws-cdk-lib';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { ActivityStage, Orchestrator, Workflow } from '../../src';
 import { SHARED_DYNAMODB_ENDPOINT_ENV } from '../src';
+import { synthPluginApp } from './support/plugin-app';
 import { isAlive, javaChildren } from './support/processes';
 
 const ROOT = join(__dirname, '..', '..');
 const TS_NODE = [require.resolve('ts-node/dist/bin.js'), '--transpile-only', '-O', JSON.stringify({ module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' })];
-
-function synthApp(pluginCode: string): string {
-  const outdir = mkdtempSync(join(tmpdir(), 'cli-app-'));
-  const app = new App({ outdir });
-  const stack = new Stack(app, 'Cli');
-  const orchestrator = new Orchestrator(stack, 'Orch', { activities: ['Step1'], orchestratorName: 'cli' });
-  new Workflow(stack, 'Flow', { orchestrator, activities: ['Step1'], workflowName: 'flow' });
-  const fn = new lambda.Function(stack, 'Plugin', {
-    runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline(pluginCode), timeout: Duration.seconds(60),
-  });
-  orchestrator.activity('Step1').addPlugin(fn, { stage: ActivityStage.PRE, pluginName: 'Plugin' });
-  app.synth();
-  return outdir;
-}
 
 /** Runs the CLI with `env` as its whole environment (default: this process's; Node.js's warnings off unless `env` sets NODE_NO_WARNINGS), Node.js started with `nodeOptions`. */
 function cli(args: string[], env: NodeJS.ProcessEnv = process.env, nodeOptions: string[] = []):
@@ -52,7 +36,7 @@ async function until(check: () => boolean, timeoutMs: number, what: string) {
 
 describe('cdk-orchestrator-local as a process', () => {
   test('a failed run exits 1 and --json prints the result', async () => {
-    const app = synthApp('exports.handler = async () => ({ state: "Error", message: "not today" });');
+    const app = synthPluginApp('exports.handler = async () => ({ state: "Error", message: "not today" });');
     // The run's shared DynamoDB Local (CDK_ORCHESTRATOR_LOCAL_DYNAMODB_ENDPOINT); Node.js's warnings printed.
     const { stdout, exit } = cli(['run', '--app', app, '--workflow', 'flow', '--input', '{"uid":"u-1","metadata":{}}', '--json'],
       { ...process.env, NODE_NO_WARNINGS: '0' });
@@ -71,7 +55,7 @@ describe('cdk-orchestrator-local as a process', () => {
     const ranIn = join(dir, 'ran-in.log');
     writeFileSync(preload, `require('node:fs').appendFileSync(${JSON.stringify(ranIn)}, require('node:worker_threads').isMainThread ? 'host\\n' : 'sandbox\\n');
 process.env.FROM_HOST_PRELOAD = 'yes';`);
-    const app = synthApp(`exports.handler = async () => {
+    const app = synthPluginApp(`exports.handler = async () => {
   if (process.env.FROM_HOST_PRELOAD) return { state: "Error", message: "the host's preload set FROM_HOST_PRELOAD in this sandbox" };
   if (!process.sourceMapsEnabled) return { state: "Error", message: "the host's --enable-source-maps did not reach this sandbox" };
   return {};
@@ -86,7 +70,7 @@ process.env.FROM_HOST_PRELOAD = 'yes';`);
   }, 120_000);
 
   test('Ctrl-C stops the engine and DynamoDB Local, and exits 130', async () => {
-    const app = synthApp('exports.handler = async () => { await new Promise((r) => setTimeout(r, 50000)); return {}; };');
+    const app = synthPluginApp('exports.handler = async () => { await new Promise((r) => setTimeout(r, 50000)); return {}; };');
     const env = { ...process.env };
     delete env[SHARED_DYNAMODB_ENDPOINT_ENV];
     const { child, stdout, exit } = cli(['run', '--app', app, '--workflow', 'flow', '--input', '{"uid":"u-2","metadata":{}}'], env);

@@ -8,31 +8,15 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
-import { ActivityStage, Orchestrator, Workflow } from '../../src';
 import { LocalEngine } from '../src';
+import { synthPluginApp } from './support/plugin-app';
 
 const ROOT = join(__dirname, '..', '..');
-
-/** An orchestrator with one plugin registered at deploy time (a `Custom::AWS` DynamoDB putItem), synthesized. */
-function synthApp(): string {
-  const outdir = mkdtempSync(join(tmpdir(), 'no-sdk-app-'));
-  const app = new App({ outdir });
-  const stack = new Stack(app, 'NoSdk');
-  const orchestrator = new Orchestrator(stack, 'Orch', { activities: ['Step1'], orchestratorName: 'nosdk' });
-  new Workflow(stack, 'Flow', { orchestrator, activities: ['Step1'], workflowName: 'flow' });
-  const plugin = new lambda.Function(stack, 'Plugin', {
-    runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({});'), timeout: Duration.seconds(30),
-  });
-  orchestrator.activity('Step1').addPlugin(plugin, { stage: ActivityStage.PRE, pluginName: 'Plugin' });
-  app.synth();
-  return outdir;
-}
 
 /** What a user's script sees: the engine started, a run, its status document; then which DynamoDB SDK modules the process loaded. */
 const USER_SCRIPT = `
@@ -54,7 +38,8 @@ const { LocalEngine } = require(process.argv[2]);
 
 describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
   test('a user\'s process that starts an engine, runs a workflow and reads its status loads no DynamoDB SDK client, and prints no SDK notice', async () => {
-    const app = synthApp();
+    // One plugin registered at deploy time (a `Custom::AWS` DynamoDB putItem).
+    const app = synthPluginApp('exports.handler = async () => ({});');
     const script = join(mkdtempSync(join(tmpdir(), 'no-sdk-script-')), 'user.js');
     writeFileSync(script, USER_SCRIPT);
     // The engine's TypeScript sources, as this repository's tests load them; Node.js's warnings on.
@@ -81,10 +66,22 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
     expect(stderr).not.toMatch(/NodeVersionSupportWarning/);
   }, 120_000);
 
-  test('Step Functions\' DynamoDB tasks answer in DynamoDB\'s own shape, and fail with DynamoDB\'s error', async () => {
-    const stack = new Stack(new App(), 'SfnDynamoDb');
+  /** A table, the state machine `name` built on it, and an engine running them for `check` (stopped after). */
+  async function withMachine(name: string, build: (stack: Stack, table: dynamodb.Table) => sfn.IChainable, check: (engine: LocalEngine) => Promise<void>) {
+    const stack = new Stack(new App(), name);
     const table = new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
-    const put = new tasks.DynamoPutItem(stack, 'Put', {
+    new sfn.StateMachine(stack, 'Machine', { stateMachineName: name, definitionBody: sfn.DefinitionBody.fromChainable(build(stack, table)) });
+    const engine = new LocalEngine({ app: stack });
+    await engine.start();
+    try {
+      await check(engine);
+    } finally {
+      await engine.stop();
+    }
+  }
+
+  test('Step Functions\' DynamoDB tasks answer in DynamoDB\'s own shape, and fail with DynamoDB\'s error', async () => {
+    await withMachine('PutThenGet', (stack, table) => new tasks.DynamoPutItem(stack, 'Put', {
       table,
       item: {
         pk: tasks.DynamoAttributeValue.fromString(sfn.JsonPath.stringAt('$.pk')),
@@ -95,16 +92,11 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
       // Fails when the item is there already.
       conditionExpression: 'attribute_not_exists(pk)',
       resultPath: sfn.JsonPath.DISCARD,
-    });
-    const get = new tasks.DynamoGetItem(stack, 'Get', {
+    }).next(new tasks.DynamoGetItem(stack, 'Get', {
       table,
       key: { pk: tasks.DynamoAttributeValue.fromString(sfn.JsonPath.stringAt('$.pk')) },
       consistentRead: true,
-    });
-    new sfn.StateMachine(stack, 'Machine', { stateMachineName: 'PutThenGet', definitionBody: sfn.DefinitionBody.fromChainable(put.next(get)) });
-    const engine = new LocalEngine({ app: stack });
-    await engine.start();
-    try {
+    })), async (engine) => {
       const first = await engine.startExecution('PutThenGet', { pk: 'a' }).result();
       expect(first.status).toBe('SUCCEEDED');
       // GetItem's answer as DynamoDB sends it (a number as a string, binary as base64), which is what Step Functions returns.
@@ -112,48 +104,30 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
       const again = await engine.startExecution('PutThenGet', { pk: 'a' }).result();
       // The optimized integration's prefix is DynamoDB. (the AWS SDK integration's is DynamoDb.), as Step Functions documents.
       expect(again).toMatchObject({ status: 'FAILED', error: 'DynamoDB.ConditionalCheckFailedException', cause: expect.stringMatching(/conditional request failed/i) });
-    } finally {
-      await engine.stop();
-    }
+    });
   }, 120_000);
 
   test('an AWS SDK integration\'s DynamoDB error is prefixed DynamoDb., as Step Functions documents', async () => {
-    const stack = new Stack(new App(), 'SfnDynamoDbSdk');
-    const table = new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
-    const put = new tasks.CallAwsService(stack, 'Put', {
+    await withMachine('SdkPut', (stack, table) => new tasks.CallAwsService(stack, 'Put', {
       service: 'dynamodb',
       action: 'putItem',
       parameters: { TableName: table.tableName, Item: { pk: { S: 'a' } }, ConditionExpression: 'attribute_not_exists(pk)' },
       iamResources: [table.tableArn],
-    });
-    new sfn.StateMachine(stack, 'Machine', { stateMachineName: 'SdkPut', definitionBody: sfn.DefinitionBody.fromChainable(put) });
-    const engine = new LocalEngine({ app: stack });
-    await engine.start();
-    try {
+    }), async (engine) => {
       expect((await engine.startExecution('SdkPut', {}).result()).status).toBe('SUCCEEDED');
       expect(await engine.startExecution('SdkPut', {}).result()).toMatchObject({ status: 'FAILED', error: 'DynamoDb.ConditionalCheckFailedException' });
-    } finally {
-      await engine.stop();
-    }
+    });
   }, 120_000);
 
   test('an attribute value of the wrong type is refused, as the SDK\'s client and AWS refuse it (DynamoDB Local takes some)', async () => {
-    const stack = new Stack(new App(), 'SfnDynamoDbTypes');
-    const table = new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
-    const put = new tasks.DynamoPutItem(stack, 'Put', {
+    await withMachine('PutNumber', (stack, table) => new tasks.DynamoPutItem(stack, 'Put', {
       table,
       // A number taken from the input as it is: DynamoDB wants it as a string.
       item: { pk: tasks.DynamoAttributeValue.fromString('a'), count: tasks.DynamoAttributeValue.numberFromString(sfn.JsonPath.stringAt('$.count')) },
-    });
-    new sfn.StateMachine(stack, 'Machine', { stateMachineName: 'PutNumber', definitionBody: sfn.DefinitionBody.fromChainable(put) });
-    const engine = new LocalEngine({ app: stack });
-    await engine.start();
-    try {
+    }), async (engine) => {
       const result = await engine.startExecution('PutNumber', { count: 3 }).result();
       expect(result).toMatchObject({ status: 'FAILED', error: 'DynamoDB.ValidationException', cause: 'Item.count.N must be a string, not number' });
-    } finally {
-      await engine.stop();
-    }
+    });
   }, 120_000);
 
   /** A table and a Custom::AWS putItem of `item` into it (by default with binary given as text, as AwsCustomResource's handler reads it). */

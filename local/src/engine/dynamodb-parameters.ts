@@ -66,11 +66,18 @@ function sites(request: AttributeMap): Site[] {
 /** Where the request holds an attribute value of the wrong shape, as a message (undefined: none). */
 export function wrongAttributeValue(request: AttributeMap): string | undefined {
   for (const { path, values } of sites(request)) {
-    const entries = Array.isArray(values) ? values.map((v, i) => [`[${i}]`, v] as const) : Object.entries(values).map(([k, v]) => [`.${k}`, v] as const);
-    for (const [at, value] of entries) {
-      const wrong = attributeValueProblem(value, `${path}${at}`);
-      if (wrong) return wrong;
-    }
+    const wrong = firstProblem(values, path);
+    if (wrong) return wrong;
+  }
+  return undefined;
+}
+
+/** The first problem among the attribute values of a map (`path.name`) or a list (`path[i]`). */
+function firstProblem(values: AttributeMap | unknown[], path: string): string | undefined {
+  const members = Array.isArray(values) ? values.map((v, i) => [`${path}[${i}]`, v] as const) : Object.entries(values).map(([k, v]) => [`${path}.${k}`, v] as const);
+  for (const [at, value] of members) {
+    const wrong = attributeValueProblem(value, at);
+    if (wrong) return wrong;
   }
   return undefined;
 }
@@ -89,22 +96,8 @@ function attributeValueProblem(value: unknown, path: string): string | undefined
   if (SET_TYPES.has(type)) return Array.isArray(member) && member.every((m) => typeof m === 'string') ? undefined : `${path}.${type} must be a list of strings`;
   if (type === 'BOOL') return typeof member === 'boolean' ? undefined : `${path}.BOOL must be true or false, not ${shape}`;
   if (type === 'NULL') return member === true ? undefined : `${path}.NULL must be true`;
-  if (type === 'M') {
-    if (!isObject(member)) return `${path}.M must be a map of attribute values, not ${shape}`;
-    for (const [name, nested] of Object.entries(member)) {
-      const wrong = attributeValueProblem(nested, `${path}.M.${name}`);
-      if (wrong) return wrong;
-    }
-    return undefined;
-  }
-  if (type === 'L') {
-    if (!Array.isArray(member)) return `${path}.L must be a list of attribute values, not ${shape}`;
-    for (const [i, nested] of member.entries()) {
-      const wrong = attributeValueProblem(nested, `${path}.L[${i}]`);
-      if (wrong) return wrong;
-    }
-    return undefined;
-  }
+  if (type === 'M') return isObject(member) ? firstProblem(member, `${path}.M`) : `${path}.M must be a map of attribute values, not ${shape}`;
+  if (type === 'L') return Array.isArray(member) ? firstProblem(member, `${path}.L`) : `${path}.L must be a list of attribute values, not ${shape}`;
   return `${path} has an unknown type ${type} (${TYPES})`;
 }
 

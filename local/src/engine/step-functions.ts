@@ -516,7 +516,7 @@ function executionListItem(e: Execution) {
  * service; DynamoDB's, documented, is `DynamoDb.` for the SDK integration and `DynamoDB.` for the
  * optimized one (connect-ddb.html). Other optimized integrations keep the service's own name here.
  */
-export function serviceErrorName(service: string, sdkService: string, name: string): string {
+function serviceErrorName(service: string, sdkService: string, name: string): string {
   if (sdkService.toLowerCase() === 'dynamodb') return `${service === 'aws-sdk' ? 'DynamoDb' : 'DynamoDB'}.${name}`;
   return service === 'aws-sdk' ? `${sdkService.charAt(0).toUpperCase()}${sdkService.slice(1)}.${name}` : name;
 }
