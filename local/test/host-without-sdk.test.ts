@@ -67,7 +67,9 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
   }, 120_000);
 
   /** A table, the state machine `name` built on it, and an engine running them for `check` (stopped after). */
-  async function withMachine(name: string, build: (stack: Stack, table: dynamodb.Table) => sfn.IChainable, check: (engine: LocalEngine) => Promise<void>) {
+  async function withMachine(
+    name: string, build: (stack: Stack, table: dynamodb.Table) => sfn.IChainable, check: (engine: LocalEngine) => Promise<void>,
+  ) {
     const stack = new Stack(new App(), name);
     const table = new dynamodb.Table(stack, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
     new sfn.StateMachine(stack, 'Machine', { stateMachineName: name, definitionBody: sfn.DefinitionBody.fromChainable(build(stack, table)) });
