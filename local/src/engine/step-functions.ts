@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { LocalStateMachine } from './assembly';
 import { AwsError } from './aws-endpoint';
 import type { InvokeResult } from './function-host';
+import { stepFunctionsLibrary } from './step-functions-library';
 import { packageVersion, rememberValidated, wasValidated } from './validated-definitions';
 
 // aws-local-stepfunctions 3.x uses Promise.withResolvers (Node >= 22); Node 20 needs this polyfill.
@@ -116,9 +117,7 @@ export class StepFunctionsService {
 
   /** Builds every state machine once (construction validates the ASL and takes ~90 ms). */
   public load() {
-    // Lazy and untyped: the package is ESM-typed; its CommonJS build is what Node loads here.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { StateMachine } = require('aws-local-stepfunctions') as { StateMachine: new (definition: unknown, options?: unknown) => any };
+    const { StateMachine } = stepFunctionsLibrary();
     const validator = `aws-local-stepfunctions@${packageVersion('aws-local-stepfunctions')}`;
     for (const def of this.options.stateMachines) {
       const definition = cloneJson(def.definition);

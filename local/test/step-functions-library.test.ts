@@ -1,0 +1,61 @@
+/**
+ * aws-local-stepfunctions is loaded with asl-validator and the AWS SDK's Lambda client deferred
+ * (step-functions-library.ts): a start whose definitions passed validation before loads neither.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { stepFunctionsLibrary } from '../src/engine/step-functions-library';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** In a fresh process: load the library, run a definition without validating it, then validate a broken one. */
+const SCRIPT = `
+const { stepFunctionsLibrary } = require(process.argv[1]);
+const deferredLoaded = () => Object.keys(require.cache)
+  .filter((file) => /[\\\\/](asl-validator|@aws-sdk[\\\\/]client-lambda|@aws-sdk[\\\\/]credential-providers)[\\\\/]/.test(file))
+  .map((file) => file.match(/(asl-validator|client-lambda|credential-providers)/)[1]);
+(async () => {
+  const { StateMachine } = stepFunctionsLibrary();
+  const atLoad = [...new Set(deferredLoaded())];
+  const machine = new StateMachine({ StartAt: 'A', States: { A: { Type: 'Pass', Result: { ok: 1 }, End: true } } }, { validationOptions: { noValidate: true } });
+  const output = await machine.run({}).result;
+  const afterRun = [...new Set(deferredLoaded())];
+  let refused;
+  try {
+    new StateMachine({ StartAt: 'Missing', States: { A: { Type: 'Pass', End: true } } }, { validationOptions: { checkArn: false } });
+  } catch (e) {
+    refused = e.message;
+  }
+  process.stdout.write(JSON.stringify({ atLoad, output, afterRun, refused, afterValidation: [...new Set(deferredLoaded())] }) + '\\n');
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+describe('aws-local-stepfunctions with its heavy imports deferred', () => {
+  test('loading it and running a validated definition load neither asl-validator nor the SDK\'s Lambda client; validating loads asl-validator', async () => {
+    const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), '-e', SCRIPT, join(ROOT, 'local', 'src', 'engine', 'step-functions-library.ts')], {
+      cwd: ROOT,
+      env: { ...process.env, TS_NODE_COMPILER_OPTIONS: JSON.stringify({ module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' }) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+    const seen = JSON.parse(stdout.trim().split('\n').pop()!);
+    expect(seen).toMatchObject({ atLoad: [], output: { ok: 1 }, afterRun: [], afterValidation: ['asl-validator'] });
+    expect(seen.refused).toMatch(/MISSING_TRANSITION_TARGET|Missing/);
+  }, 90_000);
+
+  test('its objects and errors belong to the caller\'s realm (Jest\'s test context here)', async () => {
+    const { StateMachine } = stepFunctionsLibrary();
+    expect(() => new StateMachine({ StartAt: 'Missing', States: { A: { Type: 'Pass', End: true } } }, { validationOptions: { checkArn: false } }))
+      .toThrow(Error);
+    const machine = new StateMachine({ StartAt: 'A', States: { A: { Type: 'Pass', Result: [1, 2], End: true } } }, { validationOptions: { noValidate: true } });
+    const output = await machine.run({}).result;
+    expect(output).toBeInstanceOf(Array);
+    expect(output).toEqual([1, 2]);
+  });
+});
