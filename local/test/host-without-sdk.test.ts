@@ -28,7 +28,8 @@ const { LocalEngine } = require(process.argv[2]);
     const result = await engine.runWorkflow('flow', { uid: 'u-1', metadata: {} }).result();
     await engine.idle();
     const doc = await engine.statusDocument('u-1', 'flow');
-    const loaded = Object.keys(require.cache).filter((file) => /[\\\\/]@aws-sdk[\\\\/](client-dynamodb|lib-dynamodb)[\\\\/]/.test(file));
+    // The DynamoDB client, and the Lambda client with its credential providers (step-functions-library.ts).
+    const loaded = Object.keys(require.cache).filter((file) => /[\\\\/]@aws-sdk[\\\\/](client-dynamodb|lib-dynamodb|client-lambda|credential-providers)[\\\\/]/.test(file));
     process.stdout.write(JSON.stringify({ status: result.status, plugin: doc.activities.Step1.pre.mandatory.Plugin.state, loaded }) + '\\n');
   } finally {
     await engine.stop();

@@ -16,16 +16,6 @@ import type { InvokeResult } from './function-host';
 import { stepFunctionsLibrary } from './step-functions-library';
 import { packageVersion, rememberValidated, wasValidated } from './validated-definitions';
 
-// aws-local-stepfunctions 3.x uses Promise.withResolvers (Node >= 22); Node 20 needs this polyfill.
-if (!(Promise as any).withResolvers) {
-  (Promise as any).withResolvers = function withResolvers<T>() {
-    let resolve!: (v: T) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
-    return { promise, resolve, reject };
-  };
-}
-
 /** The library matches Retry/Catch on `name` and reports `message` as the Cause. */
 export class StatesError extends Error {
   constructor(name: string, cause: string) {
