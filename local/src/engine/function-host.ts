@@ -11,7 +11,8 @@ import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LocalFunction } from './assembly';
 import type {
-  AssignMessage, EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ResultMessage, StartData, WorkerData,
+  AssignMessage, EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ModuleResolutions, ModuleResolutionsMessage,
+  ResultMessage, StartData, WorkerData,
 } from './function-worker';
 import { FunctionHostOptions, forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
 import { differsAtStart, Spares } from './spares';
@@ -182,9 +183,29 @@ export function spareWorkers(): SpareWorkers {
   });
 }
 
+/**
+ * The `require` resolutions an engine's Node.js sandboxes made, for its next ones (function-worker.ts,
+ * reuseModuleResolutions): kept as long as the engine runs, as Node.js keeps its own per process.
+ */
+export class SharedModuleResolutions {
+  private readonly bySearchPath: ModuleResolutions = {};
+
+  /** What a new sandbox is given. */
+  public all(): ModuleResolutions {
+    return this.bySearchPath;
+  }
+
+  /** What a sandbox sent. */
+  public add({ searchPath, resolved }: ModuleResolutionsMessage['moduleResolutions']): void {
+    Object.assign(this.bySearchPath[searchPath] ??= {}, resolved);
+  }
+}
+
 export interface NodeFunctionHostOptions extends FunctionHostOptions {
   /** Workers started ahead of need: a cold start takes one when one is ready. */
   readonly spares?: SpareWorkers;
+  /** The engine's module resolutions, shared by its sandboxes. */
+  readonly moduleResolutions?: SharedModuleResolutions;
   /** Where sandboxes keep code caches (code-cache.ts), and what they do not cache: without both, no cache. */
   readonly codeCacheDir?: string;
   readonly temporaryDir?: string;
@@ -215,6 +236,7 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       endpoint: endpoint?.url,
       codeCacheDir: this.options.codeCacheDir,
       temporaryDir: this.options.temporaryDir,
+      moduleResolutions: this.options.moduleResolutions?.all(),
     };
     const { environment } = this.options;
     // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).
@@ -225,9 +247,13 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
     spares?.refill(heapMb);
     const slot: PoolWorker = { worker, busy: false };
     let partialLine = '';
-    worker.on('message', (m: ResultMessage | LogMessage | EndpointCallMessage) => {
+    worker.on('message', (m: ResultMessage | LogMessage | EndpointCallMessage | ModuleResolutionsMessage) => {
       if ('endpointCall' in m) {
         if (endpoint) void answerEndpointCall(worker, endpoint, m.endpointCall);
+        return;
+      }
+      if ('moduleResolutions' in m) {
+        this.options.moduleResolutions?.add(m.moduleResolutions);
         return;
       }
       if (m.log) {

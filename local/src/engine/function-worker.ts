@@ -10,7 +10,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
-import Module from 'node:module';
+import Module, { isBuiltin } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { constants as vmConstants, Script } from 'node:vm';
@@ -32,6 +32,19 @@ export interface WorkerData {
   readonly codeCacheDir?: string;
   /** The system's temporary directory: modules there are not cached (code-cache.ts). */
   readonly temporaryDir?: string;
+  /** What this engine's other sandboxes resolved module names to (see reuseModuleResolutions). */
+  readonly moduleResolutions?: ModuleResolutions;
+}
+
+/**
+ * `require` resolutions: by the module search path they were made with (Module.globalPaths, as JSON),
+ * then by `<request>\0<requiring module's directory>`, the file Node.js resolved it to.
+ */
+export type ModuleResolutions = Record<string, Record<string, string>>;
+
+/** Resolutions a sandbox made that the ones it was given did not hold: sent after an invocation's answer. */
+export interface ModuleResolutionsMessage {
+  readonly moduleResolutions: { readonly searchPath: string; readonly resolved: Record<string, string> };
 }
 
 /**
@@ -448,6 +461,43 @@ const compiledWithoutCache = new Map<string, Script>();
  */
 const DYNAMIC_IMPORT = /\bimport\s*(\(|\/[*/])/;
 
+/** Resolutions this sandbox made that it was not given, until they are sent (postAnswer). */
+const newResolutions = new Map<string, string>();
+let resolutionSearchPath = '';
+
+/**
+ * Every sandbox resolves the same `require`s of the AWS SDK and the handlers' other modules (about
+ * 150-180 per handler, each a series of file lookups and package.json reads: a quarter of a cold
+ * start's module loading). A resolution depends only on the request, the requiring module's directory
+ * and the module search path, which do not change while an engine runs: one made in any sandbox of the
+ * engine serves them all. Each sandbox is given the ones its engine knows, and sends the engine those
+ * it made. A resolution that fails is not kept; neither is one made while the function's code has
+ * replaced Node.js's own resolution steps (a module alias tool).
+ */
+function reuseModuleResolutions(given: ModuleResolutions | undefined) {
+  const loader = Module as unknown as Record<string, (...args: any[]) => any> & { globalPaths: string[] };
+  const steps = ['_findPath', '_nodeModulePaths', '_resolveLookupPaths'].map((name) => [name, loader[name]] as const);
+  const resolveByNode = loader._resolveFilename;
+  resolutionSearchPath = JSON.stringify(loader.globalPaths);
+  const known = new Map(Object.entries(given?.[resolutionSearchPath] ?? {}));
+  loader._resolveFilename = function _resolveFilename(
+    this: unknown, request: unknown, parent: NodeModule | undefined, isMain: boolean, options: unknown,
+  ) {
+    if (isMain || options !== undefined || typeof request !== 'string' || !parent?.path || isBuiltin(request)
+      || steps.some(([name, step]) => loader[name] !== step)) {
+      return resolveByNode.call(this, request, parent, isMain, options);
+    }
+    const key = `${request}\0${parent.path}`;
+    let file = known.get(key);
+    if (file === undefined) {
+      file = resolveByNode.call(this, request, parent, isMain, options) as string;
+      known.set(key, file);
+      newResolutions.set(key, file);
+    }
+    return file;
+  };
+}
+
 /**
  * Compiles the sandbox's CommonJS modules with the code caches in `dir` (code-cache.ts), and notes
  * those it compiled without one. Node.js's own `_compile` cannot take a cache, so this one does what
@@ -543,6 +593,7 @@ function becomeSandbox(given: WorkerData) {
   if (data.clockOffset) shiftDate(data.clockOffset);
   if (data.endpoint) routeSdkCallsToEndpoint(data.endpoint);
   addFallbackModulePaths(data.fallbackModulePaths);
+  reuseModuleResolutions(data.moduleResolutions);
   if (data.codeCacheDir && data.temporaryDir) compileWithCodeCache(data.codeCacheDir, data.temporaryDir);
   captureOutput();
   instrumentTimers();
@@ -611,6 +662,12 @@ async function onMessage(message: InvokeMessage | EndpointAnswerMessage) {
 function postAnswer(result: ResultMessage, deadlineMs: number) {
   if (compiledWithoutCache.size && deadlineMs - realNow() > CODE_CACHE_WRITE_MARGIN_MS) writeCodeCaches();
   port.postMessage(result);
+  if (newResolutions.size) {
+    const resolved = Object.fromEntries(newResolutions);
+    const message: ModuleResolutionsMessage = { moduleResolutions: { searchPath: resolutionSearchPath, resolved } };
+    newResolutions.clear();
+    port.postMessage(message);
+  }
 }
 
 const CODE_CACHE_WRITE_MARGIN_MS = 1000;

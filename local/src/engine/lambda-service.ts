@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { LocalEventInvokeConfig, LocalFunction } from './assembly';
 import { AwsError, LambdaInvokeRequest, LambdaInvokeResponse } from './aws-endpoint';
 import { codeCacheDirectory, realTemporaryDirectory } from './code-cache';
-import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult, spareWorkers } from './function-host';
+import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult, SharedModuleResolutions, spareWorkers } from './function-host';
 import { functionNameOf } from './intrinsics';
 import { isPythonEntry, PythonFunctionHost, SparePythonProcesses, sparePythonProcesses } from './python-host';
 import { endsAtStop, HostStoppedError } from './sandbox-host';
@@ -63,6 +63,8 @@ export class LambdaService {
   /** Where Node.js sandboxes keep code caches, and what they do not cache (looked up once per engine). */
   private readonly codeCacheDir = codeCacheDirectory();
   private readonly temporaryDir = realTemporaryDirectory();
+  /** The `require` resolutions the engine's Node.js sandboxes made, for the next ones. */
+  private readonly moduleResolutions = new SharedModuleResolutions();
 
   constructor(private readonly options: LambdaServiceOptions) {
     this.pythonSpares = sparePythonProcesses(options.tempRoot);
@@ -178,7 +180,13 @@ export class LambdaService {
     };
     const host = isPythonEntry(entry)
       ? new PythonFunctionHost({ ...hostOptions, tempRoot: this.options.tempRoot, spares: this.pythonSpares })
-      : new FunctionHost({ ...hostOptions, spares: this.spares, codeCacheDir: this.codeCacheDir, temporaryDir: this.temporaryDir });
+      : new FunctionHost({
+        ...hostOptions,
+        spares: this.spares,
+        codeCacheDir: this.codeCacheDir,
+        temporaryDir: this.temporaryDir,
+        moduleResolutions: this.moduleResolutions,
+      });
     this.hosts.set(fn.name, host);
     return host;
   }
