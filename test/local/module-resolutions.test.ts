@@ -17,9 +17,9 @@ const FILES: Record<string, string> = {
   'node_modules/pkg/package.json': JSON.stringify({ name: 'pkg', main: 'main.js' }),
   'node_modules/pkg/main.js': "exports.name = 'pkg';\n",
   'lib.js': "exports.name = 'lib';\n",
-  'plain.js': `exports.handler = async () => ({ pkg: require('pkg').name, lib: require('./lib').name, file: require.resolve('pkg') });\n`,
+  'plain.js': 'exports.handler = async () => ({ pkg: require(\'pkg\').name, lib: require(\'./lib\').name, file: require.resolve(\'pkg\') });\n',
   'sub/lib.js': "exports.name = 'sub/lib';\n",
-  'sub/nested.js': `exports.handler = async () => ({ pkg: require('pkg').name, lib: require('./lib').name });\n`,
+  'sub/nested.js': 'exports.handler = async () => ({ pkg: require(\'pkg\').name, lib: require(\'./lib\').name });\n',
   'alias.js': "exports.name = 'alias';\n",
   // A module alias tool of its own: Node.js's lookup step answers 'pkg' with alias.js.
   'aliased.js': `const Module = require('node:module');
@@ -42,8 +42,9 @@ beforeAll(async () => {
     writeFileSync(join(code, file), text);
   }
   const stack = new Stack(new App({ outdir: join(root, 'cdk.out') }), 'Resolutions');
-  for (const [id, handler] of [['Plain', 'plain.handler'], ['PlainAgain', 'plain.handler'], ['Nested', 'sub/nested.handler'], ['Aliased', 'aliased.handler']]) {
-    new lambda.Function(stack, id, { runtime: lambda.Runtime.NODEJS_20_X, handler, code: lambda.Code.fromAsset(code), timeout: Duration.seconds(10) });
+  const handlers = { Plain: 'plain.handler', PlainAgain: 'plain.handler', Nested: 'sub/nested.handler', Aliased: 'aliased.handler' };
+  for (const [id, handler] of Object.entries(handlers)) {
+    new lambda.Function(stack, id, { runtime: lambda.Runtime.NODEJS_20_X, handler, code: lambda.Code.fromAsset(code), timeout: Duration.seconds(9) });
   }
   engine = new LocalEngine({ app: stack, dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT] });
   await engine.start();
