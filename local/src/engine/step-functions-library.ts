@@ -23,12 +23,20 @@ import { dirname } from 'node:path';
 
 const LIBRARY = 'aws-local-stepfunctions';
 
-/** How the build requires each deferred module (esbuild's output): a stand-in serves each form. */
+/**
+ * How the build requires each deferred module (esbuild's output), `%` standing for the `require`
+ * call of that module: a stand-in serves each form.
+ */
 const DEFERRED_FORMS: Record<string, string> = {
-  '@aws-sdk/client-lambda': 'var import_client_lambda = require("@aws-sdk/client-lambda");',
-  '@aws-sdk/credential-providers': 'var import_credential_providers = require("@aws-sdk/credential-providers");',
-  'asl-validator': 'var import_asl_validator = __toESM(require("asl-validator"), 1);',
+  '@aws-sdk/client-lambda': 'var import_client_lambda = %;',
+  '@aws-sdk/credential-providers': 'var import_credential_providers = %;',
+  'asl-validator': 'var import_asl_validator = __toESM(%, 1);',
 };
+
+/** Whether the build requires every deferred module in the form above. */
+function requiresInKnownForms(source: string): boolean {
+  return Object.entries(DEFERRED_FORMS).every(([name, form]) => source.includes(form.replace('%', `require(${JSON.stringify(name)})`)));
+}
 
 // aws-local-stepfunctions 3.x uses Promise.withResolvers (Node >= 22); Node 20 needs this polyfill.
 if (!(Promise as any).withResolvers) {
@@ -57,7 +65,7 @@ export function stepFunctionsLibrary(): StepFunctionsLibrary {
 function loadDeferring(): StepFunctionsLibrary | undefined {
   const file = require.resolve(LIBRARY);
   const source = readFileSync(file, 'utf8');
-  if (!Object.values(DEFERRED_FORMS).every((form) => source.includes(form))) return undefined;
+  if (!requiresInKnownForms(source)) return undefined;
   let evaluate: (...args: unknown[]) => void;
   try {
     // Indirect eval, not `vm`: the code runs in the caller's realm (Jest's test context is not Node's
