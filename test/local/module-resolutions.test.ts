@@ -1,7 +1,8 @@
 /**
  * An engine's Node.js sandboxes share the `require` resolutions they make (function-worker.ts,
- * reuseModuleResolutions): a module must still be the file Node.js itself would resolve for that
- * sandbox — by the requiring module's directory, and with the function's own resolution tools.
+ * reuseModuleResolutions): a sandbox uses what another one resolved, and a module must still be the
+ * file Node.js itself would resolve for that sandbox — by the requiring module's directory and lookup
+ * paths, the search path, the registered extensions and the function's Node.js options and tools.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,41 +11,99 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { invokeForAnswer } from './support';
 import { LocalEngine } from '../../local/src';
+import { SharedModuleResolutions } from '../../local/src/engine/function-host';
 import { DYNAMODB_LOCAL_ENDPOINT } from '../support/dynamodb-endpoint';
 
-/** One asset: three handlers in two directories, a package, and an alias one handler maps the package to. */
+/** A handler that answers which file a request resolves to, or the error's code. */
+const probe = (request: string) => `exports.handler = async () => {
+  try { return { file: require.resolve(${JSON.stringify(request)}), name: require(${JSON.stringify(request)}).name }; } catch (e) { return { error: e.code }; }
+};
+`;
+
+/** One asset: handlers in several directories, packages, and the ways a function can change how it resolves. */
 const FILES: Record<string, string> = {
   'node_modules/pkg/package.json': JSON.stringify({ name: 'pkg', main: 'main.js' }),
   'node_modules/pkg/main.js': "exports.name = 'pkg';\n",
   'lib.js': "exports.name = 'lib';\n",
-  'plain.js': 'exports.handler = async () => ({ pkg: require(\'pkg\').name, lib: require(\'./lib\').name, file: require.resolve(\'pkg\') });\n',
-  'sub/lib.js': "exports.name = 'sub/lib';\n",
-  'sub/nested.js': 'exports.handler = async () => ({ pkg: require(\'pkg\').name, lib: require(\'./lib\').name });\n',
   'alias.js': "exports.name = 'alias';\n",
+  'node_modules/other/index.js': "exports.name = 'other';\n",
+  'plain.js': probe('pkg'),
+  'planted.js': probe('other'),
+  // './lib' from the root and from sub/, in one sandbox.
+  'lib-probe.js': "exports.handler = async () => ({ root: require('./lib').name, sub: require('./sub').name });\n",
+  'sub/lib.js': "exports.name = 'sub/lib';\n",
+  'sub/index.js': "exports.name = require('./lib').name;\n",
   // A module alias tool of its own: Node.js's lookup step answers 'pkg' with alias.js.
   'aliased.js': `const Module = require('node:module');
 const findPath = Module._findPath;
 Module._findPath = function (request, paths, isMain) {
   return request === 'pkg' ? require('node:path').join(__dirname, 'alias.js') : findPath.call(this, request, paths, isMain);
 };
-exports.handler = async () => ({ pkg: require('pkg').name, lib: require('./lib').name });
+${probe('pkg')}`,
+  // Export conditions (NODE_OPTIONS=--conditions=development in one function only).
+  'cond/node_modules/cpkg/package.json': JSON.stringify({ name: 'cpkg', exports: { development: './dev.js', default: './prod.js' } }),
+  'cond/node_modules/cpkg/dev.js': "exports.name = 'dev';\n",
+  'cond/node_modules/cpkg/prod.js': "exports.name = 'prod';\n",
+  'cond/probe.js': probe('cpkg'),
+  // A preload (NODE_OPTIONS=-r) that answers 'ppkg' with its alias.
+  'pre/node_modules/ppkg/index.js': "exports.name = 'ppkg';\n",
+  'pre/alias.js': "exports.name = 'pre/alias';\n",
+  'pre/probe.js': probe('ppkg'),
+  'preload.js': `const Module = require('node:module');
+const findPath = Module._findPath;
+Module._findPath = function (request, paths, isMain) {
+  return request === 'ppkg' ? require('node:path').join(__dirname, 'pre', 'alias.js') : findPath.call(this, request, paths, isMain);
+};
 `,
+  // A module that adds a lookup directory of its own (module.paths).
+  'mp/node_modules/mpkg/index.js': "exports.name = 'mpkg';\n",
+  'mp/override/mpkg/index.js': "exports.name = 'override';\n",
+  'mp/probe.js': probe('mpkg'),
+  'mp/unshift.js': `module.paths.unshift(require('node:path').join(__dirname, 'override'));\n${probe('mpkg')}`,
+  // A search path set again (NODE_PATH, then Module._initPaths).
+  'ip/extra/xpkg/index.js': "exports.name = 'xpkg';\n",
+  'ip/init.js': `process.env.NODE_PATH = require('node:path').join(__dirname, 'extra'); require('node:module')._initPaths();\n${probe('xpkg')}`,
+  'ip/probe.js': probe('xpkg'),
+  // An extension registered ('.ts' read as JavaScript).
+  'ext/util.ts': "exports.name = 'util.ts';\n",
+  'ext/ts.js': `require.extensions['.ts'] = require.extensions['.js'];\n${probe('./util')}`,
+  'ext/probe.js': probe('./util'),
 };
 
+/** The functions, all of that one asset; `code` is where the asset was written (the preload is loaded from there). */
+const functions = (code: string): Record<string, [handler: string, environment?: Record<string, string>]> => ({
+  Plain: ['plain.handler'],
+  PlainAgain: ['plain.handler'],
+  Planted: ['planted.handler'],
+  Lib: ['lib-probe.handler'],
+  Aliased: ['aliased.handler'],
+  CondDevelopment: ['cond/probe.handler', { NODE_OPTIONS: '--conditions=development' }],
+  CondDefault: ['cond/probe.handler'],
+  Preloaded: ['pre/probe.handler', { NODE_OPTIONS: `-r ${join(code, 'preload.js')}` }],
+  NotPreloaded: ['pre/probe.handler'],
+  PathsDefault: ['mp/probe.handler'],
+  PathsOwn: ['mp/unshift.handler'],
+  SearchPathSet: ['ip/init.handler'],
+  SearchPathDefault: ['ip/probe.handler'],
+  TsRegistered: ['ext/ts.handler'],
+  TsNotRegistered: ['ext/probe.handler'],
+});
+
 let root: string;
+let code: string;
 let engine: LocalEngine;
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'module-resolutions-'));
-  const code = join(root, 'code');
+  code = join(root, 'code');
   for (const [file, text] of Object.entries(FILES)) {
     mkdirSync(dirname(join(code, file)), { recursive: true });
     writeFileSync(join(code, file), text);
   }
   const stack = new Stack(new App({ outdir: join(root, 'cdk.out') }), 'Resolutions');
-  const handlers = { Plain: 'plain.handler', PlainAgain: 'plain.handler', Nested: 'sub/nested.handler', Aliased: 'aliased.handler' };
-  for (const [id, handler] of Object.entries(handlers)) {
-    new lambda.Function(stack, id, { runtime: lambda.Runtime.NODEJS_20_X, handler, code: lambda.Code.fromAsset(code), timeout: Duration.seconds(9) });
+  for (const [id, [handler, environment]] of Object.entries(functions(code))) {
+    const props = { runtime: lambda.Runtime.NODEJS_20_X, handler, code: lambda.Code.fromAsset(code), timeout: Duration.seconds(10), environment };
+    new lambda.Function(stack, id, props);
   }
   engine = new LocalEngine({ app: stack, dynamodbEndpoint: process.env[DYNAMODB_LOCAL_ENDPOINT] });
   await engine.start();
@@ -55,21 +114,50 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-test('a resolution one sandbox made serves the next; a relative require follows the requiring module\'s directory', async () => {
-  const first = await invokeForAnswer<Record<string, string>>(engine, 'Resolutions/Plain');
-  expect(first).toMatchObject({ pkg: 'pkg', lib: 'lib' });
-  // A second invocation: the first one's resolutions reached the engine before its answer did.
-  await invokeForAnswer(engine, 'Resolutions/Plain');
-  const shared = Object.values((engine as any).lambda.moduleResolutions.all() as Record<string, Record<string, string>>);
-  expect(shared.some((resolved) => Object.entries(resolved).some(([key, file]) => key.startsWith('pkg\0') && file === first.file))).toBe(true);
+type Answer = { file?: string; name?: string; error?: string };
+const call = (fn: string) => invokeForAnswer<Answer>(engine, `Resolutions/${fn}`);
+const shared = () => (engine as unknown as { lambda: { moduleResolutions: SharedModuleResolutions } }).lambda.moduleResolutions;
 
-  // Another function's sandbox, given them: the same files.
-  expect(await invokeForAnswer(engine, 'Resolutions/PlainAgain')).toEqual(first);
-  // './lib' from sub/ is sub/lib.js, not the lib.js resolved for the asset's root.
-  expect(await invokeForAnswer(engine, 'Resolutions/Nested')).toEqual({ pkg: 'pkg', lib: 'sub/lib' });
+/** `first` runs (twice: the first answer's resolutions have reached the engine by the second's), then `second` starts. */
+async function oneThenAnother(first: string, second: string): Promise<[Answer, Answer]> {
+  const a = await call(first);
+  await call(first);
+  return [a, await call(second)];
+}
+
+test('a sandbox uses what another one resolved: a resolution planted in the engine is what a new sandbox loads', async () => {
+  const [plain, again] = await oneThenAnother('Plain', 'PlainAgain');
+  expect(plain).toMatchObject({ name: 'pkg' });
+  expect(again).toEqual(plain);
+  const codeDir = dirname(dirname(dirname(plain.file!))); // <asset>/node_modules/pkg/main.js
+  const given = shared().under([codeDir]);
+  const [context] = Object.keys(given).filter((c) => given[c][codeDir]?.pkg === plain.file);
+  expect(context).toBeDefined();
+  // Planted: 'other' (which no sandbox resolved) from the code's directory is alias.js.
+  // A sandbox that uses what it is given loads that.
+  shared().add({ context, resolved: { [codeDir]: { other: join(codeDir, 'alias.js') } } });
+  expect(await call('Planted')).toMatchObject({ name: 'alias' });
 });
 
-test('a function that replaces Node.js\'s own lookup gets its own answer, not one another sandbox resolved', async () => {
-  await invokeForAnswer(engine, 'Resolutions/Plain');
-  expect(await invokeForAnswer(engine, 'Resolutions/Aliased')).toEqual({ pkg: 'alias', lib: 'lib' });
+test('a relative require follows the requiring module\'s directory', async () => {
+  expect(await call('Lib')).toEqual({ root: 'lib', sub: 'sub/lib' });
+});
+
+test.each([
+  ['a function that replaces Node.js\'s own lookup', 'Plain', 'Aliased', { name: 'alias' }],
+  ['export conditions of another function\'s NODE_OPTIONS', 'CondDevelopment', 'CondDefault', { name: 'prod' }],
+  ['another function\'s preload (NODE_OPTIONS=-r)', 'Preloaded', 'NotPreloaded', { name: 'ppkg' }],
+  ['a module that adds its own lookup directory', 'PathsDefault', 'PathsOwn', { name: 'override' }],
+  ['another function\'s search path, set again', 'SearchPathSet', 'SearchPathDefault', { error: 'MODULE_NOT_FOUND' }],
+  ['another function\'s registered extension', 'TsRegistered', 'TsNotRegistered', { error: 'MODULE_NOT_FOUND' }],
+])('%s: each sandbox gets what Node.js resolves for it', async (_what, first, second, expected) => {
+  const [, answer] = await oneThenAnother(first, second);
+  expect(answer).toMatchObject(expected);
+});
+
+test('the first of those resolved its own way too', async () => {
+  expect(await call('CondDevelopment')).toMatchObject({ name: 'dev' });
+  expect(await call('Preloaded')).toMatchObject({ name: 'pre/alias' });
+  expect(await call('SearchPathSet')).toMatchObject({ name: 'xpkg' });
+  expect(await call('TsRegistered')).toMatchObject({ name: 'util.ts' });
 });

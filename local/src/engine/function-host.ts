@@ -188,17 +188,29 @@ export function spareWorkers(): SpareWorkers {
  * reuseModuleResolutions): kept as long as the engine runs, as Node.js keeps its own per process.
  */
 export class SharedModuleResolutions {
-  private readonly bySearchPath: ModuleResolutions = {};
+  private readonly byContext = new Map<string, Map<string, Record<string, string>>>();
 
-  /** What a new sandbox is given. */
-  public all(): ModuleResolutions {
-    return this.bySearchPath;
+  /** What a new sandbox is given: the resolutions made in the directories under `roots` (its code, the runtime's modules). */
+  public under(roots: readonly string[]): ModuleResolutions {
+    const inside = (dir: string) => roots.some((root) => dir === root || dir.startsWith(root.endsWith(sep) ? root : root + sep));
+    const given: ModuleResolutions = {};
+    for (const [context, byDirectory] of this.byContext) {
+      given[context] = Object.fromEntries([...byDirectory].filter(([dir]) => inside(dir)));
+    }
+    return given;
   }
 
   /** What a sandbox sent. */
-  public add({ searchPath, resolved }: ModuleResolutionsMessage['moduleResolutions']): void {
-    Object.assign(this.bySearchPath[searchPath] ??= {}, resolved);
+  public add({ context, resolved }: ModuleResolutionsMessage['moduleResolutions']): void {
+    let byDirectory = this.byContext.get(context);
+    if (!byDirectory) this.byContext.set(context, byDirectory = new Map());
+    for (const [dir, files] of Object.entries(resolved)) byDirectory.set(dir, { ...byDirectory.get(dir), ...files });
   }
+}
+
+/** The directory of a function's code: its asset directory, or the handler file's directory (inline, bundled or updated code). */
+function codeRoot(fn: LocalFunction, entry: HandlerEntry): string {
+  return fn.codeDir && entry.file.startsWith(fn.codeDir + sep) ? fn.codeDir : dirname(entry.file);
 }
 
 export interface NodeFunctionHostOptions extends FunctionHostOptions {
@@ -236,7 +248,7 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       endpoint: endpoint?.url,
       codeCacheDir: this.options.codeCacheDir,
       temporaryDir: this.options.temporaryDir,
-      moduleResolutions: this.options.moduleResolutions?.all(),
+      moduleResolutions: this.options.moduleResolutions?.under([codeRoot(this.options.fn, this.options.entry), ...runtimeModulePaths()]),
     };
     const { environment } = this.options;
     // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).

@@ -37,14 +37,14 @@ export interface WorkerData {
 }
 
 /**
- * `require` resolutions: by the module search path they were made with (Module.globalPaths, as JSON),
- * then by `<request>\0<requiring module's directory>`, the file Node.js resolved it to.
+ * `require` resolutions an engine's sandboxes made: by the resolution context they were made in (see
+ * resolutionContext), then by the requiring module's directory, then by the request: the file.
  */
-export type ModuleResolutions = Record<string, Record<string, string>>;
+export type ModuleResolutions = Record<string, Record<string, Record<string, string>>>;
 
-/** Resolutions a sandbox made that the ones it was given did not hold: sent after an invocation's answer. */
+/** Resolutions a sandbox made that it was not given: sent once its init is done and after each answer. */
 export interface ModuleResolutionsMessage {
-  readonly moduleResolutions: { readonly searchPath: string; readonly resolved: Record<string, string> };
+  readonly moduleResolutions: { readonly context: string; readonly resolved: Record<string, Record<string, string>> };
 }
 
 /**
@@ -461,41 +461,71 @@ const compiledWithoutCache = new Map<string, Script>();
  */
 const DYNAMIC_IMPORT = /\bimport\s*(\(|\/[*/])/;
 
-/** Resolutions this sandbox made that it was not given, until they are sent (postAnswer). */
-const newResolutions = new Map<string, string>();
-let resolutionSearchPath = '';
+/** Resolutions this sandbox made that it was not given, by directory, until they are sent (sendNewResolutions). */
+const newResolutions = new Map<string, Record<string, string>>();
+/** The context the resolutions were made in; undefined: none are shared (resolutionContext). */
+let resolutionContext: string | undefined;
+
+/** Node.js options that load code before the sandbox's own (a preload may resolve modules its own way). */
+const CODE_LOADING_OPTION = /(^|\s)(-r|--require|--import|--loader|--experimental-loader)(\s|=|$)/;
 
 /**
  * Every sandbox resolves the same `require`s of the AWS SDK and the handlers' other modules (about
- * 150-180 per handler, each a series of file lookups and package.json reads: a quarter of a cold
- * start's module loading). A resolution depends only on the request, the requiring module's directory
- * and the module search path, which do not change while an engine runs: one made in any sandbox of the
- * engine serves them all. Each sandbox is given the ones its engine knows, and sends the engine those
- * it made. A resolution that fails is not kept; neither is one made while the function's code has
- * replaced Node.js's own resolution steps (a module alias tool).
+ * 150-180 per orchestrator handler, each a series of file lookups and package.json reads: a quarter
+ * of a cold start's module loading). Node.js resolves a request from the requiring module's directory
+ * and lookup paths, the module search path, the registered extensions and its options (conditions,
+ * symbolic links). The engine keeps what its sandboxes resolved, by that context and directory, and
+ * gives each new sandbox what concerns its code and the runtime's modules; each sandbox sends back
+ * what it resolved. Node.js's own resolution answers, and nothing is kept, whenever any of that is
+ * not as the sandbox started: a module whose lookup paths were changed (`module.paths`), a search path
+ * set again (`Module._initPaths`), an extension registered, one of Node.js's lookup steps replaced (a
+ * module alias tool), a module without a file name; and in a sandbox whose NODE_OPTIONS load code
+ * first. A resolution that fails is not kept. Files are taken not to move while an engine runs.
  */
 function reuseModuleResolutions(given: ModuleResolutions | undefined) {
-  const loader = Module as unknown as Record<string, (...args: any[]) => any> & { globalPaths: string[] };
-  const steps = ['_findPath', '_nodeModulePaths', '_resolveLookupPaths'].map((name) => [name, loader[name]] as const);
+  const loader = Module as unknown as Record<string, any> & { globalPaths: string[]; _extensions: object };
+  const nodeOptions = process.env.NODE_OPTIONS ?? '';
+  if (CODE_LOADING_OPTION.test(nodeOptions)) return;
+  const steps = ['_findPath', '_nodeModulePaths', '_resolveLookupPaths', '_initPaths'].map((name) => [name, loader[name]] as const);
+  const searchPath = loader.globalPaths;
+  const extensions = Object.keys(loader._extensions).join('\0');
+  resolutionContext = JSON.stringify([searchPath, extensions, process.execArgv, nodeOptions]);
+  const known = given?.[resolutionContext] ?? {};
+  const defaultLookupPaths = new Map<string, string[]>();
+  /** Whether Node.js would resolve this request the way the sandbox's other modules' are. */
+  const asAtStart = (request: string, parent: NodeModule): boolean => {
+    if (request === '__proto__' || isBuiltin(request) || !parent.filename || parent.path !== dirname(parent.filename)) return false;
+    if (loader.globalPaths !== searchPath || Object.keys(loader._extensions).join('\0') !== extensions) return false;
+    if (steps.some(([name, step]) => loader[name] !== step)) return false;
+    if (request.startsWith('./') || request.startsWith('../') || request.startsWith('/')) return true;
+    let lookupPaths = defaultLookupPaths.get(parent.path);
+    if (!lookupPaths) defaultLookupPaths.set(parent.path, lookupPaths = loader._nodeModulePaths(parent.path) as string[]);
+    return parent.paths.length === lookupPaths.length && parent.paths.every((path, i) => path === lookupPaths![i]);
+  };
   const resolveByNode = loader._resolveFilename;
-  resolutionSearchPath = JSON.stringify(loader.globalPaths);
-  const known = new Map(Object.entries(given?.[resolutionSearchPath] ?? {}));
   loader._resolveFilename = function _resolveFilename(
     this: unknown, request: unknown, parent: NodeModule | undefined, isMain: boolean, options: unknown,
   ) {
-    if (isMain || options !== undefined || typeof request !== 'string' || !parent?.path || isBuiltin(request)
-      || steps.some(([name, step]) => loader[name] !== step)) {
+    if (isMain || options !== undefined || typeof request !== 'string' || !parent || !asAtStart(request, parent)) {
       return resolveByNode.call(this, request, parent, isMain, options);
     }
-    const key = `${request}\0${parent.path}`;
-    let file = known.get(key);
-    if (file === undefined) {
-      file = resolveByNode.call(this, request, parent, isMain, options) as string;
-      known.set(key, file);
-      newResolutions.set(key, file);
-    }
+    const inDirectory = known[parent.path];
+    if (inDirectory && Object.hasOwn(inDirectory, request)) return inDirectory[request];
+    const file = resolveByNode.call(this, request, parent, isMain, options) as string;
+    (known[parent.path] ??= {})[request] = file;
+    let made = newResolutions.get(parent.path);
+    if (!made) newResolutions.set(parent.path, made = {});
+    made[request] = file;
     return file;
   };
+}
+
+/** Sends the engine the resolutions this sandbox made since the last time. */
+function sendNewResolutions() {
+  if (!newResolutions.size || resolutionContext === undefined) return;
+  const message: ModuleResolutionsMessage = { moduleResolutions: { context: resolutionContext, resolved: Object.fromEntries(newResolutions) } };
+  newResolutions.clear();
+  port.postMessage(message);
 }
 
 /**
@@ -599,7 +629,7 @@ function becomeSandbox(given: WorkerData) {
   instrumentTimers();
   handlerPromise = loadHandler();
   // An init failure is reported on every invocation, like Lambda's init errors; keep it from crashing the worker.
-  handlerPromise.catch(() => undefined);
+  handlerPromise.catch(() => undefined).finally(sendNewResolutions);
   port.on('message', onMessage);
 }
 
@@ -662,12 +692,7 @@ async function onMessage(message: InvokeMessage | EndpointAnswerMessage) {
 function postAnswer(result: ResultMessage, deadlineMs: number) {
   if (compiledWithoutCache.size && deadlineMs - realNow() > CODE_CACHE_WRITE_MARGIN_MS) writeCodeCaches();
   port.postMessage(result);
-  if (newResolutions.size) {
-    const resolved = Object.fromEntries(newResolutions);
-    const message: ModuleResolutionsMessage = { moduleResolutions: { searchPath: resolutionSearchPath, resolved } };
-    newResolutions.clear();
-    port.postMessage(message);
-  }
+  sendNewResolutions();
 }
 
 const CODE_CACHE_WRITE_MARGIN_MS = 1000;
