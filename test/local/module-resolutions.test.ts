@@ -29,6 +29,7 @@ const FILES: Record<string, string> = {
   'node_modules/other/index.js': "exports.name = 'other';\n",
   'plain.js': probe('pkg'),
   'planted.js': probe('other'),
+  'planted-above.js': probe('above'),
   // './lib' from the root and from sub/, in one sandbox.
   'lib-probe.js': "exports.handler = async () => ({ root: require('./lib').name, sub: require('./sub').name });\n",
   'sub/lib.js': "exports.name = 'sub/lib';\n",
@@ -70,11 +71,19 @@ Module._findPath = function (request, paths, isMain) {
   'ext/probe.js': probe('./util'),
 };
 
+/** Packages in the node_modules above the app's directory. */
+const ABOVE: Record<string, string> = {
+  'node_modules/above/index.js': "exports.name = require('inner').name;\n",
+  'node_modules/inner/index.js': "exports.name = 'inner';\n",
+  'node_modules/inner-alias/index.js': "exports.name = 'inner-alias';\n",
+};
+
 /** The functions, all of that one asset; `code` is where the asset was written (the preload is loaded from there). */
 const functions = (code: string): Record<string, [handler: string, environment?: Record<string, string>]> => ({
   Plain: ['plain.handler'],
   PlainAgain: ['plain.handler'],
   Planted: ['planted.handler'],
+  PlantedAbove: ['planted-above.handler'],
   Lib: ['lib-probe.handler'],
   Aliased: ['aliased.handler'],
   CondDevelopment: ['cond/probe.handler', { NODE_OPTIONS: '--conditions=development' }],
@@ -99,6 +108,11 @@ beforeAll(async () => {
   for (const [file, text] of Object.entries(FILES)) {
     mkdirSync(dirname(join(code, file)), { recursive: true });
     writeFileSync(join(code, file), text);
+  }
+  // A package above the app (a project's node_modules, which an asset in its cdk.out finds), requiring another.
+  for (const [file, text] of Object.entries(ABOVE)) {
+    mkdirSync(dirname(join(root, file)), { recursive: true });
+    writeFileSync(join(root, file), text);
   }
   const stack = new Stack(new App({ outdir: join(root, 'cdk.out') }), 'Resolutions');
   for (const [id, [handler, environment]] of Object.entries(functions(code))) {
@@ -160,4 +174,12 @@ test('the first of those resolved its own way too', async () => {
   expect(await call('Preloaded')).toMatchObject({ name: 'pre/alias' });
   expect(await call('SearchPathSet')).toMatchObject({ name: 'xpkg' });
   expect(await call('TsRegistered')).toMatchObject({ name: 'util.ts' });
+});
+
+test('a new sandbox is given what was resolved in the node_modules above its code (a project\'s, for an asset in its cdk.out)', async () => {
+  const [context] = Object.keys(shared().under([root]));
+  expect(context).toBeDefined();
+  const aboveDir = join(root, 'node_modules', 'above');
+  shared().add({ context, resolved: { [aboveDir]: { inner: join(root, 'node_modules', 'inner-alias', 'index.js') } } });
+  expect(await call('PlantedAbove')).toMatchObject({ name: 'inner-alias' });
 });

@@ -213,6 +213,18 @@ function codeRoot(fn: LocalFunction, entry: HandlerEntry): string {
   return fn.codeDir && entry.file.startsWith(fn.codeDir + sep) ? fn.codeDir : dirname(entry.file);
 }
 
+/**
+ * Where a function's modules can come from: its code's directory, the `node_modules` of every
+ * directory above it (an asset in a project's cdk.out finds the project's), and the runtime's.
+ */
+function moduleDirectoriesOf(codeDir: string): string[] {
+  const directories = [codeDir, ...runtimeModulePaths()];
+  for (let dir = codeDir; ; dir = dirname(dir)) {
+    directories.push(join(dir, 'node_modules'));
+    if (dirname(dir) === dir) return directories;
+  }
+}
+
 export interface NodeFunctionHostOptions extends FunctionHostOptions {
   /** Workers started ahead of need: a cold start takes one when one is ready. */
   readonly spares?: SpareWorkers;
@@ -248,7 +260,7 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       endpoint: endpoint?.url,
       codeCacheDir: this.options.codeCacheDir,
       temporaryDir: this.options.temporaryDir,
-      moduleResolutions: this.options.moduleResolutions?.under([codeRoot(this.options.fn, this.options.entry), ...runtimeModulePaths()]),
+      moduleResolutions: this.options.moduleResolutions?.under(moduleDirectoriesOf(codeRoot(this.options.fn, this.options.entry))),
     };
     const { environment } = this.options;
     // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).
