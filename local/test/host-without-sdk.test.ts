@@ -4,7 +4,6 @@
  * process it cost about 75 ms of CPU per process (per test file under Jest) and printed the SDK's
  * Node.js end-of-support notice into their test output.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { LocalEngine } from '../src';
 import { synthPluginApp } from './support/plugin-app';
+import { runTypeScriptChild } from './support/processes';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -43,23 +43,8 @@ describe('the engine makes its own DynamoDB calls without the AWS SDK', () => {
     const app = synthPluginApp('exports.handler = async () => ({});');
     const script = join(mkdtempSync(join(tmpdir(), 'no-sdk-script-')), 'user.js');
     writeFileSync(script, USER_SCRIPT);
-    // The engine's TypeScript sources, as this repository's tests load them; Node.js's warnings on.
-    const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), script, join(ROOT, 'local', 'src', 'index.ts'), app], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        NODE_NO_WARNINGS: '0',
-        TS_NODE_COMPILER_OPTIONS: JSON.stringify({ module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' }),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // A hung child ends with the test rather than outliving it.
-      timeout: 100_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // The engine's TypeScript sources, as this repository's tests load them; Node.js's warnings on; a hung child is killed.
+    const { code, stdout, stderr } = await runTypeScriptChild([script, join(ROOT, 'local', 'src', 'index.ts'), app], { NODE_NO_WARNINGS: '0' }, 100_000);
     expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
     // The plugin ran: its registration (the Custom::AWS putItem) reached the registry through the engine's endpoint.
     expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({ status: 'SUCCEEDED', plugin: 'Complete', loaded: [] });

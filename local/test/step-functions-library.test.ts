@@ -2,9 +2,9 @@
  * aws-local-stepfunctions is loaded with asl-validator and the AWS SDK's Lambda client deferred
  * (step-functions-library.ts): a start whose definitions passed validation before loads neither.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runTypeScriptChild } from './support/processes';
 import { stepFunctionsLibrary } from '../src/engine/step-functions-library';
 
 const ROOT = join(__dirname, '..', '..');
@@ -45,23 +45,11 @@ const deferredLoaded = () => Object.keys(require.cache)
 
 describe('aws-local-stepfunctions with its heavy imports deferred', () => {
   test('loading it and running a validated definition load neither asl-validator nor the SDK\'s Lambda client; validating loads asl-validator, a Lambda task the client', async () => {
-    const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), '-e', SCRIPT, join(ROOT, 'local', 'src', 'engine', 'step-functions-library.ts')], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TS_NODE_COMPILER_OPTIONS: JSON.stringify({ module: 'commonjs', moduleResolution: 'node', ignoreDeprecations: '6.0' }),
-        // Nothing listens there: the Lambda call fails at once, without a network.
-        AWS_ENDPOINT_URL_LAMBDA: 'http://127.0.0.1:9',
-        AWS_MAX_ATTEMPTS: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
+    const { code, stdout, stderr } = await runTypeScriptChild(['-e', SCRIPT, join(ROOT, 'local', 'src', 'engine', 'step-functions-library.ts')], {
+      // Nothing listens there: the Lambda call fails at once, without a network.
+      AWS_ENDPOINT_URL_LAMBDA: 'http://127.0.0.1:9',
+      AWS_MAX_ATTEMPTS: '1',
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
     const seen = JSON.parse(stdout.trim().split('\n').pop()!);
     expect(seen).toMatchObject({ atLoad: [], output: { ok: 1 }, afterRun: [], afterValidation: ['asl-validator'] });
