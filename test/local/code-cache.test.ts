@@ -181,6 +181,27 @@ test('no cache: for modules in the system\'s temporary directory, when turned of
   expect(cacheFiles(shared).size).toBe(0);
 }, 60_000);
 
+test('require.resolve in a module compiled with the cache follows a module alias tool registered after it, as Node.js\'s does', async () => {
+  const code = join(root, 'alias-code');
+  mkdirSync(code, { recursive: true });
+  // lib.js is compiled (with the cache) before the handler replaces Module._resolveFilename.
+  writeFileSync(join(code, 'lib.js'), 'exports.resolve = (request) => require.resolve(request);\n');
+  writeFileSync(join(code, 'target.js'), '');
+  writeFileSync(join(code, 'index.js'), `const lib = require('./lib');
+const Module = require('node:module');
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) { return resolveFilename.call(this, request === 'aliased' ? './target' : request, ...rest); };
+exports.handler = async () => ({ resolved: lib.resolve('aliased') });
+`);
+  const app = new App({ outdir: join(root, 'alias-cdk.out') });
+  new lambda.Function(new Stack(app, 'Alias'), 'Fn', { runtime: lambda.Runtime.NODEJS_20_X, handler: 'index.handler', code: lambda.Code.fromAsset(code) });
+  const assembly = app.synth();
+  const assetDir = readdirSync(assembly.directory).find((d) => d.startsWith('asset.'))!;
+  const cacheDir = join(root, 'alias-cache');
+  expect(await coldInvoke(assembly.directory, 'Alias', cacheDir)).toEqual({ resolved: join(assembly.directory, assetDir, 'target.js') });
+  expect(cacheFiles(cacheDir).size).toBeGreaterThan(0); // lib.js was compiled by the sandbox, with the cache
+}, 60_000);
+
 test('the cache directory: the project\'s node_modules/.cache, also for a pnpm installation; the one named; none when off or on Windows', () => {
   const version = `${process.arch}-${cachedDataVersionTag()}`;
   const project = join('/home', 'dev', 'app');

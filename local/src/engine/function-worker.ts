@@ -580,14 +580,15 @@ function readIfPresent(file: string): Buffer | undefined {
 
 /** The `require` Node.js gives a CommonJS module. */
 function makeRequire(module: NodeModule) {
-  const { _resolveFilename, _resolveLookupPaths, _extensions, _cache } = Module as unknown as Record<string, any>;
+  const loader = Module as unknown as Record<string, any>;
   const require: any = (id: string) => module.require(id);
-  const resolve: any = (request: string, options?: unknown) => _resolveFilename.call(Module, request, module, false, options);
-  resolve.paths = (request: string) => _resolveLookupPaths.call(Module, request, module);
+  // Looked up at each call, as Node.js does: a module alias tool registered after this module was compiled applies.
+  const resolve: any = (request: string, options?: unknown) => loader._resolveFilename(request, module, false, options);
+  resolve.paths = (request: string) => loader._resolveLookupPaths(request, module);
   require.resolve = resolve;
   require.main = process.mainModule;
-  require.extensions = _extensions;
-  require.cache = _cache;
+  require.extensions = loader._extensions;
+  require.cache = loader._cache;
   return require as NodeJS.Require;
 }
 
