@@ -5,6 +5,7 @@
  * takes it. The SDK's client did both (its types, its blob serializer); DynamoDB Local does neither
  * (it stores `{ "N": 3 }`).
  */
+import { isObject } from '../../../lambda/shared/json';
 
 type AttributeMap = Record<string, unknown>;
 
@@ -118,8 +119,4 @@ export function binaryAsText(request: AttributeMap): AttributeMap {
   };
   for (const { values } of sites(copy)) (Array.isArray(values) ? values : Object.values(values)).forEach(visit);
   return copy;
-}
-
-function isObject(value: unknown): value is AttributeMap {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
