@@ -169,6 +169,12 @@ test.each([
   expect(answer).toMatchObject(expected);
 });
 
+test('a sandbox whose NODE_OPTIONS load code first neither uses nor shares resolutions', async () => {
+  await call('Preloaded');
+  await call('Preloaded');
+  expect(Object.keys(shared().under([root])).filter((context) => context.includes('preload.js'))).toEqual([]);
+});
+
 test('the first of those resolved its own way too', async () => {
   expect(await call('CondDevelopment')).toMatchObject({ name: 'dev' });
   expect(await call('Preloaded')).toMatchObject({ name: 'pre/alias' });

@@ -190,7 +190,7 @@ export function spareWorkers(): SpareWorkers {
 export class SharedModuleResolutions {
   private readonly byContext = new Map<string, Map<string, Record<string, string>>>();
 
-  /** What a new sandbox is given: the resolutions made in the directories under `roots` (its code, the runtime's modules). */
+  /** What a new sandbox is given: the resolutions made in the directories under `roots` (moduleDirectoriesOf). */
   public under(roots: readonly string[]): ModuleResolutions {
     const inside = (dir: string) => roots.some((root) => dir === root || dir.startsWith(root.endsWith(sep) ? root : root + sep));
     const given: ModuleResolutions = {};
@@ -246,9 +246,20 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
   /** Whether a cold start may take a spare (decided once: the environment is the host's). */
   private readonly takesSpare: boolean;
 
+  /**
+   * Where this function's modules can come from, for the engine's shared resolutions; undefined when
+   * its sandboxes do not share them: its NODE_OPTIONS load code first (a preload may resolve modules
+   * its own way), or there is no engine to share with.
+   */
+  private readonly moduleDirectories?: string[];
+
   constructor(protected readonly options: NodeFunctionHostOptions) {
     super(options);
     this.takesSpare = !differsAtStart(options.environment, {}, NODE_READ_AT_START);
+    const nodeOptions = (options.environment.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+    if (options.moduleResolutions && !withoutCodeLoadingOptions(nodeOptions)) {
+      this.moduleDirectories = moduleDirectoriesOf(codeRoot(options.fn, options.entry));
+    }
   }
 
   protected start(): PoolWorker {
@@ -260,7 +271,7 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
       endpoint: endpoint?.url,
       codeCacheDir: this.options.codeCacheDir,
       temporaryDir: this.options.temporaryDir,
-      moduleResolutions: this.options.moduleResolutions?.under(moduleDirectoriesOf(codeRoot(this.options.fn, this.options.entry))),
+      moduleResolutions: this.moduleDirectories && this.options.moduleResolutions?.under(this.moduleDirectories),
     };
     const { environment } = this.options;
     // The function's memory size bounds the worker's heap, like the Lambda sandbox (at least 256 MB).

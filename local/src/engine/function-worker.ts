@@ -32,7 +32,10 @@ export interface WorkerData {
   readonly codeCacheDir?: string;
   /** The system's temporary directory: modules there are not cached (code-cache.ts). */
   readonly temporaryDir?: string;
-  /** What this engine's other sandboxes resolved module names to (see reuseModuleResolutions). */
+  /**
+   * What this engine's other sandboxes resolved module names to (see reuseModuleResolutions).
+   * Undefined: this sandbox neither uses nor shares resolutions (FunctionHost decides).
+   */
   readonly moduleResolutions?: ModuleResolutions;
 }
 
@@ -466,31 +469,29 @@ const newResolutions = new Map<string, Record<string, string>>();
 /** The context the resolutions were made in; undefined: none are shared (resolutionContext). */
 let resolutionContext: string | undefined;
 
-/** Node.js options that load code before the sandbox's own (a preload may resolve modules its own way). */
-const CODE_LOADING_OPTION = /(^|\s)(-r|--require|--import|--loader|--experimental-loader)(\s|=|$)/;
-
 /**
  * Every sandbox resolves the same `require`s of the AWS SDK and the handlers' other modules (about
- * 150-180 per orchestrator handler, each a series of file lookups and package.json reads: a quarter
- * of a cold start's module loading). Node.js resolves a request from the requiring module's directory
- * and lookup paths, the module search path, the registered extensions and its options (conditions,
- * symbolic links). The engine keeps what its sandboxes resolved, by that context and directory, and
- * gives each new sandbox what concerns its code and the runtime's modules; each sandbox sends back
- * what it resolved. Node.js's own resolution answers, and nothing is kept, whenever any of that is
- * not as the sandbox started: a module whose lookup paths were changed (`module.paths`), a search path
- * set again (`Module._initPaths`), an extension registered, one of Node.js's lookup steps replaced (a
- * module alias tool), a module without a file name; and in a sandbox whose NODE_OPTIONS load code
- * first. A resolution that fails is not kept. Files are taken not to move while an engine runs.
+ * 150-180 per orchestrator handler, each a series of file lookups and package.json reads). Node.js
+ * resolves a request from the requiring module's directory and lookup paths, the module search path,
+ * the registered extensions and its options (conditions, symbolic links). The engine keeps what its
+ * sandboxes resolved, by that context and directory, and gives each new sandbox those of the
+ * directories its modules can come from (FunctionHost); each sandbox sends back what it resolved.
+ * Node.js's own resolution answers, and nothing is kept, whenever any of that is not as the sandbox
+ * started: a module whose lookup paths were changed (`module.paths`), a search path set again
+ * (`Module._initPaths`), an extension registered, one of Node.js's lookup steps replaced (a module
+ * alias tool), a module without a file name. A sandbox given none (its NODE_OPTIONS load code first)
+ * neither uses nor shares any. A resolution that fails is not kept. Files are taken not to move while
+ * an engine runs.
  */
 function reuseModuleResolutions(given: ModuleResolutions | undefined) {
+  if (!given) return;
   const loader = Module as unknown as Record<string, any> & { globalPaths: string[]; _extensions: object };
   const nodeOptions = process.env.NODE_OPTIONS ?? '';
-  if (CODE_LOADING_OPTION.test(nodeOptions)) return;
   const steps = ['_findPath', '_nodeModulePaths', '_resolveLookupPaths', '_initPaths'].map((name) => [name, loader[name]] as const);
   const searchPath = loader.globalPaths;
   const extensions = Object.keys(loader._extensions).join('\0');
   resolutionContext = JSON.stringify([searchPath, extensions, process.execArgv, nodeOptions]);
-  const known = given?.[resolutionContext] ?? {};
+  const known = given[resolutionContext] ?? {};
   const defaultLookupPaths = new Map<string, string[]>();
   /** Whether Node.js would resolve this request the way the sandbox's other modules' are. */
   const asAtStart = (request: string, parent: NodeModule): boolean => {
