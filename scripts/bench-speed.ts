@@ -16,6 +16,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { EngineCounters, LocalEngine } from '../local/src';
+import { SANDBOX_THREAD_NAME } from '../local/src/engine/function-host';
 
 /**
  * CPU time of this process's main thread in ms: the kernel's per-thread figure on Linux (time on a
@@ -49,6 +50,16 @@ export interface RecordedRequest { readonly operation: string; readonly body: st
 /** What the engine process's other threads do, as the reports name it. */
 export const OTHER_THREADS = 'V8\'s compilers and GC helpers, libuv, sandbox starts, sandboxes between invocations';
 
+/**
+ * The two parts of the other threads' CPU, `format`ted: the sandboxes' own threads outside their
+ * invocations, and the rest (V8's compiler and GC helper threads, libuv); empty where not measured.
+ */
+export function otherThreadsParts(cpu: RunCpu, format: (ms: number) => string): string {
+  if (Number.isNaN(cpu.sandboxesOutsideInvocations)) return '';
+  return `; of which sandbox threads outside their invocations ${format(cpu.sandboxesOutsideInvocations)} (starts, messages, garbage collection),`
+    + ` V8's compiler and GC helper threads and libuv ${format(cpu.otherThreads - cpu.sandboxesOutsideInvocations)}`;
+}
+
 /** Where the CPU of some runs went, per run, ms. */
 export interface RunCpu {
   /** The engine's main thread: Step Functions interpreter, AWS endpoint, SNS routing, stream reads. */
@@ -57,6 +68,12 @@ export interface RunCpu {
   readonly functionCode: number;
   /** The engine process's other threads: V8's compilers and GC helpers, libuv, sandbox starts, sandboxes between invocations. */
   readonly otherThreads: number;
+  /**
+   * Of `otherThreads`, the sandboxes' own threads outside their invocations: sandbox starts, the
+   * messages around each invocation, their garbage collection between invocations (NaN where thread
+   * names cannot be read). The rest is V8's compiler and GC helper threads, libuv, Node.js's own.
+   */
+  readonly sandboxesOutsideInvocations: number;
   /** DynamoDB Local's Java process, the engine's stream reads included (NaN where /proc cannot be read). */
   readonly dynamodbLocal: number;
   /** The engine's GetRecords calls per run, over every table's stream. */
@@ -68,6 +85,8 @@ export interface CpuSample {
   readonly mainThreadMs: number;
   readonly process: NodeJS.CpuUsage;
   readonly functionCodeMs: number;
+  /** CPU ms of each sandbox thread, by thread id. */
+  readonly sandboxThreadsMs: ReadonlyMap<string, number>;
   readonly dynamodbMs: number;
   readonly getRecords: number;
   readonly dynamodbPid?: number;
@@ -82,12 +101,40 @@ function engineFigures(counters: EngineCounters): { functionCodeMs: number; getR
 }
 
 /**
+ * CPU ms of this process's sandbox threads (the engine names them SANDBOX_THREAD_NAME), by thread id;
+ * empty where /proc is missing.
+ */
+function sandboxThreadsCpuMs(): Map<string, number> {
+  const byThread = new Map<string, number>();
+  let threads: string[];
+  try {
+    threads = readdirSync('/proc/self/task');
+  } catch {
+    return byThread;
+  }
+  for (const tid of threads) {
+    try {
+      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== SANDBOX_THREAD_NAME) continue;
+      byThread.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return byThread;
+}
+
+/**
  * Reads the CPU counters of the engine's process and DynamoDB Local (by `dynamodbPid`), with the
  * function code's from `counters` (the caller's reading of `engine.counters()`, taken just before).
  */
 export function cpuSample(counters: EngineCounters, dynamodbPid?: number): CpuSample {
   return {
-    mainThreadMs: mainThreadCpuMs(), process: process.cpuUsage(), ...engineFigures(counters), dynamodbMs: processCpuMs(dynamodbPid), dynamodbPid,
+    mainThreadMs: mainThreadCpuMs(),
+    process: process.cpuUsage(),
+    ...engineFigures(counters),
+    sandboxThreadsMs: sandboxThreadsCpuMs(),
+    dynamodbMs: processCpuMs(dynamodbPid),
+    dynamodbPid,
   };
 }
 
@@ -97,10 +144,14 @@ export function cpuPerRun(counters: EngineCounters, since: CpuSample, runs: numb
   const { user, system } = process.cpuUsage(since.process);
   const now = engineFigures(counters);
   const functionCode = now.functionCodeMs - since.functionCodeMs;
+  // Sandboxes that ended meanwhile are not in the sum (their CPU counts as the other threads').
+  const sandboxThreads = [...sandboxThreadsCpuMs()];
+  const sandboxThreadsMs = sandboxThreads.reduce((total, [tid, ms]) => total + ms - (since.sandboxThreadsMs.get(tid) ?? 0), 0);
   return {
     mainThread: mainThread / runs,
     functionCode: functionCode / runs,
     otherThreads: ((user + system) / 1000 - mainThread - functionCode) / runs,
+    sandboxesOutsideInvocations: sandboxThreads.length ? (sandboxThreadsMs - functionCode) / runs : Number.NaN,
     dynamodbLocal: (processCpuMs(since.dynamodbPid) - since.dynamodbMs) / runs,
     getRecords: (now.getRecords - since.getRecords) / runs,
   };

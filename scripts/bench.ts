@@ -44,7 +44,7 @@ import { App, Duration, NestedStack, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import {
   DynamoDbBound, dynamoDbBound, EngineStart, engineProcessMs, goalLine, mainThreadCpuMs, measureEngineStart, measureThroughput,
-  measureWarmSequential, median, OTHER_THREADS, RecordedRequest, recordRun, Throughput,
+  measureWarmSequential, median, OTHER_THREADS, otherThreadsParts, RecordedRequest, recordRun, Throughput,
 } from './bench-speed';
 import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
@@ -570,7 +570,8 @@ function speedReport({ throughput: t, bound: b, start, cpuMs, warmCpuMs }: Speed
       + ` whole engine process (with function workers) ${fmt(engineProcess)} ms, DynamoDB Local ${fmt(t.cpu.dynamodbLocal)} ms;`
       + ` stream reads (GetRecords) per run: ${fmt(t.cpu.getRecords, 1)}`,
     `  of the engine process's CPU per run: function code in its sandboxes ${fmt(t.cpu.functionCode)} ms (orchestrator handlers and plugins),`
-      + ` main thread ${fmt(t.cpu.mainThread)} ms, other threads (${OTHER_THREADS}) ${fmt(t.cpu.otherThreads)} ms`,
+      + ` main thread ${fmt(t.cpu.mainThread)} ms, other threads (${OTHER_THREADS}) ${fmt(t.cpu.otherThreads)} ms`
+      + otherThreadsParts(t.cpu, (ms) => `${fmt(ms)} ms`),
     `  R if the engine cost nothing: ${cores} cores / (function code ${fmt(t.cpu.functionCode)} ms + DynamoDB Local's requests ${fmt(b.cpuMsPerActivityRun)} ms per run, as replayed)`
       + ` = ${fmt((cores * 1000) / (t.cpu.functionCode + b.cpuMsPerActivityRun), 1)} activity runs/s, ${fmt(ceiling, 2)} of the bound`,
     `  DynamoDB Local bound: ${fmt(b.requestsPerSecond)} requests/s replaying one run's ${fmt(b.requestsPerActivityRun)} requests (and start-run's write) `

@@ -36,7 +36,7 @@ import { LocalEngine } from '../local/src';
 import type { EngineCounters, ExecutionResult } from '../local/src';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 import { ActivityStage, Orchestrator, Workflow } from '../src';
-import { cpuPerRun, cpuSample, engineProcessMs, goalLine, OTHER_THREADS, RunCpu } from './bench-speed';
+import { cpuPerRun, cpuSample, engineProcessMs, goalLine, OTHER_THREADS, otherThreadsParts, RunCpu } from './bench-speed';
 
 const WORKFLOW = 'load';
 const ACTIVITIES = ['Intake', 'Settle'];
@@ -308,7 +308,7 @@ function cpuReport(cpu: RunCpu, runs: number, seconds: number): string {
   const cores = availableParallelism();
   const ms = (value: number) => `${value.toFixed(1)} ms`;
   const parts = `CPU per run: engine main thread ${ms(cpu.mainThread)}, function code in its sandboxes ${ms(cpu.functionCode)}, `
-    + `other engine threads ${ms(cpu.otherThreads)} (${OTHER_THREADS})`;
+    + `other engine threads ${ms(cpu.otherThreads)} (${OTHER_THREADS}${otherThreadsParts(cpu, ms)})`;
   // Where /proc cannot be read (not Linux), there is no DynamoDB Local figure to divide by.
   if (Number.isNaN(cpu.dynamodbLocal)) return `${parts}; DynamoDB Local: not measured here`;
   const total = engineProcessMs(cpu) + cpu.dynamodbLocal;

@@ -3,20 +3,22 @@
  * sandbox it becomes must be the one a worker started for the function would be (its environment
  * only, its heap limit, its module state).
  */
+import { readFileSync } from 'node:fs';
 import { inlineFunction, invokeForAnswer, newStack, setForTestFile, startTestEngine } from './support';
 import { LocalEngine } from '../../local/src';
-import { withoutCodeLoadingOptions, withoutRejectedOptions } from '../../local/src/engine/function-host';
+import { SANDBOX_THREAD_NAME, withoutCodeLoadingOptions, withoutRejectedOptions } from '../../local/src/engine/function-host';
 
 // \`fromSpare\`: the worker's start data (the engine's, not Lambda's) says whether it was started as a spare.
 const REPORTER = `
 const { getHeapStatistics } = require('node:v8');
 const fromSpare = require('node:worker_threads').workerData?.spare === true;
+const threadName = require('node:fs').readFileSync('/proc/thread-self/comm', 'utf8').trim();
 let calls = 0;
 exports.handler = async () => ({
-  env: { ...process.env }, heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20, calls: ++calls, fromSpare, sourceMaps: process.sourceMapsEnabled,
+  env: { ...process.env }, heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20, calls: ++calls, fromSpare, sourceMaps: process.sourceMapsEnabled, threadName,
 });`;
 
-interface Report { env: Record<string, string>; heapLimitMb: number; calls: number; fromSpare: boolean; sourceMaps: boolean }
+interface Report { env: Record<string, string>; heapLimitMb: number; calls: number; fromSpare: boolean; sourceMaps: boolean; threadName: string }
 
 let engine: LocalEngine;
 const ENGINE_ONLY = 'CDK_ORCHESTRATOR_SPARE_TEST_ENGINE_ONLY';
@@ -66,6 +68,13 @@ test('a function that sets NODE_OPTIONS gets a worker started with it: Node.js r
   expect(report.fromSpare).toBe(false);
   expect(report.sourceMaps).toBe(true);
   expect(report.env.NODE_OPTIONS).toBe('--enable-source-maps');
+}, 60_000);
+
+test('every sandbox thread is named, a spare\'s too, and the engine\'s own thread keeps its name (top -H, ps -L, the bench tell them apart)', async () => {
+  const names = [];
+  for (const id of ['First', 'Second', 'Large', 'SourceMapped']) names.push((await invoke(id)).threadName);
+  expect(names).toEqual(Array(4).fill(SANDBOX_THREAD_NAME));
+  expect(readFileSync(`/proc/${process.pid}/task/${process.pid}/comm`, 'utf8').trim()).not.toBe(SANDBOX_THREAD_NAME);
 }, 60_000);
 
 test('sandboxes leave out the host\'s code-loading options in every form Node.js takes them, and keep the others', () => {

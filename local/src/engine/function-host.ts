@@ -88,6 +88,9 @@ function unsampledTraceHeader(): string {
   return `Root=1-${epochHex}-${hex().slice(0, 24)};Parent=${hex().slice(0, 16)};Sampled=0`;
 }
 
+/** What a Node.js sandbox's thread is named on Linux (`top -H`, `ps -L`, /proc/<pid>/task/<tid>/comm). */
+export const SANDBOX_THREAD_NAME = 'lambda-sandbox';
+
 /**
  * A worker thread running the worker script, its heap limited to `heapMb`. It becomes a function's
  * sandbox when it is sent an AssignMessage: a spare (spares.ts) starts with an empty
@@ -97,7 +100,7 @@ function unsampledTraceHeader(): string {
 export function startWorker(heapMb: number, environment?: Record<string, string>): Worker {
   const options = {
     eval: true,
-    workerData: { spare: environment === undefined } satisfies StartData,
+    workerData: { spare: environment === undefined, threadName: SANDBOX_THREAD_NAME } satisfies StartData,
     env: environment ?? {},
     stdout: true,
     stderr: true,

@@ -14,7 +14,7 @@ import Module, { isBuiltin } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { constants as vmConstants, Script } from 'node:vm';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { EndpointHeaders } from './aws-endpoint';
 
 export interface WorkerData {
@@ -59,8 +59,13 @@ export interface AssignMessage {
   readonly assign: { readonly data: WorkerData; readonly environment: Record<string, string> };
 }
 
-/** A worker's `workerData`: whether it was started as a spare (for tests and diagnostics; the worker does not read it). */
-export interface StartData { readonly spare: boolean }
+/** A worker's `workerData`. */
+export interface StartData {
+  /** Whether it was started as a spare (for tests and diagnostics; the worker does not read it). */
+  readonly spare: boolean;
+  /** The name this thread gives itself (see nameThisThread). */
+  readonly threadName: string;
+}
 
 export interface InvokeMessage {
   readonly id: number;
@@ -286,6 +291,22 @@ const schedstat = (() => {
     return undefined;
   }
 })();
+
+/**
+ * Names this thread (Linux: a thread may write its own /proc comm, 15 characters at most), so that
+ * `top -H`, `ps -L` and the bench (the CPU of sandboxes outside their invocations) tell sandboxes from
+ * the engine's other threads. Elsewhere the thread keeps the process's name.
+ */
+function nameThisThread(name: string) {
+  try {
+    writeFileSync('/proc/thread-self/comm', name);
+  } catch {
+    // not Linux
+  }
+}
+
+const startData = workerData as StartData | null;
+if (startData?.threadName) nameThisThread(startData.threadName);
 
 /** This thread's CPU time in ms, or undefined where /proc is missing. */
 function threadCpuMs(): number | undefined {
