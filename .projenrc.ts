@@ -241,6 +241,13 @@ const benchDynamoDb = project.addTask('bench:dynamodb', {
 });
 benchDynamoDb.exec(`${LOCAL_TS_NODE} scripts/dynamodb-start.ts`);
 
+// What a write costs DynamoDB Local on a table made after many stream records of other tables (a shared DynamoDB Local).
+const benchDynamoDbStreams = project.addTask('bench:dynamodb-streams', {
+  description: 'What a write costs DynamoDB Local on a table whose stream began after many records of other tables, against one whose began before',
+  env: { NODE_NO_WARNINGS: '1' },
+});
+benchDynamoDbStreams.exec(`${LOCAL_TS_NODE} scripts/dynamodb-streams.ts`);
+
 // What jsii does not compile (handlers, local engine, scripts, examples) is type-checked by the build:
 // test/tsconfig.json includes them.
 const typecheck = project.addTask('typecheck', {
@@ -249,15 +256,16 @@ const typecheck = project.addTask('typecheck', {
 });
 project.testTask.spawn(typecheck);
 
-// The bench, the load script, the SDK-call bench and the DynamoDB Local start bench, small: a change that breaks them fails the build (they rotted before).
+// The bench, the load script, the SDK-call bench and the DynamoDB Local benches, small: a change that breaks them fails the build (they rotted before).
 const smoke = project.addTask('smoke', {
-  description: 'Run the cost bench, the load script, the SDK-call bench and the DynamoDB Local start bench in a reduced size (each exits non-zero when it breaks)',
+  description: 'Run the cost bench, the load script, the SDK-call bench and the DynamoDB Local benches in a reduced size (each exits non-zero when it breaks)',
   env: { NODE_NO_WARNINGS: '1' },
 });
 smoke.exec(`${LOCAL_TS_NODE} scripts/bench.ts --small`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/load.ts --small`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/sdk-call.ts --small`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/dynamodb-start.ts --small`);
+smoke.exec(`${LOCAL_TS_NODE} scripts/dynamodb-streams.ts --small`);
 project.testTask.spawn(smoke);
 
 // Python: jsii-pacmak's own Python build needs PyPI, which is out of reach here. Generate the
