@@ -70,8 +70,9 @@ export interface RunCpu {
   readonly otherThreads: number;
   /**
    * Of `otherThreads`, the sandboxes' own threads outside their invocations: sandbox starts, the
-   * messages around each invocation, their garbage collection between invocations (NaN where thread
-   * names cannot be read). The rest is V8's compiler and GC helper threads, libuv, Node.js's own.
+   * messages around each invocation, their garbage collection between invocations (NaN where /proc
+   * is missing or a sandbox thread ended meanwhile). The rest is V8's compiler and GC helper threads,
+   * libuv, Node.js's own.
    */
   readonly sandboxesOutsideInvocations: number;
   /** DynamoDB Local's Java process, the engine's stream reads included (NaN where /proc cannot be read). */
@@ -85,8 +86,8 @@ export interface CpuSample {
   readonly mainThreadMs: number;
   readonly process: NodeJS.CpuUsage;
   readonly functionCodeMs: number;
-  /** CPU ms of each sandbox thread, by thread id. */
-  readonly sandboxThreadsMs: ReadonlyMap<string, number>;
+  /** CPU ms of each sandbox thread, by thread (undefined where /proc is missing). */
+  readonly sandboxThreadsMs?: ReadonlyMap<string, number>;
   readonly dynamodbMs: number;
   readonly getRecords: number;
   readonly dynamodbPid?: number;
@@ -100,22 +101,27 @@ function engineFigures(counters: EngineCounters): { functionCodeMs: number; getR
   };
 }
 
+/** The name as /proc shows it (the kernel keeps 15 characters). */
+const SANDBOX_COMM = SANDBOX_THREAD_NAME.slice(0, 15);
+
 /**
- * CPU ms of this process's sandbox threads (the engine names them SANDBOX_THREAD_NAME), by thread id;
- * empty where /proc is missing.
+ * CPU ms of this process's sandbox threads (the engine names them SANDBOX_THREAD_NAME), by thread:
+ * its id and start time (ids are used again); undefined where /proc is missing.
  */
-function sandboxThreadsCpuMs(): Map<string, number> {
+function sandboxThreadsCpuMs(): Map<string, number> | undefined {
   const byThread = new Map<string, number>();
   let threads: string[];
   try {
     threads = readdirSync('/proc/self/task');
   } catch {
-    return byThread;
+    return undefined;
   }
   for (const tid of threads) {
     try {
-      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== SANDBOX_THREAD_NAME) continue;
-      byThread.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6);
+      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== SANDBOX_COMM) continue;
+      // Field 22 (starttime), counted after the parenthesized name.
+      const started = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
+      byThread.set(`${tid}@${started}`, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6);
     } catch {
       // the thread ended meanwhile
     }
@@ -138,20 +144,30 @@ export function cpuSample(counters: EngineCounters, dynamodbPid?: number): CpuSa
   };
 }
 
+/**
+ * The sandbox threads' CPU since `before` outside the invocations (`functionCodeMs` of them), ms; NaN
+ * where /proc is missing or a sandbox thread ended meanwhile (its CPU can no longer be read, though its
+ * invocations are in `functionCodeMs`).
+ */
+function sandboxesOutsideInvocationsMs(before: ReadonlyMap<string, number> | undefined, functionCodeMs: number): number {
+  const now = sandboxThreadsCpuMs();
+  if (!before || !now || [...before.keys()].some((thread) => !now.has(thread))) return Number.NaN;
+  let used = 0;
+  for (const [thread, ms] of now) used += ms - (before.get(thread) ?? 0);
+  return used - functionCodeMs;
+}
+
 /** The CPU used since `since`, per run, split by where it went (`counters`: the engine's counters now). */
 export function cpuPerRun(counters: EngineCounters, since: CpuSample, runs: number): RunCpu {
   const mainThread = mainThreadCpuMs() - since.mainThreadMs;
   const { user, system } = process.cpuUsage(since.process);
   const now = engineFigures(counters);
   const functionCode = now.functionCodeMs - since.functionCodeMs;
-  // Sandboxes that ended meanwhile are not in the sum (their CPU counts as the other threads').
-  const sandboxThreads = [...sandboxThreadsCpuMs()];
-  const sandboxThreadsMs = sandboxThreads.reduce((total, [tid, ms]) => total + ms - (since.sandboxThreadsMs.get(tid) ?? 0), 0);
   return {
     mainThread: mainThread / runs,
     functionCode: functionCode / runs,
     otherThreads: ((user + system) / 1000 - mainThread - functionCode) / runs,
-    sandboxesOutsideInvocations: sandboxThreads.length ? (sandboxThreadsMs - functionCode) / runs : Number.NaN,
+    sandboxesOutsideInvocations: sandboxesOutsideInvocationsMs(since.sandboxThreadsMs, functionCode) / runs,
     dynamodbLocal: (processCpuMs(since.dynamodbPid) - since.dynamodbMs) / runs,
     getRecords: (now.getRecords - since.getRecords) / runs,
   };
@@ -269,7 +285,12 @@ export interface DynamoDbBound {
  * one request of the DynamoDB JSON protocol and resolves with the HTTP status. DynamoDB Local
  * (-sharedDb) reads but does not verify the signature: a well-formed one will do.
  */
-export function bareDynamoDbClient(endpoint: string, maxSockets?: number): { send(operation: string, body: string): Promise<number>; close(): void } {
+export function bareDynamoDbClient(endpoint: string, maxSockets?: number): {
+  send(operation: string, body: string): Promise<number>;
+  /** Sends `body` as JSON and throws unless DynamoDB Local answered 200. */
+  ok(operation: string, body: object): Promise<void>;
+  close(): void;
+} {
   const url = new URL(endpoint);
   const agent = new Agent({ keepAlive: true, maxSockets });
   const authorization = 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0000';
@@ -294,7 +315,11 @@ export function bareDynamoDbClient(endpoint: string, maxSockets?: number): { sen
     req.on('error', reject);
     req.end(body);
   });
-  return { send, close: () => agent.destroy() };
+  const ok = async (operation: string, body: object) => {
+    const status = await send(operation, JSON.stringify(body));
+    if (status !== 200) throw new Error(`${operation} answered ${status}`);
+  };
+  return { send, ok, close: () => agent.destroy() };
 }
 
 /** The middle value (the mean of the two middle ones for an even count). */

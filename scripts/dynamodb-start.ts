@@ -37,10 +37,7 @@ async function oneStart(archiveDir: string): Promise<StartFigures> {
   const answered = performance.now();
   const client = bareDynamoDbClient(db.endpoint);
   try {
-    const ok = async (operation: string, body: object) => {
-      const status = await client.send(operation, JSON.stringify(body));
-      if (status !== 200) throw new Error(`${operation} answered ${status}`);
-    };
+    const ok = client.ok;
     await ok('CreateTable', {
       TableName: TABLE,
       KeySchema: [{ AttributeName: 'uid', KeyType: 'HASH' }, { AttributeName: 'workflow', KeyType: 'RANGE' }],

@@ -5,7 +5,7 @@
  * billed milliseconds (rounded up to 1 ms, as Lambda bills) per function.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, stat, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -88,8 +88,24 @@ function unsampledTraceHeader(): string {
   return `Root=1-${epochHex}-${hex().slice(0, 24)};Parent=${hex().slice(0, 16)};Sampled=0`;
 }
 
-/** What a Node.js sandbox's thread is named on Linux (`top -H`, `ps -L`, /proc/<pid>/task/<tid>/comm). */
+/**
+ * What a Node.js sandbox's thread is named on Linux (`top -H`, `ps -L`, /proc/<pid>/task/<tid>/comm;
+ * at most 15 characters: the kernel cuts longer names without an error).
+ */
 export const SANDBOX_THREAD_NAME = 'lambda-sandbox';
+
+let threadPoolStarted = false;
+
+/**
+ * Starts libuv's thread pool from this thread, once: a thread takes the name of the thread that
+ * starts it, and libuv starts its pool on first use. Started by a sandbox (its first asynchronous file,
+ * DNS or crypto call), the pool's threads would carry the sandbox's name.
+ */
+function startThreadPoolHere() {
+  if (threadPoolStarted) return;
+  threadPoolStarted = true;
+  stat(__filename, () => undefined);
+}
 
 /**
  * A worker thread running the worker script, its heap limited to `heapMb`. It becomes a function's
@@ -106,6 +122,7 @@ export function startWorker(heapMb: number, environment?: Record<string, string>
     stderr: true,
     resourceLimits: { maxOldGenerationSizeMb: heapMb },
   };
+  startThreadPoolHere();
   sandboxOptions ??= { execArgv: withoutCodeLoadingOptions(process.execArgv) };
   const start = (execArgv?: string[]) => new Worker(workerScript(), { ...options, execArgv });
   try {

@@ -305,7 +305,7 @@ function nameThisThread(name: string) {
   }
 }
 
-const startData = workerData as StartData | null;
+const startData = workerData as StartData | undefined;
 if (startData?.threadName) nameThisThread(startData.threadName);
 
 /** This thread's CPU time in ms, or undefined where /proc is missing. */
