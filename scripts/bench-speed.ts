@@ -322,6 +322,13 @@ export function bareDynamoDbClient(endpoint: string, maxSockets?: number): {
   return { send, ok, close: () => agent.destroy() };
 }
 
+/** A script option's value as a positive integer; throws with the option's name otherwise. */
+export function positiveInteger(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${JSON.stringify(value)}`);
+  return n;
+}
+
 /** The middle value (the mean of the two middle ones for an even count). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -15,23 +15,17 @@
  *   npx ts-node --transpile-only -O '{"module":"commonjs","moduleResolution":"node","ignoreDeprecations":"6.0"}' scripts/dynamodb-streams.ts
  *   options: --records N (default 20000), --requests N (default 1000), --rounds N (default 3),
  *            --small (the build's smoke run: 2,000 records, 200 requests, 1 round)
- * Exit code 1 when a request failed, an option is not a positive whole number, or /proc cannot tell
+ * Exit code 1 when a request failed, an option is not a positive integer, or /proc cannot tell
  * DynamoDB Local's CPU.
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { bareDynamoDbClient, median, processCpuMs } from './bench-speed';
+import { bareDynamoDbClient, median, positiveInteger, processCpuMs } from './bench-speed';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 
 const LANES = 20;
 /** Writes to `early` before the records of `heavy`. */
 const EARLY_WRITES = 500;
-
-function positive(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number, not ${value}`);
-  return n;
-}
 
 async function main() {
   const { values } = parseArgs({
@@ -42,9 +36,9 @@ async function main() {
       small: { type: 'boolean', default: false },
     },
   });
-  const records = values.small ? 2000 : positive('records', values.records!);
-  const requests = values.small ? 200 : positive('requests', values.requests!);
-  const rounds = values.small ? 1 : positive('rounds', values.rounds!);
+  const records = values.small ? 2000 : positiveInteger('records', values.records!);
+  const requests = values.small ? 200 : positiveInteger('requests', values.requests!);
+  const rounds = values.small ? 1 : positiveInteger('rounds', values.rounds!);
   const db = await startDynamoDbLocal();
   const client = bareDynamoDbClient(db.endpoint, LANES);
   try {

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { bareDynamoDbClient, cpuPerRun, cpuSample, engineProcessMs, median, RunCpu } from './bench-speed';
+import { bareDynamoDbClient, cpuPerRun, cpuSample, engineProcessMs, median, positiveInteger, RunCpu } from './bench-speed';
 import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
@@ -150,12 +150,6 @@ function figuresOf(stub: RunCpu, through: RunCpu, bare: RunCpu): RoundFigures {
     bareDynamodb: us(bare.dynamodbLocal),
     hops: us(engineProcess - sdkProcess),
   };
-}
-
-function positiveInteger(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${JSON.stringify(value)}`);
-  return n;
 }
 
 async function main() {
