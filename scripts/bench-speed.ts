@@ -25,10 +25,15 @@ import { SANDBOX_THREAD_NAME } from '../local/src/engine/function-host';
  */
 export function mainThreadCpuMs(): number {
   try {
-    return Number(readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+    return threadCpuMs(process.pid);
   } catch {
     return performance.eventLoopUtilization().active;
   }
+}
+
+/** A thread of this process's CPU time in ms (Linux: time on a core, not waiting for one); throws where /proc is missing. */
+function threadCpuMs(tid: number | string): number {
+  return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 }
 
 /** CPU time of a process (all its threads) in ms, from /proc (Linux); NaN elsewhere or when it is gone. */
@@ -121,7 +126,7 @@ function sandboxThreadsCpuMs(): Map<string, number> | undefined {
       if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== SANDBOX_COMM) continue;
       // Field 22 (starttime), counted after the parenthesized name.
       const started = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
-      byThread.set(`${tid}@${started}`, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6);
+      byThread.set(`${tid}@${started}`, threadCpuMs(tid));
     } catch {
       // the thread ended meanwhile
     }

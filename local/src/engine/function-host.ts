@@ -277,7 +277,8 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
     super(options);
     this.takesSpare = !differsAtStart(options.environment, {}, NODE_READ_AT_START);
     const nodeOptions = (options.environment.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
-    if (options.moduleResolutions && !withoutCodeLoadingOptions(nodeOptions)) {
+    const loadsCodeFirst = withoutCodeLoadingOptions(nodeOptions) !== undefined;
+    if (options.moduleResolutions && !loadsCodeFirst) {
       this.moduleDirectories = moduleDirectoriesOf(codeRoot(options.fn, options.entry));
     }
   }
