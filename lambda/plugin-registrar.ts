@@ -16,8 +16,8 @@
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { containerClient, dynamoDb } from './shared/clients';
+import { CLIENT_CONFIG, containerClient } from './shared/clients';
+import { deleteDocument, Document, getDocument, putDocument, queryDocuments, updateDocument } from './shared/documents';
 import { pluginTableName, requiredEnv, statusTableName } from './shared/environment';
 import { functionErrorMessage, OrchestratorError } from './shared/errors';
 import {
@@ -31,8 +31,8 @@ import { pluginStateUpdate } from './shared/status-store';
 import { isConditionalCheckFailed } from './shared/status-table';
 import { ENV, PLUGIN_TABLE_KEYS, REGISTRY } from '../src/private/contract';
 
-const lambda = () => containerClient('lambda', () => new LambdaClient({}));
-const stepFunctions = () => containerClient('sfn', () => new SFNClient({}));
+const lambda = () => containerClient('lambda', () => new LambdaClient(CLIENT_CONFIG));
+const stepFunctions = () => containerClient('sfn', () => new SFNClient(CLIENT_CONFIG));
 
 /** How long the registrar waits for a plugin's answer to `initialize` (`HANDSHAKE_TIMEOUT_SECONDS` overrides it). */
 const DEFAULT_HANDSHAKE_TIMEOUT_SECONDS = 10;
@@ -194,7 +194,7 @@ async function subscribe(call: ApiCall): Promise<RegistrarResult> {
   }
   appendRunKeys({ activity: topic.activity, stage: topic.stage });
   const key = { orchestratorId: registryId(topic.activity, topic.stage), subscriptionArn };
-  const existing = (await dynamoDb().send(new GetCommand({ TableName: pluginTableName(), Key: key, ConsistentRead: true }))).Item;
+  const existing = (await getDocument({ TableName: pluginTableName(), Key: key, ConsistentRead: true })).Item;
   if (existing?.source === REGISTRY.cdkSource) return ignored('the subscription is registered by CDK (addPlugin)', { activity: topic.activity, stage: topic.stage });
 
   const attributes = isObject(call.requestParameters.attributes) ? call.requestParameters.attributes : {};
@@ -253,7 +253,7 @@ function registryItem(basis: ItemBasis, answer: Handshake): RegistryItem {
  */
 async function putRuntimeItem(item: RegistryItem, mustExist: boolean): Promise<boolean> {
   try {
-    await dynamoDb().send(new PutCommand({
+    await putDocument({
       TableName: pluginTableName(),
       Item: item,
       ConditionExpression: mustExist
@@ -261,7 +261,7 @@ async function putRuntimeItem(item: RegistryItem, mustExist: boolean): Promise<b
         : 'attribute_not_exists(subscriptionArn) OR #source <> :cdk',
       ExpressionAttributeNames: { '#source': 'source' },
       ExpressionAttributeValues: mustExist ? { ':runtime': REGISTRY.runtimeSource } : { ':cdk': REGISTRY.cdkSource },
-    }));
+    });
     return true;
   } catch (error) {
     if (isConditionalCheckFailed(error)) return false;
@@ -329,7 +329,7 @@ async function unsubscribe(call: ApiCall): Promise<RegistrarResult> {
   const key = { orchestratorId: registryId(topic.activity, topic.stage), subscriptionArn };
   let removed: RegistryItem | undefined;
   try {
-    const answer = await dynamoDb().send(new DeleteCommand({
+    const answer = await deleteDocument({
       TableName: pluginTableName(),
       Key: key,
       ConditionExpression: '#source = :runtime',
@@ -337,7 +337,7 @@ async function unsubscribe(call: ApiCall): Promise<RegistrarResult> {
       ExpressionAttributeValues: { ':runtime': REGISTRY.runtimeSource },
       ReturnValues: 'ALL_OLD',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-    }));
+    });
     removed = answer.Attributes;
   } catch (error) {
     if (!isConditionalCheckFailed(error)) throw error;
@@ -383,7 +383,7 @@ async function releaseRunningExecutions(topic: ActivityTopic, pluginName: string
     const run = runOf((await stepFunctions().send(new DescribeExecutionCommand({ executionArn }))).input);
     if (!run) return;
     try {
-      await dynamoDb().send(new UpdateCommand(pluginStateUpdate(
+      await updateDocument(pluginStateUpdate(
         { tableName: statusTableName(), key: run },
         {
           activity: topic.activity,
@@ -394,7 +394,7 @@ async function releaseRunningExecutions(topic: ActivityTopic, pluginName: string
           message: `Unsubscribed during the run (${now})`,
           now,
         },
-      )));
+      ));
       released++;
     } catch (error) {
       // No pending entry in that run (not at the parallel stage yet, or the plugin already reported).
@@ -433,16 +433,16 @@ function functionNameOf(call: ApiCall): string {
 async function updateFunctionCode(call: ApiCall): Promise<RegistrarResult> {
   const functionName = functionNameOf(call);
   const items: RegistryItem[] = [];
-  let startKey: Record<string, unknown> | undefined;
+  let startKey: Document | undefined;
   do {
-    const page = await dynamoDb().send(new QueryCommand({
+    const page = await queryDocuments({
       TableName: pluginTableName(),
       IndexName: PLUGIN_TABLE_KEYS.functionNameIndex,
       KeyConditionExpression: 'functionName = :name',
       ExpressionAttributeValues: { ':name': functionName },
       ExclusiveStartKey: startKey,
-    }));
-    items.push(...(page.Items ?? []).filter((item) => item.source === REGISTRY.runtimeSource));
+    });
+    items.push(...page.Items.filter((item) => item.source === REGISTRY.runtimeSource));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   if (items.length === 0) return ignored(`function ${functionName} has no run-time registration`);

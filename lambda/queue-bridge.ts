@@ -24,8 +24,8 @@
  */
 import { createHash } from 'node:crypto';
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { QueryCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { containerClient, dynamoDb } from './shared/clients';
+import { CLIENT_CONFIG, containerClient } from './shared/clients';
+import { Document, queryDocuments, UpdateInput } from './shared/documents';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { OrchestratorError } from './shared/errors';
 import { isObject } from './shared/json';
@@ -149,7 +149,7 @@ function skipped(reason: string): EnqueueResult {
  * message was sent (`updatedAt` < the message's `now`: an entry left `In Progress` by an earlier run
  * of the stage). A duplicate delivery finds the entry written after the message was sent: refused.
  */
-export function notQueuedYet(update: UpdateCommandInput, entry: string[], sentAt: string | undefined): UpdateCommandInput {
+export function notQueuedYet(update: UpdateInput, entry: string[], sentAt: string | undefined): UpdateInput {
   const entryNames = Object.fromEntries(entry.map((segment, i) => [`#qb${i}`, segment]));
   const path = Object.keys(entryNames).join('.');
   const notStarted = `${path}.#qbState = :qbNotStarted`;
@@ -167,7 +167,7 @@ export function notQueuedYet(update: UpdateCommandInput, entry: string[], sentAt
 }
 
 /** The entry as it was before the In Progress write whose message could not be sent (only if that write is still the last). */
-function putBack(target: StatusTarget, entry: string[], writtenAt: string, before: PluginEntry | undefined): UpdateCommandInput {
+function putBack(target: StatusTarget, entry: string[], writtenAt: string, before: PluginEntry | undefined): UpdateInput {
   const builder = new UpdateExpressionBuilder();
   builder.set([...entry, 'state'], before?.state ?? State.NOT_STARTED);
   if (before?.updatedAt !== undefined) builder.set([...entry, 'updatedAt'], before.updatedAt);
@@ -291,16 +291,16 @@ async function recordDeadLetter(record: SqsRecord): Promise<void> {
 
 /** The queue plugin of this stage whose dead-letter queue this is (one Query of the stage's registry items). */
 async function pluginByDeadLetterQueue(delivery: PluginDelivery, deadLetterQueueArn: string): Promise<QueuedPlugin | undefined> {
-  let startKey: Record<string, unknown> | undefined;
+  let startKey: Document | undefined;
   do {
-    const page = await dynamoDb().send(new QueryCommand({
+    const page = await queryDocuments({
       TableName: pluginTableName(),
       KeyConditionExpression: 'orchestratorId = :id',
       FilterExpression: 'deadLetterQueueArn = :dlq',
       ExpressionAttributeValues: { ':id': registryId(delivery.activity, delivery.stage), ':dlq': deadLetterQueueArn },
       ExclusiveStartKey: startKey,
-    }));
-    const item = page.Items?.[0];
+    });
+    const item = page.Items[0];
     if (item) return queuedPlugin(item);
     startKey = page.LastEvaluatedKey;
   } while (startKey);
@@ -310,7 +310,7 @@ async function pluginByDeadLetterQueue(delivery: PluginDelivery, deadLetterQueue
 // ------------------------------------------------------------------------------------------------
 
 function sqs(): SQSClient {
-  return containerClient('sqs', () => new SQSClient({}));
+  return containerClient('sqs', () => new SQSClient(CLIENT_CONFIG));
 }
 
 function sha256(text: string): string {

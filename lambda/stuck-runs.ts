@@ -9,8 +9,8 @@
  * does not see it again; an event that cannot be sent undoes its mark, so the next sweep retries it.
  */
 import { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { containerClient, dynamoDb } from './shared/clients';
+import { CLIENT_CONFIG, containerClient } from './shared/clients';
+import { Document, queryDocuments } from './shared/documents';
 import { requiredEnv, statusTableName } from './shared/environment';
 import { ConfigurationError } from './shared/errors';
 import { addMetricWithDimensions, instrumented, logger, Metric } from './shared/observability';
@@ -109,17 +109,17 @@ async function sweep(): Promise<StuckRunsResult> {
 /** Open runs of one shard opened before the cut-off, oldest first (keys only: the index projects nothing else). */
 async function queryShard(tableName: string, openShard: string, cutoff: string): Promise<Candidate[]> {
   const out: Candidate[] = [];
-  let exclusiveStartKey: Record<string, unknown> | undefined;
+  let exclusiveStartKey: Document | undefined;
   do {
-    const page = await dynamoDb().send(new QueryCommand({
+    const page = await queryDocuments({
       TableName: tableName,
       IndexName: OPEN_RUNS_INDEX,
       KeyConditionExpression: '#shard = :shard AND #openedAt < :cutoff',
       ExpressionAttributeNames: { '#shard': OPEN_SHARD_ATTRIBUTE, '#openedAt': OPENED_AT_ATTRIBUTE },
       ExpressionAttributeValues: { ':shard': openShard, ':cutoff': cutoff },
       ExclusiveStartKey: exclusiveStartKey,
-    }));
-    for (const item of page.Items ?? []) {
+    });
+    for (const item of page.Items) {
       if (typeof item.uid === 'string' && typeof item.workflow === 'string' && typeof item.openedAt === 'string') {
         out.push({ uid: item.uid, workflow: item.workflow, openShard, openedAt: item.openedAt });
       }
@@ -186,7 +186,7 @@ async function publish(marked: readonly Marked[], now: Date): Promise<Set<Marked
 }
 
 function events(): EventBridgeClient {
-  return containerClient('events', () => new EventBridgeClient({}));
+  return containerClient('events', () => new EventBridgeClient(CLIENT_CONFIG));
 }
 
 function positiveInteger(name: string): number {

@@ -2,7 +2,8 @@
  * What one AWS SDK call from a Node.js sandbox costs, and where (`npx projen bench:call`; a script,
  * not a test): the per-hop figures issue 16 asks for, measured the same way each time.
  *
- * One function (the runtime's AWS SDK v3, a document client, as the orchestrator's handlers use it)
+ * One function (the runtime's AWS SDK v3, a DynamoDB client that caches its resolved middleware and
+ * values marshalled by util-dynamodb, as the orchestrator's handlers use it: lambda/shared/documents.ts)
  * sends DynamoDB `UpdateItem` calls one at a time; the same request is also sent without the engine.
  * Three ways, in rounds (their order turns each round; a first round warms every path, unmeasured):
  * - stub: a request handler inside the sandbox answers at once, as DynamoDB would (`{}`): the SDK's
@@ -28,10 +29,10 @@ import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 
 /** The probe: `{ mode: 'table' }` writes its item and answers its table's name; `{ mode: 'stub' | 'engine', calls }` sends the calls. */
 const PROBE = `
-const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
-const { DynamoDBDocumentClient, PutCommand, UpdateCommand } = require('@aws-sdk/lib-dynamodb');
-const options = { marshallOptions: { removeUndefinedValues: true } };
-const throughEngine = DynamoDBDocumentClient.from(new DynamoDBClient({}), options);
+const { DynamoDBClient, PutItemCommand, UpdateItemCommand } = require('@aws-sdk/client-dynamodb');
+const { marshall } = require('@aws-sdk/util-dynamodb');
+const config = { cacheMiddleware: true };
+const throughEngine = new DynamoDBClient(config);
 // Answers as DynamoDB answers an UpdateItem without ReturnValues, with the headers the engine sends.
 const stubHandler = {
   handle: async () => ({ response: { statusCode: 200, body: Buffer.from('{}'), headers: {
@@ -40,18 +41,19 @@ const stubHandler = {
   updateHttpClientConfig() {},
   httpHandlerConfigs() { return {}; },
 };
-const stubbed = DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler: stubHandler }), options);
+const stubbed = new DynamoDBClient({ ...config, requestHandler: stubHandler });
+const values = (document) => marshall(document, { removeUndefinedValues: true });
 exports.handler = async (event) => {
   const TableName = process.env.TABLE;
   if (event.mode === 'table') {
-    await throughEngine.send(new PutCommand({ TableName, Item: { uid: 'probe', n: 0 } }));
+    await throughEngine.send(new PutItemCommand({ TableName, Item: values({ uid: 'probe', n: 0 }) }));
     return { table: TableName };
   }
   const client = event.mode === 'stub' ? stubbed : throughEngine;
   for (let i = 0; i < event.calls; i++) {
-    await client.send(new UpdateCommand({
-      TableName, Key: { uid: 'probe' }, UpdateExpression: 'SET n = n + :one',
-      ConditionExpression: 'attribute_exists(uid)', ExpressionAttributeValues: { ':one': 1 },
+    await client.send(new UpdateItemCommand({
+      TableName, Key: values({ uid: 'probe' }), UpdateExpression: 'SET n = n + :one',
+      ConditionExpression: 'attribute_exists(uid)', ExpressionAttributeValues: values({ ':one': 1 }),
     }));
   }
   return {};
@@ -194,7 +196,7 @@ async function main() {
     const at = (key: keyof RoundFigures) => median(measured.map((f) => f[key]));
     const us = (key: keyof RoundFigures) => `${at(key).toFixed(0)} µs`;
     const engineTotal = at('sandbox') + at('main') + at('other') + at('dynamodb');
-    console.log(`One DynamoDB UpdateItem at a time from a Node.js sandbox (document client), ${calls} calls per round, median of ${rounds} rounds`
+    console.log(`One DynamoDB UpdateItem at a time from a Node.js sandbox (the handlers' client: middleware cached, util-dynamodb values), ${calls} calls per round, median of ${rounds} rounds`
       + `${values.small ? ' (smoke size, not representative: DynamoDB Local\'s CPU counts in 10 ms ticks)' : ''}; authorization `
       + `${engine.authorizationEnforced ? 'enforced' : 'off'}; CPU per call:`);
     console.log(`  the SDK's own work (a stub transport in the sandbox answers at once): sandbox ${us('sdk')}, `

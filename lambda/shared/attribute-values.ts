@@ -1,7 +1,7 @@
 /**
  * DynamoDB JSON (`{ S: 'x' }`, `{ M: {...} }`, ...) to plain values, for stream images and for the
- * `Item` a ConditionalCheckFailedException carries (lib-dynamodb does not unmarshall that one).
- * Same mapping as lib-dynamodb: numbers -> number, sets -> Set, binary -> Uint8Array.
+ * `Item` a ConditionalCheckFailedException carries (the SDK does not unmarshall that one).
+ * Same mapping as util-dynamodb's unmarshall: numbers -> number, sets -> Set, binary -> Uint8Array.
  *
  * Anything DynamoDB never sends (a value that is not an object, a payload of the wrong type, nesting
  * beyond `MAX_DEPTH`) throws `InvalidAttributeValue` naming the attribute, rather than a TypeError or

@@ -10,10 +10,16 @@
  * A sampled invocation gets clients captured by the tracer (observability.ts): each call is an X-Ray
  * subsegment of the invocation's. Any other invocation gets plain ones, which carry no tracing
  * middleware: the container keeps one of each, made when first asked for.
+ *
+ * Every client is made with `CLIENT_CONFIG`: it resolves a command's middleware stack on its first
+ * call of that command and keeps it (`cacheMiddleware`), instead of on every call. Nothing here adds
+ * middleware after a client's first call (the tracer captures a client before it is returned).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { sampledTracer } from './observability';
+
+/** The configuration of every handler's SDK clients; endpoints and region come from the environment. */
+export const CLIENT_CONFIG = { cacheMiddleware: true } as const;
 
 const clients = new Map<string, unknown>();
 
@@ -29,10 +35,7 @@ export function containerClient<T extends object>(service: string, create: () =>
   return client as T;
 }
 
-export function dynamoDb(): DynamoDBDocumentClient {
-  // The document client shares its DynamoDB client's middleware stack: capturing it traces both.
-  return containerClient('dynamodb', () => DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-    // Optional fields (message, startTime, ...) are left out rather than failing the request.
-    marshallOptions: { removeUndefinedValues: true },
-  }));
+/** The container's DynamoDB client; documents.ts sends item requests with plain values through it. */
+export function dynamoDb(): DynamoDBClient {
+  return containerClient('dynamodb', () => new DynamoDBClient(CLIENT_CONFIG));
 }

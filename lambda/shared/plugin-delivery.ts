@@ -3,7 +3,7 @@
  * (or the queue bridge) received; shared by plugin-outcome (Lambda destination records) and the queue
  * bridge, so both accept exactly the same plugin messages.
  */
-import { UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { UpdateInput } from './documents';
 import { isObject } from './json';
 import { PluginKind, PluginState, isStageKey, StageKey } from './status';
 import { pluginStateUpdate } from './status-store';
@@ -51,7 +51,7 @@ export function pluginDelivery(payload: unknown): PluginDelivery | string {
  * Adds to the plugin-state condition: the stage was started no later than the message was sent.
  * A record from an earlier run of this uid (late retries) must not settle the re-run's entry.
  */
-export function notBeforeStageStart(update: UpdateCommandInput, activity: string, stage: StageKey, sentAt: string): UpdateCommandInput {
+export function notBeforeStageStart(update: UpdateInput, activity: string, stage: StageKey, sentAt: string): UpdateInput {
   const names = { '#poA': 'activities', '#poActivity': activity, '#poStage': stage, '#poStatus': 'status', '#poStart': 'startTime' };
   const startTime = '#poA.#poActivity.#poStage.#poStatus.#poStart';
   return {
@@ -73,8 +73,8 @@ export function deliveryStateUpdate(
   delivery: PluginDelivery,
   plugin: { readonly pluginName: string; readonly kind: PluginKind },
   change: { readonly state: PluginState; readonly message?: string; readonly messageUnlessSet?: string; readonly now?: string },
-  adjust: (update: UpdateCommandInput) => UpdateCommandInput = (update) => update,
-): UpdateCommandInput {
+  adjust: (update: UpdateInput) => UpdateInput = (update) => update,
+): UpdateInput {
   const update = adjust(pluginStateUpdate({ tableName, key: { uid: delivery.uid, workflow: delivery.workflow } }, {
     activity: delivery.activity,
     stage: delivery.stage,

@@ -3,8 +3,7 @@
  * order they run. Items are written by the constructs at deploy time and by the dynamic
  * registration path; a malformed item is logged and left out rather than failing every run.
  */
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { dynamoDb } from './clients';
+import { Document, getDocument, queryDocuments } from './documents';
 import type { FilterPolicyScope } from './filter-policy';
 import { logger } from './observability';
 import { PluginKind, StageKey } from './status';
@@ -86,21 +85,21 @@ export async function registryItem(
   tableName: string, activity: string, stage: StageKey, subscriptionArn: string,
 ): Promise<Record<string, unknown> | undefined> {
   const key = { orchestratorId: registryId(activity, stage), subscriptionArn };
-  const answer = await dynamoDb().send(new GetCommand({ TableName: tableName, Key: key }));
+  const answer = await getDocument({ TableName: tableName, Key: key });
   return answer.Item;
 }
 
 export async function loadPlugins(tableName: string, activity: string, stage: StageKey): Promise<RegisteredPlugin[]> {
   const plugins: RegisteredPlugin[] = [];
-  let startKey: Record<string, unknown> | undefined;
+  let startKey: Document | undefined;
   do {
-    const page = await dynamoDb().send(new QueryCommand({
+    const page = await queryDocuments({
       TableName: tableName,
       KeyConditionExpression: 'orchestratorId = :id',
       ExpressionAttributeValues: { ':id': registryId(activity, stage) },
       ExclusiveStartKey: startKey,
-    }));
-    for (const item of page.Items ?? []) {
+    });
+    for (const item of page.Items) {
       const plugin = parseRegistryItem(item);
       if (plugin) plugins.push(plugin);
       else if (registrationErrorOf(item)) logger.warn('Plugin not registered: its initialize handshake failed', { activity, stage, item });

@@ -4,7 +4,7 @@
  * share the same conditions. Every attribute name goes through ExpressionAttributeNames because
  * activity and plugin names are arbitrary (and `status`, `state`, `token` are reserved words).
  */
-import type { PutCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { PutInput, UpdateInput } from './documents';
 import { isRunFinished, OPEN_SHARD_ATTRIBUTE, OPENED_AT_ATTRIBUTE, STUCK_REPORTED_AT_ATTRIBUTE, unfinishedRunStates } from './open-runs';
 import {
   allowedPredecessors, PluginKind, PluginState, StageKey, State, StatusDocument, trimMessage,
@@ -98,7 +98,7 @@ export class UpdateExpressionBuilder {
     return `${this.path(segments)} IN (${states.map((state) => this.value(state)).join(', ')})`;
   }
 
-  public build(target: StatusTarget, options: Pick<UpdateCommandInput, 'ReturnValues' | 'ReturnValuesOnConditionCheckFailure'> = {}): UpdateCommandInput {
+  public build(target: StatusTarget, options: Pick<UpdateInput, 'ReturnValues' | 'ReturnValuesOnConditionCheckFailure'> = {}): UpdateInput {
     const clauses = [
       this.setClauses.length ? `SET ${this.setClauses.join(', ')}` : '',
       this.removeClauses.length ? `REMOVE ${this.removeClauses.join(', ')}` : '',
@@ -156,7 +156,7 @@ export interface PluginStateChange {
  * `allowedPredecessors(state)`: a late `In Progress` never overwrites `Complete`/`Error`, and an
  * entry the stage handler has not created yet is not invented. ConditionalCheckFailed = not applied.
  */
-export function pluginStateUpdate(target: StatusTarget, change: PluginStateChange): UpdateCommandInput {
+export function pluginStateUpdate(target: StatusTarget, change: PluginStateChange): UpdateInput {
   const builder = new UpdateExpressionBuilder();
   applyEntryChange(builder, change.activity, change.stage, { ...change, keepMessage: change.messageUnlessSet !== undefined });
   if (change.message === undefined && change.messageUnlessSet !== undefined) {
@@ -204,11 +204,11 @@ export const STAGE_START_ENTRIES_PER_WRITE = 40;
  * stores the token and adds `awaiting`, is the one that starts the stage, so status-summary never
  * sees a waiting stage with entries missing, and the message goes out only after every entry exists.
  */
-export function stageStartUpdates(target: StatusTarget, start: StageStart): UpdateCommandInput[] {
+export function stageStartUpdates(target: StatusTarget, start: StageStart): UpdateInput[] {
   const skipped = new Set((start.doNotRun ?? []).map((plugin) => `${plugin.kind}/${plugin.name}`));
   const entries = start.plugins.filter((plugin) => !skipped.has(`${plugin.kind}/${plugin.name}`));
   const first = entries.slice(0, STAGE_START_ENTRIES_PER_WRITE);
-  const extra: UpdateCommandInput[] = [];
+  const extra: UpdateInput[] = [];
   for (let i = STAGE_START_ENTRIES_PER_WRITE; i < entries.length; i += STAGE_START_ENTRIES_PER_WRITE) {
     const builder = new UpdateExpressionBuilder();
     for (const plugin of entries.slice(i, i + STAGE_START_ENTRIES_PER_WRITE)) {
@@ -223,7 +223,7 @@ export function stageStartUpdates(target: StatusTarget, start: StageStart): Upda
  * The single write that starts a stage (see `stageStartUpdates`, which every caller should use:
  * this one creates an entry for every plugin in `start.plugins`).
  */
-export function stageStartUpdate(target: StatusTarget, start: StageStart): UpdateCommandInput {
+export function stageStartUpdate(target: StatusTarget, start: StageStart): UpdateInput {
   const builder = new UpdateExpressionBuilder();
   const stageStatus = paths.stageStatus(start.activity, start.stage);
   builder
@@ -345,7 +345,7 @@ export function stageFailedChange(
  * Any combination of plugin-entry, stage, activity and run changes in one conditional write
  * (ALL_NEW on success, ALL_OLD when a condition fails).
  */
-export function statusChangeUpdate(target: StatusTarget, change: StatusChange): UpdateCommandInput {
+export function statusChangeUpdate(target: StatusTarget, change: StatusChange): UpdateInput {
   const builder = new UpdateExpressionBuilder();
   const needsStage = (change.entries?.length ?? 0) > 0 || (change.removeEntries?.length ?? 0) > 0
     || change.stageStatus !== undefined || change.removeToken === true || change.restoreToken !== undefined
@@ -396,7 +396,7 @@ export function statusChangeUpdate(target: StatusTarget, change: StatusChange): 
 // Whole documents (start-run) ------------------------------------------------------------------
 
 /** A new run: only when no item exists (two racing starts: one wins). ALL_OLD on failure. */
-export function newRunPut(tableName: string, doc: StatusDocument): PutCommandInput {
+export function newRunPut(tableName: string, doc: StatusDocument): PutInput {
   return {
     TableName: tableName,
     Item: doc,
@@ -409,7 +409,7 @@ export function newRunPut(tableName: string, doc: StatusDocument): PutCommandInp
  * A re-run's reset document, only if the item is still what start-run read (same run state and
  * `updatedAt`): of two racing re-runs one wins, and no concurrent write is lost.
  */
-export function rerunPut(tableName: string, doc: StatusDocument, read: Pick<StatusDocument, 'status' | 'updatedAt'>): PutCommandInput {
+export function rerunPut(tableName: string, doc: StatusDocument, read: Pick<StatusDocument, 'status' | 'updatedAt'>): PutInput {
   const sameUpdatedAt = read.updatedAt === undefined ? 'attribute_not_exists(updatedAt)' : 'updatedAt = :updatedAt';
   return {
     TableName: tableName,
@@ -437,7 +437,7 @@ export interface StuckReport {
  * the next sweep does not find it again. Touches neither `updatedAt` nor the document, so the
  * status-summary stream consumer sees no change of any stage. ALL_NEW: the event tells the run's state.
  */
-export function stuckReportUpdate(target: StatusTarget, report: StuckReport): UpdateCommandInput {
+export function stuckReportUpdate(target: StatusTarget, report: StuckReport): UpdateInput {
   const builder = new UpdateExpressionBuilder();
   builder
     .set([OPEN_SHARD_ATTRIBUTE], report.stuckShard)
@@ -452,7 +452,7 @@ export function stuckReportUpdate(target: StatusTarget, report: StuckReport): Up
  * Undoes `stuckReportUpdate` when its event could not be sent, so the next sweep reports the run again
  * (only if nothing else changed the run's index entry meanwhile).
  */
-export function stuckReportRevert(target: StatusTarget, report: StuckReport): UpdateCommandInput {
+export function stuckReportRevert(target: StatusTarget, report: StuckReport): UpdateInput {
   const builder = new UpdateExpressionBuilder();
   builder
     .set([OPEN_SHARD_ATTRIBUTE], report.openShard)

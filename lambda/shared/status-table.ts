@@ -2,9 +2,8 @@
  * Sends status-table requests built by status-store.ts and turns the answers into documents.
  * A failed condition is an expected outcome here (returned, not thrown), with the item as it was.
  */
-import { GetCommand, PutCommand, PutCommandInput, UpdateCommand, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { fromAttributeMap, RawAttributeValue } from './attribute-values';
-import { dynamoDb } from './clients';
+import { getDocument, putDocument, PutInput, updateDocument, UpdateInput } from './documents';
 import { asStatusDocument, buildPluginMessage, PluginMessage, StatusDocument, StatusRef } from './status';
 import { StatusKey } from './status-store';
 
@@ -21,9 +20,9 @@ function currentItem(error: { Item?: Record<string, RawAttributeValue> }): Statu
   return error.Item ? asStatusDocument(fromAttributeMap(error.Item)) : undefined;
 }
 
-export async function updateStatus(input: UpdateCommandInput): Promise<WriteOutcome> {
+export async function updateStatus(input: UpdateInput): Promise<WriteOutcome> {
   try {
-    const output = await dynamoDb().send(new UpdateCommand(input));
+    const output = await updateDocument(input);
     return { applied: true, item: output.Attributes ? asStatusDocument(output.Attributes) : undefined };
   } catch (error) {
     if (isConditionalCheckFailed(error)) return { applied: false, current: currentItem(error) };
@@ -31,9 +30,9 @@ export async function updateStatus(input: UpdateCommandInput): Promise<WriteOutc
   }
 }
 
-export async function putStatus(input: PutCommandInput): Promise<WriteOutcome> {
+export async function putStatus(input: PutInput): Promise<WriteOutcome> {
   try {
-    await dynamoDb().send(new PutCommand(input));
+    await putDocument(input);
     return { applied: true };
   } catch (error) {
     if (isConditionalCheckFailed(error)) return { applied: false, current: currentItem(error) };
@@ -42,7 +41,7 @@ export async function putStatus(input: PutCommandInput): Promise<WriteOutcome> {
 }
 
 export async function readStatus(tableName: string, key: StatusKey): Promise<StatusDocument | undefined> {
-  const output = await dynamoDb().send(new GetCommand({ TableName: tableName, Key: { uid: key.uid, workflow: key.workflow }, ConsistentRead: true }));
+  const output = await getDocument({ TableName: tableName, Key: { uid: key.uid, workflow: key.workflow }, ConsistentRead: true });
   return output.Item ? asStatusDocument(output.Item) : undefined;
 }
 

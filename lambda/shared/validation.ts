@@ -34,7 +34,7 @@ export const MAX_METADATA_BYTES = 64 * 1024;
 export const MAX_METADATA_DEPTH = 32;
 /**
  * The smallest non-zero magnitude DynamoDB stores. The largest metadata number is
- * Number.MAX_SAFE_INTEGER: lib-dynamodb refuses to marshall a larger JavaScript number.
+ * Number.MAX_SAFE_INTEGER: util-dynamodb (documents.ts) refuses to marshall a larger JavaScript number.
  */
 const MIN_NUMBER_MAGNITUDE = 1e-130;
 
@@ -189,14 +189,14 @@ function fieldPath(parent: string, name: string): string {
   return /^[A-Za-z_$][A-Za-z0-9_$]{0,39}$/.test(name) ? `${parent}.${name}` : `${parent}[${JSON.stringify(name.slice(0, 40))}]`;
 }
 
-/** DynamoDB's range, and what lib-dynamodb marshalls without losing precision. */
+/** DynamoDB's range, and what util-dynamodb marshalls without losing precision. */
 function isStorableNumber(value: number): boolean {
   const magnitude = Math.abs(value);
   return Number.isFinite(value) && magnitude <= Number.MAX_SAFE_INTEGER && (magnitude === 0 || magnitude >= MIN_NUMBER_MAGNITUDE);
 }
 
 /**
- * What DynamoDB (or lib-dynamodb's marshalling) would refuse in the metadata, found before anything
+ * What DynamoDB (or util-dynamodb's marshalling) would refuse in the metadata, found before anything
  * is written: nesting beyond DynamoDB's 32 levels, empty or `__proto__` field names, lone surrogates, numbers it
  * cannot store, and more than 64 KB of JSON. Iterative, so 10,000 levels cannot overflow the stack;
  * at most one problem of each kind.

@@ -81,7 +81,7 @@ describe('the published plugin SDK', () => {
     const bundle = readFileSync(join(ROOT, 'lib', 'sdk', 'index.js'), 'utf8');
     expect(bundle).not.toContain('@aws-lambda-powertools');
     const required = [...bundle.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]);
-    expect(new Set(required)).toEqual(new Set(['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb']));
+    expect(new Set(required)).toEqual(new Set(['@aws-sdk/client-dynamodb', '@aws-sdk/util-dynamodb']));
   });
 
   test('npm pack ships lib/sdk/index.js and its declarations', () => {
