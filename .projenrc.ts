@@ -227,12 +227,13 @@ load.spawn(bundle);
 load.exec(`${LOCAL_TS_NODE} scripts/load.ts`);
 
 // What one AWS SDK call from a sandbox costs each thread: the SDK's own work, through the engine, and
-// a bare HTTP client straight to DynamoDB Local, side by side.
+// a bare HTTP client straight to DynamoDB Local, side by side (`--client document`: with
+// lib-dynamodb's document client instead of the handlers' client).
 const benchCall = project.addTask('bench:call', {
   description: 'What one AWS SDK call from a Node.js sandbox costs, by thread: the SDK alone, through the engine, and a bare HTTP client to DynamoDB Local',
   env: { NODE_NO_WARNINGS: '1' },
 });
-benchCall.exec(`${LOCAL_TS_NODE} scripts/sdk-call.ts`);
+benchCall.exec(`${LOCAL_TS_NODE} scripts/sdk-call.ts`, { receiveArgs: true });
 
 // What a DynamoDB Local start costs with and without its class archive, alternating.
 const benchDynamoDb = project.addTask('bench:dynamodb', {
@@ -264,6 +265,7 @@ const smoke = project.addTask('smoke', {
 smoke.exec(`${LOCAL_TS_NODE} scripts/bench.ts --small`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/load.ts --small`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/sdk-call.ts --small`);
+smoke.exec(`${LOCAL_TS_NODE} scripts/sdk-call.ts --small --client document`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/dynamodb-start.ts --small`);
 smoke.exec(`${LOCAL_TS_NODE} scripts/dynamodb-streams.ts --small`);
 project.testTask.spawn(smoke);

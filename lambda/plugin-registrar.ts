@@ -17,7 +17,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CLIENT_CONFIG, containerClient } from './shared/clients';
-import { deleteDocument, Document, getDocument, putDocument, queryDocuments, updateDocument } from './shared/documents';
+import { deleteDocument, Document, getDocument, putDocument, queryPage, updateDocument } from './shared/documents';
 import { pluginTableName, requiredEnv, statusTableName } from './shared/environment';
 import { functionErrorMessage, OrchestratorError } from './shared/errors';
 import {
@@ -435,7 +435,7 @@ async function updateFunctionCode(call: ApiCall): Promise<RegistrarResult> {
   const items: RegistryItem[] = [];
   let startKey: Document | undefined;
   do {
-    const page = await queryDocuments({
+    const page = await queryPage({
       TableName: pluginTableName(),
       IndexName: PLUGIN_TABLE_KEYS.functionNameIndex,
       KeyConditionExpression: 'functionName = :name',

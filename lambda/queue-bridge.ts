@@ -25,7 +25,7 @@
 import { createHash } from 'node:crypto';
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CLIENT_CONFIG, containerClient } from './shared/clients';
-import { Document, queryDocuments, UpdateInput } from './shared/documents';
+import { Document, queryPage, UpdateInput } from './shared/documents';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { OrchestratorError } from './shared/errors';
 import { isObject } from './shared/json';
@@ -293,7 +293,7 @@ async function recordDeadLetter(record: SqsRecord): Promise<void> {
 async function pluginByDeadLetterQueue(delivery: PluginDelivery, deadLetterQueueArn: string): Promise<QueuedPlugin | undefined> {
   let startKey: Document | undefined;
   do {
-    const page = await queryDocuments({
+    const page = await queryPage({
       TableName: pluginTableName(),
       KeyConditionExpression: 'orchestratorId = :id',
       FilterExpression: 'deadLetterQueueArn = :dlq',

@@ -10,7 +10,7 @@
  */
 import { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { CLIENT_CONFIG, containerClient } from './shared/clients';
-import { Document, queryDocuments } from './shared/documents';
+import { Document, queryPage } from './shared/documents';
 import { requiredEnv, statusTableName } from './shared/environment';
 import { ConfigurationError } from './shared/errors';
 import { addMetricWithDimensions, instrumented, logger, Metric } from './shared/observability';
@@ -111,7 +111,7 @@ async function queryShard(tableName: string, openShard: string, cutoff: string):
   const out: Candidate[] = [];
   let exclusiveStartKey: Document | undefined;
   do {
-    const page = await queryDocuments({
+    const page = await queryPage({
       TableName: tableName,
       IndexName: OPEN_RUNS_INDEX,
       KeyConditionExpression: '#shard = :shard AND #openedAt < :cutoff',

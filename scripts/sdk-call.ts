@@ -3,8 +3,9 @@
  * not a test): the per-hop figures issue 16 asks for, measured the same way each time.
  *
  * One function (the runtime's AWS SDK v3, a DynamoDB client that caches its resolved middleware and
- * values marshalled by util-dynamodb, as the orchestrator's handlers use it: lambda/shared/documents.ts)
- * sends DynamoDB `UpdateItem` calls one at a time; the same request is also sent without the engine.
+ * values marshalled by util-dynamodb, as the orchestrator's handlers use it: lambda/shared/documents.ts;
+ * with `--client document`, lib-dynamodb's document client, which resolves the middleware on every
+ * call) sends DynamoDB `UpdateItem` calls one at a time; the same request is also sent without the engine.
  * Three ways, in rounds (their order turns each round; a first round warms every path, unmeasured):
  * - stub: a request handler inside the sandbox answers at once, as DynamoDB would (`{}`): the SDK's
  *   own work, in the sandbox and in the process's shared V8 threads (GC, compilers);
@@ -16,7 +17,8 @@
  * a bare HTTP client costs. Each round checks that its calls took their route (engine counters).
  *
  *   npx ts-node --transpile-only -O '{"module":"commonjs","moduleResolution":"node","ignoreDeprecations":"6.0"}' scripts/sdk-call.ts
- *   options: --calls N (per round, default 2000), --rounds N (default 3), --small (the build's smoke run: 100 calls, 3 rounds)
+ *   options: --calls N (per round, default 2000), --rounds N (default 3), --small (the build's smoke run: 100 calls, 3 rounds),
+ *            --client handlers|document (the SDK client the function calls with, default handlers)
  */
 import { parseArgs } from 'node:util';
 import { App, Duration, Stack } from 'aws-cdk-lib';
@@ -27,9 +29,13 @@ import { LocalEngine } from '../local/src';
 import type { EngineCounters } from '../local/src';
 import { startDynamoDbLocal } from '../local/src/dynamodb-local';
 
-/** The probe: `{ mode: 'table' }` writes its item and answers its table's name; `{ mode: 'stub' | 'engine', calls }` sends the calls. */
+/**
+ * The probe: `{ mode: 'table' }` writes its item and answers its table's name; `{ mode: 'stub' | 'engine', calls, client }`
+ * sends the calls with the client `client` names (CLIENTS).
+ */
 const PROBE = `
 const { DynamoDBClient, PutItemCommand, UpdateItemCommand } = require('@aws-sdk/client-dynamodb');
+const { DynamoDBDocumentClient, UpdateCommand } = require('@aws-sdk/lib-dynamodb');
 const { marshall } = require('@aws-sdk/util-dynamodb');
 const config = { cacheMiddleware: true };
 const throughEngine = new DynamoDBClient(config);
@@ -43,11 +49,25 @@ const stubHandler = {
 };
 const stubbed = new DynamoDBClient({ ...config, requestHandler: stubHandler });
 const values = (document) => marshall(document, { removeUndefinedValues: true });
+const documentOptions = { marshallOptions: { removeUndefinedValues: true } };
+const documentClients = {
+  engine: DynamoDBDocumentClient.from(new DynamoDBClient({}), documentOptions),
+  stub: DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler: stubHandler }), documentOptions),
+};
 exports.handler = async (event) => {
   const TableName = process.env.TABLE;
   if (event.mode === 'table') {
     await throughEngine.send(new PutItemCommand({ TableName, Item: values({ uid: 'probe', n: 0 }) }));
     return { table: TableName };
+  }
+  if (event.client === 'document') {
+    for (let i = 0; i < event.calls; i++) {
+      await documentClients[event.mode].send(new UpdateCommand({
+        TableName, Key: { uid: 'probe' }, UpdateExpression: 'SET n = n + :one',
+        ConditionExpression: 'attribute_exists(uid)', ExpressionAttributeValues: { ':one': 1 },
+      }));
+    }
+    return {};
   }
   const client = event.mode === 'stub' ? stubbed : throughEngine;
   for (let i = 0; i < event.calls; i++) {
@@ -76,12 +96,20 @@ function buildApp(): Stack {
 
 type Way = 'stub' | 'engine' | 'bare';
 
+/** The SDK clients the probe can call with, as `--client` names them. */
+const CLIENTS = {
+  handlers: 'the handlers\' client: middleware cached, util-dynamodb values',
+  document: 'lib-dynamodb\'s document client: middleware resolved per call',
+} as const;
+type ClientName = keyof typeof CLIENTS;
+
 interface Context {
   readonly engine: LocalEngine;
   readonly probe: string;
   readonly table: string;
   readonly endpoint: string;
   readonly dynamodbPid?: number;
+  readonly client: ClientName;
 }
 
 /** `calls` calls one way, per call; throws when a call did not take its way. */
@@ -109,7 +137,7 @@ async function round(ctx: Context, way: Way, calls: number): Promise<RunCpu> {
       client.close();
     }
   } else {
-    const result = await engine.invoke(ctx.probe, { mode: way, calls });
+    const result = await engine.invoke(ctx.probe, { mode: way, calls, client: ctx.client });
     if (!result.ok) throw new Error(`the probe failed (${way}): ${JSON.stringify(result.error)}`);
   }
   const countersAfter = engine.counters();
@@ -160,8 +188,11 @@ async function main() {
       calls: { type: 'string', default: '2000' },
       rounds: { type: 'string', default: '3' },
       small: { type: 'boolean', default: false },
+      client: { type: 'string', default: 'handlers' },
     },
   });
+  if (!Object.hasOwn(CLIENTS, values.client!)) throw new Error(`--client must be one of ${Object.keys(CLIENTS).join(', ')}, not ${JSON.stringify(values.client)}`);
+  const client = values.client as ClientName;
   if (process.platform !== 'linux') {
     // The smoke run (`npx projen test`) goes on elsewhere, as the bench and the load do without /proc.
     if (values.small) return void console.log('bench:call skipped: it reads each thread\'s CPU from /proc (Linux only)');
@@ -179,7 +210,7 @@ async function main() {
     const prepared = await engine.invoke(probe, { mode: 'table' });
     if (!prepared.ok) throw new Error(`the probe could not write its item: ${JSON.stringify(prepared.error)}`);
     const table = (JSON.parse(prepared.payload) as { table: string }).table;
-    const ctx: Context = { engine, probe, table, endpoint: dynamoDb.endpoint, dynamodbPid: dynamoDb.pid };
+    const ctx: Context = { engine, probe, table, endpoint: dynamoDb.endpoint, dynamodbPid: dynamoDb.pid, client };
 
     const measured: RoundFigures[] = [];
     const ways: Way[] = ['stub', 'engine', 'bare'];
@@ -196,7 +227,7 @@ async function main() {
     const at = (key: keyof RoundFigures) => median(measured.map((f) => f[key]));
     const us = (key: keyof RoundFigures) => `${at(key).toFixed(0)} µs`;
     const engineTotal = at('sandbox') + at('main') + at('other') + at('dynamodb');
-    console.log(`One DynamoDB UpdateItem at a time from a Node.js sandbox (the handlers' client: middleware cached, util-dynamodb values), ${calls} calls per round, median of ${rounds} rounds`
+    console.log(`One DynamoDB UpdateItem at a time from a Node.js sandbox (${CLIENTS[client]}), ${calls} calls per round, median of ${rounds} rounds`
       + `${values.small ? ' (smoke size, not representative: DynamoDB Local\'s CPU counts in 10 ms ticks)' : ''}; authorization `
       + `${engine.authorizationEnforced ? 'enforced' : 'off'}; CPU per call:`);
     console.log(`  the SDK's own work (a stub transport in the sandbox answers at once): sandbox ${us('sdk')}, `

@@ -3,7 +3,7 @@
  * order they run. Items are written by the constructs at deploy time and by the dynamic
  * registration path; a malformed item is logged and left out rather than failing every run.
  */
-import { Document, getDocument, queryDocuments } from './documents';
+import { Document, getDocument, queryPage } from './documents';
 import type { FilterPolicyScope } from './filter-policy';
 import { logger } from './observability';
 import { PluginKind, StageKey } from './status';
@@ -93,7 +93,7 @@ export async function loadPlugins(tableName: string, activity: string, stage: St
   const plugins: RegisteredPlugin[] = [];
   let startKey: Document | undefined;
   do {
-    const page = await queryDocuments({
+    const page = await queryPage({
       TableName: tableName,
       KeyConditionExpression: 'orchestratorId = :id',
       ExpressionAttributeValues: { ':id': registryId(activity, stage) },

@@ -55,8 +55,7 @@ test('a document is written and read back as plain values; undefined fields are 
   await documents.putDocument({ TableName: TABLE, Item: item });
 
   const { Item } = await documents.getDocument({ TableName: TABLE, Key: { pk: 'doc', sk: 1 }, ConsistentRead: true });
-  const { absent, ...stored } = item;
-  expect(absent).toBeUndefined();
+  const { absent: _absent, ...stored } = item;
   expect(Item).toEqual({ ...stored, nested: { deeper: { plugins: ['A1', 'A2'] } } });
   expect(Item).not.toHaveProperty('absent');
   // DynamoDB's own types, as another client (or the AWS console) sees the item.
@@ -71,28 +70,46 @@ test('every call of a command sends its own input, though the client resolves th
   // lib-dynamodb's document client cannot do this: its resolved handler keeps its first command.
   await documents.putDocument({ TableName: TABLE, Item: { pk: 'counter', sk: 1, n: 0 } });
   const resolved = jest.spyOn(UpdateItemCommand.prototype, 'resolveMiddleware');
-  const answers = [];
-  for (const step of [1, 2, 3]) {
-    answers.push((await documents.updateDocument({
-      TableName: TABLE,
-      Key: { pk: 'counter', sk: 1 },
-      UpdateExpression: 'SET n = n + :step, latest = :step',
-      ExpressionAttributeValues: { ':step': step },
-      ReturnValues: 'ALL_NEW',
-    })).Attributes);
+  try {
+    const answers = [];
+    for (const step of [1, 2, 3]) {
+      answers.push((await documents.updateDocument({
+        TableName: TABLE,
+        Key: { pk: 'counter', sk: 1 },
+        UpdateExpression: 'SET n = n + :step, latest = :step',
+        ExpressionAttributeValues: { ':step': step },
+        ReturnValues: 'ALL_NEW',
+      })).Attributes);
+    }
+    expect(answers).toEqual([
+      { pk: 'counter', sk: 1, n: 1, latest: 1 },
+      { pk: 'counter', sk: 1, n: 3, latest: 2 },
+      { pk: 'counter', sk: 1, n: 6, latest: 3 },
+    ]);
+    const other = await documents.updateDocument({
+      TableName: TABLE, Key: { pk: 'other', sk: 2 }, UpdateExpression: 'SET n = :n', ExpressionAttributeValues: { ':n': 9 }, ReturnValues: 'ALL_NEW',
+    });
+    expect(other.Attributes).toEqual({ pk: 'other', sk: 2, n: 9 });
+    // Four updates, the file's first: one resolution (four without the cache).
+    expect(resolved).toHaveBeenCalledTimes(1);
+  } finally {
+    resolved.mockRestore();
   }
-  expect(answers).toEqual([
-    { pk: 'counter', sk: 1, n: 1, latest: 1 },
-    { pk: 'counter', sk: 1, n: 3, latest: 2 },
-    { pk: 'counter', sk: 1, n: 6, latest: 3 },
-  ]);
-  const other = await documents.updateDocument({
-    TableName: TABLE, Key: { pk: 'other', sk: 2 }, UpdateExpression: 'SET n = :n', ExpressionAttributeValues: { ':n': 9 }, ReturnValues: 'ALL_NEW',
+});
+
+test('undefined expression values are left out, and an update may have none', async () => {
+  await documents.putDocument({ TableName: TABLE, Item: { pk: 'values', sk: 1, n: 1, gone: 'soon' } });
+  // DynamoDB refuses a value no expression uses: the undefined one must not be sent.
+  const set = await documents.updateDocument({
+    TableName: TABLE,
+    Key: { pk: 'values', sk: 1 },
+    UpdateExpression: 'SET n = :n',
+    ExpressionAttributeValues: { ':n': 2, ':unused': undefined },
+    ReturnValues: 'ALL_NEW',
   });
-  expect(other.Attributes).toEqual({ pk: 'other', sk: 2, n: 9 });
-  // Four updates, one resolution at most (none when an earlier test of this file sent an update).
-  expect(resolved.mock.calls.length).toBeLessThanOrEqual(1);
-  resolved.mockRestore();
+  expect(set.Attributes).toEqual({ pk: 'values', sk: 1, n: 2, gone: 'soon' });
+  const removed = await documents.updateDocument({ TableName: TABLE, Key: { pk: 'values', sk: 1 }, UpdateExpression: 'REMOVE gone', ReturnValues: 'ALL_NEW' });
+  expect(removed.Attributes).toEqual({ pk: 'values', sk: 1, n: 2 });
 });
 
 test('a failed condition throws the SDK\'s ConditionalCheckFailedException with the item as it was', async () => {
@@ -110,9 +127,34 @@ test('a failed condition throws the SDK\'s ConditionalCheckFailedException with 
   expect((await documents.getDocument({ TableName: TABLE, Key: { pk: 'cond', sk: 1 } })).Item?.state).toBe('Complete');
 });
 
-test('a number JavaScript cannot hold exactly is refused before anything is sent', async () => {
+test('a conditional put or delete that fails throws, with the item as it was, and changes nothing', async () => {
+  await documents.putDocument({ TableName: TABLE, Item: { pk: 'registry', sk: 1, source: 'cdk' } });
+  const put = documents.putDocument({
+    TableName: TABLE,
+    Item: { pk: 'registry', sk: 1, source: 'runtime' },
+    ConditionExpression: 'attribute_not_exists(pk) OR #source <> :cdk',
+    ExpressionAttributeNames: { '#source': 'source' },
+    ExpressionAttributeValues: { ':cdk': 'cdk' },
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  });
+  await expect(put).rejects.toMatchObject({ name: 'ConditionalCheckFailedException', Item: { source: { S: 'cdk' } } });
+  const deleted = documents.deleteDocument({
+    TableName: TABLE,
+    Key: { pk: 'registry', sk: 1 },
+    ConditionExpression: '#source = :runtime',
+    ExpressionAttributeNames: { '#source': 'source' },
+    ExpressionAttributeValues: { ':runtime': 'runtime' },
+    ReturnValues: 'ALL_OLD',
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  });
+  await expect(deleted).rejects.toMatchObject({ name: 'ConditionalCheckFailedException', Item: { source: { S: 'cdk' } } });
+  expect((await documents.getDocument({ TableName: TABLE, Key: { pk: 'registry', sk: 1 } })).Item).toEqual({ pk: 'registry', sk: 1, source: 'cdk' });
+});
+
+test('what DynamoDB cannot store exactly is refused before anything is sent', async () => {
   await expect(documents.putDocument({ TableName: TABLE, Item: { pk: 'big', sk: 1, n: 2 ** 53 } })).rejects.toThrow(/Number 9007199254740992 is greater than Number.MAX_SAFE_INTEGER/);
-  expect((await documents.getDocument({ TableName: TABLE, Key: { pk: 'big', sk: 1 } })).Item).toBeUndefined();
+  await expect(documents.putDocument({ TableName: TABLE, Item: { pk: 'big', sk: 2, tags: new Set() } })).rejects.toThrow(/empty set/i);
+  expect((await documents.queryPage({ TableName: TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'big' } }))).toEqual({ Items: [] });
 });
 
 test('queries page with plain start keys; delete answers the removed item', async () => {
@@ -121,7 +163,7 @@ test('queries page with plain start keys; delete answers the removed item', asyn
   const startKeys: unknown[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page = await documents.queryDocuments({
+    const page = await documents.queryPage({
       TableName: TABLE,
       KeyConditionExpression: 'pk = :pk AND sk >= :from',
       ExpressionAttributeValues: { ':pk': 'page', ':from': 2 },
