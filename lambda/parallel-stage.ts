@@ -6,7 +6,7 @@
  * token is answered here at once and not stored. A finished stage (re-run) is answered at once too.
  */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { CLIENT_CONFIG, containerClient } from './shared/clients';
+import { containerClient } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { RunContext, StatusItemMissing } from './shared/errors';
 import { matchesFilterPolicy } from './shared/filter-policy';
@@ -19,7 +19,7 @@ import { readStatus, updateStatus } from './shared/status-table';
 import { sendTaskSuccess } from './shared/task-token';
 import { parseParallelStageEvent, ParallelStageEvent } from './shared/validation';
 
-const sns = () => containerClient('sns', () => new SNSClient(CLIENT_CONFIG));
+const sns = () => containerClient('sns', SNSClient);
 
 const FILTERED_OUT_MESSAGE = 'Not sent: the subscription filter policy does not match this run';
 

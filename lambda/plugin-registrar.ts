@@ -16,8 +16,8 @@
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { CLIENT_CONFIG, containerClient } from './shared/clients';
-import { deleteDocument, Document, getDocument, putDocument, queryPage, updateDocument } from './shared/documents';
+import { containerClient } from './shared/clients';
+import { deleteDocument, Document, getDocument, isConditionalCheckFailed, putDocument, queryPage, updateDocument } from './shared/documents';
 import { pluginTableName, requiredEnv, statusTableName } from './shared/environment';
 import { functionErrorMessage, OrchestratorError } from './shared/errors';
 import {
@@ -28,11 +28,10 @@ import { addMetric, appendRunKeys, instrumented, logger, Metric } from './shared
 import { pluginKind, registrationErrorOf, registryId } from './shared/registry';
 import { StageKey, State } from './shared/status';
 import { pluginStateUpdate } from './shared/status-store';
-import { isConditionalCheckFailed } from './shared/status-table';
 import { ENV, PLUGIN_TABLE_KEYS, REGISTRY } from '../src/private/contract';
 
-const lambda = () => containerClient('lambda', () => new LambdaClient(CLIENT_CONFIG));
-const stepFunctions = () => containerClient('sfn', () => new SFNClient(CLIENT_CONFIG));
+const lambda = () => containerClient('lambda', LambdaClient);
+const stepFunctions = () => containerClient('sfn', SFNClient);
 
 /** How long the registrar waits for a plugin's answer to `initialize` (`HANDSHAKE_TIMEOUT_SECONDS` overrides it). */
 const DEFAULT_HANDSHAKE_TIMEOUT_SECONDS = 10;

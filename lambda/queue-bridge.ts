@@ -24,7 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 import { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { CLIENT_CONFIG, containerClient } from './shared/clients';
+import { containerClient } from './shared/clients';
 import { Document, queryPage, UpdateInput } from './shared/documents';
 import { pluginTableName, statusTableName } from './shared/environment';
 import { OrchestratorError } from './shared/errors';
@@ -310,7 +310,7 @@ async function pluginByDeadLetterQueue(delivery: PluginDelivery, deadLetterQueue
 // ------------------------------------------------------------------------------------------------
 
 function sqs(): SQSClient {
-  return containerClient('sqs', () => new SQSClient(CLIENT_CONFIG));
+  return containerClient('sqs', SQSClient);
 }
 
 function sha256(text: string): string {

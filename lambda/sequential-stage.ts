@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { CLIENT_CONFIG, containerClient } from './shared/clients';
+import { containerClient } from './shared/clients';
 import { pluginTableName, statusTableName } from './shared/environment';
 import {
   functionErrorMessage, PluginFailed, PluginInvocationFailed, RunContext, StatusItemMissing, StatusUpdateConflict,
@@ -26,7 +26,7 @@ import { EntryChange, stageFailedChange, StatusChange, statusChangeUpdate, Statu
 import { updateStatus } from './shared/status-table';
 import { parseSequentialStageEvent, SequentialStageEvent } from './shared/validation';
 
-const lambda = () => containerClient('lambda', () => new LambdaClient(CLIENT_CONFIG));
+const lambda = () => containerClient('lambda', LambdaClient);
 
 /** How often to recompute a write whose condition failed because the item changed meanwhile. */
 const MAX_WRITE_TRIES = 3;

@@ -9,7 +9,7 @@
  * does not see it again; an event that cannot be sent undoes its mark, so the next sweep retries it.
  */
 import { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { CLIENT_CONFIG, containerClient } from './shared/clients';
+import { containerClient } from './shared/clients';
 import { Document, queryPage } from './shared/documents';
 import { requiredEnv, statusTableName } from './shared/environment';
 import { ConfigurationError } from './shared/errors';
@@ -186,7 +186,7 @@ async function publish(marked: readonly Marked[], now: Date): Promise<Set<Marked
 }
 
 function events(): EventBridgeClient {
-  return containerClient('events', () => new EventBridgeClient(CLIENT_CONFIG));
+  return containerClient('events', EventBridgeClient);
 }
 
 function positiveInteger(name: string): number {

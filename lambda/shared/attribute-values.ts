@@ -1,9 +1,9 @@
 /**
- * DynamoDB JSON (`{ S: 'x' }`, `{ M: {...} }`, ...) to plain values, for stream images and for the
- * `Item` a ConditionalCheckFailedException carries (the SDK does not unmarshall that one).
- * Numbers -> number, sets -> Set, binary -> Uint8Array, as util-dynamodb's unmarshall (documents.ts)
- * maps the items the handlers read, except that a number is always a JavaScript number (run input is
- * validated to at most 2^53 - 1, validation.ts) and a `__proto__` key stays an own field.
+ * DynamoDB JSON (`{ S: 'x' }`, `{ M: {...} }`, ...) to plain values, for the stream images
+ * status-summary reads: an event a handler is given, checked like any other input. (Answers to the
+ * handlers' own requests are converted by documents.ts, with util-dynamodb.) Numbers -> number, sets
+ * -> Set, binary -> Uint8Array, as util-dynamodb's unmarshall maps them, except that a number is
+ * always a JavaScript number (run input is validated to at most 2^53 - 1, validation.ts).
  *
  * Anything DynamoDB never sends (a value that is not an object, a payload of the wrong type, nesting
  * beyond `MAX_DEPTH`) throws `InvalidAttributeValue` naming the attribute, rather than a TypeError or

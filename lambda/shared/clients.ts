@@ -11,25 +11,27 @@
  * subsegment of the invocation's. Any other invocation gets plain ones, which carry no tracing
  * middleware: the container keeps one of each, made when first asked for.
  *
- * Every client is made with `CLIENT_CONFIG`: it resolves a command's middleware stack on its first
- * call of that command and keeps it (`cacheMiddleware`), instead of on every call. Nothing here adds
- * middleware after a client's first call (the tracer captures a client before it is returned).
+ * `containerClient` makes every client with `CLIENT_CONFIG`: it resolves a command's middleware stack
+ * on its first call of that command and keeps it (`cacheMiddleware`), instead of on every call.
+ * Nothing adds middleware after a client's first call (the tracer captures a client before it is
+ * returned).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { sampledTracer } from './observability';
 
 /** The configuration of every handler's SDK clients; endpoints and region come from the environment. */
-export const CLIENT_CONFIG = { cacheMiddleware: true } as const;
+const CLIENT_CONFIG = { cacheMiddleware: true } as const;
 
 const clients = new Map<string, unknown>();
 
-/** The container's client for `service` (its traced one in a sampled invocation), created by `create` the first time. */
-export function containerClient<T extends object>(service: string, create: () => T): T {
+/** The container's client for `service` (its traced one in a sampled invocation), made with `Client` the first time. */
+export function containerClient<T extends object>(service: string, Client: new (config: typeof CLIENT_CONFIG) => T): T {
   const tracer = sampledTracer();
   const key = tracer ? `${service} (traced)` : service;
   let client = clients.get(key);
   if (!client) {
-    client = tracer ? tracer.captureAWSv3Client(create()) : create();
+    const made = new Client(CLIENT_CONFIG);
+    client = tracer ? tracer.captureAWSv3Client(made) : made;
     clients.set(key, client);
   }
   return client as T;
@@ -37,5 +39,5 @@ export function containerClient<T extends object>(service: string, create: () =>
 
 /** The container's DynamoDB client; documents.ts sends item requests with plain values through it. */
 export function dynamoDb(): DynamoDBClient {
-  return containerClient('dynamodb', () => new DynamoDBClient(CLIENT_CONFIG));
+  return containerClient('dynamodb', DynamoDBClient);
 }

@@ -81,6 +81,20 @@ export async function deleteDocument(input: DeleteInput): Promise<{ Attributes?:
   return { Attributes: fromAttributesIfAny(output.Attributes) };
 }
 
+/**
+ * Whether `error` is DynamoDB refusing a write whose condition did not hold. Its `Item` (with
+ * `ReturnValuesOnConditionCheckFailure: 'ALL_OLD'`) is the item as it was, in DynamoDB's types:
+ * `itemAsItWas` gives it as a document.
+ */
+export function isConditionalCheckFailed(error: unknown): error is Error & { Item?: Attributes } {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/** The item a refused write found (undefined without ALL_OLD, or when there was none), converted as every answer is. */
+export function itemAsItWas(error: { Item?: Attributes }): Document | undefined {
+  return fromAttributesIfAny(error.Item);
+}
+
 /** One page of a query: its items and the key to start the next page from (none after the last). */
 export async function queryPage(input: QueryInput): Promise<{ Items: Document[]; LastEvaluatedKey?: Document }> {
   const output = await dynamoDb().send(new QueryCommand({

@@ -2,8 +2,7 @@
  * Sends status-table requests built by status-store.ts and turns the answers into documents.
  * A failed condition is an expected outcome here (returned, not thrown), with the item as it was.
  */
-import { fromAttributeMap, RawAttributeValue } from './attribute-values';
-import { getDocument, putDocument, PutInput, updateDocument, UpdateInput } from './documents';
+import { getDocument, isConditionalCheckFailed, itemAsItWas, putDocument, PutInput, updateDocument, UpdateInput } from './documents';
 import { asStatusDocument, buildPluginMessage, PluginMessage, StatusDocument, StatusRef } from './status';
 import { StatusKey } from './status-store';
 
@@ -11,13 +10,10 @@ export type WriteOutcome =
   | { readonly applied: true; readonly item?: StatusDocument }
   | { readonly applied: false; readonly current?: StatusDocument };
 
-export function isConditionalCheckFailed(error: unknown): error is Error & { Item?: Record<string, RawAttributeValue> } {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
-
-/** The item a ConditionalCheckFailedException carries (ReturnValuesOnConditionCheckFailure ALL_OLD). */
-function currentItem(error: { Item?: Record<string, RawAttributeValue> }): StatusDocument | undefined {
-  return error.Item ? asStatusDocument(fromAttributeMap(error.Item)) : undefined;
+/** The status item a refused write found (ReturnValuesOnConditionCheckFailure ALL_OLD). */
+function currentItem(error: Parameters<typeof itemAsItWas>[0]): StatusDocument | undefined {
+  const item = itemAsItWas(error);
+  return item ? asStatusDocument(item) : undefined;
 }
 
 export async function updateStatus(input: UpdateInput): Promise<WriteOutcome> {

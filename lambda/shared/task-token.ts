@@ -4,7 +4,7 @@
  * record) is not an error: the answer is simply no longer needed.
  */
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { CLIENT_CONFIG, containerClient } from './clients';
+import { containerClient } from './clients';
 import { logger } from './observability';
 
 const GONE_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
@@ -12,7 +12,7 @@ const GONE_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotE
 const MAX_ERROR_LENGTH = 256;
 const MAX_CAUSE_LENGTH = 32_768;
 
-const stepFunctions = () => containerClient('sfn', () => new SFNClient(CLIENT_CONFIG));
+const stepFunctions = () => containerClient('sfn', SFNClient);
 
 export type CallbackResult = 'sent' | 'token-gone';
 

@@ -125,6 +125,11 @@ test('a failed condition throws the SDK\'s ConditionalCheckFailedException with 
   });
   await expect(refused).rejects.toMatchObject({ name: 'ConditionalCheckFailedException', Item: { state: { S: 'Complete' } } });
   expect((await documents.getDocument({ TableName: TABLE, Key: { pk: 'cond', sk: 1 } })).Item?.state).toBe('Complete');
+  // The item it carries, as a document: the same as a read of it.
+  const error = await refused.catch((e: unknown) => e);
+  expect(documents.isConditionalCheckFailed(error)).toBe(true);
+  expect(documents.itemAsItWas(error as Parameters<typeof documents.itemAsItWas>[0])).toEqual({ pk: 'cond', sk: 1, state: 'Complete' });
+  expect(documents.isConditionalCheckFailed(new Error('other'))).toBe(false);
 });
 
 test('a conditional put or delete that fails throws, with the item as it was, and changes nothing', async () => {
