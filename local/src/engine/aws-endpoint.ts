@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, createServer, IncomingMessage, request as httpRequest, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ApiCaller } from './cloudtrail';
 import type { DynamoDbFaultInjector } from './fault-injection';
 import type { EndpointCall } from './iam/operations';
 import { accessKeyOf } from './iam/principals';
@@ -43,7 +44,8 @@ export interface EndpointResponse {
 }
 
 export type JsonHandler = (operation: string, body: any) => Promise<unknown>;
-export type QueryHandler = (params: URLSearchParams) => Promise<string>;
+/** The SNS Query API; `caller`: who CloudTrail names for a management call. */
+export type QueryHandler = (params: URLSearchParams, caller?: ApiCaller) => Promise<string>;
 export interface LambdaInvokeRequest { functionName: string; invocationType: string; payload: string; qualifier?: string }
 export interface LambdaInvokeResponse { status: number; payload: string; functionError?: string; executedVersion?: string }
 export type LambdaHandler = (request: LambdaInvokeRequest) => Promise<LambdaInvokeResponse>;
@@ -68,7 +70,7 @@ export interface DynamoDbCounters {
 export interface LambdaControl<R extends { operation: string; functionName: string; body: any }> {
   readonly paths: RegExp;
   readonly parse: (request: { method: string; url: string; body: string }) => R;
-  readonly handle: (request: R) => Promise<{ status: number; body?: unknown }>;
+  readonly handle: (request: R, caller?: ApiCaller) => Promise<{ status: number; body?: unknown }>;
 }
 
 export interface AwsEndpointOptions {
@@ -98,8 +100,11 @@ export interface AwsEndpointOptions {
    * AwsError. Absent: every call is allowed.
    */
   readonly authorize?: () => ((call: EndpointCall) => void) | undefined;
-  /** Runs a management call as its signer (the request's access key id), for CloudTrail's `userIdentity`. */
-  readonly asCaller?: <T>(accessKeyId: string | undefined, work: () => Promise<T>) => Promise<T>;
+  /**
+   * Who signed a request (its access key id), as CloudTrail's `userIdentity` names the caller of a
+   * management call. Absent or undefined: the engine's local credentials.
+   */
+  readonly callerOf?: (accessKeyId: string | undefined) => ApiCaller | undefined;
 }
 
 /** Requests the endpoint answered, by how they came: over HTTP, or from a Node.js sandbox's message port. */
@@ -174,8 +179,8 @@ export class AwsEndpoint {
     authorize?.({ accessKeyId: accessKeyOf(request.headers.authorization), ...call });
   }
 
-  private asCaller<T>(request: EndpointRequest, work: () => Promise<T>): Promise<T> {
-    return this.options.asCaller ? this.options.asCaller(accessKeyOf(request.headers.authorization), work) : work();
+  private callerOf(request: EndpointRequest): ApiCaller | undefined {
+    return this.options.callerOf?.(accessKeyOf(request.headers.authorization));
   }
 
   private async route(request: EndpointRequest): Promise<EndpointResponse> {
@@ -237,7 +242,7 @@ export class AwsEndpoint {
     if (control && control.paths.test(request.url)) {
       const parsed = control.parse({ method: request.method, url: request.url, body });
       this.authorize(request, { service: 'lambda', operation: parsed.operation, body: { FunctionName: parsed.functionName, Role: parsed.body.Role } });
-      const response = await this.asCaller(request, () => control.handle(parsed));
+      const response = await control.handle(parsed, this.callerOf(request));
       return {
         status: response.status,
         headers: { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() },
@@ -248,7 +253,7 @@ export class AwsEndpoint {
     if (params.has('Action')) {
       try {
         this.authorize(request, { service: 'sns', operation: params.get('Action')!, body: Object.fromEntries(params) });
-        const xml = await this.asCaller(request, () => this.options.sns(params));
+        const xml = await this.options.sns(params, this.callerOf(request));
         return { status: 200, headers: { 'content-type': 'text/xml' }, body: xml };
       } catch (e) {
         return queryError(e instanceof AwsError ? e : new AwsError('InternalError', String(e), 500));

@@ -7,7 +7,6 @@
  * (`UpdateFunctionCode20150331v2`), as in AWS's records. Only successful calls are recorded here:
  * the rules this project writes ignore failed ones (`errorCode` exists).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { BusEvent } from './events';
 import { isoSeconds } from './events';
@@ -43,6 +42,15 @@ export interface ApiCallRecord {
   readonly resources?: string[];
 }
 
+/**
+ * Who made a call, as the code that runs it was told: the endpoint names a request's signer, a
+ * deployment names the deployer and CloudFormation. Passed along with the call rather than kept in an
+ * AsyncLocalStorage: on Node.js 20 an enabled one keeps async hooks on for the whole process (a hook
+ * on every promise the engine and the user's tests make), which cost the engine's main thread 5-10%
+ * of its CPU per activity run once the first SNS call had enabled it.
+ */
+export type ApiCaller = Pick<ApiCallRecord, 'identity' | 'invokedBy'>;
+
 export interface CloudTrailOptions {
   readonly region: string;
   readonly account: string;
@@ -55,19 +63,7 @@ export class CloudTrail {
   /** Records made, oldest first (tests read them; at most the last 1000 are kept). */
   public readonly records: BusEvent[] = [];
 
-  /** The caller of the calls being made now (see asCaller). */
-  private readonly callers = new AsyncLocalStorage<Pick<ApiCallRecord, 'identity' | 'invokedBy'>>();
-
   constructor(private readonly options: CloudTrailOptions) {}
-
-  /**
-   * Records the calls `work` makes (synchronous or not) as made by `caller`: an API request's signer
-   * (the endpoint), CloudFormation's calls for the deployer during `engine.deploy()`. Each call
-   * chain keeps its own caller (AsyncLocalStorage), so concurrent requests do not mix.
-   */
-  public asCaller<T>(caller: Pick<ApiCallRecord, 'identity' | 'invokedBy'>, work: () => T): T {
-    return this.callers.run(caller, work);
-  }
 
   /** The identity of calls that carry no principal of their own: the engine's local credentials. */
   public defaultIdentity(): CallerIdentity {
@@ -82,13 +78,15 @@ export class CloudTrail {
     };
   }
 
-  /** Records one successful management call and puts its event on the default bus. */
+  /**
+   * Records one successful management call and puts its event on the default bus. A call without an
+   * identity was made with the engine's local credentials.
+   */
   public record(call: ApiCallRecord): BusEvent {
     const { region, account } = this.options;
     const time = isoSeconds(this.options.now());
-    const caller = this.callers.getStore();
-    const invokedBy = call.invokedBy ?? caller?.invokedBy;
-    const identity = call.identity ?? caller?.identity ?? this.defaultIdentity();
+    const { invokedBy } = call;
+    const identity = call.identity ?? this.defaultIdentity();
     const eventSource = `${call.service}.amazonaws.com`;
     const event: BusEvent = {
       'version': '0',

@@ -277,9 +277,9 @@ export class LocalEngine extends EventEmitter {
       lambdaControl: {
         paths: LAMBDA_CONTROL_PATH,
         parse: (request) => LambdaApi.parse(request),
-        handle: (request) => this.lambdaApi.handle(request),
+        handle: (request, caller) => this.lambdaApi.handle(request, caller),
       },
-      sns: (params) => this.sns.handleQuery(params),
+      sns: (params, caller) => this.sns.handleQuery(params, caller),
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
       dynamodbFaults: this.dynamodbFaults,
@@ -289,9 +289,7 @@ export class LocalEngine extends EventEmitter {
       },
       authorize: () => (this.enforcement ? (call) => this.enforcement!.authorizeCall(call) : undefined),
       // CloudTrail names the request's signer (without authorization: the engine's local identity).
-      asCaller: (accessKeyId, work) => (this.enforcement
-        ? this.trail.asCaller({ identity: this.enforcement.callerIdentity(accessKeyId) }, work)
-        : work()),
+      callerOf: (accessKeyId) => (this.enforcement ? { identity: this.enforcement.callerIdentity(accessKeyId) } : undefined),
     });
     await endpoint.start();
     // Only once it listens: stop() reads its URL.
@@ -607,7 +605,7 @@ export class LocalEngine extends EventEmitter {
       if (subscription.filterPolicy && subscription.filterPolicyScope !== 'MessageAttributes') attributes.FilterPolicyScope = subscription.filterPolicyScope;
       if (subscription.rawMessageDelivery) attributes.RawMessageDelivery = 'true';
       // Through the API path, so CloudTrail records it as CloudFormation's call.
-      this.trail.asCaller({ identity: options.identity, invokedBy }, () => this.sns.subscribe({ ...subscription, attributes }));
+      this.sns.subscribe({ ...subscription, attributes }, { identity: options.identity, invokedBy });
       into.subscriptions.push(subscription);
     }
     into.eventBuses.push(...added.eventBuses);

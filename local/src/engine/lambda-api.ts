@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LocalFunction } from './assembly';
 import { AwsError } from './aws-endpoint';
-import { ApiCallRecord, LAMBDA_EVENT_NAMES } from './cloudtrail';
+import { ApiCaller, ApiCallRecord, LAMBDA_EVENT_NAMES } from './cloudtrail';
 import { functionNameOf } from './intrinsics';
 import type { LambdaService } from './lambda-service';
 import { extractZip, InvalidZipError } from './zip';
@@ -81,7 +81,7 @@ export class LambdaApi {
   }
 
   /** Adds a function deployed by a stack (CloudFormation's CreateFunction, with the template's tags). */
-  public async createFromTemplate(fn: LocalFunction, caller: Pick<ApiCallRecord, 'identity' | 'invokedBy'>): Promise<void> {
+  public async createFromTemplate(fn: LocalFunction, caller: ApiCaller): Promise<void> {
     await this.options.lambda.putFunction(fn);
     this.options.record({
       eventName: LAMBDA_EVENT_NAMES.CreateFunction,
@@ -101,17 +101,17 @@ export class LambdaApi {
     });
   }
 
-  /** Runs a parsed request (`LambdaApi.parse`). */
-  public async handle(request: LambdaControlRequest): Promise<LambdaRestResponse> {
+  /** Runs a parsed request (`LambdaApi.parse`) made by `caller` (CloudTrail names it). */
+  public async handle(request: LambdaControlRequest, caller?: ApiCaller): Promise<LambdaRestResponse> {
     const { operation, functionName, body, url } = request;
     switch (operation) {
-      case 'CreateFunction': return { status: 201, body: await this.createFunction(body) };
-      case 'UpdateFunctionCode': return { status: 200, body: await this.updateFunctionCode(functionName, body) };
+      case 'CreateFunction': return { status: 201, body: await this.createFunction(body, caller) };
+      case 'UpdateFunctionCode': return { status: 200, body: await this.updateFunctionCode(functionName, body, caller) };
       case 'GetFunction': {
         const fn = this.existing(functionName);
         return { status: 200, body: { Configuration: this.configuration(fn, false), Code: { RepositoryType: 'S3' }, Tags: this.tagsOf(fn.name) } };
       }
-      case 'TagResource': return this.tagResource(functionName, body.Tags ?? {});
+      case 'TagResource': return this.tagResource(functionName, body.Tags ?? {}, caller);
       case 'ListTags': return { status: 200, body: { Tags: this.tagsOf(functionName) } };
       case 'UntagResource': {
         const fn = this.existing(functionName);
@@ -124,7 +124,7 @@ export class LambdaApi {
     }
   }
 
-  private async createFunction(body: any): Promise<unknown> {
+  private async createFunction(body: any, caller: ApiCaller | undefined): Promise<unknown> {
     const name = required(body, 'FunctionName');
     if (this.options.lambda.functionFor(name)) throw new AwsError('ResourceConflictException', `Function already exist: ${name}`, 409);
     const handler = required(body, 'Handler');
@@ -147,6 +147,7 @@ export class LambdaApi {
     this.options.onFunctionConfigured?.(fn, { role: body.Role, tags: body.Tags ?? {} });
     const configuration = this.configuration(fn, false);
     this.options.record({
+      ...caller,
       eventName: LAMBDA_EVENT_NAMES.CreateFunction,
       requestParameters: {
         functionName: name,
@@ -165,12 +166,13 @@ export class LambdaApi {
     return configuration;
   }
 
-  private async updateFunctionCode(nameOrArn: string, body: any): Promise<unknown> {
+  private async updateFunctionCode(nameOrArn: string, body: any, caller: ApiCaller | undefined): Promise<unknown> {
     const fn = this.existing(nameOrArn);
     const updated: LocalFunction = { ...fn, codeDir: this.unpack(fn.name, body.ZipFile), inlineCode: undefined };
     if (!body.DryRun) await this.options.lambda.putFunction(updated);
     const configuration = this.configuration(updated, false);
     this.options.record({
+      ...caller,
       eventName: LAMBDA_EVENT_NAMES.UpdateFunctionCode,
       requestParameters: { functionName: nameOrArn, publish: Boolean(body.Publish), dryRun: Boolean(body.DryRun) },
       responseElements: camelCase(configuration),
@@ -178,11 +180,11 @@ export class LambdaApi {
     return configuration;
   }
 
-  private tagResource(arn: string, tags: Record<string, string>): LambdaRestResponse {
+  private tagResource(arn: string, tags: Record<string, string>, caller: ApiCaller | undefined): LambdaRestResponse {
     const fn = this.existing(arn);
     this.tags.set(fn.name, { ...this.tagsOf(fn.name), ...tags });
     this.options.onFunctionConfigured?.(fn, { tags: this.tagsOf(fn.name) });
-    this.options.record({ eventName: LAMBDA_EVENT_NAMES.TagResource, requestParameters: { resource: arn, tags }, responseElements: null });
+    this.options.record({ ...caller, eventName: LAMBDA_EVENT_NAMES.TagResource, requestParameters: { resource: arn, tags }, responseElements: null });
     return { status: 204 };
   }
 

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LocalSubscription, LocalTopic } from './assembly';
 import { AwsError, escapeXml } from './aws-endpoint';
+import type { ApiCaller } from './cloudtrail';
 import { FilterableAttribute, matchesFilterPolicy } from '../../../lambda/shared/filter-policy';
 
 export interface SqsAttribute { DataType: string; StringValue?: string }
@@ -30,8 +31,8 @@ export interface SnsServiceOptions {
   readonly onApiCall?: (call: SnsApiCall) => void;
 }
 
-/** A management call, in CloudTrail's terms. */
-export interface SnsApiCall {
+/** A management call, in CloudTrail's terms, with its caller (none: the engine's local credentials). */
+export interface SnsApiCall extends ApiCaller {
   readonly eventName: 'Subscribe' | 'Unsubscribe';
   readonly requestParameters: Record<string, unknown>;
   readonly responseElements: Record<string, unknown> | null;
@@ -84,8 +85,8 @@ export class SnsService {
     for (const topic of topics) this.topics.set(topic.arn, topic);
   }
 
-  /** Subscribes an endpoint to a topic, as the `Subscribe` API does. */
-  public subscribe(input: SubscribeInput): LocalSubscription {
+  /** Subscribes an endpoint to a topic, as the `Subscribe` API does (`caller`: who CloudTrail names). */
+  public subscribe(input: SubscribeInput, caller?: ApiCaller): LocalSubscription {
     if (!this.topics.has(input.topicArn)) throw new AwsError('NotFound', `Topic does not exist: ${input.topicArn}`, 404);
     const attrs = input.attributes ?? {};
     const subscription: LocalSubscription = {
@@ -99,6 +100,7 @@ export class SnsService {
     };
     this.subscriptions.push(subscription);
     this.options.onApiCall?.({
+      ...caller,
       eventName: 'Subscribe',
       requestParameters: {
         topicArn: input.topicArn,
@@ -113,10 +115,10 @@ export class SnsService {
   }
 
   /** Removes a subscription, as the `Unsubscribe` API does (an unknown one is not an error). */
-  public unsubscribe(subscriptionArn: string): void {
+  public unsubscribe(subscriptionArn: string, caller?: ApiCaller): void {
     const i = this.subscriptions.findIndex((s) => s.arn === subscriptionArn);
     if (i >= 0) this.subscriptions.splice(i, 1);
-    this.options.onApiCall?.({ eventName: 'Unsubscribe', requestParameters: { subscriptionArn }, responseElements: null });
+    this.options.onApiCall?.({ ...caller, eventName: 'Unsubscribe', requestParameters: { subscriptionArn }, responseElements: null });
   }
 
   /** Publishes one message; returns its id. */
@@ -174,8 +176,8 @@ export class SnsService {
     return messageId;
   }
 
-  /** The SNS Query API (the subset handlers and plugin registration use). */
-  public async handleQuery(params: URLSearchParams): Promise<string> {
+  /** The SNS Query API (the subset handlers and plugin registration use), called by `caller`. */
+  public async handleQuery(params: URLSearchParams, caller?: ApiCaller): Promise<string> {
     const action = params.get('Action');
     switch (action) {
       case 'Publish': {
@@ -220,11 +222,11 @@ export class SnsService {
           protocol: params.get('Protocol') ?? 'lambda',
           endpoint: params.get('Endpoint') ?? '',
           attributes: queryMap(params, 'Attributes'),
-        });
+        }, caller);
         return response('Subscribe', `<SubscriptionArn>${escapeXml(subscription.arn)}</SubscriptionArn>`);
       }
       case 'Unsubscribe': {
-        this.unsubscribe(params.get('SubscriptionArn') ?? '');
+        this.unsubscribe(params.get('SubscriptionArn') ?? '', caller);
         return response('Unsubscribe', '');
       }
       case 'ListSubscriptionsByTopic': {
