@@ -43,11 +43,9 @@ export interface ApiCallRecord {
 }
 
 /**
- * Who made a call, as the code that runs it was told: the endpoint names a request's signer, a
- * deployment names the deployer and CloudFormation. Passed along with the call rather than kept in an
- * AsyncLocalStorage: on Node.js 20 an enabled one keeps async hooks on for the whole process (a hook
- * on every promise the engine and the user's tests make), which cost the engine's main thread 5-10%
- * of its CPU per activity run once the first SNS call had enabled it.
+ * Who made a call: the endpoint names a request's signer, a deployment the deployer and CloudFormation.
+ * Passed along with the call, not kept in an AsyncLocalStorage, which turns Node.js's async hooks on
+ * for the whole process (docs/DESIGN.md, "Local engine: speed levers measured and left").
  */
 export type ApiCaller = Pick<ApiCallRecord, 'identity' | 'invokedBy'>;
 

@@ -604,7 +604,7 @@ export class LocalEngine extends EventEmitter {
       if (subscription.filterPolicy) attributes.FilterPolicy = JSON.stringify(subscription.filterPolicy);
       if (subscription.filterPolicy && subscription.filterPolicyScope !== 'MessageAttributes') attributes.FilterPolicyScope = subscription.filterPolicyScope;
       if (subscription.rawMessageDelivery) attributes.RawMessageDelivery = 'true';
-      // Through the API path, so CloudTrail records it as CloudFormation's call.
+      // As the API does it, recorded as CloudFormation's call for the deployer.
       this.sns.subscribe({ ...subscription, attributes }, { identity: options.identity, invokedBy });
       into.subscriptions.push(subscription);
     }
