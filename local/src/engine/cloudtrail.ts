@@ -45,7 +45,7 @@ export interface ApiCallRecord {
 /**
  * Who made a call: the endpoint names a request's signer, a deployment the deployer and CloudFormation.
  * Passed along with the call, not kept in an AsyncLocalStorage, which turns Node.js's async hooks on
- * for the whole process (docs/DESIGN.md, "Local engine: speed levers measured and left").
+ * for the whole process (docs/DESIGN.md, "Local engine: speed levers measured").
  */
 export type ApiCaller = Pick<ApiCallRecord, 'identity' | 'invokedBy'>;
 
