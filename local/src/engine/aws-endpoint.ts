@@ -17,6 +17,7 @@ import type { ApiCaller } from './cloudtrail';
 import type { DynamoDbFaultInjector } from './fault-injection';
 import type { EndpointCall } from './iam/operations';
 import { accessKeyOf } from './iam/principals';
+import type { RunStart } from './sandbox-host';
 
 /** An AWS service error: `code` is what the SDK turns into the exception's name. */
 export class AwsError extends Error {
@@ -35,6 +36,8 @@ export interface EndpointRequest {
   readonly url: string;
   readonly headers: EndpointHeaders;
   readonly body: Buffer;
+  /** For a call from a sandbox's invocation: when its run started (sandbox-host.ts RunStart), handed on to what the call invokes. */
+  readonly runStart?: RunStart;
 }
 
 export interface EndpointResponse {
@@ -45,8 +48,8 @@ export interface EndpointResponse {
 
 export type JsonHandler = (operation: string, body: any) => Promise<unknown>;
 /** The SNS Query API; `caller`: who CloudTrail names for a management call. */
-export type QueryHandler = (params: URLSearchParams, caller?: ApiCaller) => Promise<string>;
-export interface LambdaInvokeRequest { functionName: string; invocationType: string; payload: string; qualifier?: string }
+export type QueryHandler = (params: URLSearchParams, caller?: ApiCaller, runStart?: RunStart) => Promise<string>;
+export interface LambdaInvokeRequest { functionName: string; invocationType: string; payload: string; qualifier?: string; runStart?: RunStart }
 export interface LambdaInvokeResponse { status: number; payload: string; functionError?: string; executedVersion?: string }
 export type LambdaHandler = (request: LambdaInvokeRequest) => Promise<LambdaInvokeResponse>;
 
@@ -232,6 +235,7 @@ export class AwsEndpoint {
         invocationType: String(request.headers['x-amz-invocation-type'] ?? 'RequestResponse'),
         payload: body,
         qualifier: url.searchParams.get('Qualifier') ?? undefined,
+        runStart: request.runStart,
       });
       const headers: Record<string, string> = { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() };
       if (response.functionError) headers['x-amz-function-error'] = response.functionError;
@@ -253,7 +257,7 @@ export class AwsEndpoint {
     if (params.has('Action')) {
       try {
         this.authorize(request, { service: 'sns', operation: params.get('Action')!, body: Object.fromEntries(params) });
-        const xml = await this.options.sns(params, this.callerOf(request));
+        const xml = await this.options.sns(params, this.callerOf(request), request.runStart);
         return { status: 200, headers: { 'content-type': 'text/xml' }, body: xml };
       } catch (e) {
         return queryError(e instanceof AwsError ? e : new AwsError('InternalError', String(e), 500));

@@ -26,7 +26,7 @@ import { LAMBDA_CONTROL_PATH, LambdaApi } from './lambda-api';
 import { LambdaApiCounters, LambdaService, sleep } from './lambda-service';
 import { functionLabel, pluginModuleFor, unrunnableFunctions } from './plugin-map';
 import { isPythonFunction, pythonHandlerEntry, pythonModuleEntry } from './python-host';
-import { runtimeBaseEnvironment } from './sandbox-host';
+import { RunStart, runtimeBaseEnvironment } from './sandbox-host';
 import { OrchestratorShape, orchestratorShape } from './shape';
 export type { OrchestratorShape } from './shape';
 import { SnsCounters, SnsService } from './sns';
@@ -279,7 +279,7 @@ export class LocalEngine extends EventEmitter {
         parse: (request) => LambdaApi.parse(request),
         handle: (request, caller) => this.lambdaApi.handle(request, caller),
       },
-      sns: (params, caller) => this.sns.handleQuery(params, caller),
+      sns: (params, caller, runStart) => this.sns.handleQuery(params, caller, runStart),
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
       dynamodbFaults: this.dynamodbFaults,
@@ -329,7 +329,7 @@ export class LocalEngine extends EventEmitter {
       scaleOutDelayMs: this.options.scaleOutDelayMs ?? 100,
       asyncRetryDelaysMs: this.options.asyncRetryDelaysMs ?? [1000, 2000],
       onLog: (fn, line) => this.log(fn, line),
-      deliverToDestination: (arn, record) => this.deliver(arn, record),
+      deliverToDestination: (arn, record, runStart) => this.deliver(arn, record, runStart),
       track,
       tempRoot,
       clockOffset: this.clock.sharedOffset,
@@ -346,10 +346,10 @@ export class LocalEngine extends EventEmitter {
     this.sns = new SnsService({
       topics: this.assembly.topics,
       subscriptions: this.assembly.subscriptions,
-      invokeLambdaAsync: (fn, event: any) => {
+      invokeLambdaAsync: (fn, event: any, runStart) => {
         const topicArn = String(event?.Records?.[0]?.Sns?.TopicArn);
         if (this.deliveryDenied('sns.amazonaws.com', 'lambda:InvokeFunction', this.lambda.functionFor(fn)?.arn ?? fn, topicArn)) return;
-        this.lambda.invokeAsync(fn, event);
+        this.lambda.invokeAsync(fn, event, runStart);
       },
       sendToQueue: (queue, body, attributes, groupId, topicArn) => {
         if (topicArn && this.deliveryDenied('sns.amazonaws.com', 'sqs:SendMessage', queue, topicArn)) return;
@@ -361,8 +361,8 @@ export class LocalEngine extends EventEmitter {
       stateMachines: this.assembly.stateMachines,
       region: this.region,
       account: this.account,
-      invokeLambda: (fn, payload) => this.lambda.invoke(fn, payload),
-      invokeLambdaAsync: (fn, payload) => this.lambda.invokeAsync(fn, payload),
+      invokeLambda: (fn, payload, runStart) => this.lambda.invoke(fn, payload, runStart),
+      invokeLambdaAsync: (fn, payload, runStart) => this.lambda.invokeAsync(fn, payload, runStart),
       retryIntervalMs: this.options.retryIntervalMs,
       callService: (service, action, params, stateMachineArn) => callAws(service, action, params, this.sdkTarget(
         this.enforcement && this.enforcement.credentialsFor(this.enforcement.stateMachinePrincipal(stateMachineArn)),
@@ -916,7 +916,7 @@ export class LocalEngine extends EventEmitter {
   }
 
   /** Lambda destinations (async invocations, stream failures): SQS, SNS or Lambda, sent as the function's role. */
-  private async deliver(arn: string, record: any) {
+  private async deliver(arn: string, record: any, runStart?: RunStart) {
     const source = this.lambda.functionFor(String(record?.requestContext?.functionArn ?? '').replace(/:\$LATEST$/, ''));
     if (this.enforcement && source) {
       const action = arn.startsWith('arn:aws:sqs:') ? 'sqs:SendMessage' : arn.startsWith('arn:aws:sns:') ? 'sns:Publish' : 'lambda:InvokeFunction';
@@ -925,8 +925,8 @@ export class LocalEngine extends EventEmitter {
     }
     const body = JSON.stringify(record);
     if (arn.startsWith('arn:aws:sqs:')) this.sqs.send(arn, body);
-    else if (arn.startsWith('arn:aws:sns:')) this.sns.publish({ topicArn: arn, message: body });
-    else if (arn.startsWith('arn:aws:lambda:')) this.lambda.invokeAsync(arn, record);
+    else if (arn.startsWith('arn:aws:sns:')) this.sns.publish({ topicArn: arn, message: body, runStart });
+    else if (arn.startsWith('arn:aws:lambda:')) this.lambda.invokeAsync(arn, record, runStart);
     else this.log('engine', `destination ${arn} is not emulated; record dropped`);
   }
 

@@ -14,7 +14,7 @@ import type {
   AssignMessage, EndpointAnswerMessage, EndpointCallMessage, InvokeMessage, LogMessage, ModuleResolutions, ModuleResolutionsMessage,
   ResultMessage, StartData, WorkerData,
 } from './function-worker';
-import { FunctionHostOptions, forEachLine, HandlerEntry, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
+import { FunctionHostOptions, forEachLine, HandlerEntry, RunStart, Sandbox, SandboxHost, SandboxRequest } from './sandbox-host';
 import { differsAtStart, Spares } from './spares';
 
 export type { FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult } from './sandbox-host';
@@ -305,7 +305,7 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
     let partialLine = '';
     worker.on('message', (m: ResultMessage | LogMessage | EndpointCallMessage | ModuleResolutionsMessage) => {
       if ('endpointCall' in m) {
-        if (endpoint) void answerEndpointCall(worker, endpoint, m.endpointCall);
+        if (endpoint) void answerEndpointCall(worker, endpoint, m.endpointCall, slot.runStart);
         return;
       }
       if ('moduleResolutions' in m) {
@@ -348,10 +348,12 @@ export class FunctionHost extends SandboxHost<PoolWorker> {
  * Runs a sandbox's SDK call through the endpoint and posts the answer back to it, with the headers
  * Node.js's HTTP server adds (`date` in real time: the SDK corrects its clock skew from it).
  */
-async function answerEndpointCall(worker: Worker, endpoint: NonNullable<FunctionHostOptions['endpoint']>, call: EndpointCallMessage['endpointCall']) {
+async function answerEndpointCall(
+  worker: Worker, endpoint: NonNullable<FunctionHostOptions['endpoint']>, call: EndpointCallMessage['endpointCall'], runStart: RunStart | undefined,
+) {
   try {
     const body = typeof call.body === 'string' ? Buffer.from(call.body) : Buffer.from(call.body.buffer, call.body.byteOffset, call.body.byteLength);
-    const answer = await endpoint.answer({ method: call.method, url: call.url, headers: call.headers, body });
+    const answer = await endpoint.answer({ method: call.method, url: call.url, headers: call.headers, body, runStart });
     // A Buffer is often a slice of a shared pool: send its own bytes, not the pool.
     const answerBody = typeof answer.body === 'string' ? answer.body : new Uint8Array(answer.body);
     const headers = { 'date': new Date().toUTCString(), 'content-length': String(Buffer.byteLength(answer.body)), ...answer.headers };

@@ -11,7 +11,7 @@ import { codeCacheDirectory, realTemporaryDirectory } from './code-cache';
 import { FunctionHost, FunctionHostOptions, FunctionStats, HandlerEntry, InvokeResult, SharedModuleResolutions, spareWorkers } from './function-host';
 import { functionNameOf } from './intrinsics';
 import { isPythonEntry, PythonFunctionHost, SparePythonProcesses, sparePythonProcesses } from './python-host';
-import { endsAtStop, HostStoppedError } from './sandbox-host';
+import { endsAtStop, HostStoppedError, RunStart } from './sandbox-host';
 
 export interface LambdaServiceOptions {
   readonly functions: LocalFunction[];
@@ -26,7 +26,7 @@ export interface LambdaServiceOptions {
   readonly asyncRetryDelaysMs: number[];
   readonly onLog: (functionName: string, line: string) => void;
   /** Sends a destination record to an SQS queue, SNS topic or Lambda function ARN. */
-  readonly deliverToDestination: (arn: string, record: unknown) => Promise<void>;
+  readonly deliverToDestination: (arn: string, record: unknown, runStart: RunStart) => Promise<void>;
   readonly track: <T>(work: Promise<T>) => Promise<T>;
   /** Where runtimes write their own files (the Python bootstrap). */
   readonly tempRoot: string;
@@ -89,8 +89,11 @@ export class LambdaService {
     return this.byName.get(functionNameOf(nameOrArn));
   }
 
-  /** Invokes synchronously (RequestResponse). Unknown functions are a `ResourceNotFoundException`. */
-  public async invoke(nameOrArn: string, event: unknown): Promise<InvokeResult> {
+  /**
+   * Invokes synchronously (RequestResponse). Unknown functions are a `ResourceNotFoundException`.
+   * `runStart`: when the run that caused it started (sandbox-host.ts RunStart; default: now).
+   */
+  public async invoke(nameOrArn: string, event: unknown, runStart: RunStart = performance.now()): Promise<InvokeResult> {
     const fn = this.functionFor(nameOrArn);
     if (!fn) throw new AwsError('ResourceNotFoundException', `Function not found: ${nameOrArn}`, 404);
     if (this.stopped) throw new HostStoppedError(fn.name); // no new host after the stop
@@ -99,26 +102,26 @@ export class LambdaService {
       return { ok: false, requestId: randomUUID(), durationMs: 0, error: { errorType: 'LocalEngine.NoLocalHandler', errorMessage: this.missing.get(fn.name)!, trace: [] } };
     }
     try {
-      return await host.invoke(event);
+      return await host.invoke(event, runStart);
     } catch (e) {
       // Its host was replaced (new code or configuration) while it waited: the new one runs it.
-      if (e instanceof HostStoppedError && !this.stopped && this.hosts.get(fn.name) !== host) return this.invoke(nameOrArn, event);
+      if (e instanceof HostStoppedError && !this.stopped && this.hosts.get(fn.name) !== host) return this.invoke(nameOrArn, event, runStart);
       throw e;
     }
   }
 
   /** Queues an asynchronous (Event) invocation: retried on error, then sent to its destinations. */
-  public invokeAsync(nameOrArn: string, event: unknown): void {
+  public invokeAsync(nameOrArn: string, event: unknown, runStart: RunStart = performance.now()): void {
     const fn = this.functionFor(nameOrArn);
     if (!fn) throw new AwsError('ResourceNotFoundException', `Function not found: ${nameOrArn}`, 404);
-    void this.options.track(this.runAsync(fn, event).catch(endsAtStop));
+    void this.options.track(this.runAsync(fn, event, runStart).catch(endsAtStop));
   }
 
   /** The Lambda `Invoke` API as the AWS endpoint receives it. */
   public async handleApi(request: LambdaInvokeRequest): Promise<LambdaInvokeResponse> {
     const event = request.payload.length ? JSON.parse(request.payload) : {};
     if (request.invocationType === 'Event') {
-      this.invokeAsync(request.functionName, event);
+      this.invokeAsync(request.functionName, event, request.runStart);
       return { status: 202, payload: '' };
     }
     if (request.invocationType === 'DryRun') {
@@ -126,7 +129,7 @@ export class LambdaService {
       return { status: 204, payload: '' };
     }
     const started = performance.now();
-    const result = await this.invoke(request.functionName, event);
+    const result = await this.invoke(request.functionName, event, request.runStart);
     this.apiCounters.syncInvocations++;
     this.apiCounters.syncWaitMs += performance.now() - started;
     return result.ok
@@ -191,7 +194,7 @@ export class LambdaService {
     return host;
   }
 
-  private async runAsync(fn: LocalFunction, event: unknown) {
+  private async runAsync(fn: LocalFunction, event: unknown, runStart: RunStart) {
     const config = this.options.invokeConfigs.find((c) => c.functionName === fn.name);
     const maxRetries = config?.maximumRetryAttempts ?? 2;
     const requestId = randomUUID();
@@ -199,7 +202,7 @@ export class LambdaService {
     let attempt = 0;
     for (; attempt <= maxRetries; attempt++) {
       if (attempt > 0) await sleep(this.options.asyncRetryDelaysMs[Math.min(attempt - 1, this.options.asyncRetryDelaysMs.length - 1)] ?? 0);
-      result = await this.invoke(fn.name, event);
+      result = await this.invoke(fn.name, event, runStart);
       if (result.ok) break;
     }
     const destination = result?.ok ? config?.onSuccessArn : config?.onFailureArn;
@@ -218,7 +221,7 @@ export class LambdaService {
       responseContext: { statusCode: 200, executedVersion: '$LATEST', ...(result.ok ? {} : { functionError: 'Unhandled' }) },
       responsePayload: result.ok ? JSON.parse(result.payload) : result.error,
     };
-    await this.options.deliverToDestination(destination, record);
+    await this.options.deliverToDestination(destination, record, runStart);
   }
 }
 

@@ -63,7 +63,28 @@ export type SandboxAnswer = ResultMessage;
 export interface Sandbox {
   busy: boolean;
   pending?: (answer: SandboxAnswer | Error) => void;
+  /** The run start (RunStart) of the invocation it runs: the calls its code makes carry it on. */
+  runStart?: RunStart;
 }
+
+/**
+ * When the run that caused a piece of work started, in `performance.now()` milliseconds: an execution's
+ * start, handed on to the invocations its tasks make and from those to the invocations their code
+ * causes (Lambda Invoke, SNS deliveries, destinations). Work with no known run (a stream batch, a call
+ * over HTTP) counts from when it arrived. Where invocations wait for a sandbox, the oldest run's goes
+ * first: under load, runs finish in the order they started instead of all together at the end, as
+ * they would on AWS, where nothing waits for a sandbox.
+ */
+export type RunStart = number;
+
+/**
+ * An invocation goes ahead only of those that arrived less than this before it: a run that keeps a
+ * function busy (a loop, a long poll) cannot hold newer runs' work back for longer.
+ */
+export const RUN_PRECEDENCE_MAX_MS = 60_000;
+
+/** An invocation waiting for a sandbox: the queue is ordered by `rank`, then by arrival. */
+interface Waiter { readonly rank: number; readonly wake: () => void }
 
 /** One invocation as a sandbox receives it: the event and Lambda's context. */
 export type SandboxRequest = Omit<InvokeMessage, 'traceHeader'>;
@@ -93,7 +114,8 @@ export function endsAtStop(error: unknown): void {
 export abstract class SandboxHost<S extends Sandbox> {
   public readonly stats: FunctionStats;
   private readonly sandboxes: S[] = [];
-  private readonly queue: (() => void)[] = [];
+  /** Invocations waiting for a sandbox, oldest run first (Waiter). */
+  private readonly queue: Waiter[] = [];
   private nextId = 1;
   private stopped = false;
 
@@ -105,9 +127,12 @@ export abstract class SandboxHost<S extends Sandbox> {
     return this.options.fn.name;
   }
 
-  /** One synchronous invocation (RequestResponse); asynchronous semantics are built on top of it. */
-  public async invoke(event: unknown): Promise<InvokeResult> {
-    const slot = await this.acquire();
+  /**
+   * One synchronous invocation (RequestResponse); asynchronous semantics are built on top of it.
+   * `runStart`: when the run that caused it started (RunStart; default: now).
+   */
+  public async invoke(event: unknown, runStart: RunStart = performance.now()): Promise<InvokeResult> {
+    const slot = await this.acquire(runStart);
     if (this.stopped) {
       // Stopped or retired meanwhile: this sandbox is ended, and the invocation is not started here.
       this.discard(slot);
@@ -132,6 +157,7 @@ export abstract class SandboxHost<S extends Sandbox> {
     };
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
+    slot.runStart = runStart;
     const outcome = await new Promise<SandboxAnswer | Error | 'timeout'>((resolve) => {
       slot.pending = resolve;
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
@@ -187,7 +213,7 @@ export abstract class SandboxHost<S extends Sandbox> {
    */
   private close() {
     this.stopped = true;
-    for (const waiter of this.queue.splice(0)) waiter();
+    for (const waiter of this.queue.splice(0)) waiter.wake();
   }
 
   /** Starts one sandbox (a cold start). It must call `forget` when it exits on its own. */
@@ -205,7 +231,7 @@ export abstract class SandboxHost<S extends Sandbox> {
     if (i >= 0) this.sandboxes.splice(i, 1);
   }
 
-  private async acquire(): Promise<S> {
+  private async acquire(runStart: RunStart): Promise<S> {
     let waitedToScaleOut = false;
     for (;;) {
       if (this.stopped) throw new HostStoppedError(this.name);
@@ -218,7 +244,7 @@ export abstract class SandboxHost<S extends Sandbox> {
         const delayMs = this.options.scaleOutDelayMs ?? 0;
         if (this.sandboxes.length > 0 && delayMs > 0 && !waitedToScaleOut) {
           waitedToScaleOut = true;
-          await this.nextRelease(delayMs);
+          await this.nextRelease(runStart, delayMs);
           continue;
         }
         const fresh = this.start();
@@ -227,16 +253,19 @@ export abstract class SandboxHost<S extends Sandbox> {
         fresh.busy = true;
         return fresh;
       }
-      await this.nextRelease();
+      await this.nextRelease(runStart);
     }
   }
 
   /** Resolves when a sandbox is released or discarded, or after `timeoutMs` (then it is no longer waiting). */
-  private nextRelease(timeoutMs?: number): Promise<void> {
+  private nextRelease(runStart: RunStart, timeoutMs?: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      const waiter = () => {
-        clearTimeout(timer);
-        resolve();
+      const waiter: Waiter = {
+        rank: Math.max(runStart, performance.now() - RUN_PRECEDENCE_MAX_MS),
+        wake: () => {
+          clearTimeout(timer);
+          resolve();
+        },
       };
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
         // Out of the queue, so that a release goes to an invocation that still waits.
@@ -244,20 +273,23 @@ export abstract class SandboxHost<S extends Sandbox> {
         if (at >= 0) this.queue.splice(at, 1);
         resolve();
       }, timeoutMs);
-      this.queue.push(waiter);
+      // After every waiter of the same rank or a lower one: a sorted insert.
+      let at = this.queue.length;
+      while (at > 0 && this.queue[at - 1].rank > waiter.rank) at--;
+      this.queue.splice(at, 0, waiter);
     });
   }
 
   private release(slot: S) {
     slot.busy = false;
     if (this.stopped) return this.discard(slot); // retired: no invocation comes for it any more
-    this.queue.shift()?.();
+    this.queue.shift()?.wake();
   }
 
   private discard(slot: S) {
     this.forget(slot);
     void this.terminate(slot);
-    this.queue.shift()?.();
+    this.queue.shift()?.wake();
   }
 }
 

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { LocalSubscription, LocalTopic } from './assembly';
 import { AwsError, escapeXml } from './aws-endpoint';
 import type { ApiCaller } from './cloudtrail';
+import type { RunStart } from './sandbox-host';
 import { FilterableAttribute, matchesFilterPolicy } from '../../../lambda/shared/filter-policy';
 
 export interface SqsAttribute { DataType: string; StringValue?: string }
@@ -24,7 +25,7 @@ export interface SnsDelivery {
 export interface SnsServiceOptions {
   readonly topics: LocalTopic[];
   readonly subscriptions: LocalSubscription[];
-  readonly invokeLambdaAsync: (functionArn: string, event: unknown) => void;
+  readonly invokeLambdaAsync: (functionArn: string, event: unknown, runStart?: RunStart) => void;
   readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, SqsAttribute>, groupId?: string, topicArn?: string) => void;
   readonly onDelivery?: (delivery: SnsDelivery) => void;
   /** Sees each successful Subscribe / Unsubscribe with its parameters as CloudTrail records them. */
@@ -53,6 +54,8 @@ export interface PublishInput {
   readonly subject?: string;
   readonly attributes?: Record<string, FilterableAttribute>;
   readonly messageGroupId?: string;
+  /** When the run that published it started (sandbox-host.ts RunStart): its Lambda deliveries carry it on. */
+  readonly runStart?: RunStart;
 }
 
 const NS = 'http://sns.amazonaws.com/doc/2010-03-31/';
@@ -158,7 +161,7 @@ export class SnsService {
             EventSubscriptionArn: subscription.arn,
             Sns: { ...envelope, SigningCertUrl: 'LOCAL', UnsubscribeUrl: 'LOCAL', MessageAttributes: attributes },
           }],
-        });
+        }, input.runStart);
       } else if (subscription.protocol === 'sqs') {
         const body = subscription.rawMessageDelivery
           ? input.message
@@ -177,7 +180,7 @@ export class SnsService {
   }
 
   /** The SNS Query API (the subset handlers and plugin registration use), called by `caller`. */
-  public async handleQuery(params: URLSearchParams, caller?: ApiCaller): Promise<string> {
+  public async handleQuery(params: URLSearchParams, caller?: ApiCaller, runStart?: RunStart): Promise<string> {
     const action = params.get('Action');
     switch (action) {
       case 'Publish': {
@@ -188,6 +191,7 @@ export class SnsService {
           subject: params.get('Subject') ?? undefined,
           attributes: queryAttributes(params, 'MessageAttributes'),
           messageGroupId: params.get('MessageGroupId') ?? undefined,
+          runStart,
         });
         return response('Publish', `<MessageId>${id}</MessageId>`);
       }
@@ -203,6 +207,7 @@ export class SnsService {
             subject: params.get(`${prefix}.Subject`) ?? undefined,
             attributes: queryAttributes(params, `${prefix}.MessageAttributes`),
             messageGroupId: params.get(`${prefix}.MessageGroupId`) ?? undefined,
+            runStart,
           });
         }
         // AWS: the whole batch, not each entry, must fit in 256 KiB.

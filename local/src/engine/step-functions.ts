@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { LocalStateMachine } from './assembly';
 import { AwsError } from './aws-endpoint';
 import type { InvokeResult } from './function-host';
+import type { RunStart } from './sandbox-host';
 import { stepFunctionsLibrary } from './step-functions-library';
 import { packageVersion, rememberValidated, wasValidated } from './validated-definitions';
 
@@ -38,6 +39,8 @@ export interface Execution {
   cause?: string;
   stopDate?: Date;
   readonly parentExecutionArn?: string;
+  /** When its run started (sandbox-host.ts RunStart): its own start, or a nested execution's parent's run start. */
+  readonly runStart: RunStart;
   /** Resolves when the execution stops (never rejects). */
   readonly done: Promise<Execution>;
   abort?: () => void;
@@ -58,8 +61,9 @@ export interface StepFunctionsOptions {
   readonly stateMachines: LocalStateMachine[];
   readonly region: string;
   readonly account: string;
-  readonly invokeLambda: (functionNameOrArn: string, payload: unknown) => Promise<InvokeResult>;
-  readonly invokeLambdaAsync: (functionNameOrArn: string, payload: unknown) => void;
+  /** `runStart`: when the execution's run started (sandbox-host.ts RunStart). */
+  readonly invokeLambda: (functionNameOrArn: string, payload: unknown, runStart: RunStart) => Promise<InvokeResult>;
+  readonly invokeLambdaAsync: (functionNameOrArn: string, payload: unknown, runStart: RunStart) => void;
   /** Wait before every task retry instead of the state's Retry interval (EngineOptions.retryIntervalMs). */
   readonly retryIntervalMs?: number;
   /** Calls another local service (`sns`, `sqs`, `dynamodb`, ...) the way the SDK would. */
@@ -154,6 +158,7 @@ export class StepFunctionsService {
       startDate: new Date(),
       status: 'RUNNING',
       parentExecutionArn,
+      runStart: (parentExecutionArn ? this.executions.get(parentExecutionArn)?.runStart : undefined) ?? performance.now(),
       done: new Promise((resolve) => { finish = resolve; }),
     };
     this.executions.set(executionArn, execution);
@@ -341,13 +346,13 @@ export class StepFunctionsService {
   private async integration(execution: Execution, service: string, action: string, pattern: string, input: any, task: TaskInfo): Promise<unknown> {
     const denied = this.options.authorizeTask?.(execution.stateMachineArn, { service, action, pattern, input });
     if (denied) throw new StatesError(denied.error, denied.cause);
-    if (service === 'lambda-function') return lambdaPayload(await this.options.invokeLambda(action, input));
+    if (service === 'lambda-function') return lambdaPayload(await this.options.invokeLambda(action, input, execution.runStart));
     if (service === 'lambda' && action === 'invoke') {
       if (input.InvocationType === 'Event') {
-        this.options.invokeLambdaAsync(input.FunctionName, input.Payload ?? {});
+        this.options.invokeLambdaAsync(input.FunctionName, input.Payload ?? {}, execution.runStart);
         return { StatusCode: 202, Payload: '' };
       }
-      const result = await this.options.invokeLambda(input.FunctionName, input.Payload ?? {});
+      const result = await this.options.invokeLambda(input.FunctionName, input.Payload ?? {}, execution.runStart);
       return { ExecutedVersion: '$LATEST', Payload: lambdaPayload(result), StatusCode: 200, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: result.requestId } };
     }
     if (service === 'states' && action === 'startExecution') {
