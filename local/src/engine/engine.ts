@@ -58,7 +58,10 @@ export interface LocalEngineOptions {
   readonly dynamodbEndpoint?: string;
   /** Function logs: dropped (kept in memory, see `logs()`), printed to stderr, or given to a callback. @default 'silent' */
   readonly logs?: 'silent' | 'inherit' | ((functionName: string, line: string) => void);
-  /** Workers (warm containers) per function at most; more concurrent invocations queue. @default 8 */
+  /**
+   * Workers (warm containers) per function at most; more concurrent invocations queue, the oldest
+   * run's first (its Step Functions execution's start; see local/README.md, Speed). @default 8
+   */
   readonly maxWorkersPerFunction?: number;
   /**
    * How long an invocation that finds all of its function's warm sandboxes busy waits for one to

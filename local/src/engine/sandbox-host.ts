@@ -83,8 +83,12 @@ export type RunStart = number;
  */
 export const RUN_PRECEDENCE_MAX_MS = 60_000;
 
-/** An invocation waiting for a sandbox: the queue is ordered by `rank`, then by arrival. */
-interface Waiter { readonly rank: number; readonly wake: () => void }
+/**
+ * An invocation waiting for a sandbox: the queue is ordered by `rank` (its run start, at most
+ * RUN_PRECEDENCE_MAX_MS before its arrival), then by arrival. `wake` hands it a released sandbox, or
+ * none (see `nextRelease`).
+ */
+interface Waiter<S> { readonly rank: number; readonly wake: (slot: S | undefined) => void }
 
 /** One invocation as a sandbox receives it: the event and Lambda's context. */
 export type SandboxRequest = Omit<InvokeMessage, 'traceHeader'>;
@@ -115,7 +119,7 @@ export abstract class SandboxHost<S extends Sandbox> {
   public readonly stats: FunctionStats;
   private readonly sandboxes: S[] = [];
   /** Invocations waiting for a sandbox, oldest run first (Waiter). */
-  private readonly queue: Waiter[] = [];
+  private readonly queue: Waiter<S>[] = [];
   private nextId = 1;
   private stopped = false;
 
@@ -213,7 +217,7 @@ export abstract class SandboxHost<S extends Sandbox> {
    */
   private close() {
     this.stopped = true;
-    for (const waiter of this.queue.splice(0)) waiter.wake();
+    for (const waiter of this.queue.splice(0)) waiter.wake(undefined);
   }
 
   /** Starts one sandbox (a cold start). It must call `forget` when it exits on its own. */
@@ -232,6 +236,7 @@ export abstract class SandboxHost<S extends Sandbox> {
   }
 
   private async acquire(runStart: RunStart): Promise<S> {
+    const rank = Math.max(runStart, performance.now() - RUN_PRECEDENCE_MAX_MS);
     let waitedToScaleOut = false;
     for (;;) {
       if (this.stopped) throw new HostStoppedError(this.name);
@@ -244,7 +249,8 @@ export abstract class SandboxHost<S extends Sandbox> {
         const delayMs = this.options.scaleOutDelayMs ?? 0;
         if (this.sandboxes.length > 0 && delayMs > 0 && !waitedToScaleOut) {
           waitedToScaleOut = true;
-          await this.nextRelease(runStart, delayMs);
+          const handed = await this.nextRelease(rank, delayMs);
+          if (handed) return handed;
           continue;
         }
         const fresh = this.start();
@@ -253,43 +259,53 @@ export abstract class SandboxHost<S extends Sandbox> {
         fresh.busy = true;
         return fresh;
       }
-      await this.nextRelease(runStart);
+      const handed = await this.nextRelease(rank);
+      if (handed) return handed;
     }
   }
 
-  /** Resolves when a sandbox is released or discarded, or after `timeoutMs` (then it is no longer waiting). */
-  private nextRelease(runStart: RunStart, timeoutMs?: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const waiter: Waiter = {
-        rank: Math.max(runStart, performance.now() - RUN_PRECEDENCE_MAX_MS),
-        wake: () => {
+  /**
+   * Resolves with the sandbox released to this invocation (busy already), or with none when a
+   * sandbox was discarded (room for a new one), the host stopped, or `timeoutMs` passed (then it is
+   * no longer waiting).
+   */
+  private nextRelease(rank: number, timeoutMs?: number): Promise<S | undefined> {
+    return new Promise<S | undefined>((resolve) => {
+      const waiter: Waiter<S> = {
+        rank,
+        wake: (slot) => {
           clearTimeout(timer);
-          resolve();
+          resolve(slot);
         },
       };
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
         // Out of the queue, so that a release goes to an invocation that still waits.
         const at = this.queue.indexOf(waiter);
         if (at >= 0) this.queue.splice(at, 1);
-        resolve();
+        resolve(undefined);
       }, timeoutMs);
       // After every waiter of the same rank or a lower one: a sorted insert.
       let at = this.queue.length;
-      while (at > 0 && this.queue[at - 1].rank > waiter.rank) at--;
+      while (at > 0 && this.queue[at - 1].rank > rank) at--;
       this.queue.splice(at, 0, waiter);
     });
   }
 
   private release(slot: S) {
-    slot.busy = false;
-    if (this.stopped) return this.discard(slot); // retired: no invocation comes for it any more
-    this.queue.shift()?.wake();
+    if (this.stopped) {
+      slot.busy = false;
+      return this.discard(slot); // retired: no invocation comes for it any more
+    }
+    // Handed over still busy, so that no invocation arriving before the waiter resumes takes it.
+    const next = this.queue.shift();
+    if (next) next.wake(slot);
+    else slot.busy = false;
   }
 
   private discard(slot: S) {
     this.forget(slot);
     void this.terminate(slot);
-    this.queue.shift()?.wake();
+    this.queue.shift()?.wake(undefined);
   }
 }
 
