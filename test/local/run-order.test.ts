@@ -7,8 +7,8 @@
  * finished together at the end.
  *
  * Each case: `Work` has one sandbox (reserved concurrency 1) and takes 600 ms. The "old" run asks for
- * Work twice, one after the other; three "new" runs, started 50 ms after it, ask for Work once each
- * and queue while old's first call runs. Old's second call comes while they wait (or just after the
+ * Work twice, one after the other; three "new" runs, started once old's first call runs, ask for
+ * Work once each and queue while it runs. Old's second call comes while they wait (or just after the
  * first of them took the sandbox): it must run before the second and third new runs. First come,
  * first served ran it last.
  */
@@ -16,7 +16,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
-import { inlineFunction, loggedRecords, newStack, startTestEngine } from './support';
+import { eventually, inlineFunction, loggedRecords, newStack, startTestEngine } from './support';
 import type { LocalEngine } from '../../local/src';
 
 /** Logs which call it runs, then takes 600 ms (a record as Powertools would write it). */
@@ -100,7 +100,8 @@ async function workOrder(path: Path): Promise<string[]> {
     await Promise.all(warm.map((execution) => execution.result()));
     await engine.idle();
     const old = engine.startExecution(stateMachine, input(path, 'old', 2));
-    await new Promise((r) => setTimeout(r, 50));
+    // The new runs start once old's first call runs, however slow the machine.
+    await eventually(() => loggedRecords(engine, work, 'work').some((r) => r.run === 'old'), 15_000, "old's first call");
     const runs = ['new1', 'new2', 'new3'].map((run) => engine.startExecution(stateMachine, input(path, run, 1)));
     const results = await Promise.all([old, ...runs].map((execution) => execution.result()));
     expect(results.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);

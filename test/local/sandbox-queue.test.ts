@@ -1,6 +1,7 @@
 /**
  * The order in which invocations waiting for a function's sandbox get one (sandbox-host.ts): the
- * oldest run first, and no run more than RUN_PRECEDENCE_MAX_MS ahead of later arrivals.
+ * oldest run first, a released sandbox handed to the next waiter, and no run more than
+ * RUN_PRECEDENCE_MAX_MS ahead of later arrivals.
  *
  * This is the one test of the queue without real sandboxes: the cap is a minute of the clock, which
  * only a fake clock (Jest's, which includes `performance.now()`) passes in a test. The host below
@@ -10,7 +11,7 @@
 import type { LocalFunction } from '../../local/src/engine/assembly';
 import { RUN_PRECEDENCE_MAX_MS, Sandbox, SandboxHost, SandboxRequest } from '../../local/src/engine/sandbox-host';
 
-interface Call { readonly name: string; finish(): void }
+interface Call { readonly name: string; finished: boolean; finish(): void }
 
 /** A host of one sandbox whose invocations end when the test calls `finish` on them. */
 class ManualHost extends SandboxHost<Sandbox> {
@@ -26,10 +27,15 @@ class ManualHost extends SandboxHost<Sandbox> {
   }
 
   protected send(slot: Sandbox, request: SandboxRequest): void {
-    this.started.push({
+    const call: Call = {
       name: String((request.event as { name: string }).name),
-      finish: () => slot.pending?.({ id: request.id, ok: true, payload: '{}', durationMs: 1 }),
-    });
+      finished: false,
+      finish: () => {
+        call.finished = true;
+        slot.pending?.({ id: request.id, ok: true, payload: '{}', durationMs: 1 });
+      },
+    };
+    this.started.push(call);
   }
 
   protected async terminate(): Promise<void> {}
@@ -40,7 +46,9 @@ class ManualHost extends SandboxHost<Sandbox> {
 
   /** Ends the invocation running now and lets the next one start. */
   public async finishCurrent(): Promise<void> {
-    this.started[this.started.length - 1].finish();
+    const current = this.started[this.started.length - 1];
+    if (!current || current.finished) throw new Error('no invocation is running');
+    current.finish();
     await flush();
   }
 
@@ -75,6 +83,23 @@ describe('invocations waiting for a sandbox', () => {
     for (let i = 0; i < 3; i++) await host.finishCurrent();
     expect(host.names()).toEqual(['running', 'old run', 'oldest run, arriving last', 'old run, later call', 'new run']);
     await host.finishCurrent();
+    expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
+  });
+
+  test('a released sandbox goes to the next waiter, not to an invocation arriving before that waiter resumes', async () => {
+    const host = new ManualHost();
+    const now = performance.now();
+    const done = [host.invoke({ name: 'running' }, now), host.invoke({ name: 'waiting' }, now)];
+    await flush();
+    host.started[0].finish();
+    // One turn: the host has released the sandbox (its invocation went on), the waiter has not resumed yet.
+    await Promise.resolve();
+    done.push(host.invoke({ name: 'newcomer' }, now));
+    await flush();
+    expect(host.names()).toEqual(['running', 'waiting']);
+    await host.finishCurrent();
+    await host.finishCurrent();
+    expect(host.names()).toEqual(['running', 'waiting', 'newcomer']);
     expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
   });
 

@@ -26,7 +26,8 @@ export interface LambdaServiceOptions {
   readonly asyncRetryDelaysMs: number[];
   readonly onLog: (functionName: string, line: string) => void;
   /** Sends a destination record to an SQS queue, SNS topic or Lambda function ARN. */
-  readonly deliverToDestination: (arn: string, record: unknown, runStart: RunStart) => Promise<void>;
+  /** `runStart`: the run of the invocation whose record it is (sandbox-host.ts RunStart; default: arrival). */
+  readonly deliverToDestination: (arn: string, record: unknown, runStart?: RunStart) => Promise<void>;
   readonly track: <T>(work: Promise<T>) => Promise<T>;
   /** Where runtimes write their own files (the Python bootstrap). */
   readonly tempRoot: string;

@@ -63,7 +63,10 @@ export type SandboxAnswer = ResultMessage;
 export interface Sandbox {
   busy: boolean;
   pending?: (answer: SandboxAnswer | Error) => void;
-  /** The run start (RunStart) of the invocation it runs: the calls its code makes carry it on. */
+  /**
+   * The run start (RunStart) of the invocation it runs or ran last: the calls its code makes carry it
+   * on (a call a finished invocation left running gets the next one's).
+   */
   runStart?: RunStart;
 }
 
@@ -86,7 +89,7 @@ export const RUN_PRECEDENCE_MAX_MS = 60_000;
 /**
  * An invocation waiting for a sandbox: the queue is ordered by `rank` (its run start, at most
  * RUN_PRECEDENCE_MAX_MS before its arrival), then by arrival. `wake` hands it a released sandbox, or
- * none (see `nextRelease`).
+ * none (see `waitForSandbox`).
  */
 interface Waiter<S> { readonly rank: number; readonly wake: (slot: S | undefined) => void }
 
@@ -249,7 +252,7 @@ export abstract class SandboxHost<S extends Sandbox> {
         const delayMs = this.options.scaleOutDelayMs ?? 0;
         if (this.sandboxes.length > 0 && delayMs > 0 && !waitedToScaleOut) {
           waitedToScaleOut = true;
-          const handed = await this.nextRelease(rank, delayMs);
+          const handed = await this.waitForSandbox(rank, delayMs);
           if (handed) return handed;
           continue;
         }
@@ -259,7 +262,7 @@ export abstract class SandboxHost<S extends Sandbox> {
         fresh.busy = true;
         return fresh;
       }
-      const handed = await this.nextRelease(rank);
+      const handed = await this.waitForSandbox(rank);
       if (handed) return handed;
     }
   }
@@ -269,7 +272,7 @@ export abstract class SandboxHost<S extends Sandbox> {
    * sandbox was discarded (room for a new one), the host stopped, or `timeoutMs` passed (then it is
    * no longer waiting).
    */
-  private nextRelease(rank: number, timeoutMs?: number): Promise<S | undefined> {
+  private waitForSandbox(rank: number, timeoutMs?: number): Promise<S | undefined> {
     return new Promise<S | undefined>((resolve) => {
       const waiter: Waiter<S> = {
         rank,

@@ -25,6 +25,7 @@ export interface SnsDelivery {
 export interface SnsServiceOptions {
   readonly topics: LocalTopic[];
   readonly subscriptions: LocalSubscription[];
+  /** `runStart`: the publisher's run (sandbox-host.ts RunStart; default: arrival). */
   readonly invokeLambdaAsync: (functionArn: string, event: unknown, runStart?: RunStart) => void;
   readonly sendToQueue: (queueArn: string, body: string, attributes: Record<string, SqsAttribute>, groupId?: string, topicArn?: string) => void;
   readonly onDelivery?: (delivery: SnsDelivery) => void;
