@@ -47,8 +47,14 @@ export interface EndpointResponse {
 }
 
 export type JsonHandler = (operation: string, body: any) => Promise<unknown>;
-/** The SNS Query API; `caller`: who CloudTrail names for a management call. */
-export type QueryHandler = (params: URLSearchParams, caller?: ApiCaller, runStart?: RunStart) => Promise<string>;
+/**
+ * What the endpoint knows of a call besides its content: who signed it (`caller`, whom CloudTrail
+ * names for a management call; none: the engine's local credentials) and the run it belongs to
+ * (`runStart`, handed on to what the call invokes; none: it counts from its arrival).
+ */
+export interface CallContext { readonly caller?: ApiCaller; readonly runStart?: RunStart }
+/** The SNS Query API. */
+export type QueryHandler = (params: URLSearchParams, context: CallContext) => Promise<string>;
 export interface LambdaInvokeRequest { functionName: string; invocationType: string; payload: string; qualifier?: string; runStart?: RunStart }
 export interface LambdaInvokeResponse { status: number; payload: string; functionError?: string; executedVersion?: string }
 export type LambdaHandler = (request: LambdaInvokeRequest) => Promise<LambdaInvokeResponse>;
@@ -257,7 +263,7 @@ export class AwsEndpoint {
     if (params.has('Action')) {
       try {
         this.authorize(request, { service: 'sns', operation: params.get('Action')!, body: Object.fromEntries(params) });
-        const xml = await this.options.sns(params, this.callerOf(request), request.runStart);
+        const xml = await this.options.sns(params, { caller: this.callerOf(request), runStart: request.runStart });
         return { status: 200, headers: { 'content-type': 'text/xml' }, body: xml };
       } catch (e) {
         return queryError(e instanceof AwsError ? e : new AwsError('InternalError', String(e), 500));

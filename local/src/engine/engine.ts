@@ -282,7 +282,7 @@ export class LocalEngine extends EventEmitter {
         parse: (request) => LambdaApi.parse(request),
         handle: (request, caller) => this.lambdaApi.handle(request, caller),
       },
-      sns: (params, caller, runStart) => this.sns.handleQuery(params, caller, runStart),
+      sns: (params, context) => this.sns.handleQuery(params, context),
       lambda: (request) => this.lambda.handleApi(request),
       dynamodbUrl: () => this.dynamodbUrl,
       dynamodbFaults: this.dynamodbFaults,

@@ -92,9 +92,9 @@ export class LambdaService {
 
   /**
    * Invokes synchronously (RequestResponse). Unknown functions are a `ResourceNotFoundException`.
-   * `runStart`: when the run that caused it started (sandbox-host.ts RunStart; default: now).
+   * `runStart`: when the run that caused it started (sandbox-host.ts RunStart; none: its arrival).
    */
-  public async invoke(nameOrArn: string, event: unknown, runStart: RunStart = performance.now()): Promise<InvokeResult> {
+  public async invoke(nameOrArn: string, event: unknown, runStart?: RunStart): Promise<InvokeResult> {
     const fn = this.functionFor(nameOrArn);
     if (!fn) throw new AwsError('ResourceNotFoundException', `Function not found: ${nameOrArn}`, 404);
     if (this.stopped) throw new HostStoppedError(fn.name); // no new host after the stop
@@ -112,7 +112,7 @@ export class LambdaService {
   }
 
   /** Queues an asynchronous (Event) invocation: retried on error, then sent to its destinations. */
-  public invokeAsync(nameOrArn: string, event: unknown, runStart: RunStart = performance.now()): void {
+  public invokeAsync(nameOrArn: string, event: unknown, runStart?: RunStart): void {
     const fn = this.functionFor(nameOrArn);
     if (!fn) throw new AwsError('ResourceNotFoundException', `Function not found: ${nameOrArn}`, 404);
     void this.options.track(this.runAsync(fn, event, runStart).catch(endsAtStop));
@@ -195,7 +195,7 @@ export class LambdaService {
     return host;
   }
 
-  private async runAsync(fn: LocalFunction, event: unknown, runStart: RunStart) {
+  private async runAsync(fn: LocalFunction, event: unknown, runStart: RunStart | undefined) {
     const config = this.options.invokeConfigs.find((c) => c.functionName === fn.name);
     const maxRetries = config?.maximumRetryAttempts ?? 2;
     const requestId = randomUUID();

@@ -136,7 +136,7 @@ export abstract class SandboxHost<S extends Sandbox> {
 
   /**
    * One synchronous invocation (RequestResponse); asynchronous semantics are built on top of it.
-   * `runStart`: when the run that caused it started (RunStart; default: now).
+   * `runStart`: when the run that caused it started (RunStart; none: now, its arrival).
    */
   public async invoke(event: unknown, runStart: RunStart = performance.now()): Promise<InvokeResult> {
     const slot = await this.acquire(runStart);

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { LocalSubscription, LocalTopic } from './assembly';
-import { AwsError, escapeXml } from './aws-endpoint';
+import { AwsError, CallContext, escapeXml } from './aws-endpoint';
 import type { ApiCaller } from './cloudtrail';
 import type { RunStart } from './sandbox-host';
 import { FilterableAttribute, matchesFilterPolicy } from '../../../lambda/shared/filter-policy';
@@ -180,8 +180,9 @@ export class SnsService {
     return messageId;
   }
 
-  /** The SNS Query API (the subset handlers and plugin registration use), called by `caller`. */
-  public async handleQuery(params: URLSearchParams, caller?: ApiCaller, runStart?: RunStart): Promise<string> {
+  /** The SNS Query API (the subset handlers and plugin registration use). */
+  public async handleQuery(params: URLSearchParams, context: CallContext = {}): Promise<string> {
+    const { caller, runStart } = context;
     const action = params.get('Action');
     switch (action) {
       case 'Publish': {
