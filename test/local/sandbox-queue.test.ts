@@ -3,26 +3,37 @@
  * oldest run first, a released sandbox handed to the next waiter, and no run more than
  * RUN_PRECEDENCE_MAX_MS ahead of later arrivals.
  *
- * This is the one test of the queue without real sandboxes: the cap is a minute of the clock, which
- * only a fake clock (Jest's, which includes `performance.now()`) passes in a test. The host below
- * runs nothing; an invocation ends when the test says. What real sandboxes do with the order is
- * checked by run-order.test.ts with the engine.
+ * And when invocations that wait start another sandbox, decided every `scaleOutDelayMs`: when the
+ * busy ones ended nothing meanwhile, or a core idled (SPARE_CPU_SHARE).
+ *
+ * These are the tests of the queue without real sandboxes: the cap is a minute of the clock, which
+ * only a fake clock (Jest's, which includes `performance.now()`) passes in a test, and whether a core
+ * idled is the machine's, which a test cannot hold still while other test files run: the host below
+ * runs nothing (an invocation ends when the test says) and reads CPU times the test gives it. What
+ * real sandboxes do is checked with the engine: the order by run-order.test.ts, scaling out on busy
+ * cores by sandbox-scale-out.test.ts.
  */
 import type { LocalFunction } from '../../local/src/engine/assembly';
 import { RUN_PRECEDENCE_MAX_MS, Sandbox, SandboxHost, SandboxRequest } from '../../local/src/engine/sandbox-host';
+import type { CpuTimes } from '../../local/src/engine/spare-cpu';
 
 interface Call { readonly name: string; finished: boolean; finish(): void }
 
-/** A host of one sandbox whose invocations end when the test calls `finish` on them. */
+/**
+ * A host (one sandbox unless told otherwise) whose invocations end when the test calls `finish` on
+ * them; `sandboxesStarted` counts its cold starts.
+ */
 class ManualHost extends SandboxHost<Sandbox> {
   public readonly started: Call[] = [];
+  public sandboxesStarted = 0;
 
-  constructor() {
+  constructor(options: { maxWorkers?: number; scaleOutDelayMs?: number; cpuTimes?: () => CpuTimes } = {}) {
     const fn = { name: 'queue-test', arn: 'arn:aws:lambda:us-east-1:000000000000:function:queue-test', memoryMb: 128, timeoutSeconds: 900 } as LocalFunction;
-    super({ fn, entry: { file: 'none', exportName: 'handler' }, environment: {}, maxWorkers: 1, onLog: () => undefined });
+    super({ fn, entry: { file: 'none', exportName: 'handler' }, environment: {}, maxWorkers: 1, onLog: () => undefined, ...options });
   }
 
   protected start(): Sandbox {
+    this.sandboxesStarted++;
     return { busy: false };
   }
 
@@ -55,6 +66,26 @@ class ManualHost extends SandboxHost<Sandbox> {
   public names(): string[] {
     return this.started.map((c) => c.name);
   }
+
+  /** Ends the named invocation. */
+  public async finish(name: string): Promise<void> {
+    const call = this.started.find((c) => c.name === name && !c.finished);
+    if (!call) throw new Error(`${name} is not running`);
+    call.finish();
+    await flush();
+  }
+}
+
+/**
+ * The machine's CPU times as a test sets them: every millisecond of the fake clock adds 2 ms of
+ * core time (2 cores), of which `idleShare` idled.
+ */
+function machine(idleShare: number): () => CpuTimes {
+  const t0 = performance.now();
+  return () => {
+    const total = 2 * (performance.now() - t0);
+    return { total, idle: total * idleShare };
+  };
 }
 
 /** Lets every pending promise continuation run (fake timers do not stop microtasks). */
@@ -118,6 +149,78 @@ describe('invocations waiting for a sandbox', () => {
     for (let i = 0; i < 3; i++) await host.finishCurrent();
     expect(host.names()).toEqual(['running', 'older run, within the minute', 'waiting since t0', 'older run, after the minute']);
     await host.finishCurrent();
+    expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
+  });
+});
+
+describe('an invocation that waited for a sandbox', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  /**
+   * One sandbox runs `running`; three invocations wait, older runs first. 60 ms later `running`
+   * ends and its sandbox goes to `old`; at 100 ms the other two have waited scaleOutDelayMs.
+   */
+  async function waitersAfterAnEnd(idleShare: number) {
+    const host = new ManualHost({ maxWorkers: 4, scaleOutDelayMs: 100, cpuTimes: machine(idleShare) });
+    const now = performance.now();
+    const done = [host.invoke({ name: 'running' }, now)];
+    await flush();
+    done.push(host.invoke({ name: 'old' }, now - 30), host.invoke({ name: 'older' }, now - 20), host.invoke({ name: 'new' }, now));
+    await flush();
+    jest.advanceTimersByTime(60);
+    await host.finish('running');
+    expect(host.names()).toEqual(['running', 'old']);
+    jest.advanceTimersByTime(40);
+    await flush();
+    return { host, done };
+  }
+
+  test('waits on while its function keeps ending invocations and no core idles: no other sandbox', async () => {
+    const { host, done } = await waitersAfterAnEnd(0.1);
+    expect(host.sandboxesStarted).toBe(1);
+    // And so every 100 ms while they keep ending: the next end hands the sandbox on, oldest run first.
+    jest.advanceTimersByTime(50);
+    await host.finish('old');
+    expect(host.names()).toEqual(['running', 'old', 'older']);
+    jest.advanceTimersByTime(50);
+    await flush();
+    expect(host.sandboxesStarted).toBe(1);
+    await host.finish('older');
+    expect(host.names()).toEqual(['running', 'old', 'older', 'new']);
+    await host.finish('new');
+    expect(host.sandboxesStarted).toBe(1);
+    expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
+  });
+
+  test('starts another sandbox for each core that idled meanwhile', async () => {
+    // Half of 2 cores' time idled: one core, one more sandbox now and, as long as it idles, every 100 ms.
+    const { host, done } = await waitersAfterAnEnd(0.5);
+    expect(host.sandboxesStarted).toBe(2);
+    expect(host.names()).toEqual(['running', 'old', 'older']);
+    jest.advanceTimersByTime(100);
+    await flush();
+    expect(host.sandboxesStarted).toBe(3);
+    expect(host.names()).toEqual(['running', 'old', 'older', 'new']);
+    for (const name of ['old', 'older', 'new']) await host.finish(name);
+    expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
+  });
+
+  test('starts another sandbox when the busy ones ended nothing meanwhile (they sleep, or wait on this function), however busy the cores', async () => {
+    const host = new ManualHost({ maxWorkers: 4, scaleOutDelayMs: 100, cpuTimes: machine(0) });
+    const now = performance.now();
+    const done = [host.invoke({ name: 'sleeping' }, now)];
+    await flush();
+    done.push(host.invoke({ name: 'waiting' }, now));
+    jest.advanceTimersByTime(99);
+    await flush();
+    expect(host.sandboxesStarted).toBe(1);
+    jest.advanceTimersByTime(1);
+    await flush();
+    expect(host.sandboxesStarted).toBe(2);
+    expect(host.names()).toEqual(['sleeping', 'waiting']);
+    await host.finish('waiting');
+    await host.finish('sleeping');
     expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
   });
 });

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { LocalFunction } from './assembly';
 import type { EndpointRequest, EndpointResponse } from './aws-endpoint';
 import type { InvokeMessage, LambdaError, ResultMessage } from './function-worker';
+import { CpuTimes, cpuTimes, idleShare } from './spare-cpu';
 
 export type InvokeResult =
   | { ok: true; payload: string; requestId: string; durationMs: number }
@@ -46,6 +47,11 @@ export interface FunctionHostOptions {
    * another (0: at once, as Lambda scales out). See LocalEngineOptions.scaleOutDelayMs.
    */
   readonly scaleOutDelayMs?: number;
+  /**
+   * The machine's CPU times, read to tell whether a core idled while an invocation waited for a
+   * sandbox (spare-cpu.ts). @default cpuTimes (the kernel's per-core counters)
+   */
+  readonly cpuTimes?: () => CpuTimes;
   readonly onLog: (functionName: string, line: string) => void;
   /** The engine clock's offset from real time (ms, element 0, shared memory): the code's `Date` follows it. */
   readonly clockOffset?: Float64Array;
@@ -87,11 +93,26 @@ export type RunStart = number;
 export const RUN_PRECEDENCE_MAX_MS = 60_000;
 
 /**
+ * The share of the machine's CPU time that idled during an invocation's wait for a sandbox, from
+ * which it starts another sandbox although the busy ones keep ending invocations.
+ */
+export const SPARE_CPU_SHARE = 0.25;
+
+/**
+ * The fewest sandboxes of a function that may run at once when the cores are all in use: two, so
+ * that one computes while the other waits for an answer to a call.
+ */
+export const BUSY_LIMIT_FLOOR = 2;
+
+/**
  * An invocation waiting for a sandbox: the queue is ordered by `rank` (its run start, at most
  * RUN_PRECEDENCE_MAX_MS before its arrival), then by arrival. `wake` hands it a released sandbox, or
  * none (see `waitForSandbox`).
  */
-interface Waiter<S> { readonly rank: number; readonly wake: (slot: S | undefined) => void }
+interface Waiter<S> { readonly rank: number; readonly wake: (slot: S | typeof SCALE_OUT | undefined) => void }
+
+/** What wakes a waiting invocation that may run beside its function's busy sandboxes (armScaleOutTick). */
+const SCALE_OUT = 'scale-out';
 
 /** One invocation as a sandbox receives it: the event and Lambda's context. */
 export type SandboxRequest = Omit<InvokeMessage, 'traceHeader'>;
@@ -125,9 +146,22 @@ export abstract class SandboxHost<S extends Sandbox> {
   private readonly queue: Waiter<S>[] = [];
   private nextId = 1;
   private stopped = false;
+  /** Invocations that ended (answered, failed, timed out): whether the busy sandboxes get anywhere. */
+  private endedInvocations = 0;
+  /**
+   * How many sandboxes may run invocations at once (with `scaleOutDelayMs` > 0): it rises with what
+   * runs, and falls after waits that showed every core in use while the function kept going.
+   */
+  private busyLimit = 1;
+  /** Set while invocations wait (adaptive scaling): the next decision (armScaleOutTick). */
+  private scaleOutTimer?: NodeJS.Timeout;
 
   constructor(protected readonly options: FunctionHostOptions) {
     this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, timerWaitMs: 0, cpuMs: 0, memoryMb: options.fn.memoryMb };
+  }
+
+  private get cpuTimes(): () => CpuTimes {
+    return this.options.cpuTimes ?? cpuTimes;
   }
 
   public get name(): string {
@@ -173,6 +207,7 @@ export abstract class SandboxHost<S extends Sandbox> {
     clearTimeout(timer);
     slot.pending = undefined;
     this.stats.invocations++;
+    this.endedInvocations++;
     let result: InvokeResult;
     if (outcome === 'timeout') {
       // Lambda stops the sandbox on timeout; the next invocation gets a fresh one (cold start).
@@ -220,6 +255,7 @@ export abstract class SandboxHost<S extends Sandbox> {
    */
   private close() {
     this.stopped = true;
+    clearTimeout(this.scaleOutTimer);
     for (const waiter of this.queue.splice(0)) waiter.wake(undefined);
   }
 
@@ -240,57 +276,84 @@ export abstract class SandboxHost<S extends Sandbox> {
 
   private async acquire(runStart: RunStart): Promise<S> {
     const rank = Math.max(runStart, performance.now() - RUN_PRECEDENCE_MAX_MS);
-    let waitedToScaleOut = false;
+    /** `scaleOutDelayMs: 0` scales out at once, as Lambda does: no limit below maxWorkers, no decisions. */
+    const adaptive = this.adaptive;
+    /** Set when a decision (scaleOutTick) let this invocation run beside the busy sandboxes. */
+    let scaleOut = false;
     for (;;) {
       if (this.stopped) throw new HostStoppedError(this.name);
-      const idle = this.sandboxes.find((s) => !s.busy);
-      if (idle) {
-        idle.busy = true;
-        return idle;
-      }
-      if (this.sandboxes.length < this.options.maxWorkers) {
-        const delayMs = this.options.scaleOutDelayMs ?? 0;
-        if (this.sandboxes.length > 0 && delayMs > 0 && !waitedToScaleOut) {
-          waitedToScaleOut = true;
-          const handed = await this.waitForSandbox(rank, delayMs);
-          if (handed) return handed;
-          continue;
-        }
+      const mayRunMore = !adaptive || scaleOut || this.busyCount() < this.busyLimit;
+      const idle = mayRunMore ? this.sandboxes.find((s) => !s.busy) : undefined;
+      if (idle) return this.take(idle);
+      if (this.sandboxes.length < this.options.maxWorkers && (!adaptive || scaleOut || this.sandboxes.length === 0)) {
         const fresh = this.start();
         this.stats.coldStarts++;
         this.sandboxes.push(fresh);
-        fresh.busy = true;
-        return fresh;
+        return this.take(fresh);
       }
-      const handed = await this.waitForSandbox(rank);
-      if (handed) return handed;
+      if (adaptive) this.armScaleOutTick();
+      const woken = await this.waitForSandbox(rank);
+      if (woken === SCALE_OUT) scaleOut = true;
+      else if (woken) return woken;
     }
   }
 
+  private get adaptive(): boolean {
+    return (this.options.scaleOutDelayMs ?? 0) > 0;
+  }
+
   /**
-   * Resolves with the sandbox released to this invocation (busy already), or with none when a
-   * sandbox was discarded (room for a new one), the host stopped, or `timeoutMs` passed (then it is
-   * no longer waiting).
+   * While invocations wait, every `scaleOutDelayMs` decides whether more sandboxes should run at
+   * once. Yes where it helps: the busy ones ended nothing meanwhile (they sleep, or wait on something
+   * outside or on this function itself: every waiter may go), or a core idled (one waiter per idle
+   * core). Otherwise the function keeps going on cores that are all in use, and one more busy sandbox
+   * would only share them (and, a new one, cost a cold start and compile the same code again): fewer
+   * run at once, down to BUSY_LIMIT_FLOOR, and the rest wait, the oldest run first (issue 16).
    */
-  private waitForSandbox(rank: number, timeoutMs?: number): Promise<S | undefined> {
-    return new Promise<S | undefined>((resolve) => {
-      const waiter: Waiter<S> = {
-        rank,
-        wake: (slot) => {
-          clearTimeout(timer);
-          resolve(slot);
-        },
-      };
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-        // Out of the queue, so that a release goes to an invocation that still waits.
-        const at = this.queue.indexOf(waiter);
-        if (at >= 0) this.queue.splice(at, 1);
-        resolve(undefined);
-      }, timeoutMs);
+  private armScaleOutTick(): void {
+    if (this.scaleOutTimer) return;
+    const endedBefore = this.endedInvocations;
+    const cpuBefore = this.cpuTimes();
+    const startedAt = performance.now();
+    this.scaleOutTimer = setTimeout(() => {
+      this.scaleOutTimer = undefined;
+      if (this.stopped || this.queue.length === 0) return;
+      const cpuAfter = this.cpuTimes();
+      const idleCores = Math.floor((cpuAfter.idle - cpuBefore.idle) / (performance.now() - startedAt));
+      let going = 0;
+      if (this.endedInvocations === endedBefore) going = this.queue.length;
+      else if (idleShare(cpuBefore, cpuAfter) >= SPARE_CPU_SHARE) going = Math.max(1, idleCores);
+      else if (this.busyLimit > BUSY_LIMIT_FLOOR) this.busyLimit--;
+      for (const waiter of this.queue.splice(0, going)) waiter.wake(SCALE_OUT);
+      this.armScaleOutTick();
+    }, this.options.scaleOutDelayMs);
+    this.scaleOutTimer.unref();
+  }
+
+  /** Marks a sandbox busy with the invocation that acquired it; the limit follows what runs. */
+  private take(slot: S): S {
+    slot.busy = true;
+    this.busyLimit = Math.max(this.busyLimit, this.busyCount());
+    return slot;
+  }
+
+  private busyCount(): number {
+    let busy = 0;
+    for (const slot of this.sandboxes) if (slot.busy) busy++;
+    return busy;
+  }
+
+  /**
+   * Resolves with the sandbox released to this invocation (busy already), with SCALE_OUT when it may
+   * run beside the busy ones (armScaleOutTick), or with none when a sandbox was discarded (room for a
+   * new one) or the host stopped.
+   */
+  private waitForSandbox(rank: number): Promise<S | typeof SCALE_OUT | undefined> {
+    return new Promise((resolve) => {
       // After every waiter of the same rank or a lower one: a sorted insert.
       let at = this.queue.length;
       while (at > 0 && this.queue[at - 1].rank > rank) at--;
-      this.queue.splice(at, 0, waiter);
+      this.queue.splice(at, 0, { rank, wake: resolve });
     });
   }
 
@@ -299,9 +362,10 @@ export abstract class SandboxHost<S extends Sandbox> {
       slot.busy = false;
       return this.discard(slot); // retired: no invocation comes for it any more
     }
-    // Handed over still busy, so that no invocation arriving before the waiter resumes takes it.
-    const next = this.queue.shift();
-    if (next) next.wake(slot);
+    // Handed over still busy, so that no invocation arriving before the waiter resumes takes it; not
+    // while more are busy than the limit allows (the waiter decides after its wait, see acquire).
+    const handOver = this.queue.length > 0 && (!this.adaptive || this.busyCount() <= this.busyLimit);
+    if (handOver) this.queue.shift()!.wake(slot);
     else slot.busy = false;
   }
 
