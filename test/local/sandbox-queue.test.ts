@@ -4,7 +4,7 @@
  * RUN_PRECEDENCE_MAX_MS ahead of later arrivals.
  *
  * And when invocations that wait start another sandbox, decided every `scaleOutDelayMs`: when the
- * busy ones ended nothing meanwhile, or a core idled (SPARE_CPU_SHARE).
+ * busy ones ended nothing meanwhile, or a whole core's time idled.
  *
  * These are the tests of the queue without real sandboxes: the cap is a minute of the clock, which
  * only a fake clock (Jest's, which includes `performance.now()`) passes in a test, and whether a core
@@ -14,7 +14,7 @@
  * cores by sandbox-scale-out.test.ts.
  */
 import type { LocalFunction } from '../../local/src/engine/assembly';
-import { RUN_PRECEDENCE_MAX_MS, Sandbox, SandboxHost, SandboxRequest } from '../../local/src/engine/sandbox-host';
+import { BUSY_LIMIT_FLOOR, RUN_PRECEDENCE_MAX_MS, Sandbox, SandboxHost, SandboxRequest } from '../../local/src/engine/sandbox-host';
 import type { CpuTimes } from '../../local/src/engine/spare-cpu';
 
 interface Call { readonly name: string; finished: boolean; finish(): void }
@@ -76,15 +76,12 @@ class ManualHost extends SandboxHost<Sandbox> {
   }
 }
 
-/**
- * The machine's CPU times as a test sets them: every millisecond of the fake clock adds 2 ms of
- * core time (2 cores), of which `idleShare` idled.
- */
-function machine(idleShare: number): () => CpuTimes {
+/** The machine's CPU times as a test sets them: `idleCores` idle all along the fake clock. */
+function machine(idleCores: number): () => CpuTimes {
   const t0 = performance.now();
   return () => {
-    const total = 2 * (performance.now() - t0);
-    return { total, idle: total * idleShare };
+    const at = performance.now();
+    return { idle: idleCores * (at - t0), at };
   };
 }
 
@@ -158,69 +155,76 @@ describe('an invocation that waited for a sandbox', () => {
   afterEach(() => jest.useRealTimers());
 
   /**
-   * One sandbox runs `running`; three invocations wait, older runs first. 60 ms later `running`
-   * ends and its sandbox goes to `old`; at 100 ms the other two have waited scaleOutDelayMs.
+   * Two sandboxes busy (BUSY_LIMIT_FLOOR: the second started at the first decision, 100 ms after it
+   * began to wait for the first), then three invocations wait, older runs first. 60 ms later `first`
+   * ends and its sandbox goes to `old`; 40 ms after that comes the next decision.
    */
-  async function waitersAfterAnEnd(idleShare: number) {
-    const host = new ManualHost({ maxWorkers: 4, scaleOutDelayMs: 100, cpuTimes: machine(idleShare) });
+  async function waitersAfterAnEnd(idleCores: number) {
+    const host = new ManualHost({ maxWorkers: 4, scaleOutDelayMs: 100, cpuTimes: machine(idleCores) });
     const now = performance.now();
-    const done = [host.invoke({ name: 'running' }, now)];
+    const done = [host.invoke({ name: 'first' }, now), host.invoke({ name: 'second' }, now)];
     await flush();
+    expect(host.sandboxesStarted).toBe(1);
+    jest.advanceTimersByTime(100);
+    await flush();
+    expect(host.names()).toEqual(['first', 'second']);
     done.push(host.invoke({ name: 'old' }, now - 30), host.invoke({ name: 'older' }, now - 20), host.invoke({ name: 'new' }, now));
     await flush();
     jest.advanceTimersByTime(60);
-    await host.finish('running');
-    expect(host.names()).toEqual(['running', 'old']);
+    await host.finish('first');
+    expect(host.names()).toEqual(['first', 'second', 'old']);
     jest.advanceTimersByTime(40);
     await flush();
     return { host, done };
   }
 
-  test('waits on while its function keeps ending invocations and no core idles: no other sandbox', async () => {
-    const { host, done } = await waitersAfterAnEnd(0.1);
-    expect(host.sandboxesStarted).toBe(1);
-    // And so every 100 ms while they keep ending: the next end hands the sandbox on, oldest run first.
+  test(`waits on while its function keeps ending invocations and no whole core idles: no more than ${BUSY_LIMIT_FLOOR} sandboxes`, async () => {
+    const { host, done } = await waitersAfterAnEnd(0.5);
+    expect(host.sandboxesStarted).toBe(2);
+    // And so at every decision while they keep ending: the next end hands a sandbox on, oldest run first.
     jest.advanceTimersByTime(50);
     await host.finish('old');
-    expect(host.names()).toEqual(['running', 'old', 'older']);
+    expect(host.names()).toEqual(['first', 'second', 'old', 'older']);
     jest.advanceTimersByTime(50);
     await flush();
-    expect(host.sandboxesStarted).toBe(1);
-    await host.finish('older');
-    expect(host.names()).toEqual(['running', 'old', 'older', 'new']);
-    await host.finish('new');
-    expect(host.sandboxesStarted).toBe(1);
+    expect(host.sandboxesStarted).toBe(2);
+    await host.finish('second');
+    expect(host.names()).toEqual(['first', 'second', 'old', 'older', 'new']);
+    for (const name of ['older', 'new']) await host.finish(name);
+    expect(host.sandboxesStarted).toBe(2);
     expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
   });
 
   test('starts another sandbox for each core that idled meanwhile', async () => {
-    // Half of 2 cores' time idled: one core, one more sandbox now and, as long as it idles, every 100 ms.
-    const { host, done } = await waitersAfterAnEnd(0.5);
-    expect(host.sandboxesStarted).toBe(2);
-    expect(host.names()).toEqual(['running', 'old', 'older']);
+    // One core idled: one more sandbox now and, as long as it idles, at every decision.
+    const { host, done } = await waitersAfterAnEnd(1);
+    expect(host.sandboxesStarted).toBe(3);
+    expect(host.names()).toEqual(['first', 'second', 'old', 'older']);
     jest.advanceTimersByTime(100);
     await flush();
-    expect(host.sandboxesStarted).toBe(3);
-    expect(host.names()).toEqual(['running', 'old', 'older', 'new']);
-    for (const name of ['old', 'older', 'new']) await host.finish(name);
+    expect(host.sandboxesStarted).toBe(4);
+    expect(host.names()).toEqual(['first', 'second', 'old', 'older', 'new']);
+    for (const name of ['second', 'old', 'older', 'new']) await host.finish(name);
     expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
   });
 
   test('starts another sandbox when the busy ones ended nothing meanwhile (they sleep, or wait on this function), however busy the cores', async () => {
     const host = new ManualHost({ maxWorkers: 4, scaleOutDelayMs: 100, cpuTimes: machine(0) });
     const now = performance.now();
-    const done = [host.invoke({ name: 'sleeping' }, now)];
+    const done = [host.invoke({ name: 'sleeping' }, now), host.invoke({ name: 'sleeping too' }, now)];
     await flush();
+    jest.advanceTimersByTime(100);
+    await flush();
+    expect(host.sandboxesStarted).toBe(2);
     done.push(host.invoke({ name: 'waiting' }, now));
     jest.advanceTimersByTime(99);
     await flush();
-    expect(host.sandboxesStarted).toBe(1);
+    expect(host.sandboxesStarted).toBe(2);
     jest.advanceTimersByTime(1);
     await flush();
-    expect(host.sandboxesStarted).toBe(2);
-    expect(host.names()).toEqual(['sleeping', 'waiting']);
-    await host.finish('waiting');
-    await host.finish('sleeping');
+    expect(host.sandboxesStarted).toBe(3);
+    expect(host.names()).toEqual(['sleeping', 'sleeping too', 'waiting']);
+    for (const name of ['waiting', 'sleeping', 'sleeping too']) await host.finish(name);
     expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
   });
 });

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { LocalFunction } from './assembly';
 import type { EndpointRequest, EndpointResponse } from './aws-endpoint';
 import type { InvokeMessage, LambdaError, ResultMessage } from './function-worker';
-import { CpuTimes, cpuTimes, idleShare } from './spare-cpu';
+import { CpuTimes, cpuTimes, idleCores } from './spare-cpu';
 
 export type InvokeResult =
   | { ok: true; payload: string; requestId: string; durationMs: number }
@@ -93,12 +93,6 @@ export type RunStart = number;
 export const RUN_PRECEDENCE_MAX_MS = 60_000;
 
 /**
- * The share of the machine's CPU time that idled during an invocation's wait for a sandbox, from
- * which it starts another sandbox although the busy ones keep ending invocations.
- */
-export const SPARE_CPU_SHARE = 0.25;
-
-/**
  * The fewest sandboxes of a function that may run at once when the cores are all in use: two, so
  * that one computes while the other waits for an answer to a call.
  */
@@ -152,7 +146,7 @@ export abstract class SandboxHost<S extends Sandbox> {
    * How many sandboxes may run invocations at once (with `scaleOutDelayMs` > 0): it rises with what
    * runs, and falls after waits that showed every core in use while the function kept going.
    */
-  private busyLimit = 1;
+  private busyLimit = BUSY_LIMIT_FLOOR;
   /** Set while invocations wait (adaptive scaling): the next decision (armScaleOutTick). */
   private scaleOutTimer?: NodeJS.Timeout;
 
@@ -305,8 +299,8 @@ export abstract class SandboxHost<S extends Sandbox> {
   /**
    * While invocations wait, every `scaleOutDelayMs` decides whether more sandboxes should run at
    * once. Yes where it helps: the busy ones ended nothing meanwhile (they sleep, or wait on something
-   * outside or on this function itself: every waiter may go), or a core idled (one waiter per idle
-   * core). Otherwise the function keeps going on cores that are all in use, and one more busy sandbox
+   * outside or on this function itself: every waiter may go), or a core idled (a whole core's time:
+   * one waiter per idle core). Otherwise the function keeps going on cores that are all in use, and one more busy sandbox
    * would only share them (and, a new one, cost a cold start and compile the same code again): fewer
    * run at once, down to BUSY_LIMIT_FLOOR, and the rest wait, the oldest run first (issue 16).
    */
@@ -314,18 +308,21 @@ export abstract class SandboxHost<S extends Sandbox> {
     if (this.scaleOutTimer) return;
     const endedBefore = this.endedInvocations;
     const cpuBefore = this.cpuTimes();
-    const startedAt = performance.now();
     this.scaleOutTimer = setTimeout(() => {
       this.scaleOutTimer = undefined;
       if (this.stopped || this.queue.length === 0) return;
-      const cpuAfter = this.cpuTimes();
-      const idleCores = Math.floor((cpuAfter.idle - cpuBefore.idle) / (performance.now() - startedAt));
-      let going = 0;
+      const coresIdle = Math.floor(idleCores(cpuBefore, this.cpuTimes()));
+      let going: number;
       if (this.endedInvocations === endedBefore) going = this.queue.length;
-      else if (idleShare(cpuBefore, cpuAfter) >= SPARE_CPU_SHARE) going = Math.max(1, idleCores);
-      else if (this.busyLimit > BUSY_LIMIT_FLOOR) this.busyLimit--;
+      else if (coresIdle > 0) going = coresIdle;
+      else {
+        if (this.busyLimit > BUSY_LIMIT_FLOOR) this.busyLimit--;
+        going = 0;
+      }
+      // Within the limit, a waiter that found no idle sandbox starts one now (it has waited for a release).
+      going = Math.max(going, this.busyLimit - this.busyCount());
       for (const waiter of this.queue.splice(0, going)) waiter.wake(SCALE_OUT);
-      this.armScaleOutTick();
+      if (this.queue.length > 0) this.armScaleOutTick();
     }, this.options.scaleOutDelayMs);
     this.scaleOutTimer.unref();
   }
