@@ -312,15 +312,11 @@ export abstract class SandboxHost<S extends Sandbox> {
       this.scaleOutTimer = undefined;
       if (this.stopped || this.queue.length === 0) return;
       const coresIdle = Math.floor(idleCores(cpuBefore, this.cpuTimes()));
-      let going: number;
-      if (this.endedInvocations === endedBefore) going = this.queue.length;
-      else if (coresIdle > 0) going = coresIdle;
-      else {
-        if (this.busyLimit > BUSY_LIMIT_FLOOR) this.busyLimit--;
-        going = 0;
-      }
+      const stalled = this.endedInvocations === endedBefore;
+      if (!stalled && coresIdle === 0 && this.busyLimit > BUSY_LIMIT_FLOOR) this.busyLimit--;
       // Within the limit, a waiter that found no idle sandbox starts one now (it has waited for a release).
-      going = Math.max(going, this.busyLimit - this.busyCount());
+      const withinLimit = this.busyLimit - this.busyCount();
+      const going = Math.max(stalled ? this.queue.length : coresIdle, withinLimit);
       for (const waiter of this.queue.splice(0, going)) waiter.wake(SCALE_OUT);
       if (this.queue.length > 0) this.armScaleOutTick();
     }, this.options.scaleOutDelayMs);
