@@ -40,19 +40,19 @@ exports.handler = async (event, context) => {
 };`;
 
 /**
- * Threads that keep every core of this machine busy until `stop`, as a load does: one more than it
+ * Runs `work` while threads keep every core of this machine busy, as a load does: one more than it
  * has cores, so that a core idles only when the kernel leaves one so.
  */
-function busyCores(): { stop(): Promise<void> } {
+async function whileCoresBusy<T>(work: () => Promise<T>): Promise<T> {
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const spin = 'const flag = require("node:worker_threads").workerData; while (Atomics.load(flag, 0) === 0);';
   const threads = Array.from({ length: availableParallelism() + 1 }, () => new Worker(spin, { eval: true, workerData: flag }));
-  return {
-    stop: async () => {
-      Atomics.store(flag, 0, 1);
-      await Promise.all(threads.map((t) => new Promise((resolve) => t.once('exit', resolve))));
-    },
-  };
+  try {
+    return await work();
+  } finally {
+    Atomics.store(flag, 0, 1);
+    await Promise.all(threads.map((t) => new Promise((resolve) => t.once('exit', resolve))));
+  }
 }
 
 describe('scaling sandboxes out', () => {
@@ -103,14 +103,9 @@ describe('scaling sandboxes out', () => {
     const spin = engine.assembly.functions.find((f) => f.path === 'ScaleOutBusy/Spin')!.name;
     try {
       expect((await engine.invoke(spin, {})).ok).toBe(true);
-      const cores = busyCores();
-      try {
-        // Twelve at once: most wait longer than scaleOutDelayMs, while one ends every 20-40 ms.
-        const results = await Promise.all(Array.from({ length: 12 }, () => engine.invoke(spin, {})));
-        expect(results.every((r) => r.ok)).toBe(true);
-      } finally {
-        await cores.stop();
-      }
+      // Twelve at once: most wait longer than scaleOutDelayMs, while one ends every 20-40 ms.
+      const results = await whileCoresBusy(() => Promise.all(Array.from({ length: 12 }, () => engine.invoke(spin, {}))));
+      expect(results.every((r) => r.ok)).toBe(true);
       // Before, each of them started a sandbox once it had waited 100 ms: eight (maxWorkersPerFunction).
       expect(coldStarts(engine, spin)).toBeLessThanOrEqual(2);
     } finally {
@@ -122,14 +117,8 @@ describe('scaling sandboxes out', () => {
     const { engine, slow } = await engineWith({});
     try {
       expect((await engine.invoke(slow, {})).ok).toBe(true);
-      const cores = busyCores();
-      let runs: { started: number; ended: number }[];
-      try {
-        runs = (await Promise.all([engine.invoke(slow, {}), engine.invoke(slow, {})]))
-          .map((r) => JSON.parse((r as { payload: string }).payload) as { started: number; ended: number });
-      } finally {
-        await cores.stop();
-      }
+      const runs = (await whileCoresBusy(() => Promise.all([engine.invoke(slow, {}), engine.invoke(slow, {})])))
+        .map((r) => JSON.parse((r as { payload: string }).payload) as { started: number; ended: number });
       expect(coldStarts(engine, slow)).toBe(2);
       const [first, second] = runs.sort((x, y) => x.started - y.started);
       expect(second.started).toBeLessThan(first.ended);
@@ -150,15 +139,10 @@ describe('scaling sandboxes out', () => {
     const engine = await startTestEngine(stack);
     try {
       expect((await engine.invoke(name, { depth: 0 })).ok).toBe(true);
-      const cores = busyCores();
-      try {
-        // Four at once, each waiting on another invocation of the same function: every busy sandbox
-        // waits, and nothing ends until one more starts.
-        const results = await Promise.all(Array.from({ length: 4 }, () => engine.invoke(name, { depth: 1 })));
-        expect(results.map((r) => r.ok && JSON.parse(r.payload))).toEqual(Array(4).fill({ leaf: true }));
-      } finally {
-        await cores.stop();
-      }
+      // Four at once, each waiting on another invocation of the same function: every busy sandbox
+      // waits, and nothing ends until one more starts.
+      const results = await whileCoresBusy(() => Promise.all(Array.from({ length: 4 }, () => engine.invoke(name, { depth: 1 }))));
+      expect(results.map((r) => r.ok && JSON.parse(r.payload))).toEqual(Array(4).fill({ leaf: true }));
     } finally {
       await engine.stop();
     }
