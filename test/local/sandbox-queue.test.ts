@@ -17,7 +17,7 @@ import type { LocalFunction } from '../../local/src/engine/assembly';
 import { BUSY_LIMIT_FLOOR, RUN_PRECEDENCE_MAX_MS, Sandbox, SandboxHost, SandboxRequest } from '../../local/src/engine/sandbox-host';
 import type { CpuTimes } from '../../local/src/engine/spare-cpu';
 
-interface Call { readonly name: string; finished: boolean; finish(): void }
+interface Call { readonly name: string; finished: boolean; finish(): void; crash(): void }
 
 /**
  * A host (one sandbox unless told otherwise) whose invocations end when the test calls `finish` on
@@ -45,6 +45,10 @@ class ManualHost extends SandboxHost<Sandbox> {
         call.finished = true;
         slot.pending?.({ id: request.id, ok: true, payload: '{}', durationMs: 1 });
       },
+      crash: () => {
+        call.finished = true;
+        slot.pending?.(new Error('sandbox crashed'));
+      },
     };
     this.started.push(call);
   }
@@ -65,6 +69,14 @@ class ManualHost extends SandboxHost<Sandbox> {
 
   public names(): string[] {
     return this.started.map((c) => c.name);
+  }
+
+  /** Ends the named invocation's sandbox as a crash would (the host discards it). */
+  public async crash(name: string): Promise<void> {
+    const call = this.started.find((c) => c.name === name && !c.finished);
+    if (!call) throw new Error(`${name} is not running`);
+    call.crash();
+    await flush();
   }
 
   /** Ends the named invocation. */
@@ -227,4 +239,41 @@ describe('an invocation that waited for a sandbox', () => {
     for (const name of ['waiting', 'sleeping', 'sleeping too']) await host.finish(name);
     expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
   });
+
+  test('with one sandbox at most (reserved concurrency 1), waiters of one run keep their order at every decision', async () => {
+    const host = new ManualHost({ maxWorkers: 1, scaleOutDelayMs: 100, cpuTimes: machine(1) });
+    const run = performance.now();
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const done = names.map((name) => host.invoke({ name }, run));
+    await flush();
+    for (const name of names) {
+      // A decision between two ends, with a core idle: nothing can start, so nobody is woken.
+      jest.advanceTimersByTime(100);
+      await flush();
+      await host.finish(name);
+    }
+    expect(host.names()).toEqual(names);
+    expect(host.sandboxesStarted).toBe(1);
+    expect((await Promise.all(done)).every((r) => r.ok)).toBe(true);
+  });
+
+  test('a sandbox discarded (crashed) makes room at once: the next waiter starts one without waiting for a decision', async () => {
+    const host = new ManualHost({ maxWorkers: 2, scaleOutDelayMs: 100, cpuTimes: machine(0) });
+    const now = performance.now();
+    const done = [host.invoke({ name: 'crashing' }, now), host.invoke({ name: 'other' }, now)];
+    await flush();
+    jest.advanceTimersByTime(100);
+    await flush();
+    done.push(host.invoke({ name: 'next' }, now));
+    await flush();
+    expect(host.names()).toEqual(['crashing', 'other']);
+    await host.crash('crashing');
+    expect(host.names()).toEqual(['crashing', 'other', 'next']);
+    expect(host.sandboxesStarted).toBe(3);
+    for (const name of ['other', 'next']) await host.finish(name);
+    const [crashed, ...rest] = await Promise.all(done);
+    expect(crashed.ok).toBe(false);
+    expect(rest.every((r) => r.ok)).toBe(true);
+  });
 });
+

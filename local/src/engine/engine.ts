@@ -64,15 +64,15 @@ export interface LocalEngineOptions {
    */
   readonly maxWorkersPerFunction?: number;
   /**
-   * How long an invocation that finds all of its function's warm sandboxes busy waits for one to
-   * free up before a new sandbox starts. Lambda starts one at once; locally a cold start costs far
-   * more CPU (about 250 ms for a handler that loads the AWS SDK, against a few ms for a warm
-   * invocation) on the same cores the other invocations need, so a short wait is usually quicker.
-   * After the wait another sandbox runs it when the busy ones ended nothing meanwhile (they sleep, or
-   * wait on something outside or on the function itself) or a core idled: a busy sandbox that stays
-   * busy gets company. While every core is in use and the function keeps ending invocations, it waits
-   * on instead, and fewer of the function's sandboxes run at once (down to two): one more would only
-   * share the same cores, and a new one compile the same code again (see local/README.md, Speed).
+   * How often, while invocations wait for a function's sandboxes, the engine decides whether more of
+   * them run at once. An invocation that finds every warm sandbox busy waits for one to free up:
+   * Lambda would start one at once, but locally a cold start costs far more CPU (about 250 ms for a
+   * handler that loads the AWS SDK, against a few ms for a warm invocation) on the same cores the
+   * other invocations need. At each decision more run at once when the busy ones ended nothing
+   * meanwhile (they sleep, or wait on something outside or on the function itself: a busy sandbox
+   * that stays busy gets company) or a core idled; while every core is in use and the function keeps
+   * ending invocations, fewer run at once (down to two) and the rest wait: one more would only share
+   * the same cores, and a new one compile the same code again (see local/README.md, Speed).
    * `0` scales out at once, as Lambda does. @default 100
    */
   readonly scaleOutDelayMs?: number;

@@ -20,7 +20,7 @@ export interface LambdaServiceOptions {
   readonly entryFor: (fn: LocalFunction) => HandlerEntry | string;
   readonly environmentFor: (fn: LocalFunction) => Record<string, string>;
   readonly maxWorkersPerFunction: number;
-  /** How long an invocation waits for a busy sandbox before another one starts (LocalEngineOptions.scaleOutDelayMs). */
+  /** How often a function's waiting invocations get a decision on more sandboxes at once (LocalEngineOptions.scaleOutDelayMs). */
   readonly scaleOutDelayMs: number;
   /** Delays between asynchronous retries (AWS waits about 1 and 2 minutes; locally shorter). */
   readonly asyncRetryDelaysMs: number[];

@@ -43,8 +43,9 @@ export interface FunctionHostOptions {
   readonly environment: Record<string, string>;
   readonly maxWorkers: number;
   /**
-   * How long an invocation that finds every sandbox busy waits for one to free up before it starts
-   * another (0: at once, as Lambda scales out). See LocalEngineOptions.scaleOutDelayMs.
+   * How often, while invocations wait for a sandbox, the host decides whether more of its sandboxes
+   * run at once (0: every invocation runs at once, as Lambda scales out). See
+   * LocalEngineOptions.scaleOutDelayMs.
    */
   readonly scaleOutDelayMs?: number;
   /**
@@ -100,12 +101,12 @@ export const BUSY_LIMIT_FLOOR = 2;
 
 /**
  * An invocation waiting for a sandbox: the queue is ordered by `rank` (its run start, at most
- * RUN_PRECEDENCE_MAX_MS before its arrival), then by arrival. `wake` hands it a released sandbox, or
- * none (see `waitForSandbox`).
+ * RUN_PRECEDENCE_MAX_MS before its arrival), then by arrival. `wake` hands it a released sandbox,
+ * lets it start or take one (SCALE_OUT), or ends its wait (the host stopped).
  */
 interface Waiter<S> { readonly rank: number; readonly wake: (slot: S | typeof SCALE_OUT | undefined) => void }
 
-/** What wakes a waiting invocation that may run beside its function's busy sandboxes (armScaleOutTick). */
+/** What wakes a waiting invocation that may start or take a sandbox beside the busy ones (decideScaleOut, discard). */
 const SCALE_OUT = 'scale-out';
 
 /** One invocation as a sandbox receives it: the event and Lambda's context. */
@@ -146,11 +147,12 @@ export abstract class SandboxHost<S extends Sandbox> {
    * How many sandboxes may run invocations at once (with `scaleOutDelayMs` > 0): it rises with what
    * runs, and falls after waits that showed every core in use while the function kept going.
    */
-  private busyLimit = BUSY_LIMIT_FLOOR;
+  private busyLimit: number;
   /** Set while invocations wait (adaptive scaling): the next decision (armScaleOutTick). */
   private scaleOutTimer?: NodeJS.Timeout;
 
   constructor(protected readonly options: FunctionHostOptions) {
+    this.busyLimit = this.limitFloor;
     this.stats = { invocations: 0, errors: 0, billedMs: 0, coldStarts: 0, timerWaitMs: 0, cpuMs: 0, memoryMb: options.fn.memoryMb };
   }
 
@@ -272,7 +274,7 @@ export abstract class SandboxHost<S extends Sandbox> {
     const rank = Math.max(runStart, performance.now() - RUN_PRECEDENCE_MAX_MS);
     /** `scaleOutDelayMs: 0` scales out at once, as Lambda does: no limit below maxWorkers, no decisions. */
     const adaptive = this.adaptive;
-    /** Set when a decision (scaleOutTick) let this invocation run beside the busy sandboxes. */
+    /** Set when a decision (decideScaleOut) or a discard let this invocation run beside the busy sandboxes. */
     let scaleOut = false;
     for (;;) {
       if (this.stopped) throw new HostStoppedError(this.name);
@@ -296,31 +298,46 @@ export abstract class SandboxHost<S extends Sandbox> {
     return (this.options.scaleOutDelayMs ?? 0) > 0;
   }
 
-  /**
-   * While invocations wait, every `scaleOutDelayMs` decides whether more sandboxes should run at
-   * once. Yes where it helps: the busy ones ended nothing meanwhile (they sleep, or wait on something
-   * outside or on this function itself: every waiter may go), or a core idled (a whole core's time:
-   * one waiter per idle core). Otherwise the function keeps going on cores that are all in use, and one more busy sandbox
-   * would only share them (and, a new one, cost a cold start and compile the same code again): fewer
-   * run at once, down to BUSY_LIMIT_FLOOR, and the rest wait, the oldest run first (issue 16).
-   */
+  /** BUSY_LIMIT_FLOOR, or fewer where the function may not have that many (reserved concurrency). */
+  private get limitFloor(): number {
+    return Math.min(BUSY_LIMIT_FLOOR, this.options.maxWorkers);
+  }
+
+  /** While invocations wait: decideScaleOut every `scaleOutDelayMs`, from what happened meanwhile. */
   private armScaleOutTick(): void {
     if (this.scaleOutTimer) return;
+    const delayMs = this.options.scaleOutDelayMs ?? 0;
     const endedBefore = this.endedInvocations;
     const cpuBefore = this.cpuTimes();
+    const dueAt = performance.now() + delayMs;
     this.scaleOutTimer = setTimeout(() => {
       this.scaleOutTimer = undefined;
       if (this.stopped || this.queue.length === 0) return;
-      const coresIdle = Math.floor(idleCores(cpuBefore, this.cpuTimes()));
-      const stalled = this.endedInvocations === endedBefore;
-      if (!stalled && coresIdle === 0 && this.busyLimit > BUSY_LIMIT_FLOOR) this.busyLimit--;
-      // Within the limit, a waiter that found no idle sandbox starts one now (it has waited for a release).
-      const withinLimit = this.busyLimit - this.busyCount();
-      const going = Math.max(stalled ? this.queue.length : coresIdle, withinLimit);
-      for (const waiter of this.queue.splice(0, going)) waiter.wake(SCALE_OUT);
+      // A timer that fired late, after the engine's own thread was busy, may come before the results
+      // the sandboxes sent meanwhile are read: "nothing ended" is no stall then.
+      const onTime = performance.now() - dueAt <= delayMs / 2;
+      this.decideScaleOut(onTime && this.endedInvocations === endedBefore, Math.floor(idleCores(cpuBefore, this.cpuTimes())));
       if (this.queue.length > 0) this.armScaleOutTick();
-    }, this.options.scaleOutDelayMs);
+    }, delayMs);
     this.scaleOutTimer.unref();
+  }
+
+  /**
+   * Whether more of the function's sandboxes run at once. Yes where it helps: the busy ones ended
+   * nothing meanwhile (`stalled`: they sleep, or wait on something outside or on this function
+   * itself; every waiter that can may go), or whole cores idled (one waiter per idle core). Otherwise
+   * the function keeps going on cores that are all in use, and one more busy sandbox would only share
+   * them (and, a new one, cost a cold start and compile the same code again): fewer run at once, down
+   * to the floor, and the rest wait, the oldest run first (issue 16). Within the limit a waiter that
+   * found no idle sandbox goes too (it has waited for a release first). Only as many go as can start
+   * or take a sandbox: a waiter woken for nothing would lose its place among waiters of its rank.
+   */
+  private decideScaleOut(stalled: boolean, coresIdle: number): void {
+    if (!stalled && coresIdle === 0 && this.busyLimit > this.limitFloor) this.busyLimit--;
+    const busy = this.busyCount();
+    const wanted = Math.max(stalled ? this.queue.length : coresIdle, this.busyLimit - busy);
+    const possible = this.options.maxWorkers - busy;
+    for (const waiter of this.queue.splice(0, Math.min(wanted, possible))) waiter.wake(SCALE_OUT);
   }
 
   /** Marks a sandbox busy with the invocation that acquired it; the limit follows what runs. */
@@ -338,8 +355,8 @@ export abstract class SandboxHost<S extends Sandbox> {
 
   /**
    * Resolves with the sandbox released to this invocation (busy already), with SCALE_OUT when it may
-   * run beside the busy ones (armScaleOutTick), or with none when a sandbox was discarded (room for a
-   * new one) or the host stopped.
+   * start or take one beside the busy ones (decideScaleOut, or a sandbox was discarded: room for a new
+   * one), or with none when the host stopped.
    */
   private waitForSandbox(rank: number): Promise<S | typeof SCALE_OUT | undefined> {
     return new Promise((resolve) => {
@@ -356,7 +373,7 @@ export abstract class SandboxHost<S extends Sandbox> {
       return this.discard(slot); // retired: no invocation comes for it any more
     }
     // Handed over still busy, so that no invocation arriving before the waiter resumes takes it; not
-    // while more are busy than the limit allows (the waiter decides after its wait, see acquire).
+    // while more are busy than the limit allows (the next decision lets waiters go, decideScaleOut).
     const handOver = this.queue.length > 0 && (!this.adaptive || this.busyCount() <= this.busyLimit);
     if (handOver) this.queue.shift()!.wake(slot);
     else slot.busy = false;
@@ -365,7 +382,7 @@ export abstract class SandboxHost<S extends Sandbox> {
   private discard(slot: S) {
     this.forget(slot);
     void this.terminate(slot);
-    this.queue.shift()?.wake(undefined);
+    this.queue.shift()?.wake(SCALE_OUT);
   }
 }
 

@@ -9,19 +9,11 @@ import { cpus } from 'node:os';
 /** All cores' idle time (ms) at one moment (`performance.now()`). */
 export interface CpuTimes { readonly idle: number; readonly at: number }
 
-/** A reading is reused this long: many waiting invocations ask at about the same moment. */
-const READING_REUSED_MS = 20;
-
-let last: { at: number; times: CpuTimes } | undefined;
-
-/** All cores' idle and total time now (a reading at most READING_REUSED_MS old). */
+/** All cores' idle time now. */
 export function cpuTimes(): CpuTimes {
-  const now = performance.now();
-  if (last && now - last.at < READING_REUSED_MS) return last.times;
   let idle = 0;
   for (const { times } of cpus()) idle += times.idle;
-  last = { at: now, times: { idle, at: now } };
-  return last.times;
+  return { idle, at: performance.now() };
 }
 
 /** How many cores idled, on average, between two readings (0 when no time passed between them). */
